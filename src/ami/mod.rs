@@ -1,0 +1,1 @@
+//! The Asterisk Manager Interface client: codec, connection, actions, events, reconnect.

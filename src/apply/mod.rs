@@ -1,0 +1,1 @@
+//! The apply worker: database snapshot → files → reload → verify → recorded outcome.

@@ -1,0 +1,1 @@
+//! The event hub: normalised events, sequence numbers, replay ring, subscriber queues.

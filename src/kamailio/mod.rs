@@ -1,0 +1,1 @@
+//! Kamailio: dispatcher and address lists, and the JSON-RPC client.

@@ -1,0 +1,15 @@
+//! Domain types and the validation rules every value must pass before it can
+//! reach a config file. Nothing here touches the database, the network or a file.
+
+pub mod extension;
+pub mod role;
+pub mod routes;
+pub mod safe;
+pub mod trunk;
+pub mod validate;
+
+pub use extension::{Extension, ExtensionAuth};
+pub use role::Role;
+pub use routes::{InboundRoute, OutboundRoute};
+pub use trunk::Trunk;
+pub use validate::{FieldError, FieldErrors};

@@ -1,0 +1,1 @@
+//! Rendering: section text from templates, the managed-section file editor, atomic writes.

@@ -1,0 +1,1 @@
+//! Provider and extension templates, and the table of valid PJSIP options.
