@@ -1,1 +1,407 @@
-//! The daemon settings.
+//! The daemon's settings: a TOML file, overridden by `RAYAN_*` environment
+//! variables, validated once at start so a bad value fails early and names its key.
+//!
+//! Environment names are the key path in upper case joined by `_`:
+//! `RAYAN_LISTEN`, `RAYAN_DATABASE_URL`, `RAYAN_ASTERISK_AMI_ADDR`,
+//! `RAYAN_KAMAILIO_RPC_URL`, `RAYAN_APPLY_DEBOUNCE_MS`, ...
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::model::extension::NumberPolicy;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("invalid config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    }
+}
+
+/// Every setting of `rayand`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// HTTP listen address; loopback only unless changed.
+    pub listen: String,
+    /// `postgres://…` or `sqlite://…`. Empty: SQLite in `state_dir`.
+    pub database_url: String,
+    /// Where rayand keeps its SQLite file, admin token, keys, backups and lock.
+    pub state_dir: PathBuf,
+    /// This node's name, as it appears in events and in the nodes table.
+    pub node: String,
+    /// `info`, `debug`, or any `tracing` filter.
+    pub log_level: String,
+    /// `text` (journald-friendly) or `json`.
+    pub log_format: String,
+    /// Origins allowed to call the API from a browser (the web UI).
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    pub extensions: ExtensionSettings,
+    pub apply: ApplySettings,
+    pub events: EventSettings,
+    pub asterisk: AsteriskSettings,
+    pub kamailio: Option<KamailioSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtensionSettings {
+    pub number_min_len: usize,
+    pub number_max_len: usize,
+    /// Digest realm for extension credentials (must match what phones are challenged with).
+    pub realm: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplySettings {
+    /// How long the worker waits after a change so that a burst becomes one apply.
+    pub debounce_ms: u64,
+    /// How long a REST write waits for its apply before answering `pending`.
+    pub wait_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// Events kept for `?since=` resumption.
+    pub ring_size: usize,
+    /// Events queued per subscriber before it is told it lagged.
+    pub subscriber_queue: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsteriskSettings {
+    /// Directory holding `pjsip.conf` and `extensions.conf`.
+    pub config_dir: PathBuf,
+    pub ami_addr: String,
+    pub ami_user: String,
+    pub ami_secret: Option<String>,
+    pub ami_secret_file: Option<PathBuf>,
+    /// Per-action timeout, in milliseconds.
+    pub action_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KamailioSettings {
+    pub rpc_url: String,
+    pub dispatcher_list: PathBuf,
+    pub address_list: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let state_dir = PathBuf::from("state");
+        Self {
+            listen: "127.0.0.1:8088".into(),
+            database_url: String::new(),
+            asterisk: AsteriskSettings { config_dir: state_dir.join("asterisk"), ..Default::default() },
+            state_dir,
+            node: default_node_name(),
+            log_level: "info".into(),
+            log_format: "text".into(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            extensions: ExtensionSettings::default(),
+            apply: ApplySettings::default(),
+            events: EventSettings::default(),
+            kamailio: None,
+        }
+    }
+}
+
+impl Default for ExtensionSettings {
+    fn default() -> Self {
+        let policy = NumberPolicy::default();
+        Self {
+            number_min_len: policy.min_len,
+            number_max_len: policy.max_len,
+            realm: crate::model::extension::DEFAULT_REALM.into(),
+        }
+    }
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        Self { debounce_ms: 50, wait_ms: 10_000 }
+    }
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self { ring_size: 10_000, subscriber_queue: 1_024 }
+    }
+}
+
+impl Default for AsteriskSettings {
+    fn default() -> Self {
+        Self {
+            config_dir: PathBuf::from("state/asterisk"),
+            ami_addr: "127.0.0.1:5038".into(),
+            ami_user: "rayan".into(),
+            ami_secret: None,
+            ami_secret_file: None,
+            action_timeout_ms: 30_000,
+        }
+    }
+}
+
+fn default_node_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && crate::model::safe::is_plain_identifier(s, 63))
+        .unwrap_or_else(|| "pbx1".into())
+}
+
+/// Sections whose keys can be set as `RAYAN_<SECTION>_<KEY>`.
+const SECTIONS: &[&str] = &["extensions", "apply", "events", "asterisk", "kamailio"];
+
+impl Settings {
+    /// Reads `path` (if any), applies `RAYAN_*` overrides from `env`, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.message().to_owned(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env);
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::invalid(if key == "." { "(root)" } else { &key }, e.into_inner().to_string())
+            })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: addresses, URLs, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::invalid("listen", format!("'{}' is not an address:port ({e})", self.listen)))?;
+        let url = self.database_url.as_str();
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+            return Err(ConfigError::invalid("database_url", "must start with postgres:// or sqlite://"));
+        }
+        if !crate::model::safe::is_plain_identifier(&self.node, 63) {
+            return Err(ConfigError::invalid("node", "must be 1 to 63 letters, digits, '_', '-', '.'"));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError::invalid("log_format", "must be \"text\" or \"json\""));
+        }
+        if self.log_level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            return Err(ConfigError::invalid("log_level", format!("'{}' is not a log filter", self.log_level)));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::invalid("max_body_bytes", "must be at least 1024"));
+        }
+        let ext = &self.extensions;
+        if ext.number_min_len == 0 || ext.number_min_len > ext.number_max_len || ext.number_max_len > 20 {
+            return Err(ConfigError::invalid(
+                "extensions.number_min_len",
+                "need 1 <= number_min_len <= number_max_len <= 20",
+            ));
+        }
+        if crate::model::safe::check_config_value(&ext.realm).is_err() || ext.realm.is_empty() {
+            return Err(ConfigError::invalid("extensions.realm", "must be a non-empty single-line value"));
+        }
+        if self.events.ring_size == 0 || self.events.subscriber_queue == 0 {
+            return Err(ConfigError::invalid("events.ring_size", "ring_size and subscriber_queue must be positive"));
+        }
+        let ast = &self.asterisk;
+        if !ast.ami_addr.contains(':') {
+            return Err(ConfigError::invalid("asterisk.ami_addr", "must be host:port"));
+        }
+        if ast.ami_secret.is_some() && ast.ami_secret_file.is_some() {
+            return Err(ConfigError::invalid(
+                "asterisk.ami_secret",
+                "set ami_secret or ami_secret_file, not both",
+            ));
+        }
+        if let Some(k) = &self.kamailio {
+            if !(k.rpc_url.starts_with("http://") || k.rpc_url.starts_with("https://")) {
+                return Err(ConfigError::invalid("kamailio.rpc_url", "must be an http:// or https:// URL"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one, or SQLite in the state dir.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.state_dir.join("rayan.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn number_policy(&self) -> NumberPolicy {
+        NumberPolicy { min_len: self.extensions.number_min_len, max_len: self.extensions.number_max_len }
+    }
+
+    pub fn apply_debounce(&self) -> Duration {
+        Duration::from_millis(self.apply.debounce_ms)
+    }
+
+    pub fn apply_wait(&self) -> Duration {
+        Duration::from_millis(self.apply.wait_ms)
+    }
+
+    /// Reads the AMI secret from the setting or the secret file.
+    pub fn ami_secret(&self) -> Result<String, ConfigError> {
+        match (&self.asterisk.ami_secret, &self.asterisk.ami_secret_file) {
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+                .map_err(|e| ConfigError::invalid("asterisk.ami_secret_file", format!("cannot read {}: {e}", path.display()))),
+            (None, None) => Ok(String::new()),
+        }
+    }
+
+    /// Creates the state dir, and the Asterisk config dir when it is the default one
+    /// inside the state dir; a configured Asterisk dir that is missing is an error.
+    pub fn prepare_dirs(&self) -> Result<(), ConfigError> {
+        std::fs::create_dir_all(&self.state_dir)
+            .map_err(|e| ConfigError::invalid("state_dir", format!("cannot create {}: {e}", self.state_dir.display())))?;
+        let config_dir = &self.asterisk.config_dir;
+        if config_dir.starts_with(&self.state_dir) {
+            std::fs::create_dir_all(config_dir).map_err(|e| {
+                ConfigError::invalid("asterisk.config_dir", format!("cannot create {}: {e}", config_dir.display()))
+            })?;
+        } else if !config_dir.is_dir() {
+            return Err(ConfigError::invalid(
+                "asterisk.config_dir",
+                format!("{} does not exist or is not a directory", config_dir.display()),
+            ));
+        }
+        self.ami_secret()?;
+        Ok(())
+    }
+}
+
+/// Folds `RAYAN_*` variables into the TOML table. A value is read as TOML when it
+/// parses as a number, boolean or array, and as a string otherwise.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("RAYAN_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        // rayan-ctl's own variables, not settings.
+        if matches!(rest.as_str(), "url" | "token" | "config") {
+            continue;
+        }
+        let value = parse_env_value(&raw);
+        let section = SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_")));
+        match section {
+            Some(section) => {
+                let key = rest[section.len() + 1..].to_owned();
+                let entry = table
+                    .entry(section.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(inner) = entry {
+                    inner.insert(key, value);
+                }
+            }
+            None => {
+                table.insert(rest, value);
+            }
+        }
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Datetime(_)))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_loopback_only() {
+        let s = Settings::load(None, vec![]).expect("defaults");
+        assert!(s.listen.starts_with("127.0.0.1:"));
+        assert!(s.effective_database_url().starts_with("sqlite://"));
+        assert_eq!(s.asterisk.ami_addr, "127.0.0.1:5038");
+        assert!(s.kamailio.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rayand.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[asterisk]\nami_addr = \"10.0.0.1:5038\"\n").unwrap();
+        let s = Settings::load(
+            Some(&path),
+            env(&[("RAYAN_ASTERISK_AMI_ADDR", "10.0.0.2:5038"), ("RAYAN_APPLY_DEBOUNCE_MS", "75"), ("RAYAN_NODE", "pbx7")]),
+        )
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000");
+        assert_eq!(s.asterisk.ami_addr, "10.0.0.2:5038");
+        assert_eq!(s.apply.debounce_ms, 75);
+        assert_eq!(s.node, "pbx7");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("RAYAN_LISTEN", "nowhere")], "listen"),
+            (&[("RAYAN_APPLY_DEBOUNCE_MS", "soon")], "apply.debounce_ms"),
+            (&[("RAYAN_DATABASE_URL", "mysql://x")], "database_url"),
+            (&[("RAYAN_ASTERISK_AMI_PORT", "5038")], "asterisk"),
+            (&[("RAYAN_KAMAILIO_RPC_URL", "ftp://x")], "kamailio"),
+        ];
+        for (vars, key) in cases {
+            let err = Settings::load(None, env(vars)).expect_err("must fail").to_string();
+            assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn kamailio_section_enables_kamailio() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("RAYAN_KAMAILIO_RPC_URL", "http://127.0.0.1:5071/RPC"),
+                ("RAYAN_KAMAILIO_DISPATCHER_LIST", "/etc/kamailio/dispatcher.list"),
+                ("RAYAN_KAMAILIO_ADDRESS_LIST", "/etc/kamailio/address.list"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.kamailio.unwrap().rpc_url, "http://127.0.0.1:5071/RPC");
+    }
+}

@@ -4,10 +4,14 @@
 //! `kamailio` / `events`, all of them on `model`. Nothing imports `api`.
 
 pub mod ami;
+pub mod api;
 pub mod apply;
 pub mod config;
+pub mod daemon;
 pub mod events;
 pub mod kamailio;
 pub mod model;
+pub mod store;
 pub mod render;
+pub mod service;
 pub mod templates;

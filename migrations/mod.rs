@@ -1,0 +1,15 @@
+//! Database migrations. They run at start (and with `rayand migrate`) and use
+//! only portable column types, so the same steps work on PostgreSQL and SQLite.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_initial;
+
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,44 @@
+//! Reading the audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Page, Paging, ServiceError, Services};
+use crate::store;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub token_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub object_kind: String,
+    pub object_id: String,
+    #[schema(value_type = Object)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub after: Option<serde_json::Value>,
+}
+
+impl Services {
+    pub async fn list_audit(&self, paging: Paging) -> Result<Page<AuditView>, ServiceError> {
+        let (rows, total) = store::audit::list(&self.db, paging.limit, paging.offset).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| AuditView {
+                id: r.id,
+                at: r.at,
+                token_id: r.token_id,
+                actor: r.actor,
+                action: r.action,
+                object_kind: r.object_kind,
+                object_id: r.object_id,
+                before: r.before,
+                after: r.after,
+            })
+            .collect();
+        Ok(Page { items, total, limit: paging.limit, offset: paging.offset })
+    }
+}

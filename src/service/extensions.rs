@@ -1,0 +1,241 @@
+//! Extension use cases.
+
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Page, Paging, ServiceError, Services};
+use crate::model::extension::{
+    DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
+};
+use crate::model::{Extension, ExtensionAuth, FieldErrors};
+use crate::store::audit::{Actor, AuditEntry};
+use crate::store::extensions::{ExtensionFilter, ExtensionRow};
+use crate::store::{self};
+
+/// An extension as the API shows it. Credentials never appear, except a password
+/// rayan generated, once, in the answer to the create that generated it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExtensionView {
+    #[schema(example = "1001")]
+    pub extension: String,
+    pub name: Option<String>,
+    pub template: String,
+    pub context: String,
+    /// `null`: the template's default codecs.
+    pub codecs: Option<Vec<String>>,
+    /// `null`: the template's default.
+    pub max_contacts: Option<u32>,
+    pub caller_id: Option<String>,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Only in the answer to a create without a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl From<&Extension> for ExtensionView {
+    fn from(e: &Extension) -> Self {
+        ExtensionView {
+            extension: e.number.clone(),
+            name: e.name.clone(),
+            template: e.template.clone(),
+            context: e.context.clone(),
+            codecs: e.codecs.clone(),
+            max_contacts: e.max_contacts,
+            caller_id: e.caller_id.clone(),
+            enabled: e.enabled,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            password: None,
+        }
+    }
+}
+
+/// `GET /api/v1/extensions` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExtensionQuery {
+    /// Page size (1..=1000, default 100).
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub context: Option<String>,
+    pub template: Option<String>,
+    pub enabled: Option<bool>,
+    /// Number prefix or part of the name.
+    pub q: Option<String>,
+}
+
+/// What the audit log keeps of an extension: the view, with a marker when the
+/// credentials changed but never the credentials themselves.
+fn audit_image(e: &Extension, password_changed: bool) -> serde_json::Value {
+    let mut value = serde_json::to_value(ExtensionView::from(e)).unwrap_or_default();
+    if password_changed {
+        value["password"] = serde_json::Value::String("***".into());
+    }
+    value
+}
+
+impl Services {
+    async fn check_template(&self, template: &str, errors: &mut FieldErrors) -> Result<(), ServiceError> {
+        if !store::templates::extension_template_exists(&self.db, template).await? {
+            errors.push("template", format!("unknown extension template '{template}'"));
+        }
+        Ok(())
+    }
+
+    pub async fn create_extension(&self, actor: &Actor, input: NewExtension) -> Result<ExtensionView, ServiceError> {
+        let mut errors = match input.validate(&self.settings.number_policy()) {
+            Ok(()) => FieldErrors::new(),
+            Err(errors) => errors,
+        };
+        let template = input.template.clone().unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        if errors.0.iter().all(|e| e.field != "template") {
+            self.check_template(&template, &mut errors).await?;
+        }
+        errors.finish()?;
+
+        let (password, generated) = match input.password {
+            Some(p) => (p, false),
+            None => (generate_password(), true),
+        };
+        let auth = ExtensionAuth::from_password(&input.extension, &self.settings.extensions.realm, &password);
+        let row = ExtensionRow {
+            number: input.extension,
+            name: input.name,
+            template,
+            context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
+            codecs: input.codecs,
+            max_contacts: input.max_contacts,
+            caller_id: input.caller_id,
+            enabled: input.enabled.unwrap_or(true),
+            auth,
+        };
+        let txn = self.db.begin().await?;
+        let ext = store::extensions::insert(&txn, row).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "create",
+                object_kind: "extension",
+                object_id: &ext.number,
+                before: None,
+                after: Some(audit_image(&ext, true)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = ExtensionView::from(&ext);
+        if generated {
+            view.password = Some(password);
+        }
+        Ok(view)
+    }
+
+    pub async fn get_extension(&self, number: &str) -> Result<ExtensionView, ServiceError> {
+        Ok(ExtensionView::from(&store::extensions::get(&self.db, number).await?))
+    }
+
+    pub async fn list_extensions(&self, query: ExtensionQuery) -> Result<Page<ExtensionView>, ServiceError> {
+        let paging = Paging::new(query.limit, query.offset);
+        let filter = ExtensionFilter {
+            context: query.context,
+            template: query.template,
+            enabled: query.enabled,
+            search: query.q.filter(|q| !q.is_empty()),
+        };
+        let (items, total) = store::extensions::list(&self.db, &filter, paging.limit, paging.offset).await?;
+        Ok(Page {
+            items: items.iter().map(ExtensionView::from).collect(),
+            total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
+    }
+
+    pub async fn update_extension(
+        &self,
+        actor: &Actor,
+        number: &str,
+        patch: ExtensionPatch,
+    ) -> Result<ExtensionView, ServiceError> {
+        let mut errors = match patch.validate(number) {
+            Ok(()) => FieldErrors::new(),
+            Err(errors) => errors,
+        };
+        if let Some(template) = &patch.template {
+            if errors.0.iter().all(|e| e.field != "template") {
+                self.check_template(template, &mut errors).await?;
+            }
+        }
+        errors.finish()?;
+
+        let txn = self.db.begin().await?;
+        let before = store::extensions::get(&txn, number).await?;
+        let mut ext = before.clone();
+        if let Some(name) = patch.name {
+            ext.name = name;
+        }
+        if let Some(template) = patch.template {
+            ext.template = template;
+        }
+        if let Some(context) = patch.context {
+            ext.context = context;
+        }
+        if let Some(codecs) = patch.codecs {
+            ext.codecs = codecs;
+        }
+        if let Some(max_contacts) = patch.max_contacts {
+            ext.max_contacts = max_contacts;
+        }
+        if let Some(caller_id) = patch.caller_id {
+            ext.caller_id = caller_id;
+        }
+        if let Some(enabled) = patch.enabled {
+            ext.enabled = enabled;
+        }
+        let password_changed = patch.password.is_some();
+        if let Some(password) = patch.password {
+            ext.auth = ExtensionAuth::from_password(number, &self.settings.extensions.realm, &password);
+        }
+        let after = store::extensions::update(&txn, &ext).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "update",
+                object_kind: "extension",
+                object_id: number,
+                before: Some(audit_image(&before, false)),
+                after: Some(audit_image(&after, password_changed)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(ExtensionView::from(&after))
+    }
+
+    pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<(), ServiceError> {
+        let txn = self.db.begin().await?;
+        let ext = store::extensions::get(&txn, number).await?;
+        store::extensions::delete(&txn, &ext, || "an inbound route".into()).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "delete",
+                object_kind: "extension",
+                object_id: number,
+                before: Some(audit_image(&ext, false)),
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Use cases: what the API (and the CLI through it) can do. Handlers stay thin;
+//! every rule lives here, every write is one transaction with its audit entry.
+
+pub mod audit;
+pub mod catalog;
+pub mod extensions;
+pub mod tokens;
+
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use thiserror::Error;
+use utoipa::ToSchema;
+
+use crate::config::Settings;
+use crate::model::FieldErrors;
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error("invalid input: {0}")]
+    Validation(FieldErrors),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{what} is still used by {by}")]
+    InUse { what: String, by: String },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ServiceError::NotFound(what),
+            StoreError::Conflict(what) => ServiceError::Conflict(what),
+            StoreError::InUse(what, by) => ServiceError::InUse { what, by },
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ServiceError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ServiceError::Store(StoreError::Db(e))
+    }
+}
+
+impl From<FieldErrors> for ServiceError {
+    fn from(e: FieldErrors) -> Self {
+        ServiceError::Validation(e)
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// Paging parameters, clamped to sane bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub limit: u64,
+    pub offset: u64,
+}
+
+impl Paging {
+    pub const DEFAULT_LIMIT: u64 = 100;
+    pub const MAX_LIMIT: u64 = 1000;
+
+    pub fn new(limit: Option<u64>, offset: Option<u64>) -> Self {
+        Paging {
+            limit: limit.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT),
+            offset: offset.unwrap_or(0),
+        }
+    }
+}
+
+/// Everything the use cases share. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub settings: std::sync::Arc<Settings>,
+    pub tokens: tokens::TokenCache,
+}
+
+impl Services {
+    pub fn new(db: DatabaseConnection, settings: std::sync::Arc<Settings>) -> Self {
+        Services { db, settings, tokens: tokens::TokenCache::default() }
+    }
+}

@@ -1,0 +1,219 @@
+//! API tokens: creation (shown once), hashing, lookup with a short-lived cache,
+//! revocation, and the bootstrap admin token written on first start.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::{ServiceError, Services};
+use crate::model::{FieldErrors, Role};
+use crate::store::{self, audit::Actor, tokens::TokenRow};
+
+/// How long a looked-up token is trusted before the database is asked again, so
+/// that a token revoked on another node stops working soon.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+pub const TOKEN_PREFIX: &str = "rayan_";
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// The caller a request was authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub token_id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor { token_id: Some(self.token_id), name: self.name.clone() }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct TokenCache {
+    entries: Arc<RwLock<HashMap<String, (Caller, Instant)>>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let entries = self.entries.read().ok()?;
+        entries.get(hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: String, caller: Caller) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(hash, (caller, Instant::now()));
+        }
+    }
+
+    fn forget_id(&self, id: i64) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (c, _)| c.token_id != id);
+        }
+    }
+
+    /// Drops every cached token (SIGHUP).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
+        }
+    }
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub role: Role,
+    /// A label to recognise the token by.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    /// The first characters of the token.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The token itself: present only in the answer to its creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl From<TokenRow> for TokenView {
+    fn from(r: TokenRow) -> Self {
+        TokenView {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            prefix: r.prefix,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+            token: None,
+        }
+    }
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+impl Services {
+    /// Resolves a bearer token to its caller; `None` when unknown or revoked.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>, ServiceError> {
+        let hash = hash_token(token);
+        if let Some(caller) = self.tokens.get(&hash) {
+            return Ok(Some(caller));
+        }
+        let Some(row) = store::tokens::find_active_by_hash(&self.db, &hash).await? else {
+            return Ok(None);
+        };
+        let role = row
+            .role
+            .parse::<Role>()
+            .map_err(|e| ServiceError::Store(store::StoreError::Corrupt(format!("token {}: {e}", row.id))))?;
+        let caller = Caller { token_id: row.id, name: row.name, role };
+        store::tokens::touch(&self.db, caller.token_id).await?;
+        self.tokens.put(hash, caller.clone());
+        Ok(Some(caller))
+    }
+
+    pub async fn create_token(&self, actor: &Actor, input: NewToken) -> Result<TokenView, ServiceError> {
+        let mut errors = FieldErrors::new();
+        let name = input.name.unwrap_or_else(|| format!("{} token", input.role));
+        errors.text("name", &name, 120);
+        errors.finish()?;
+        let token = generate_token();
+        let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let row = store::tokens::insert(&txn, &name, input.role.as_str(), &hash_token(&token), &prefix, actor.token_id).await?;
+        store::audit::record(
+            &txn,
+            store::audit::AuditEntry {
+                actor,
+                action: "create",
+                object_kind: "token",
+                object_id: &row.id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix})),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(TokenView { token: Some(token), ..row.into() })
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenView>, ServiceError> {
+        Ok(store::tokens::list(&self.db).await?.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        let row = store::tokens::revoke(&txn, id).await?;
+        store::audit::record(
+            &txn,
+            store::audit::AuditEntry {
+                actor,
+                action: "revoke",
+                object_kind: "token",
+                object_id: &id.to_string(),
+                before: Some(serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix})),
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.tokens.forget_id(id);
+        Ok(())
+    }
+
+    /// On a first start (no live token at all), creates an admin token and writes
+    /// it to `<state_dir>/admin.token` with mode 0600, where `rayan-ctl` on this
+    /// host finds it. Returns the file written, if any.
+    pub async fn bootstrap_admin_token(&self) -> Result<Option<PathBuf>, ServiceError> {
+        if store::tokens::count_active(&self.db).await? > 0 {
+            return Ok(None);
+        }
+        let view = self
+            .create_token(&Actor::system(), NewToken { role: Role::Admin, name: Some("bootstrap admin".into()) })
+            .await?;
+        let token = view.token.unwrap_or_default();
+        let path = self.settings.state_dir.join(ADMIN_TOKEN_FILE);
+        write_secret_file(&path, &token).map_err(|e| {
+            ServiceError::Unavailable(format!("cannot write the admin token to {}: {e}", path.display()))
+        })?;
+        Ok(Some(path))
+    }
+}
+
+/// Writes `content` to a file readable by its owner only, replacing it atomically.
+pub fn write_secret_file(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    file.write_all(content.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

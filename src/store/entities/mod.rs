@@ -1,0 +1,15 @@
+//! sea-orm entities, one per table (see `migrations/`).
+
+pub mod api_token;
+pub mod applies;
+pub mod audit_log;
+pub mod call;
+pub mod extension;
+pub mod extension_template;
+pub mod inbound_route;
+pub mod kamailio_address;
+pub mod kamailio_dispatcher;
+pub mod node;
+pub mod outbound_route;
+pub mod provider_template;
+pub mod trunk;
