@@ -5,6 +5,8 @@
 
 pub mod ami;
 pub mod api;
+pub mod cli;
+pub mod client;
 pub mod apply;
 pub mod config;
 pub mod daemon;

@@ -179,24 +179,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, (String, String)> {
-    // Build a JSON object from the pairs, typing numbers and booleans, so the same
-    // serde path reporting as for bodies applies.
-    let mut map = serde_json::Map::new();
-    for (k, v) in url_pairs(query).filter(|(k, _)| !k.is_empty() && k != "token") {
-        let value = match v.as_str() {
-            "true" => serde_json::Value::Bool(true),
-            "false" => serde_json::Value::Bool(false),
-            s => s
-                .parse::<u64>()
-                .ok()
-                .filter(|_| !s.starts_with('0') || s == "0")
-                .map(serde_json::Value::from)
-                .unwrap_or_else(|| serde_json::Value::String(v.clone())),
-        };
-        map.insert(k, value);
-    }
-    let value = serde_json::Value::Object(map);
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
         (field_name(&path, &message), message)

@@ -1,1 +1,15 @@
-fn main() {}
+//! `rayan-ctl`: the rayan command line.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = rayan::cli::Cli::parse();
+    match rayan::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

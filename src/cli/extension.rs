@@ -1,0 +1,143 @@
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use super::Output;
+use crate::client::{Client, encode};
+
+#[derive(Subcommand)]
+pub enum ExtensionCommand {
+    /// Create an extension (a password is generated when none is given).
+    Create {
+        number: String,
+        #[command(flatten)]
+        fields: ExtensionFields,
+    },
+    /// List extensions.
+    List {
+        #[arg(long)]
+        context: Option<String>,
+        #[arg(long)]
+        template: Option<String>,
+        /// Number prefix or part of the name.
+        #[arg(long, short)]
+        search: Option<String>,
+        #[arg(long)]
+        limit: Option<u64>,
+        #[arg(long)]
+        offset: Option<u64>,
+    },
+    /// Show one extension.
+    Show { number: String },
+    /// Change the given fields only.
+    Update {
+        number: String,
+        #[command(flatten)]
+        fields: ExtensionFields,
+    },
+    /// Delete an extension.
+    Delete { number: String },
+}
+
+#[derive(Args)]
+pub struct ExtensionFields {
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    password: Option<String>,
+    /// basic, advanced, mobile or webrtc.
+    #[arg(long)]
+    template: Option<String>,
+    #[arg(long)]
+    context: Option<String>,
+    /// Comma-separated, e.g. ulaw,alaw.
+    #[arg(long, value_delimiter = ',')]
+    codecs: Option<Vec<String>>,
+    #[arg(long)]
+    max_contacts: Option<u32>,
+    #[arg(long)]
+    caller_id: Option<String>,
+    #[arg(long, conflicts_with = "disable")]
+    enable: bool,
+    #[arg(long)]
+    disable: bool,
+}
+
+impl ExtensionFields {
+    fn into_json(self) -> Map<String, Value> {
+        let mut body = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                body.insert(k.into(), v);
+            }
+        };
+        put("name", self.name.map(Value::from));
+        put("password", self.password.map(Value::from));
+        put("template", self.template.map(Value::from));
+        put("context", self.context.map(Value::from));
+        put("codecs", self.codecs.map(|c| json!(c)));
+        put("max_contacts", self.max_contacts.map(Value::from));
+        put("caller_id", self.caller_id.map(Value::from));
+        put("enabled", (self.enable || self.disable).then_some(Value::Bool(self.enable)));
+        body
+    }
+}
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("EXTENSION", "extension"),
+    ("NAME", "name"),
+    ("TEMPLATE", "template"),
+    ("CONTEXT", "context"),
+    ("ENABLED", "enabled"),
+];
+
+pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow::Result<()> {
+    match cmd {
+        ExtensionCommand::Create { number, fields } => {
+            let mut body = fields.into_json();
+            body.insert("extension".into(), Value::from(number));
+            let created = client.post("/api/v1/extensions", &Value::Object(body)).await?;
+            out.object(&created);
+            if !out.json && created.get("password").is_some() {
+                eprintln!("note: the generated password is shown only this once");
+            }
+        }
+        ExtensionCommand::List { context, template, search, limit, offset } => {
+            let mut query = Vec::new();
+            for (k, v) in [
+                ("context", context),
+                ("template", template),
+                ("q", search),
+                ("limit", limit.map(|n| n.to_string())),
+                ("offset", offset.map(|n| n.to_string())),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", encode(&v)));
+                }
+            }
+            let path = if query.is_empty() {
+                "/api/v1/extensions".to_owned()
+            } else {
+                format!("/api/v1/extensions?{}", query.join("&"))
+            };
+            let page = client.get(&path).await?;
+            let items = page.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            out.list(&page, &items, COLUMNS);
+        }
+        ExtensionCommand::Show { number } => {
+            out.object(&client.get(&format!("/api/v1/extensions/{}", encode(&number))).await?);
+        }
+        ExtensionCommand::Update { number, fields } => {
+            let body = fields.into_json();
+            if body.is_empty() {
+                anyhow::bail!("nothing to change: give at least one field, e.g. --name");
+            }
+            let updated = client.patch(&format!("/api/v1/extensions/{}", encode(&number)), &Value::Object(body)).await?;
+            out.object(&updated);
+        }
+        ExtensionCommand::Delete { number } => {
+            client.delete(&format!("/api/v1/extensions/{}", encode(&number))).await?;
+            out.done(&format!("extension {number} deleted"));
+        }
+    }
+    Ok(())
+}

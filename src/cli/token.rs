@@ -1,0 +1,51 @@
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::Output;
+use crate::client::Client;
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed only this once.
+    Create {
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+pub async fn run(client: &Client, out: &Output, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create { role, name } => {
+            let mut body = json!({"role": role});
+            if let Some(name) = name {
+                body["name"] = Value::from(name);
+            }
+            let created = client.post("/api/v1/tokens", &body).await?;
+            out.object(&created);
+            if !out.json {
+                eprintln!("note: the token is shown only this once");
+            }
+        }
+        TokenCommand::List => {
+            let list = client.get("/api/v1/tokens").await?;
+            let items = list.as_array().cloned().unwrap_or_default();
+            out.list(
+                &list,
+                &items,
+                &[("ID", "id"), ("NAME", "name"), ("ROLE", "role"), ("PREFIX", "prefix"), ("CREATED", "created_at"), ("LAST USED", "last_used_at"), ("REVOKED", "revoked_at")],
+            );
+        }
+        TokenCommand::Revoke { id } => {
+            client.delete(&format!("/api/v1/tokens/{id}")).await?;
+            out.done(&format!("token {id} revoked"));
+        }
+    }
+    Ok(())
+}

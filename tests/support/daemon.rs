@@ -1,0 +1,125 @@
+//! Starts the real daemon on port 0 against a real database, and talks to it.
+
+use std::path::PathBuf;
+
+use rayan::config::Settings;
+use rayan::daemon::Daemon;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::db::{Backend, TestDb};
+
+pub struct TestDaemon {
+    pub daemon: Option<Daemon>,
+    pub url: String,
+    pub admin_token: String,
+    pub state_dir: PathBuf,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings for a test daemon: loopback port 0, a temp state dir, the given database.
+pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.listen = "127.0.0.1:0".into();
+    settings.database_url = db_url.to_owned();
+    settings.state_dir = dir.join("state");
+    settings.asterisk.config_dir = settings.state_dir.join("asterisk");
+    settings.node = "test1".into();
+    settings.max_body_bytes = 64 * 1024;
+    settings
+}
+
+impl TestDaemon {
+    pub async fn start(backend: Backend) -> TestDaemon {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = test_settings(dir.path(), &db.url);
+        adjust(&mut settings);
+        let state_dir = settings.state_dir.clone();
+        let daemon = Daemon::start(settings).await.expect("daemon starts");
+        let admin_token = std::fs::read_to_string(state_dir.join("admin.token")).expect("admin token").trim().to_owned();
+        TestDaemon {
+            url: daemon.url(),
+            daemon: Some(daemon),
+            admin_token,
+            state_dir,
+            db,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Sends a JSON request with `token`; returns status, content type and body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        Response::read(resp).await
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.call(method, path, Some(&self.admin_token.clone()), body).await
+    }
+
+    /// Creates a token with `role` and returns it.
+    pub async fn token(&self, role: &str) -> String {
+        let resp = self.admin(Method::POST, "/api/v1/tokens", Some(serde_json::json!({"role": role}))).await;
+        assert_eq!(resp.status, StatusCode::CREATED, "{:?}", resp.body);
+        resp.body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.stop().await.expect("clean stop");
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Response {
+    pub async fn read(resp: reqwest::Response) -> Response {
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Response { status, content_type, body }
+    }
+
+    /// Asserts a problem+json answer with `status`, naming `field` if given.
+    pub fn assert_problem(&self, status: StatusCode, field: Option<&str>) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.body);
+        assert_eq!(self.body["status"], status.as_u16());
+        assert!(self.body["detail"].is_string());
+        if let Some(field) = field {
+            let errors = self.body["errors"].as_array().unwrap_or_else(|| panic!("no errors in {}", self.body));
+            assert!(
+                errors.iter().any(|e| e["field"] == field),
+                "expected an error on {field}: {}",
+                self.body
+            );
+        }
+    }
+}
