@@ -1,1 +1,33 @@
 //! Rendering: section text from templates, the managed-section file editor, atomic writes.
+//!
+//! The apply worker calls [`render_all`] on a database snapshot, then [`sync_file`] (or
+//! [`plan_file`] for a dry run) once for `pjsip.conf` with [`RenderedConfig::pjsip`] and
+//! once for `extensions.conf` with [`RenderedConfig::extensions`], both with the `;`
+//! comment leader. Kamailio's lists use the same editor with `#`.
+
+pub mod dialplan;
+pub mod diff;
+pub mod error;
+pub mod extension;
+pub mod managed;
+pub mod section;
+pub mod settings;
+pub mod snapshot;
+pub mod sync;
+pub mod trunk;
+pub mod write;
+
+pub use dialplan::{check_dial_pattern, check_strip_prepend, dialplan_block_id, route_block_id};
+pub use error::RenderError;
+pub use extension::{extension_block_id, render_extension};
+pub use managed::{Drift, DriftKind, Malformed, MalformedKind, ManagedBlock, ManagedFile};
+pub use settings::RenderSettings;
+pub use snapshot::{ConfigSnapshot, RenderedConfig, render_all};
+pub use sync::{SyncOutcome, SyncPlan, plan_file, sync_file};
+pub use trunk::{render_trunk, trunk_block_id};
+pub use write::{WriteOptions, WriteOutcome, backup_path, write_atomic};
+
+/// The comment leader of Asterisk's config files.
+pub const ASTERISK_LEADER: &str = ";";
+/// The comment leader of Kamailio's `dispatcher.list` and `address.list`.
+pub const KAMAILIO_LEADER: &str = "#";

@@ -1,0 +1,480 @@
+//! The managed part of `extensions.conf`.
+//!
+//! One `Dialplan <context>` block per context that has enabled extensions, inbound routes
+//! or outbound routes:
+//!
+//! ```text
+//! [from-internal]
+//! exten => 1001,1,Dial(PJSIP/1001,30)
+//!  same => n,Hangup()
+//! include => rayan-out-us_local
+//! ```
+//!
+//! Each outbound route is its own block, `Route outbound <name>`, holding a context
+//! `rayan-out-<name>`; the callers' context includes the route contexts in priority order.
+//! Asterisk orders the patterns inside one context by how specific they are, not by file
+//! order, but searches `include`d contexts in the order written: only includes make the
+//! route priority mean "first match wins". Inbound routes (`exten => <did>,1,Goto(...)`) go
+//! into the context of their trunk, or of every enabled trunk when they name none.
+//! Routes to a disabled extension or through a disabled trunk are left out, like the
+//! disabled objects themselves; routes to objects that do not exist are an error.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::extension::check_number;
+use super::section::{MAX_SECTION_NAME, check_name};
+use super::{ConfigSnapshot, ManagedBlock, RenderError, RenderSettings};
+use crate::model::safe::is_plain_identifier;
+use crate::model::{Extension, OutboundRoute, Trunk};
+use crate::templates::address::is_did;
+
+/// Contexts `extensions.conf` reserves for its own settings.
+const RESERVED_CONTEXTS: &[&str] = &["general", "globals"];
+const MAX_PATTERN_LEN: usize = 80;
+const MAX_PREPEND_LEN: usize = 20;
+
+/// The managed block id of a context.
+pub fn dialplan_block_id(context: &str) -> String {
+    format!("Dialplan {context}")
+}
+
+/// The managed block id of an outbound route.
+pub fn route_block_id(name: &str) -> String {
+    format!("Route outbound {name}")
+}
+
+/// The context holding an outbound route's pattern.
+pub fn route_context(name: &str) -> String {
+    format!("rayan-out-{name}")
+}
+
+fn pattern_error(pattern: &str, reason: impl Into<String>) -> RenderError {
+    RenderError::InvalidDialPattern {
+        pattern: pattern.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn is_dial_char(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '*' | '#' | '+')
+}
+
+/// The fewest digits a dialled number matching `pattern` has.
+fn pattern_min_len(pattern: &str) -> Result<usize, RenderError> {
+    if pattern.is_empty() || pattern.len() > MAX_PATTERN_LEN {
+        return Err(pattern_error(
+            pattern,
+            format!("must be 1 to {MAX_PATTERN_LEN} characters"),
+        ));
+    }
+    let Some(body) = pattern.strip_prefix('_') else {
+        return match pattern.chars().find(|c| !is_dial_char(*c)) {
+            None => Ok(pattern.len()),
+            Some(c) => Err(pattern_error(
+                pattern,
+                format!(
+                    "'{}' is not allowed in a number; a pattern starts with '_'",
+                    c.escape_debug()
+                ),
+            )),
+        };
+    };
+    if body.is_empty() {
+        return Err(pattern_error(
+            pattern,
+            "'_' must be followed by the pattern",
+        ));
+    }
+    let mut len = 0;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            c if is_dial_char(c) => len += 1,
+            'X' | 'x' | 'Z' | 'z' | 'N' | 'n' => len += 1,
+            '.' | '!' => {
+                if chars.peek().is_some() {
+                    return Err(pattern_error(
+                        pattern,
+                        format!("'{c}' may only end the pattern"),
+                    ));
+                }
+                if c == '.' {
+                    len += 1;
+                }
+            }
+            '[' => {
+                let rest = &body[i + 1..];
+                let Some(close) = rest.find(']') else {
+                    return Err(pattern_error(pattern, "'[' without ']'"));
+                };
+                check_class(pattern, &rest[..close])?;
+                for _ in 0..=close {
+                    chars.next();
+                }
+                len += 1;
+            }
+            other => {
+                return Err(pattern_error(
+                    pattern,
+                    format!(
+                        "'{}' is not pattern syntax (digits, * # +, X Z N, [..], . or !)",
+                        other.escape_debug()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(len)
+}
+
+/// A `[...]` character class: digits, `*`, `#`, `+` and ascending digit ranges `a-b`.
+fn check_class(pattern: &str, class: &str) -> Result<(), RenderError> {
+    let chars: Vec<char> = class.chars().collect();
+    if chars.is_empty() {
+        return Err(pattern_error(pattern, "'[]' is empty"));
+    }
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if !is_dial_char(c) {
+            return Err(pattern_error(
+                pattern,
+                format!("'{}' is not allowed inside [..]", c.escape_debug()),
+            ));
+        }
+        if chars.get(i + 1) == Some(&'-') {
+            let Some(&end) = chars.get(i + 2) else {
+                return Err(pattern_error(pattern, "range without an end inside [..]"));
+            };
+            if !(c.is_ascii_digit() && end.is_ascii_digit() && c <= end) {
+                return Err(pattern_error(
+                    pattern,
+                    format!("'{c}-{end}' is not an ascending digit range"),
+                ));
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Checks an outbound route's dial pattern: a number (digits, `*`, `#`, `+`) or `_`
+/// followed by digits, `*` `#` `+`, `X` (0-9), `Z` (1-9), `N` (2-9), classes like
+/// `[1-5]` or `[268]`, and at the end `.` (one or more more) or `!` (zero or more).
+pub fn check_dial_pattern(pattern: &str) -> Result<(), RenderError> {
+    pattern_min_len(pattern).map(|_| ())
+}
+
+/// Checks a route's strip and prepend against its pattern.
+pub fn check_strip_prepend(pattern: &str, strip: u32, prepend: &str) -> Result<(), RenderError> {
+    let min_len = pattern_min_len(pattern)?;
+    if strip as usize > min_len {
+        return Err(pattern_error(
+            pattern,
+            format!("strip {strip} removes more digits than the shortest match has ({min_len})"),
+        ));
+    }
+    if prepend.len() > MAX_PREPEND_LEN || !prepend.chars().all(is_dial_char) {
+        return Err(pattern_error(
+            pattern,
+            format!("prepend must be at most {MAX_PREPEND_LEN} of digits, '*', '#' and '+'"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_context<'a>(object: &str, context: &'a str) -> Result<&'a str, RenderError> {
+    check_name(object, context)?;
+    if RESERVED_CONTEXTS.contains(&context) {
+        return Err(RenderError::InvalidField {
+            object: object.to_owned(),
+            field: "context".to_owned(),
+            reason: format!("'{context}' is reserved by extensions.conf"),
+        });
+    }
+    Ok(context)
+}
+
+#[derive(Default)]
+struct ContextLines<'s> {
+    extensions: Vec<&'s Extension>,
+    /// (did, target context, target number)
+    inbound: Vec<(&'s str, &'s str, &'s str)>,
+    /// (priority, route name, route context)
+    includes: Vec<(i32, &'s str, String)>,
+}
+
+fn natural(number: &str) -> (usize, &str) {
+    (number.len(), number)
+}
+
+fn route_dial_line(route: &OutboundRoute, trunk: &str) -> String {
+    let exten = if route.strip == 0 {
+        "${EXTEN}".to_owned()
+    } else {
+        format!("${{EXTEN:{}}}", route.strip)
+    };
+    format!(
+        "[{ctx}]\nexten => {pattern},1,Dial(PJSIP/{prepend}{exten}@{trunk})\n same => n,Hangup()\n",
+        ctx = route_context(&route.name),
+        pattern = route.pattern,
+        prepend = route.prepend,
+    )
+}
+
+/// Renders every dialplan block: contexts (sorted by name), then outbound routes (sorted
+/// by name).
+pub fn render_dialplan(
+    snapshot: &ConfigSnapshot,
+    settings: &RenderSettings,
+) -> Result<Vec<ManagedBlock>, RenderError> {
+    let trunks: HashMap<&str, &Trunk> = snapshot
+        .trunks
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let extensions: HashMap<&str, &Extension> = snapshot
+        .extensions
+        .iter()
+        .map(|e| (e.number.as_str(), e))
+        .collect();
+    let mut contexts: BTreeMap<&str, ContextLines> = BTreeMap::new();
+
+    for extension in snapshot.extensions.iter().filter(|e| e.enabled) {
+        let object = format!("extension {}", extension.number);
+        check_number(&object, &extension.number)?;
+        let context = check_context(&object, &extension.context)?;
+        contexts
+            .entry(context)
+            .or_default()
+            .extensions
+            .push(extension);
+    }
+
+    for route in &snapshot.inbound_routes {
+        let object = format!("inbound route {}", route.did);
+        if !is_did(&route.did) {
+            return Err(RenderError::InvalidField {
+                object,
+                field: "did".to_owned(),
+                reason: "must be an optional '+' and 2 to 20 digits".to_owned(),
+            });
+        }
+        let Some(target) = extensions.get(route.extension.as_str()) else {
+            return Err(RenderError::MissingReference {
+                object,
+                missing: format!("extension {}", route.extension),
+            });
+        };
+        if !target.enabled {
+            continue;
+        }
+        let via: Vec<&Trunk> = match &route.trunk {
+            Some(name) => match trunks.get(name.as_str()) {
+                Some(trunk) => vec![*trunk],
+                None => {
+                    return Err(RenderError::MissingReference {
+                        object,
+                        missing: format!("trunk {name}"),
+                    });
+                }
+            },
+            None => snapshot.trunks.iter().collect(),
+        };
+        let mut seen_contexts: Vec<&str> = Vec::new();
+        for trunk in via.into_iter().filter(|t| t.enabled) {
+            let context = check_context(&object, &trunk.context)?;
+            if !seen_contexts.contains(&context) {
+                seen_contexts.push(context);
+                contexts.entry(context).or_default().inbound.push((
+                    &route.did,
+                    &target.context,
+                    &target.number,
+                ));
+            }
+        }
+    }
+
+    let mut route_blocks = Vec::new();
+    let mut route_names: Vec<&str> = Vec::new();
+    for route in &snapshot.outbound_routes {
+        let object = format!("outbound route {}", route.name);
+        if !is_plain_identifier(&route.name, MAX_SECTION_NAME - 10) {
+            return Err(RenderError::InvalidField {
+                object,
+                field: "name".to_owned(),
+                reason: "must be letters, digits, '_', '-', '.' or '+'".to_owned(),
+            });
+        }
+        if route_names.contains(&route.name.as_str()) {
+            return Err(RenderError::Duplicate {
+                what: "outbound route",
+                name: route.name.clone(),
+            });
+        }
+        route_names.push(&route.name);
+        check_strip_prepend(&route.pattern, route.strip, &route.prepend)?;
+        let context = check_context(&object, &route.context)?;
+        let Some(trunk) = trunks.get(route.trunk.as_str()) else {
+            return Err(RenderError::MissingReference {
+                object,
+                missing: format!("trunk {}", route.trunk),
+            });
+        };
+        if !trunk.enabled {
+            continue;
+        }
+        check_name(&object, &trunk.name)?;
+        contexts.entry(context).or_default().includes.push((
+            route.priority,
+            &route.name,
+            route_context(&route.name),
+        ));
+        route_blocks.push(ManagedBlock {
+            id: route_block_id(&route.name),
+            body: route_dial_line(route, &trunk.name),
+        });
+    }
+    route_blocks.sort_by(|a, b| a.id.cmp(&b.id));
+
+    for route_context in route_names.iter().map(|n| route_context(n)) {
+        if contexts.contains_key(route_context.as_str()) {
+            return Err(RenderError::Duplicate {
+                what: "dialplan context",
+                name: route_context,
+            });
+        }
+    }
+
+    let mut blocks = Vec::with_capacity(contexts.len() + route_blocks.len());
+    for (context, mut lines) in contexts {
+        lines
+            .extensions
+            .sort_by(|a, b| natural(&a.number).cmp(&natural(&b.number)));
+        lines.inbound.sort();
+        lines.includes.sort();
+        let mut body = String::with_capacity(64 + 60 * lines.extensions.len());
+        body.push('[');
+        body.push_str(context);
+        body.push_str("]\n");
+        let mut numbers: Vec<&str> =
+            Vec::with_capacity(lines.extensions.len() + lines.inbound.len());
+        for extension in &lines.extensions {
+            numbers.push(&extension.number);
+            body.push_str(&format!(
+                "exten => {n},1,Dial(PJSIP/{n},{t})\n same => n,Hangup()\n",
+                n = extension.number,
+                t = settings.dial_timeout_secs
+            ));
+        }
+        for (did, target_context, number) in &lines.inbound {
+            numbers.push(did);
+            body.push_str(&format!(
+                "exten => {did},1,Goto({target_context},{number},1)\n same => n,Hangup()\n"
+            ));
+        }
+        numbers.sort_unstable();
+        if let Some(pair) = numbers.windows(2).find(|w| w[0] == w[1]) {
+            return Err(RenderError::Duplicate {
+                what: "dialplan extension",
+                name: format!("{context},{}", pair[0]),
+            });
+        }
+        for (_, _, included) in &lines.includes {
+            body.push_str("include => ");
+            body.push_str(included);
+            body.push('\n');
+        }
+        blocks.push(ManagedBlock {
+            id: dialplan_block_id(context),
+            body,
+        });
+    }
+    blocks.extend(route_blocks);
+    for block in &blocks {
+        verify_dialplan(&block.id, &block.body)?;
+    }
+    Ok(blocks)
+}
+
+/// Reads a rendered dialplan block back: only `[context]`, `exten => `, ` same => ` and
+/// `include => ` lines, none of them carrying a comment or a line break.
+pub fn verify_dialplan(object: &str, text: &str) -> Result<(), RenderError> {
+    for (index, line) in text.lines().enumerate() {
+        let unexpected = |reason: &str| RenderError::UnexpectedOutput {
+            object: object.to_owned(),
+            line: index + 1,
+            reason: reason.to_owned(),
+        };
+        if line.contains([';', '\r', '\0']) {
+            return Err(unexpected("contains a comment or control character"));
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if !is_plain_identifier(name, MAX_SECTION_NAME) {
+                return Err(unexpected("context name"));
+            }
+        } else if !(line.starts_with("exten => ")
+            || line.starts_with(" same => n,")
+            || line.starts_with("include => "))
+        {
+            return Err(unexpected("not an exten, same or include line"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_asterisk_patterns() {
+        for (pattern, min) in [
+            ("_1NXXNXXXXXX", 11),
+            ("_NXXNXXXXXX", 10),
+            ("_011.", 4),
+            ("_9!", 1),
+            ("_[2-9]XX", 3),
+            ("_[268]X.", 3),
+            ("911", 3),
+            ("+15551234567", 12),
+            ("_*72X.", 5),
+            ("_zxn", 3),
+        ] {
+            assert_eq!(pattern_min_len(pattern).unwrap(), min, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_pattern_syntax() {
+        for pattern in [
+            "",
+            "_",
+            "_1.X",
+            "_[2-9",
+            "_[]",
+            "_[9-2]",
+            "_[a-c]",
+            "_1,2",
+            "_1;x",
+            "1X",
+            "_X\nexten",
+            "_X)",
+            "_${X}",
+            "_1-2",
+            "__1",
+        ] {
+            assert!(check_dial_pattern(pattern).is_err(), "{pattern:?}");
+        }
+    }
+
+    #[test]
+    fn strip_and_prepend_are_checked() {
+        assert!(check_strip_prepend("_1NXXNXXXXXX", 1, "+1").is_ok());
+        assert!(check_strip_prepend("_9X", 3, "").is_err());
+        assert!(check_strip_prepend("_9X", 0, "1,2").is_err());
+        assert!(check_strip_prepend("_9X", 0, "12)").is_err());
+    }
+}

@@ -1,0 +1,688 @@
+//! The managed-section file editor.
+//!
+//! A config file is the administrator's text with managed blocks in between:
+//!
+//! ```text
+//! ; BEGIN MANAGED - Extension 1001
+//! [1001]
+//! type=endpoint
+//! ; END MANAGED - Extension 1001
+//! ```
+//!
+//! The comment leader is `;` for Asterisk files and `#` for Kamailio's lists. Parsing keeps
+//! every byte: an unedited file renders back byte for byte (CRLF, a missing final newline
+//! and all). Blocks are inserted, replaced and removed by id; the administrator's text is
+//! never touched, with one exception: a block appended after a last line that has no
+//! newline gets one first, or its marker would join that line.
+//!
+//! Parsing and editing are linear in the size of the file; rendering writes into one
+//! buffer sized up front.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use thiserror::Error;
+use utoipa::ToSchema;
+
+use super::RenderError;
+
+const BEGIN: &str = "BEGIN MANAGED";
+const END: &str = "END MANAGED";
+/// Longest block id accepted (ids are short: `Extension 1001`, `Trunk telnyx_main`).
+const MAX_ID_LEN: usize = 200;
+
+/// A block the renderer wants in a file: its id and the text between its markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedBlock {
+    pub id: String,
+    /// Lines separated by `\n`; a final newline is added when missing.
+    pub body: String,
+}
+
+impl ManagedBlock {
+    pub fn new(id: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            body: body.into(),
+        }
+    }
+}
+
+/// What is wrong with a file's managed markers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MalformedKind {
+    /// A BEGIN marker without its END before the end of the file.
+    Unterminated { id: String },
+    /// Two blocks with the same id.
+    DuplicateId { id: String, first_line: usize },
+    /// A BEGIN marker inside another block.
+    Nested { outer: String, inner: String },
+    /// An END marker outside every block.
+    EndWithoutBegin { id: String },
+    /// An END marker whose id is not the open block's.
+    MismatchedEnd { open: String, end: String },
+    /// A BEGIN/END MANAGED comment without `- <id>`.
+    MarkerWithoutId,
+}
+
+/// A file whose managed markers are broken. The editor refuses to touch it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct Malformed {
+    /// The file, when known.
+    pub path: Option<PathBuf>,
+    /// 1-based line of the offending marker (for `Unterminated`, the BEGIN line).
+    pub line: usize,
+    pub kind: MalformedKind,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{} line {}: ", path.display(), self.line)?,
+            None => write!(f, "line {}: ", self.line)?,
+        }
+        match &self.kind {
+            MalformedKind::Unterminated { id } => {
+                write!(f, "managed block '{id}' has no END marker")
+            }
+            MalformedKind::DuplicateId { id, first_line } => {
+                write!(
+                    f,
+                    "managed block '{id}' appears twice (first at line {first_line})"
+                )
+            }
+            MalformedKind::Nested { outer, inner } => {
+                write!(
+                    f,
+                    "managed block '{inner}' begins inside managed block '{outer}'"
+                )
+            }
+            MalformedKind::EndWithoutBegin { id } => {
+                write!(f, "END marker for '{id}' without a BEGIN")
+            }
+            MalformedKind::MismatchedEnd { open, end } => {
+                write!(
+                    f,
+                    "END marker for '{end}' while managed block '{open}' is open"
+                )
+            }
+            MalformedKind::MarkerWithoutId => write!(f, "managed marker without '- <id>'"),
+        }?;
+        f.write_str("; the file was not changed")
+    }
+}
+
+/// How a block in the file differs from what the database renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    /// In the file with other text than rendered.
+    Changed,
+    /// Rendered but not in the file.
+    Missing,
+    /// In the file but no longer rendered.
+    Unexpected,
+}
+
+/// One drifted block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Drift {
+    #[schema(example = "Extension 1001")]
+    pub id: String,
+    pub kind: DriftKind,
+}
+
+#[derive(Debug, Clone)]
+enum Part<'a> {
+    Text(&'a str),
+    Block {
+        id: Cow<'a, str>,
+        /// The text between the markers, as in the file or as set.
+        body: Cow<'a, str>,
+        /// The block's bytes in the file (markers included), while unchanged.
+        raw: Option<&'a str>,
+    },
+}
+
+enum Marker<'l> {
+    Begin(&'l str),
+    End(&'l str),
+}
+
+/// A parsed config file: the administrator's text and the managed blocks, in order.
+#[derive(Debug, Clone)]
+pub struct ManagedFile<'a> {
+    leader: String,
+    newline: &'static str,
+    parts: Vec<Part<'a>>,
+}
+
+fn strip_line_end(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
+/// Recognises `<leader> BEGIN MANAGED - <id>` / `<leader> END MANAGED - <id>`; `Err` for a
+/// BEGIN/END MANAGED comment without an id.
+fn parse_marker<'l>(line: &'l str, leader: &str) -> Result<Option<Marker<'l>>, ()> {
+    let Some(rest) = strip_line_end(line).trim().strip_prefix(leader) else {
+        return Ok(None);
+    };
+    let rest = rest.trim_start();
+    let (is_begin, after) = if let Some(after) = rest.strip_prefix(BEGIN) {
+        (true, after)
+    } else if let Some(after) = rest.strip_prefix(END) {
+        (false, after)
+    } else {
+        return Ok(None);
+    };
+    let id = after
+        .trim_start()
+        .strip_prefix('-')
+        .map(str::trim)
+        .unwrap_or("");
+    if id.is_empty() {
+        return Err(());
+    }
+    Ok(Some(if is_begin {
+        Marker::Begin(id)
+    } else {
+        Marker::End(id)
+    }))
+}
+
+/// Normalises a body for comparison: LF line ends and a final newline when not empty.
+fn normalized_body(body: &str) -> Cow<'_, str> {
+    let lf: Cow<'_, str> = if body.contains('\r') {
+        Cow::Owned(body.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(body)
+    };
+    if lf.is_empty() || lf.ends_with('\n') {
+        lf
+    } else {
+        Cow::Owned(format!("{lf}\n"))
+    }
+}
+
+impl<'a> ManagedFile<'a> {
+    /// Parses `text` with the comment `leader` (`;` or `#`).
+    pub fn parse(text: &'a str, leader: &str) -> Result<Self, Malformed> {
+        let malformed = |line, kind| Malformed {
+            path: None,
+            line,
+            kind,
+        };
+        let newline = match text.find('\n') {
+            Some(i) if i > 0 && text.as_bytes()[i - 1] == b'\r' => "\r\n",
+            _ => "\n",
+        };
+        let mut parts = Vec::new();
+        let mut seen: HashMap<&'a str, usize> = HashMap::new();
+        // (id, BEGIN line number, byte offset of the BEGIN line, byte offset of the body)
+        let mut open: Option<(&'a str, usize, usize, usize)> = None;
+        let mut text_start = 0;
+        let mut offset = 0;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            let number = index + 1;
+            let line_start = offset;
+            offset += line.len();
+            let marker = parse_marker(line, leader)
+                .map_err(|()| malformed(number, MalformedKind::MarkerWithoutId))?;
+            match (marker, open) {
+                (None, _) => {}
+                (Some(Marker::Begin(id)), None) => {
+                    if let Some(&first_line) = seen.get(id) {
+                        return Err(malformed(
+                            number,
+                            MalformedKind::DuplicateId {
+                                id: id.to_owned(),
+                                first_line,
+                            },
+                        ));
+                    }
+                    seen.insert(id, number);
+                    if text_start < line_start {
+                        parts.push(Part::Text(&text[text_start..line_start]));
+                    }
+                    open = Some((id, number, line_start, offset));
+                }
+                (Some(Marker::Begin(inner)), Some((outer, ..))) => {
+                    return Err(malformed(
+                        number,
+                        MalformedKind::Nested {
+                            outer: outer.to_owned(),
+                            inner: inner.to_owned(),
+                        },
+                    ));
+                }
+                (Some(Marker::End(id)), None) => {
+                    return Err(malformed(
+                        number,
+                        MalformedKind::EndWithoutBegin { id: id.to_owned() },
+                    ));
+                }
+                (Some(Marker::End(id)), Some((open_id, _, block_start, body_start))) => {
+                    if id != open_id {
+                        return Err(malformed(
+                            number,
+                            MalformedKind::MismatchedEnd {
+                                open: open_id.to_owned(),
+                                end: id.to_owned(),
+                            },
+                        ));
+                    }
+                    parts.push(Part::Block {
+                        id: Cow::Borrowed(open_id),
+                        body: Cow::Borrowed(&text[body_start..line_start]),
+                        raw: Some(&text[block_start..offset]),
+                    });
+                    open = None;
+                    text_start = offset;
+                }
+            }
+        }
+        if let Some((id, line, ..)) = open {
+            return Err(malformed(
+                line,
+                MalformedKind::Unterminated { id: id.to_owned() },
+            ));
+        }
+        if text_start < text.len() {
+            parts.push(Part::Text(&text[text_start..]));
+        }
+        Ok(Self {
+            leader: leader.to_owned(),
+            newline,
+            parts,
+        })
+    }
+
+    /// The managed blocks as `(id, body)`, in file order (bodies as in the file).
+    pub fn blocks(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Block { id, body, .. } => Some((id.as_ref(), body.as_ref())),
+            Part::Text(_) => None,
+        })
+    }
+
+    /// The body of the block with this id.
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.blocks()
+            .find(|(block_id, _)| *block_id == id)
+            .map(|(_, body)| body)
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        self.parts
+            .iter()
+            .position(|p| matches!(p, Part::Block { id: block_id, .. } if block_id == id))
+    }
+
+    /// Checks that a block can be written and read back as the same block.
+    fn check_block(&self, block: &ManagedBlock) -> Result<(), RenderError> {
+        let invalid = |reason: &str| RenderError::InvalidBlock {
+            id: block.id.clone(),
+            reason: reason.to_owned(),
+        };
+        let id = &block.id;
+        if id.is_empty() || id.len() > MAX_ID_LEN {
+            return Err(invalid("id must be 1 to 200 bytes"));
+        }
+        if id.chars().any(char::is_control) || id.trim() != id {
+            return Err(invalid("id must be one line without surrounding spaces"));
+        }
+        if block.body.contains('\r') {
+            return Err(invalid("body must use LF line ends"));
+        }
+        if block
+            .body
+            .lines()
+            .any(|line| !matches!(parse_marker(line, &self.leader), Ok(None)))
+        {
+            return Err(invalid("body contains a managed marker"));
+        }
+        Ok(())
+    }
+
+    fn set_body(part: &mut Part<'a>, body: &str) {
+        if let Part::Block {
+            body: current, raw, ..
+        } = part
+        {
+            if normalized_body(current) != normalized_body(body) {
+                *current = Cow::Owned(body.to_owned());
+                *raw = None;
+            }
+        }
+    }
+
+    fn new_part(block: &ManagedBlock) -> Part<'a> {
+        Part::Block {
+            id: Cow::Owned(block.id.clone()),
+            body: Cow::Owned(block.body.clone()),
+            raw: None,
+        }
+    }
+
+    /// Adds a block at the end of the file; error when the id exists.
+    pub fn insert(&mut self, block: &ManagedBlock) -> Result<(), RenderError> {
+        self.check_block(block)?;
+        if self.position(&block.id).is_some() {
+            return Err(RenderError::Duplicate {
+                what: "managed block",
+                name: block.id.clone(),
+            });
+        }
+        self.parts.push(Self::new_part(block));
+        Ok(())
+    }
+
+    /// Replaces the body of an existing block in place; `false` when there is none.
+    pub fn replace(&mut self, block: &ManagedBlock) -> Result<bool, RenderError> {
+        self.check_block(block)?;
+        match self.position(&block.id) {
+            Some(i) => {
+                Self::set_body(&mut self.parts[i], &block.body);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Replaces the block in place, or appends it when absent.
+    pub fn upsert(&mut self, block: &ManagedBlock) -> Result<(), RenderError> {
+        if !self.replace(block)? {
+            self.parts.push(Self::new_part(block));
+        }
+        Ok(())
+    }
+
+    /// Removes the block (markers included); `false` when there is none.
+    pub fn remove(&mut self, id: &str) -> bool {
+        match self.position(id) {
+            Some(i) => {
+                self.parts.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the file's managed blocks exactly `desired`: existing ones are replaced in
+    /// place, missing ones appended in the given order, the others removed.
+    pub fn set_blocks(&mut self, desired: &[ManagedBlock]) -> Result<(), RenderError> {
+        let mut wanted: HashMap<&str, usize> = HashMap::with_capacity(desired.len());
+        for (i, block) in desired.iter().enumerate() {
+            self.check_block(block)?;
+            if wanted.insert(block.id.as_str(), i).is_some() {
+                return Err(RenderError::Duplicate {
+                    what: "managed block",
+                    name: block.id.clone(),
+                });
+            }
+        }
+        let mut placed = vec![false; desired.len()];
+        let mut parts = Vec::with_capacity(self.parts.len() + desired.len());
+        for mut part in std::mem::take(&mut self.parts) {
+            if let Part::Block { id, .. } = &part {
+                let Some(&i) = wanted.get(id.as_ref()) else {
+                    continue;
+                };
+                placed[i] = true;
+                Self::set_body(&mut part, &desired[i].body);
+            }
+            parts.push(part);
+        }
+        for (block, placed) in desired.iter().zip(placed) {
+            if !placed {
+                parts.push(Self::new_part(block));
+            }
+        }
+        self.parts = parts;
+        Ok(())
+    }
+
+    /// The blocks whose text differs from `desired`, those missing from the file, and
+    /// those in the file that `desired` no longer has.
+    pub fn drift(&self, desired: &[ManagedBlock]) -> Vec<Drift> {
+        let present: HashMap<&str, &str> = self.blocks().collect();
+        let mut drift = Vec::new();
+        for block in desired {
+            match present.get(block.id.as_str()) {
+                None => drift.push(Drift {
+                    id: block.id.clone(),
+                    kind: DriftKind::Missing,
+                }),
+                Some(body) if normalized_body(body) != normalized_body(&block.body) => {
+                    drift.push(Drift {
+                        id: block.id.clone(),
+                        kind: DriftKind::Changed,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        let wanted: std::collections::HashSet<&str> =
+            desired.iter().map(|b| b.id.as_str()).collect();
+        for (id, _) in self.blocks() {
+            if !wanted.contains(id) {
+                drift.push(Drift {
+                    id: id.to_owned(),
+                    kind: DriftKind::Unexpected,
+                });
+            }
+        }
+        drift
+    }
+
+    fn push_generated(&self, out: &mut String, id: &str, body: &str) {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(self.newline);
+        }
+        for marker in [BEGIN, END] {
+            if marker == END {
+                for line in body.lines() {
+                    out.push_str(line);
+                    out.push_str(self.newline);
+                }
+            }
+            out.push_str(&self.leader);
+            out.push(' ');
+            out.push_str(marker);
+            out.push_str(" - ");
+            out.push_str(id);
+            out.push_str(self.newline);
+        }
+    }
+
+    /// The file's text: untouched parts byte for byte, new or changed blocks with the
+    /// file's line ending.
+    pub fn render(&self) -> String {
+        let size: usize = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                Part::Block { raw: Some(raw), .. } => raw.len(),
+                Part::Block {
+                    id,
+                    body,
+                    raw: None,
+                } => 2 * (self.leader.len() + id.len() + 20) + body.len() + body.len() / 8 + 4,
+            })
+            .sum();
+        let mut out = String::with_capacity(size);
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Block { raw: Some(raw), .. } => out.push_str(raw),
+                Part::Block {
+                    id,
+                    body,
+                    raw: None,
+                } => self.push_generated(&mut out, id, body),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "[global]\ntype=global\n; BEGIN MANAGED - Extension 1001\n[1001]\ntype=endpoint\n; END MANAGED - Extension 1001\n#include extra.conf\n";
+
+    #[test]
+    fn unchanged_file_round_trips() {
+        let file = ManagedFile::parse(FILE, ";").unwrap();
+        assert_eq!(file.render(), FILE);
+        assert_eq!(file.get("Extension 1001"), Some("[1001]\ntype=endpoint\n"));
+    }
+
+    #[test]
+    fn replace_keeps_surroundings() {
+        let mut file = ManagedFile::parse(FILE, ";").unwrap();
+        assert!(
+            file.replace(&ManagedBlock::new("Extension 1001", "[1001]\ntype=aor"))
+                .unwrap()
+        );
+        assert_eq!(
+            file.render(),
+            "[global]\ntype=global\n; BEGIN MANAGED - Extension 1001\n[1001]\ntype=aor\n; END MANAGED - Extension 1001\n#include extra.conf\n"
+        );
+    }
+
+    #[test]
+    fn equal_body_keeps_original_bytes() {
+        let crlf = FILE.replace('\n', "\r\n");
+        let mut file = ManagedFile::parse(&crlf, ";").unwrap();
+        file.set_blocks(&[ManagedBlock::new("Extension 1001", "[1001]\ntype=endpoint")])
+            .unwrap();
+        assert_eq!(file.render(), crlf);
+    }
+
+    #[test]
+    fn appended_block_gets_a_newline_after_an_unterminated_last_line() {
+        let mut file = ManagedFile::parse("[a]\nx=1", ";").unwrap();
+        file.insert(&ManagedBlock::new("B", "y=2\n")).unwrap();
+        assert_eq!(
+            file.render(),
+            "[a]\nx=1\n; BEGIN MANAGED - B\ny=2\n; END MANAGED - B\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_get_crlf_blocks() {
+        let mut file = ManagedFile::parse("a\r\n", "#").unwrap();
+        file.insert(&ManagedBlock::new("B", "1 sip:x\n2 sip:y"))
+            .unwrap();
+        assert_eq!(
+            file.render(),
+            "a\r\n# BEGIN MANAGED - B\r\n1 sip:x\r\n2 sip:y\r\n# END MANAGED - B\r\n"
+        );
+    }
+
+    #[test]
+    fn malformed_files_are_refused() {
+        let cases: &[(&str, usize, MalformedKind)] = &[
+            (
+                "; BEGIN MANAGED - A\nx\n",
+                1,
+                MalformedKind::Unterminated { id: "A".into() },
+            ),
+            (
+                "; BEGIN MANAGED - A\n; END MANAGED - A\n; BEGIN MANAGED - A\n; END MANAGED - A\n",
+                3,
+                MalformedKind::DuplicateId {
+                    id: "A".into(),
+                    first_line: 1,
+                },
+            ),
+            (
+                "; BEGIN MANAGED - A\n; BEGIN MANAGED - B\n",
+                2,
+                MalformedKind::Nested {
+                    outer: "A".into(),
+                    inner: "B".into(),
+                },
+            ),
+            (
+                "x\n; END MANAGED - A\n",
+                2,
+                MalformedKind::EndWithoutBegin { id: "A".into() },
+            ),
+            (
+                "; BEGIN MANAGED - A\n; END MANAGED - B\n",
+                2,
+                MalformedKind::MismatchedEnd {
+                    open: "A".into(),
+                    end: "B".into(),
+                },
+            ),
+            ("; BEGIN MANAGED\n", 1, MalformedKind::MarkerWithoutId),
+        ];
+        for (text, line, kind) in cases {
+            let err = ManagedFile::parse(text, ";").unwrap_err();
+            assert_eq!((err.line, &err.kind), (*line, kind), "{text:?}");
+            assert!(err.to_string().contains("not changed"));
+        }
+    }
+
+    #[test]
+    fn blocks_that_would_not_read_back_are_refused() {
+        let mut file = ManagedFile::parse("", ";").unwrap();
+        for block in [
+            ManagedBlock::new("", "x"),
+            ManagedBlock::new("a\nb", "x"),
+            ManagedBlock::new(" a", "x"),
+            ManagedBlock::new("A", "x\r\ny"),
+            ManagedBlock::new("A", "; END MANAGED - A\n"),
+            ManagedBlock::new("A", ";BEGIN MANAGED - B\n"),
+        ] {
+            assert!(file.upsert(&block).is_err(), "{block:?}");
+        }
+        assert_eq!(file.render(), "");
+    }
+
+    #[test]
+    fn set_blocks_replaces_appends_and_removes() {
+        let text = "head\n; BEGIN MANAGED - A\na\n; END MANAGED - A\nmid\n; BEGIN MANAGED - B\nb\n; END MANAGED - B\ntail\n";
+        let mut file = ManagedFile::parse(text, ";").unwrap();
+        let desired = [ManagedBlock::new("C", "c"), ManagedBlock::new("B", "b2")];
+        let drift = file.drift(&desired);
+        assert_eq!(
+            drift,
+            vec![
+                Drift {
+                    id: "C".into(),
+                    kind: DriftKind::Missing
+                },
+                Drift {
+                    id: "B".into(),
+                    kind: DriftKind::Changed
+                },
+                Drift {
+                    id: "A".into(),
+                    kind: DriftKind::Unexpected
+                },
+            ]
+        );
+        file.set_blocks(&desired).unwrap();
+        assert_eq!(
+            file.render(),
+            "head\nmid\n; BEGIN MANAGED - B\nb2\n; END MANAGED - B\ntail\n; BEGIN MANAGED - C\nc\n; END MANAGED - C\n"
+        );
+        let again = file.render();
+        assert!(
+            ManagedFile::parse(&again, ";")
+                .unwrap()
+                .drift(&desired)
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! Section text with a last line of defence.
+//!
+//! Every value the renderer writes passes [`check_value`] (the shared
+//! [`check_config_value`] rule, plus a refusal of a leading `>` that Asterisk would read as
+//! part of `=>`), and every section name [`check_name`]. Rendered pjsip text is then read
+//! back by [`verify_pjsip`], which accepts only `[name]` headers, a `type=` first, and
+//! `option=value` lines whose option Asterisk documents for that type. A caller that skipped
+//! validation gets an error naming the object and the option, never a file with an extra
+//! line, section or comment.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::RenderError;
+use crate::model::safe::{check_config_value, is_plain_identifier};
+use crate::templates::pjsip_options::{is_valid_option, options_for};
+
+/// Longest section name written (trunk names plus `-identify`).
+pub const MAX_SECTION_NAME: usize = 100;
+
+/// A value or name that passed the checks; only this type reaches the templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked<'a>(Cow<'a, str>);
+
+impl Checked<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Checked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn value_problem(value: &str) -> Option<String> {
+    if let Err(e) = check_config_value(value) {
+        return Some(e.to_string());
+    }
+    if value.is_empty() {
+        return Some("is empty".to_owned());
+    }
+    if value.starts_with('>') {
+        return Some("must not start with '>' (Asterisk would read '=>')".to_owned());
+    }
+    None
+}
+
+/// Checks a value for `option` of `object`.
+pub fn check_value<'a>(
+    object: &str,
+    option: &str,
+    value: impl Into<Cow<'a, str>>,
+) -> Result<Checked<'a>, RenderError> {
+    let value = value.into();
+    match value_problem(&value) {
+        Some(reason) => Err(RenderError::UnsafeValue {
+            object: object.to_owned(),
+            option: option.to_owned(),
+            reason,
+        }),
+        None => Ok(Checked(value)),
+    }
+}
+
+/// Checks a section (or context) name of `object`.
+pub fn check_name<'a>(object: &str, name: &'a str) -> Result<Checked<'a>, RenderError> {
+    if is_plain_identifier(name, MAX_SECTION_NAME) {
+        Ok(Checked(Cow::Borrowed(name)))
+    } else {
+        Err(RenderError::UnsafeSectionName {
+            object: object.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Appends one pjsip section to `out`, checking the name, every option name against the
+/// option table and every value.
+pub fn write_section(
+    out: &mut String,
+    object: &str,
+    name: &str,
+    section_type: &str,
+    options: &[(&str, &str)],
+) -> Result<(), RenderError> {
+    let name = check_name(object, name)?;
+    if options_for(section_type).is_none() {
+        return Err(RenderError::UnknownOption {
+            object: object.to_owned(),
+            section_type: section_type.to_owned(),
+            option: "type".to_owned(),
+        });
+    }
+    let start = out.len();
+    out.push('[');
+    out.push_str(name.as_str());
+    out.push_str("]\ntype=");
+    out.push_str(section_type);
+    out.push('\n');
+    for (option, value) in options {
+        let problem = if *option == "type" || !is_valid_option(section_type, option) {
+            Some(RenderError::UnknownOption {
+                object: object.to_owned(),
+                section_type: section_type.to_owned(),
+                option: (*option).to_owned(),
+            })
+        } else {
+            check_value(object, option, *value).err()
+        };
+        if let Some(error) = problem {
+            out.truncate(start);
+            return Err(error);
+        }
+        out.push_str(option);
+        out.push('=');
+        out.push_str(value);
+        out.push('\n');
+    }
+    Ok(())
+}
+
+/// Reads rendered pjsip text back and refuses anything but `[name]` headers with plain
+/// names, `type=<known type>` as each section's first line, and `option=value` lines with
+/// a documented option and a safe value. Returns the number of sections.
+pub fn verify_pjsip(object: &str, text: &str) -> Result<usize, RenderError> {
+    let unexpected = |line: usize, reason: String| RenderError::UnexpectedOutput {
+        object: object.to_owned(),
+        line,
+        reason,
+    };
+    let mut section_type: Option<&str> = None;
+    let mut awaiting_type = false;
+    let mut sections = 0;
+    for (index, line) in text.split('\n').enumerate() {
+        let number = index + 1;
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[') {
+            let Some(name) = name.strip_suffix(']') else {
+                return Err(unexpected(number, "unterminated section header".into()));
+            };
+            if !is_plain_identifier(name, MAX_SECTION_NAME) {
+                return Err(unexpected(
+                    number,
+                    format!("section name '{}'", name.escape_debug()),
+                ));
+            }
+            if awaiting_type {
+                return Err(unexpected(number, "previous section has no type".into()));
+            }
+            awaiting_type = true;
+            sections += 1;
+            continue;
+        }
+        let Some((option, value)) = line.split_once('=') else {
+            return Err(unexpected(
+                number,
+                format!("not an option line: '{}'", line.escape_debug()),
+            ));
+        };
+        if let Some(reason) = value_problem(value) {
+            return Err(unexpected(number, format!("{option}: value {reason}")));
+        }
+        if awaiting_type {
+            if option != "type" || options_for(value).is_none() {
+                return Err(unexpected(
+                    number,
+                    "a section must start with a known type=".into(),
+                ));
+            }
+            section_type = Some(value);
+            awaiting_type = false;
+            continue;
+        }
+        match section_type {
+            Some(t) if option != "type" && is_valid_option(t, option) => {}
+            Some(t) => {
+                return Err(unexpected(
+                    number,
+                    format!("'{option}' is not a {t} option"),
+                ));
+            }
+            None => return Err(unexpected(number, "option outside a section".into())),
+        }
+    }
+    if awaiting_type {
+        return Err(unexpected(
+            text.split('\n').count(),
+            "last section has no type".into(),
+        ));
+    }
+    Ok(sections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_checked_section() {
+        let mut out = String::new();
+        write_section(
+            &mut out,
+            "trunk t",
+            "t-aor",
+            "aor",
+            &[("contact", "sip:sip.example.com:5060")],
+        )
+        .unwrap();
+        assert_eq!(out, "[t-aor]\ntype=aor\ncontact=sip:sip.example.com:5060\n");
+        assert_eq!(verify_pjsip("t", &out).unwrap(), 1);
+    }
+
+    #[test]
+    fn refuses_and_leaves_nothing_behind() {
+        let mut out = String::from("keep\n");
+        let err = write_section(
+            &mut out,
+            "trunk t",
+            "t",
+            "endpoint",
+            &[("context", "a\n[evil]")],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, RenderError::UnsafeValue { option, .. } if option == "context"),
+            "{err}"
+        );
+        assert_eq!(out, "keep\n");
+        let err = write_section(
+            &mut out,
+            "trunk t",
+            "t",
+            "endpoint",
+            &[("no_such_option", "1")],
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::UnknownOption { .. }));
+        let err = write_section(&mut out, "trunk t", "t]\n[x", "endpoint", &[]).unwrap_err();
+        assert!(matches!(err, RenderError::UnsafeSectionName { .. }));
+        assert!(
+            write_section(&mut out, "trunk t", "t", "endpoint", &[("callerid", ">x")]).is_err()
+        );
+        assert!(write_section(&mut out, "trunk t", "t", "endpoint", &[("type", "aor")]).is_err());
+        assert_eq!(out, "keep\n");
+    }
+
+    #[test]
+    fn verification_refuses_foreign_lines() {
+        for bad in [
+            "[a]\ntype=endpoint\n; comment\n",
+            "[a]\ntype=endpoint\n#include x\n",
+            "[a]\ncontext=x\n",
+            "[a]\ntype=nope\n",
+            "[a]\ntype=aor\ncontext=x\n",
+            "[a\ntype=aor\n",
+            "type=aor\n",
+            "[a]\n",
+            "[a]\ntype=endpoint\ncontext=x;y\n",
+        ] {
+            assert!(verify_pjsip("t", bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The node-level choices the renderer needs that are not stored per object.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings for rendering. Transport names are those of the `type=transport` sections the
+/// administrator keeps in `pjsip.conf` (transports are not reloadable, so rayan never
+/// writes them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenderSettings {
+    /// Named in `transport=` of UDP extensions, trunks and registrations; `None` lets
+    /// Asterisk pick the first transport of the right protocol.
+    pub udp_transport: Option<String>,
+    /// Named in `transport=` of WebRTC extensions; `None` lets Asterisk pick.
+    pub wss_transport: Option<String>,
+    /// Ring time of an internal call, the `30` in `Dial(PJSIP/1001,30)`.
+    pub dial_timeout_secs: u32,
+}
+
+impl Default for RenderSettings {
+    fn default() -> Self {
+        Self {
+            udp_transport: Some("transport-udp".to_owned()),
+            wss_transport: None,
+            dial_timeout_secs: 30,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The renderer is the last line of defence: whatever the input (validated or not), its
+//! output read the way Asterisk reads it has exactly the sections and options the
+//! renderer means to write, and every value arrives whole.
+
+mod render_support;
+
+use proptest::prelude::*;
+use rayan::model::{InboundRoute, OutboundRoute};
+use rayan::render::{ConfigSnapshot, RenderSettings, render_all, render_extension, render_trunk};
+use rayan::templates::{builtin_provider_templates, find_provider, is_valid_option};
+use render_support::{Parsed, asterisk_parse, extension, trunk};
+
+/// Strings built to break out of a `key=value` line, plus arbitrary text.
+fn hostile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,24}",
+        "[a-z0-9]{0,4}[\\n\\r;\\[\\]\\\\#=>\"<,()${}\\x00\\x0b\\u{85}\\u{2028} ]{1,3}[a-z0-9]{0,4}",
+        Just("x\n[evil]\ntype=endpoint".to_owned()),
+        Just("x;--".to_owned()),
+        Just(">x".to_owned()),
+        Just("a\\;b".to_owned()),
+        Just("${SHELL(rm -rf /)}".to_owned()),
+        Just("\n#include /etc/passwd".to_owned()),
+        "[a-z0-9_.+-]{1,12}",
+    ]
+}
+
+/// `[<extension>,]<priority>,<App>(<args>)` with one known application and nothing after
+/// its closing parenthesis: no smuggled application or argument list.
+fn one_application(value: &str, with_extension: bool) -> bool {
+    let fields = if with_extension { 3 } else { 2 };
+    let Some(app) = value.splitn(fields, ',').nth(fields - 1) else {
+        return false;
+    };
+    let Some((name, rest)) = app.split_once('(') else {
+        return false;
+    };
+    let Some(args) = rest.strip_suffix(')') else {
+        return false;
+    };
+    ["Dial", "Goto", "Hangup"].contains(&name) && !args.contains(['(', ')'])
+}
+
+/// Mostly a valid value, sometimes a hostile one, so that both paths are exercised.
+fn mostly(
+    valid: &'static str,
+    other: impl Strategy<Value = String>,
+) -> impl Strategy<Value = String> {
+    prop_oneof![3 => Just(valid.to_owned()), 1 => other]
+}
+
+fn clean(parsed: &Parsed) -> Result<(), TestCaseError> {
+    prop_assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    prop_assert!(parsed.directives.is_empty(), "{:?}", parsed.directives);
+    prop_assert_eq!(parsed.comments, 0);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn extensions_cannot_smuggle_lines(
+        number in prop_oneof![3 => "[0-9]{1,6}", 1 => hostile()],
+        template in prop_oneof![Just("basic".to_owned()), Just("webrtc".to_owned()), hostile()],
+        context in mostly("from-internal", hostile()),
+        name in proptest::option::of(hostile()),
+        caller_id in proptest::option::of(hostile()),
+        realm in mostly("asterisk", hostile()),
+        codec in mostly("ulaw", hostile()),
+        transport in proptest::option::of(mostly("transport-udp", hostile())),
+    ) {
+        let mut ext = extension("1001", "basic");
+        ext.number = number;
+        ext.template = template;
+        ext.context = context;
+        ext.name = name;
+        ext.caller_id = caller_id;
+        ext.auth.realm = realm;
+        ext.codecs = Some(vec![codec]);
+        let settings = RenderSettings { udp_transport: transport.clone(), wss_transport: transport, ..RenderSettings::default() };
+        let Ok(Some(block)) = render_extension(&ext, &settings) else { return Ok(()) };
+        let parsed = asterisk_parse(&block.body);
+        clean(&parsed)?;
+        prop_assert_eq!(parsed.sections.len(), 3);
+        let types: Vec<&str> = parsed.sections.iter().filter_map(|s| s.section_type()).collect();
+        prop_assert_eq!(types, ["endpoint", "auth", "aor"]);
+        for section in &parsed.sections {
+            prop_assert_eq!(&section.name, &ext.number);
+            prop_assert_eq!(section.all("type").len(), 1);
+            for (key, _) in &section.options {
+                prop_assert!(is_valid_option(section.section_type().unwrap_or_default(), key), "{}", key);
+            }
+        }
+        // Values arrive whole.
+        let endpoint = &parsed.sections[0];
+        prop_assert_eq!(endpoint.get("context"), Some(ext.context.as_str()));
+        prop_assert_eq!(parsed.sections[1].get("realm"), Some(ext.auth.realm.as_str()));
+        let expected_callerid = match (&ext.caller_id, &ext.name) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(n)) => Some(format!("\"{n}\" <{}>", ext.number)),
+            (None, None) => None,
+        };
+        prop_assert_eq!(endpoint.get("callerid").map(str::to_owned), expected_callerid);
+    }
+
+    #[test]
+    fn trunks_cannot_smuggle_lines(
+        name in mostly("t1", hostile()),
+        provider in prop_oneof![Just("telnyx"), Just("custom_ip"), Just("twilio"), Just("voipms")],
+        username in proptest::option::of(mostly("user1", hostile())),
+        password in proptest::option::of(mostly("s3cret", hostile())),
+        server in mostly("sip.example.com", hostile()),
+        did in proptest::option::of(mostly("+15551234567", hostile())),
+        context in mostly("from-trunk", hostile()),
+        address in mostly("192.0.2.1", hostile()),
+        template_value in mostly("{server}", hostile()),
+    ) {
+        let providers = builtin_provider_templates().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut template = find_provider(&providers, provider).cloned().ok_or_else(|| TestCaseError::fail("provider"))?;
+        // A template that skipped validation.
+        template.endpoint.insert("from_domain".to_owned(), template_value);
+        let mut t = trunk("t1", provider);
+        t.name = name;
+        t.username = username;
+        t.password = password.clone();
+        t.server = Some(server);
+        t.did = did;
+        t.context = context;
+        t.match_addresses = vec![address];
+        let Ok(Some(block)) = render_trunk(&t, &template, &RenderSettings::default()) else { return Ok(()) };
+        let parsed = asterisk_parse(&block.body);
+        clean(&parsed)?;
+        let allowed = [t.name.clone(), format!("{}-auth", t.name), format!("{}-reg", t.name), format!("{}-aor", t.name), format!("{}-identify", t.name)];
+        for section in &parsed.sections {
+            prop_assert!(allowed.contains(&section.name), "{}", section.name);
+            prop_assert_eq!(section.all("type").len(), 1);
+            for (key, _) in &section.options {
+                prop_assert!(is_valid_option(section.section_type().unwrap_or_default(), key), "{}", key);
+            }
+        }
+        if let Some(auth) = parsed.sections.iter().find(|s| s.section_type() == Some("auth")) {
+            prop_assert_eq!(auth.get("password"), password.as_deref());
+        }
+        let endpoint = parsed.sections.iter().find(|s| s.name == t.name).ok_or_else(|| TestCaseError::fail("no endpoint"))?;
+        prop_assert_eq!(endpoint.get("context"), Some(t.context.as_str()));
+    }
+
+    #[test]
+    fn routes_cannot_smuggle_lines(
+        pattern in mostly("_1NXXNXXXXXX", hostile()),
+        prepend in mostly("+", hostile()),
+        route_name in mostly("us", hostile()),
+        did in mostly("+15551234567", hostile()),
+        context in mostly("from-internal", hostile()),
+        strip in 0u32..3,
+    ) {
+        let snapshot = ConfigSnapshot {
+            extensions: vec![extension("1001", "basic")],
+            trunks: vec![trunk("telnyx_main", "telnyx")],
+            inbound_routes: vec![InboundRoute { id: 1, did, trunk: None, extension: "1001".to_owned() }],
+            outbound_routes: vec![OutboundRoute {
+                id: 1,
+                name: route_name,
+                pattern,
+                trunk: "telnyx_main".to_owned(),
+                strip,
+                prepend,
+                priority: 1,
+                context,
+            }],
+        };
+        let providers = builtin_provider_templates().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let Ok(rendered) = render_all(&snapshot, &providers, &RenderSettings::default()) else { return Ok(()) };
+        for block in &rendered.extensions {
+            let parsed = asterisk_parse(&block.body);
+            clean(&parsed)?;
+            prop_assert_eq!(parsed.sections.len(), 1);
+            for (key, value) in &parsed.sections[0].options {
+                prop_assert!(["exten", "same", "include"].contains(&key.as_str()), "{}", key);
+                if key != "include" {
+                    prop_assert!(one_application(value, key == "exten"), "{}", value);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Atomic writes: owner, group and mode kept, bounded backups, nothing written when
+//! nothing changed, symlinks followed, no temp files left.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use rayan::render::{ManagedBlock, WriteOptions, backup_path, plan_file, sync_file, write_atomic};
+
+fn options(keep_backups: usize) -> WriteOptions {
+    WriteOptions {
+        keep_backups,
+        ..WriteOptions::default()
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn new_files_are_created_with_mode_0640() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pjsip.conf");
+    let outcome = write_atomic(&path, b"[a]\n", &options(3)).unwrap();
+    assert!(outcome.changed);
+    assert_eq!(outcome.backup, None);
+    assert_eq!(fs::read(&path).unwrap(), b"[a]\n");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
+    assert_eq!(names(dir.path()), ["pjsip.conf"]);
+}
+
+#[test]
+fn mode_owner_and_group_of_the_existing_file_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pjsip.conf");
+    fs::write(&path, "old\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+    // As root, hand the file to another owner and group first; otherwise keep ours.
+    let (uid, gid) = match std::os::unix::fs::chown(&path, Some(4242), Some(4343)) {
+        Ok(()) => (4242, 4343),
+        Err(_) => {
+            let meta = fs::metadata(&path).unwrap();
+            (meta.uid(), meta.gid())
+        }
+    };
+    let outcome = write_atomic(&path, b"new\n", &options(2)).unwrap();
+    assert!(outcome.changed);
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"new\n");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o604);
+    assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+    // The backup is the previous version, with the same access.
+    let backup = outcome.backup.unwrap();
+    assert_eq!(backup, backup_path(&path, 1));
+    assert_eq!(fs::read(&backup).unwrap(), b"old\n");
+    let backup_meta = fs::metadata(&backup).unwrap();
+    assert_eq!(
+        (
+            backup_meta.uid(),
+            backup_meta.gid(),
+            backup_meta.permissions().mode() & 0o7777
+        ),
+        (uid, gid, 0o604)
+    );
+}
+
+#[test]
+fn unchanged_content_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pjsip.conf");
+    fs::write(&path, "same\n").unwrap();
+    let before = fs::metadata(&path).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let outcome = write_atomic(&path, b"same\n", &options(3)).unwrap();
+    assert!(!outcome.changed);
+    let after = fs::metadata(&path).unwrap();
+    assert_eq!(before.modified().unwrap(), after.modified().unwrap());
+    assert_eq!(before.ino(), after.ino());
+    assert_eq!(names(dir.path()), ["pjsip.conf"]);
+}
+
+#[test]
+fn backups_rotate_and_retention_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("extensions.conf");
+    for version in 0..7 {
+        write_atomic(&path, format!("v{version}\n").as_bytes(), &options(3)).unwrap();
+    }
+    assert_eq!(fs::read_to_string(&path).unwrap(), "v6\n");
+    for (n, version) in [(1, 5), (2, 4), (3, 3)] {
+        assert_eq!(
+            fs::read_to_string(backup_path(&path, n)).unwrap(),
+            format!("v{version}\n")
+        );
+    }
+    assert_eq!(
+        names(dir.path()),
+        [
+            "extensions.conf",
+            "extensions.conf.rayan-bak.1",
+            "extensions.conf.rayan-bak.2",
+            "extensions.conf.rayan-bak.3"
+        ]
+    );
+    // Lowering the retention drops the older backups on the next write.
+    write_atomic(&path, b"v7\n", &options(1)).unwrap();
+    assert_eq!(
+        names(dir.path()),
+        ["extensions.conf", "extensions.conf.rayan-bak.1"]
+    );
+    assert_eq!(fs::read_to_string(backup_path(&path, 1)).unwrap(), "v6\n");
+    // No retention: no backup at all.
+    write_atomic(&path, b"v8\n", &options(0)).unwrap();
+    assert_eq!(fs::read_to_string(backup_path(&path, 1)).unwrap(), "v6\n");
+}
+
+#[test]
+fn a_symlinked_file_stays_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.conf");
+    let link = dir.path().join("pjsip.conf");
+    fs::write(&target, "old\n").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    write_atomic(&link, b"new\n", &options(1)).unwrap();
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_to_string(&target).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(backup_path(&target, 1)).unwrap(),
+        "old\n"
+    );
+}
+
+#[test]
+fn sync_writes_only_on_change_and_plan_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pjsip.conf");
+    let admin = "[global]\r\ntype=global\r\n; keep me\r\n#include \"extra.conf\"\r\n[t](!)\r\nqualify_frequency=60";
+    fs::write(&path, admin).unwrap();
+    let blocks = vec![ManagedBlock::new(
+        "Extension 1001",
+        "[1001]\ntype=aor\nmax_contacts=1\n",
+    )];
+
+    let plan = plan_file(&path, ";", &blocks).unwrap();
+    assert!(plan.changed);
+    assert!(
+        plan.diff.contains("+; BEGIN MANAGED - Extension 1001"),
+        "{}",
+        plan.diff
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        admin,
+        "a plan must not write"
+    );
+
+    let first = sync_file(&path, ";", &blocks, &options(2)).unwrap();
+    assert!(first.changed);
+    assert_eq!(first.diff.as_deref(), Some(plan.diff.as_str()));
+    let written = fs::read_to_string(&path).unwrap();
+    assert_eq!(written, plan.content);
+    assert_eq!(
+        written,
+        format!(
+            "{admin}\r\n; BEGIN MANAGED - Extension 1001\r\n[1001]\r\ntype=aor\r\nmax_contacts=1\r\n; END MANAGED - Extension 1001\r\n"
+        )
+    );
+
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let second = sync_file(&path, ";", &blocks, &options(2)).unwrap();
+    assert!(!second.changed);
+    assert!(second.drift.is_empty());
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+
+    // Removing every block restores the administrator's text (plus the newline its last
+    // line needed before the first block).
+    let third = sync_file(&path, ";", &[], &options(2)).unwrap();
+    assert!(third.changed);
+    assert_eq!(fs::read_to_string(&path).unwrap(), format!("{admin}\r\n"));
+}
+
+#[test]
+fn missing_files_are_created_by_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("extensions.conf");
+    let outcome = sync_file(
+        &path,
+        ";",
+        &[ManagedBlock::new("Dialplan x", "[x]\n")],
+        &options(2),
+    )
+    .unwrap();
+    assert!(outcome.changed);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "; BEGIN MANAGED - Dialplan x\n[x]\n; END MANAGED - Dialplan x\n"
+    );
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
+}
