@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(m.get_all("ActionID").collect::<Vec<_>>(), ["c"]);
         assert_eq!(m.headers().next(), Some(("Action", "Ping")));
         m.set("Module", "res_pjsip.so");
-        assert_eq!(m.headers().last(), Some(("Module", "res_pjsip.so")));
+        assert_eq!(m.headers().next_back(), Some(("Module", "res_pjsip.so")));
         m.remove("module");
         assert_eq!(m.get("Module"), None);
     }
