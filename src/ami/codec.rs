@@ -341,7 +341,10 @@ mod tests {
             m.get_all("Output").collect::<Vec<_>>(),
             ["  '9000' =>  1. Answer()", ""]
         );
-        assert_eq!(m.headers().next_back(), Some(("", "Odd line without colon")));
+        assert_eq!(
+            m.headers().next_back(),
+            Some(("", "Odd line without colon"))
+        );
     }
 
     #[test]

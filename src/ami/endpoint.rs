@@ -40,7 +40,7 @@ impl EndpointDetails {
             other: Vec::new(),
         };
         for message in list.events {
-            if message.response().is_some() {
+            if message.is_response() {
                 details.errors.push(message);
                 continue;
             }

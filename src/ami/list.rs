@@ -32,7 +32,7 @@ impl ListResponse {
 
     /// `Response: Error` messages that arrived inside the list.
     pub fn inner_errors(&self) -> impl Iterator<Item = &Message> {
-        self.events.iter().filter(|m| m.response().is_some())
+        self.events.iter().filter(|m| m.is_response())
     }
 
     /// `ListItems:` of the closing event.

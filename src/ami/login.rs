@@ -166,7 +166,7 @@ impl Handshake<'_> {
         loop {
             match self.reader.next().await {
                 Some(Ok(Frame::Message(message))) => {
-                    if message.response().is_some() && message.action_id() == Some(id.as_str()) {
+                    if message.is_response() && message.action_id() == Some(id.as_str()) {
                         return Ok(message);
                     }
                     if message.event().is_some() {

@@ -167,6 +167,19 @@ impl Message {
         self.get("Response")
     }
 
+    /// True for an answer to an action: a `Response:` header and no `Event:` header
+    /// (`OriginateResponse` events carry a `Response:` header too).
+    pub fn is_response(&self) -> bool {
+        let mut response = false;
+        for (name, _) in self.headers() {
+            if name.eq_ignore_ascii_case("Event") {
+                return false;
+            }
+            response |= name.eq_ignore_ascii_case("Response");
+        }
+        response
+    }
+
     pub fn action_id(&self) -> Option<&str> {
         self.get("ActionID")
     }
@@ -322,6 +335,16 @@ mod tests {
         b.remove("X");
         assert_eq!(a, b);
         assert_ne!(a, Message::new().with("A", "1"));
+    }
+
+    #[test]
+    fn an_event_with_a_response_header_is_not_a_response() {
+        let originate = Message::new()
+            .with("Event", "OriginateResponse")
+            .with("ActionID", "x")
+            .with("Response", "Failure");
+        assert!(!originate.is_response());
+        assert!(Message::new().with("Response", "Error").is_response());
     }
 
     #[test]

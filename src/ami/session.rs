@@ -182,14 +182,14 @@ async fn read_loop(
 /// Sends an answer to the action waiting for it; anything unclaimed is an event.
 fn route(message: Message, pending: &Mutex<PendingTable>, ctx: &SessionContext<'_>) {
     let Some(id) = message.action_id().map(str::to_owned) else {
-        if message.response().is_some() {
+        if message.is_response() {
             tracing::debug!(link = ctx.link, response = %message.masked(), "response without ActionID ignored");
         } else {
             publish(ctx.events, message);
         }
         return;
     };
-    let is_response = message.response().is_some();
+    let is_response = message.is_response();
     let mut table = lock(pending);
     match table.map.get_mut(&id) {
         None => {

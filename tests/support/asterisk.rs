@@ -422,9 +422,14 @@ impl Shared {
     }
 
     fn emit(&self, event: &AmiEvent) {
+        self.emit_except(event, 0);
+    }
+
+    /// Sends `event` to every accepting session but `skip` (session ids start at 1).
+    fn emit_except(&self, event: &AmiEvent, skip: u64) {
         let bytes = event.render();
-        for entry in lock(&self.sessions).values() {
-            if entry.filter.as_ref().is_some_and(|f| f.accepts(event)) {
+        for (id, entry) in lock(&self.sessions).iter() {
+            if *id != skip && entry.filter.as_ref().is_some_and(|f| f.accepts(event)) {
                 let _ = entry.out.send(bytes.clone());
             }
         }

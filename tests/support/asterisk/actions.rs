@@ -170,7 +170,6 @@ impl Session {
             return Flow::Close;
         }
         self.logged_in = true;
-        self.send(Wire::ack(id, "Authentication accepted"));
         let filter = EventFilter::from_login(request.get("Events"));
         let booted = {
             let state = self.state();
@@ -185,10 +184,6 @@ impl Session {
                 )
                 .with("Status", "Fully Booted")
         };
-        if filter.accepts(&booted) {
-            self.send(booted.render());
-        }
-        self.set_filter(filter);
         let auth = AmiEvent::new("SuccessfulAuth", "security,all")
             .with("EventTV", super::event_tv())
             .with("Severity", "Informational")
@@ -206,7 +201,16 @@ impl Session {
             )
             .with("UsingPassword", "0")
             .with("SessionTV", self.started_tv.clone());
-        self.shared.emit(&auth);
+        // The answer and this session's first events leave in one write, as recorded (a1).
+        let mut out = Wire::ack(id, "Authentication accepted");
+        for event in [&booted, &auth] {
+            if filter.accepts(event) {
+                out.extend(event.render());
+            }
+        }
+        self.send(out);
+        self.set_filter(filter);
+        self.shared.emit_except(&auth, self.id);
         Flow::Continue
     }
 
