@@ -24,7 +24,10 @@ pub struct NumberPolicy {
 
 impl Default for NumberPolicy {
     fn default() -> Self {
-        Self { min_len: 2, max_len: 10 }
+        Self {
+            min_len: 2,
+            max_len: 10,
+        }
     }
 }
 
@@ -52,7 +55,10 @@ pub struct ExtensionAuth {
 impl ExtensionAuth {
     pub fn from_password(number: &str, realm: &str, password: &str) -> Self {
         let digest = Md5::digest(format!("{number}:{realm}:{password}").as_bytes());
-        Self { realm: realm.to_owned(), md5_cred: hex::encode(digest) }
+        Self {
+            realm: realm.to_owned(),
+            md5_cred: hex::encode(digest),
+        }
     }
 }
 
@@ -214,7 +220,10 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// extension number. It is printable ASCII so that every phone can type it.
 pub fn check_password(errors: &mut FieldErrors, field: &str, password: &str, number: &str) {
     if password.len() < MIN_PASSWORD_LEN || password.len() > 128 {
-        errors.push(field, format!("must be {MIN_PASSWORD_LEN} to 128 characters"));
+        errors.push(
+            field,
+            format!("must be {MIN_PASSWORD_LEN} to 128 characters"),
+        );
         return;
     }
     if !password.bytes().all(|b| (0x21..0x7f).contains(&b)) {
@@ -228,7 +237,10 @@ pub fn check_password(errors: &mut FieldErrors, field: &str, password: &str, num
         password.bytes().any(|b| b.is_ascii_punctuation()),
     ];
     if classes.iter().filter(|c| **c).count() < 3 {
-        errors.push(field, "is too weak: use at least three of lower case, upper case, digits and symbols");
+        errors.push(
+            field,
+            "is too weak: use at least three of lower case, upper case, digits and symbols",
+        );
     } else if !number.is_empty() && password.contains(number) {
         errors.push(field, "must not contain the extension number");
     }
@@ -243,7 +255,9 @@ pub fn generate_password() -> String {
     let mut rng = rand::rng();
     loop {
         let all: Vec<u8> = [LOWER, UPPER, DIGIT].concat();
-        let pw: String = (0..24).map(|_| all[rng.random_range(0..all.len())] as char).collect();
+        let pw: String = (0..24)
+            .map(|_| all[rng.random_range(0..all.len())] as char)
+            .collect();
         let has = |set: &[u8]| pw.bytes().any(|b| set.contains(&b));
         if has(LOWER) && has(UPPER) && has(DIGIT) {
             return pw;
@@ -287,7 +301,14 @@ mod tests {
     #[test]
     fn numbers_follow_the_policy() {
         let policy = NumberPolicy::default();
-        for (n, ok) in [("1001", true), ("10", true), ("1", false), ("12345678901", false), ("10a1", false), ("", false)] {
+        for (n, ok) in [
+            ("1001", true),
+            ("10", true),
+            ("1", false),
+            ("12345678901", false),
+            ("10a1", false),
+            ("", false),
+        ] {
             let mut errors = FieldErrors::new();
             policy.check(&mut errors, "extension", n);
             assert_eq!(errors.is_empty(), ok, "{n}");

@@ -2,7 +2,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// What a token may do. Each role includes everything the roles below it may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read configuration and state, subscribe to events.
@@ -35,7 +37,10 @@ impl std::str::FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role '{}': expected admin, operator or viewer", other.escape_debug())),
+            other => Err(format!(
+                "unknown role '{}': expected admin, operator or viewer",
+                other.escape_debug()
+            )),
         }
     }
 }

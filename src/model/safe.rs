@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(check_config_value("a;b"), Err(UnsafeValue::Semicolon));
         assert_eq!(check_config_value("[x]"), Err(UnsafeValue::Bracket));
         assert_eq!(check_config_value("a\\"), Err(UnsafeValue::Backslash));
-        assert_eq!(check_config_value("${SHELL(id)}"), Err(UnsafeValue::Expansion));
+        assert_eq!(
+            check_config_value("${SHELL(id)}"),
+            Err(UnsafeValue::Expansion)
+        );
         assert_eq!(check_config_value(" a"), Err(UnsafeValue::OuterWhitespace));
         assert_eq!(check_config_value("a\u{7}"), Err(UnsafeValue::Control));
         assert!(check_config_value("\"Alice B\" <1001>").is_ok());

@@ -23,7 +23,10 @@ impl FieldErrors {
     }
 
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -49,7 +52,9 @@ impl FieldErrors {
         if !super::safe::is_plain_identifier(value, max_len) {
             self.push(
                 field,
-                format!("must be 1 to {max_len} characters of letters, digits, '_', '-', '.' or '+'"),
+                format!(
+                    "must be 1 to {max_len} characters of letters, digits, '_', '-', '.' or '+'"
+                ),
             );
         }
     }
@@ -57,7 +62,11 @@ impl FieldErrors {
 
 impl std::fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
         f.write_str(&parts.join("; "))
     }
 }
@@ -80,9 +89,15 @@ pub fn check_codecs(errors: &mut FieldErrors, field: &str, codecs: &[String]) {
     }
     for (i, codec) in codecs.iter().enumerate() {
         if !KNOWN_CODECS.contains(&codec.as_str()) {
-            errors.push(format!("{field}[{i}]"), format!("unknown codec '{}'", codec.escape_debug()));
+            errors.push(
+                format!("{field}[{i}]"),
+                format!("unknown codec '{}'", codec.escape_debug()),
+            );
         } else if codecs[..i].contains(codec) {
-            errors.push(format!("{field}[{i}]"), format!("codec '{codec}' is listed twice"));
+            errors.push(
+                format!("{field}[{i}]"),
+                format!("codec '{codec}' is listed twice"),
+            );
         }
     }
 }

@@ -1,0 +1,428 @@
+//! AMI framing: `Name: value` lines, a blank line ends a message, a one-line banner first.
+//!
+//! Lines may end in CRLF or a bare LF, and a stray `\r\n\n` or an extra blank line between
+//! messages (Asterisk writes `Message: ...\n\r\n\r\n` on some errors) is skipped. A message
+//! is converted to text only once it is complete, so a UTF-8 character split across two
+//! reads survives, and invalid UTF-8 stays visible as U+FFFD instead of dropping a field.
+//! The decoder remembers how far it has scanned, so a message arriving in many reads is
+//! scanned once, and it bounds message size and header count against a hostile peer.
+
+use bytes::{Buf, BufMut, BytesMut};
+use memchr::memchr;
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::error::AmiError;
+use super::message::{Field, Message};
+
+/// Bounds on what the decoder accepts before it gives up on the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodecLimits {
+    /// Largest message, in bytes. A `Command` answer with every line of a big CLI table
+    /// is the largest thing Asterisk sends in one message.
+    pub max_message_bytes: usize,
+    /// Most header lines in one message.
+    pub max_headers: usize,
+}
+
+impl Default for CodecLimits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 8 * 1024 * 1024,
+            max_headers: 100_000,
+        }
+    }
+}
+
+/// What the decoder yields: the banner line once, then messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// `Asterisk Call Manager/11.0.0`
+    Banner(String),
+    Message(Message),
+}
+
+/// Decoder and encoder for AMI messages.
+#[derive(Debug, Clone)]
+pub struct AmiCodec {
+    limits: CodecLimits,
+    expect_banner: bool,
+    /// Bytes of the current message already split into complete lines.
+    scanned: usize,
+    /// Bytes after `scanned` known to hold no line feed.
+    searched: usize,
+    /// Complete header lines of the current message so far.
+    lines: usize,
+}
+
+impl AmiCodec {
+    /// The client side: the peer sends the banner line first.
+    pub fn client(limits: CodecLimits) -> Self {
+        Self::new(limits, true)
+    }
+
+    /// The server side: the peer sends messages only.
+    pub fn server(limits: CodecLimits) -> Self {
+        Self::new(limits, false)
+    }
+
+    fn new(limits: CodecLimits, expect_banner: bool) -> Self {
+        Self {
+            limits,
+            expect_banner,
+            scanned: 0,
+            searched: 0,
+            lines: 0,
+        }
+    }
+
+    fn too_large(&self) -> AmiError {
+        AmiError::MessageTooLarge {
+            limit: self.limits.max_message_bytes,
+        }
+    }
+
+    fn restart(&mut self, buf: &mut BytesMut, consumed: usize) {
+        buf.advance(consumed);
+        self.scanned = 0;
+        self.searched = 0;
+        self.lines = 0;
+    }
+}
+
+impl Decoder for AmiCodec {
+    type Item = Frame;
+    type Error = AmiError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        if self.searched.max(self.scanned) > buf.len() {
+            // Not the buffer this state was built on: start over rather than trust it.
+            self.restart(buf, 0);
+        }
+        loop {
+            let from = self.scanned.max(self.searched);
+            let Some(offset) = memchr(b'\n', &buf[from..]) else {
+                self.searched = buf.len();
+                // The partial line ends at least one byte further on; unless it is a blank
+                // line in the making, the message is already over the limit.
+                let partial = &buf[self.scanned..];
+                if buf.len() >= self.limits.max_message_bytes && !matches!(partial, b"" | b"\r") {
+                    return Err(self.too_large());
+                }
+                return Ok(None);
+            };
+            let line_feed = from + offset;
+            let line = &buf[self.scanned..line_feed];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+
+            if line.is_empty() {
+                if self.lines == 0 {
+                    // A blank line between messages: a stray `\r\n\n` or an error's extra CRLF.
+                    self.restart(buf, line_feed + 1);
+                    continue;
+                }
+                let body_len = self.scanned;
+                let lines = self.lines;
+                let frame = buf.split_to(line_feed + 1);
+                self.restart(buf, 0);
+                return Ok(Some(Frame::Message(parse_message(
+                    &frame[..body_len],
+                    lines,
+                ))));
+            }
+
+            if line_feed + 1 > self.limits.max_message_bytes {
+                return Err(self.too_large());
+            }
+
+            if self.expect_banner {
+                self.expect_banner = false;
+                if memchr(b':', line).is_none() {
+                    let banner = String::from_utf8_lossy(line).trim().to_owned();
+                    self.restart(buf, line_feed + 1);
+                    return Ok(Some(Frame::Banner(banner)));
+                }
+            }
+
+            self.lines += 1;
+            if self.lines > self.limits.max_headers {
+                return Err(AmiError::TooManyHeaders {
+                    limit: self.limits.max_headers,
+                });
+            }
+            self.scanned = line_feed + 1;
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            let len = buf.len();
+            self.restart(buf, len);
+            return Ok(None);
+        }
+        let bytes = buf.len();
+        self.restart(buf, bytes);
+        Err(AmiError::Truncated { bytes })
+    }
+}
+
+/// Splits the text of one whole message (without its closing blank line) into headers.
+fn parse_message(body: &[u8], lines: usize) -> Message {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let bytes = text.as_bytes();
+    let mut fields = Vec::with_capacity(lines);
+    let mut start = 0;
+    while start < bytes.len() {
+        let line_feed = memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let mut end = line_feed;
+        while end > start && matches!(bytes[end - 1], b'\r' | b' ' | b'\t') {
+            end -= 1;
+        }
+        match memchr(b':', &bytes[start..end]) {
+            Some(i) => {
+                let colon = start + i;
+                let mut name_end = colon;
+                while name_end > start && bytes[name_end - 1] == b' ' {
+                    name_end -= 1;
+                }
+                // Asterisk writes exactly one space after the colon; any further leading
+                // space belongs to the value (CLI output columns, RTP QoS strings).
+                let mut value_start = colon + 1;
+                if value_start < end && bytes[value_start] == b' ' {
+                    value_start += 1;
+                }
+                fields.push(Field::new(
+                    start..name_end,
+                    value_start..end.max(value_start),
+                ));
+            }
+            // A line without a colon stays visible as a header with an empty name.
+            None => fields.push(Field::new(start..start, start..end)),
+        }
+        start = line_feed + 1;
+    }
+    Message::from_parts(text, fields)
+}
+
+impl Encoder<&Message> for AmiCodec {
+    type Error = AmiError;
+
+    fn encode(&mut self, message: &Message, dst: &mut BytesMut) -> Result<(), AmiError> {
+        encode_message(message, dst)
+    }
+}
+
+impl Encoder<Message> for AmiCodec {
+    type Error = AmiError;
+
+    fn encode(&mut self, message: Message, dst: &mut BytesMut) -> Result<(), AmiError> {
+        encode_message(&message, dst)
+    }
+}
+
+/// Writes `message` in wire form. Nothing is written when a header could break the framing
+/// (a line break in a value would let a value inject headers or actions).
+pub fn encode_message(message: &Message, dst: &mut BytesMut) -> Result<(), AmiError> {
+    if message.is_empty() {
+        return Err(AmiError::InvalidHeader {
+            name: String::new(),
+            reason: "a message needs at least one header",
+        });
+    }
+    let mut size = 2;
+    for (name, value) in message.headers() {
+        check_header(name, value)?;
+        size += name.len() + value.len() + 4;
+    }
+    dst.reserve(size);
+    for (name, value) in message.headers() {
+        dst.put_slice(name.as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(b"\r\n");
+    Ok(())
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), AmiError> {
+    let reason = if name.is_empty() {
+        Some("empty header name")
+    } else if name.bytes().any(|b| matches!(b, b':' | b'\r' | b'\n')) {
+        Some("header name contains ':' or a line break")
+    } else if name.starts_with(' ') || name.ends_with(' ') {
+        Some("header name starts or ends with a space")
+    } else if value.bytes().any(|b| matches!(b, b'\r' | b'\n')) {
+        Some("value contains a line break")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(AmiError::InvalidHeader {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut AmiCodec, bytes: &[u8]) -> Vec<Frame> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(frame) = codec.decode(&mut buf).expect("decodes") {
+            out.push(frame);
+        }
+        out
+    }
+
+    fn message(frame: &Frame) -> &Message {
+        match frame {
+            Frame::Message(m) => m,
+            Frame::Banner(b) => panic!("unexpected banner {b}"),
+        }
+    }
+
+    #[test]
+    fn banner_then_login_response_and_events_in_one_read() {
+        let bytes = b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: a1-001\r\nMessage: Authentication accepted\r\n\r\nEvent: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n";
+        let frames = decode_all(&mut AmiCodec::client(CodecLimits::default()), bytes);
+        assert_eq!(
+            frames[0],
+            Frame::Banner("Asterisk Call Manager/11.0.0".into())
+        );
+        assert_eq!(message(&frames[1]).action_id(), Some("a1-001"));
+        assert_eq!(message(&frames[2]).event(), Some("FullyBooted"));
+        assert_eq!(message(&frames[2]).get("Status"), Some("Fully Booted"));
+        assert_eq!(frames.len(), 3);
+    }
+
+    #[test]
+    fn error_message_with_bare_lf_before_crlf_is_one_message() {
+        // d2-pjsipshowendpoint-missing, byte for byte.
+        let bytes = b"Response: Error\r\nActionID: d2-002\r\nMessage: Unable to retrieve endpoint 9999\n\r\n\r\nResponse: Goodbye\r\nActionID: d2-004\r\n\r\n";
+        let frames = decode_all(&mut AmiCodec::server(CodecLimits::default()), bytes);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            message(&frames[0]).message(),
+            Some("Unable to retrieve endpoint 9999")
+        );
+        assert_eq!(message(&frames[1]).response(), Some("Goodbye"));
+    }
+
+    #[test]
+    fn bare_lf_and_stray_crlf_lf() {
+        let bytes = b"Action: Ping\nActionID: bare-lf-1\n\nEvent: X\r\nA: 1\r\n\nEvent: Y\r\n\r\n";
+        let frames = decode_all(&mut AmiCodec::server(CodecLimits::default()), bytes);
+        let names: Vec<_> = frames
+            .iter()
+            .map(|f| message(f).headers().next().map(|(_, v)| v.to_owned()))
+            .collect();
+        assert_eq!(
+            names,
+            [Some("Ping".into()), Some("X".into()), Some("Y".into())]
+        );
+    }
+
+    #[test]
+    fn value_keeps_inner_leading_space_but_loses_trailing_space() {
+        let bytes = b"Response: Success\r\nOutput:   '9000' =>  1. Answer()  \r\nOutput: \r\nOdd line without colon\r\n\r\n";
+        let frames = decode_all(&mut AmiCodec::server(CodecLimits::default()), bytes);
+        let m = message(&frames[0]);
+        assert_eq!(
+            m.get_all("Output").collect::<Vec<_>>(),
+            ["  '9000' =>  1. Answer()", ""]
+        );
+        assert_eq!(
+            m.headers().next_back(),
+            Some(("", "Odd line without colon"))
+        );
+    }
+
+    #[test]
+    fn split_utf8_survives_and_invalid_utf8_stays_visible() {
+        let text = "Event: Newchannel\r\nCallerIDName: Jürgen Dvořák\r\n\r\n".as_bytes();
+        let mut codec = AmiCodec::server(CodecLimits::default());
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for byte in text {
+            buf.put_u8(*byte);
+            if let Some(frame) = codec.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(
+            message(&frames[0]).get("CallerIDName"),
+            Some("Jürgen Dvořák")
+        );
+
+        let bad = b"Event: X\r\nName: a\xffb\r\nNext: kept\r\n\r\n";
+        let frames = decode_all(&mut codec, bad);
+        assert_eq!(message(&frames[0]).get("Name"), Some("a\u{FFFD}b"));
+        assert_eq!(message(&frames[0]).get("Next"), Some("kept"));
+    }
+
+    #[test]
+    fn oversized_message_is_an_error_not_growth() {
+        let limits = CodecLimits {
+            max_message_bytes: 64,
+            max_headers: 4,
+        };
+        let mut codec = AmiCodec::server(limits);
+        let mut buf = BytesMut::from(&[b'x'; 65][..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(AmiError::MessageTooLarge { limit: 64 })
+        ));
+
+        let mut codec = AmiCodec::server(limits);
+        let mut buf = BytesMut::from(&b"A: 1\nB: 2\nC: 3\nD: 4\nE: 5\n"[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(AmiError::TooManyHeaders { limit: 4 })
+        ));
+    }
+
+    #[test]
+    fn eof_inside_a_message_is_reported() {
+        let mut codec = AmiCodec::server(CodecLimits::default());
+        let mut buf = BytesMut::from(&b"Event: X\r\nA: 1\r\n"[..]);
+        assert!(matches!(
+            codec.decode_eof(&mut buf),
+            Err(AmiError::Truncated { bytes: 16 })
+        ));
+        let mut buf = BytesMut::from(&b"\r\n"[..]);
+        assert!(matches!(codec.decode_eof(&mut buf), Ok(None)));
+    }
+
+    #[test]
+    fn encoder_writes_crlf_and_refuses_line_breaks() {
+        let mut dst = BytesMut::new();
+        let m = Message::action("Reload")
+            .with("ActionID", "x-1")
+            .with("Module", "res_pjsip.so");
+        encode_message(&m, &mut dst).unwrap();
+        assert_eq!(
+            &dst[..],
+            b"Action: Reload\r\nActionID: x-1\r\nModule: res_pjsip.so\r\n\r\n"
+        );
+
+        let mut dst = BytesMut::new();
+        let injected =
+            Message::action("Command").with("Command", "core show version\r\nAction: Logoff");
+        assert!(matches!(
+            encode_message(&injected, &mut dst),
+            Err(AmiError::InvalidHeader { .. })
+        ));
+        assert!(dst.is_empty());
+        assert!(encode_message(&Message::new(), &mut dst).is_err());
+    }
+}
