@@ -12,7 +12,12 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use std::time::Duration;
+
+use crate::ami::{AmiClient, AmiSettings};
+use crate::apply::{self, ApplyContext, EventSink};
 use crate::config::{ConfigError, Settings};
+use crate::registrations::Registrations;
 use crate::service::{ServiceError, Services};
 use crate::store::{self, StoreError};
 
@@ -42,7 +47,19 @@ pub struct Daemon {
     pub services: Services,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
     _lock: File,
+}
+
+/// How long shutdown waits for a running apply to finish.
+const APPLY_GRACE: Duration = Duration::from_secs(30);
+
+fn ami_settings(settings: &Settings) -> Result<AmiSettings, ConfigError> {
+    let a = &settings.asterisk;
+    let mut ami = AmiSettings::new(a.ami_addr.clone(), a.ami_user.clone(), settings.ami_secret()?);
+    ami.action_timeout = Duration::from_millis(a.action_timeout_ms);
+    Ok(ami)
 }
 
 /// Takes an exclusive lock so that two daemons never manage the same files. The
@@ -71,7 +88,19 @@ impl Daemon {
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
         let settings = Arc::new(settings);
-        let services = Services::new(db, settings.clone());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        // AMI connects in the background: a daemon whose Asterisk is down still
+        // serves the API and applies as soon as Asterisk is back.
+        let ami = AmiClient::start(ami_settings(&settings)?);
+        let events: EventSink = Arc::new(|kind, data| tracing::debug!(kind, %data, "event"));
+        let (apply, worker) = apply::spawn(
+            ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events },
+            shutdown_rx.clone(),
+        );
+        let registrations = Registrations::default();
+        let background = vec![registrations.track(ami.clone(), shutdown_rx.clone())];
+        let services = Services::new(db, settings.clone(), ami, apply, registrations);
         services.sync_builtin_templates().await?;
         if let Some(path) = services.bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
@@ -85,30 +114,39 @@ impl Daemon {
         std::fs::write(&url_file, format!("http://{addr}\n"))
             .map_err(|source| DaemonError::Io { what: format!("cannot write {}", url_file.display()), source })?;
 
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let mut server_shutdown = shutdown_rx.clone();
         let app = crate::api::router(services.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                    let _ = server_shutdown.wait_for(|stop| *stop).await;
                 })
                 .await
         });
         tracing::info!(%addr, node = %settings.node, "rayand listening");
-        Ok(Daemon { addr, services, shutdown, server, _lock: lock })
+        Ok(Daemon { addr, services, shutdown, server, worker, background, _lock: lock })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets running ones finish, and returns.
+    /// Stops accepting requests, lets running ones and a running apply finish
+    /// (bounded), closes the AMI connections, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        match self.server.await {
+        let served = match self.server.await {
             Ok(result) => result,
             Err(join) => Err(std::io::Error::other(join)),
+        };
+        if tokio::time::timeout(APPLY_GRACE, self.worker).await.is_err() {
+            tracing::warn!("the running apply did not finish in time");
         }
+        for task in self.background {
+            task.abort();
+        }
+        self.services.ami.shutdown().await;
+        served
     }
 
     /// Runs until the server ends on its own (it does not, short of an error).

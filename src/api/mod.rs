@@ -1,5 +1,6 @@
 //! The HTTP API: REST routes, extractors, problem+json errors, OpenAPI.
 
+pub mod asterisk;
 pub mod audit;
 pub mod error;
 pub mod extensions;
@@ -36,6 +37,8 @@ pub struct AppState {
     tags(
         (name = "extensions", description = "Phones: endpoint, auth and aor"),
         (name = "tokens", description = "API tokens and roles"),
+        (name = "asterisk", description = "What Asterisk has loaded"),
+        (name = "applies", description = "Writes, reloads and verifications"),
         (name = "audit", description = "Who changed what"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -59,6 +62,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(extensions::list, extensions::create))
         .routes(routes!(extensions::show, extensions::update, extensions::remove))
+        .routes(routes!(extensions::verify))
+        .routes(routes!(asterisk::status))
+        .routes(routes!(asterisk::endpoints))
+        .routes(routes!(asterisk::list_applies, asterisk::force_apply))
+        .routes(routes!(asterisk::show_apply))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))

@@ -5,7 +5,9 @@ use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::applies::ApplyView;
 use super::{Page, Paging, ServiceError, Services};
+use crate::registrations::Registration;
 use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
@@ -34,6 +36,12 @@ pub struct ExtensionView {
     /// Only in the answer to a create without a password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Live registration state, from memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
 }
 
 impl From<&Extension> for ExtensionView {
@@ -50,6 +58,8 @@ impl From<&Extension> for ExtensionView {
             created_at: e.created_at,
             updated_at: e.updated_at,
             password: None,
+            registration: None,
+            apply: None,
         }
     }
 }
@@ -129,15 +139,16 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        let mut view = ExtensionView::from(&ext);
+        let mut view = self.extension_view(&ext);
         if generated {
             view.password = Some(password);
         }
+        view.apply = Some(self.after_write("create", "extension", &ext.number).await);
         Ok(view)
     }
 
     pub async fn get_extension(&self, number: &str) -> Result<ExtensionView, ServiceError> {
-        Ok(ExtensionView::from(&store::extensions::get(&self.db, number).await?))
+        Ok(self.extension_view(&store::extensions::get(&self.db, number).await?))
     }
 
     pub async fn list_extensions(&self, query: ExtensionQuery) -> Result<Page<ExtensionView>, ServiceError> {
@@ -150,7 +161,7 @@ impl Services {
         };
         let (items, total) = store::extensions::list(&self.db, &filter, paging.limit, paging.offset).await?;
         Ok(Page {
-            items: items.iter().map(ExtensionView::from).collect(),
+            items: items.iter().map(|e| self.extension_view(e)).collect(),
             total,
             limit: paging.limit,
             offset: paging.offset,
@@ -216,10 +227,12 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        Ok(ExtensionView::from(&after))
+        let mut view = self.extension_view(&after);
+        view.apply = Some(self.after_write("update", "extension", number).await);
+        Ok(view)
     }
 
-    pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<(), ServiceError> {
+    pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
         let txn = self.db.begin().await?;
         let ext = store::extensions::get(&txn, number).await?;
         store::extensions::delete(&txn, &ext, || "an inbound route".into()).await?;
@@ -236,6 +249,12 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        Ok(())
+        Ok(self.after_write("delete", "extension", number).await)
+    }
+
+    fn extension_view(&self, ext: &Extension) -> ExtensionView {
+        let mut view = ExtensionView::from(ext);
+        view.registration = Some(self.registrations.get(&ext.number));
+        view
     }
 }

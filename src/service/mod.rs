@@ -1,6 +1,8 @@
 //! Use cases: what the API (and the CLI through it) can do. Handlers stay thin;
 //! every rule lives here, every write is one transaction with its audit entry.
 
+pub mod applies;
+pub mod asterisk;
 pub mod audit;
 pub mod catalog;
 pub mod extensions;
@@ -11,7 +13,10 @@ use serde::Serialize;
 use thiserror::Error;
 use utoipa::ToSchema;
 
+use crate::ami::AmiClient;
+use crate::apply::ApplyHandle;
 use crate::config::Settings;
+use crate::registrations::Registrations;
 use crate::model::FieldErrors;
 use crate::store::StoreError;
 
@@ -88,10 +93,19 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub settings: std::sync::Arc<Settings>,
     pub tokens: tokens::TokenCache,
+    pub ami: AmiClient,
+    pub apply: ApplyHandle,
+    pub registrations: Registrations,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, settings: std::sync::Arc<Settings>) -> Self {
-        Services { db, settings, tokens: tokens::TokenCache::default() }
+    pub fn new(
+        db: DatabaseConnection,
+        settings: std::sync::Arc<Settings>,
+        ami: AmiClient,
+        apply: ApplyHandle,
+        registrations: Registrations,
+    ) -> Self {
+        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations }
     }
 }

@@ -1,8 +1,10 @@
 //! Persistence: sea-orm entities, queries and transactions, on PostgreSQL or SQLite.
 
+pub mod applies;
 pub mod audit;
 pub mod entities;
 pub mod extensions;
+pub mod snapshot;
 pub mod templates;
 pub mod tokens;
 
