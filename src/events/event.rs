@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::EventsError;
@@ -142,19 +142,6 @@ impl Event {
     }
 }
 
-impl Serialize for Event {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Event", 5)?;
-        s.serialize_field("seq", &self.seq)?;
-        s.serialize_field("time", &format_time(&self.time))?;
-        s.serialize_field("node", &*self.node)?;
-        s.serialize_field("type", &self.kind)?;
-        s.serialize_field("data", &self.data)?;
-        s.end()
-    }
-}
-
 /// RFC 3339, UTC, milliseconds, `Z`: `2026-11-21T16:34:19.740Z`.
 pub fn format_time(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -188,6 +175,18 @@ pub(crate) struct Draft {
 impl Draft {
     pub(crate) fn new(kind: EventKind, data: Value) -> Self {
         let data_json = data.to_string();
+        Self::with_json(kind, data, data_json)
+    }
+
+    /// A typed payload keeps its fields in declaration order on the wire
+    /// (a `Value` object would sort them).
+    pub(crate) fn from_payload<P: EventPayload>(payload: &P) -> serde_json::Result<Self> {
+        let data_json = serde_json::to_string(payload)?;
+        let data = serde_json::to_value(payload)?;
+        Ok(Self::with_json(P::KIND, data, data_json))
+    }
+
+    fn with_json(kind: EventKind, data: Value, data_json: String) -> Self {
         let endpoints = endpoints_in(kind, &data);
         Self {
             kind,
@@ -369,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn serialize_matches_cached_json() {
+    fn json_is_built_once_with_the_node_escaped() {
         let t = Utc
             .with_ymd_and_hms(2026, 11, 21, 16, 34, 19)
             .single()
@@ -381,11 +380,26 @@ mod tests {
             event.json(),
             r#"{"seq":812,"time":"2026-11-21T16:34:19.000Z","node":"pbx\"1","type":"contact_status","data":{"endpoint":"1001","rtt_ms":0.379}}"#
         );
-        assert_eq!(
-            serde_json::to_string(&event).expect("serialises"),
-            event.json()
-        );
         assert_eq!(event.endpoints().collect::<Vec<_>>(), ["1001"]);
+    }
+
+    #[test]
+    fn typed_payloads_keep_their_field_order() {
+        let status = ContactStatus {
+            endpoint: Some("1001".into()),
+            aor: Some("1001".into()),
+            uri: Some("sip:1001@10.0.0.7:5060".into()),
+            status: ContactState::Reachable,
+            rtt_ms: Some(0.379),
+            user_agent: None,
+        };
+        let draft = Draft::from_payload(&status).expect("serialises");
+        assert_eq!(
+            draft.data_json,
+            r#"{"endpoint":"1001","aor":"1001","uri":"sip:1001@10.0.0.7:5060","status":"reachable","rtt_ms":0.379}"#
+        );
+        assert_eq!(draft.data["rtt_ms"], 0.379);
+        assert_eq!(&*draft.endpoints, [Box::from("1001")]);
     }
 
     #[test]

@@ -135,7 +135,20 @@ impl EventHub {
     /// the previous event's), keeps it in the ring and queues it for every
     /// subscriber whose filter accepts it. Never blocks on a subscriber.
     pub fn publish(&self, kind: EventKind, data: Value) -> Arc<Event> {
-        let draft = Draft::new(kind, data);
+        self.publish_draft(Draft::new(kind, data))
+    }
+
+    /// Publishes a typed payload under its own event type, its fields in
+    /// declaration order on the wire.
+    pub fn publish_payload<P: EventPayload>(&self, payload: &P) -> Arc<Event> {
+        let draft = Draft::from_payload(payload).unwrap_or_else(|error| {
+            tracing::error!(%error, kind = %P::KIND, "event payload did not serialise");
+            Draft::new(P::KIND, Value::Null)
+        });
+        self.publish_draft(draft)
+    }
+
+    fn publish_draft(&self, draft: Draft) -> Arc<Event> {
         let mut state = lock(&self.inner.state);
         let seq = state.last_seq + 1;
         let now = (self.inner.clock)();
@@ -155,15 +168,6 @@ impl EventHub {
             }
         }
         event
-    }
-
-    /// Publishes a typed payload under its own event type.
-    pub fn publish_payload<P: EventPayload>(&self, payload: &P) -> Arc<Event> {
-        let data = serde_json::to_value(payload).unwrap_or_else(|error| {
-            tracing::error!(%error, kind = %P::KIND, "event payload did not serialise");
-            Value::Null
-        });
-        self.publish(P::KIND, data)
     }
 
     /// A new subscription. With `since`, it first replays the events after `since`

@@ -10,6 +10,7 @@ pub mod call_record;
 pub mod calls;
 pub mod event;
 pub mod filter;
+pub mod frame;
 pub mod hub;
 pub mod normalize;
 pub mod pump;
@@ -21,6 +22,7 @@ pub use event::{
     Hangup, RawAmi,
 };
 pub use filter::Filter;
+pub use frame::{Control, EventFrame, Frame};
 pub use hub::{Clock, Delivery, EventHub, Subscription};
 pub use pump::Pump;
 
