@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rayan::events::{Delivery, EventHub, EventKind, Filter, Subscription};
@@ -89,11 +90,14 @@ fn gap_comes_first_when_the_ring_forgot() {
 async fn a_stalled_subscriber_is_lagged_and_slows_no_one() {
     const EVENTS: u64 = 5_000;
     const QUEUE: usize = 64;
+    const BATCH: u64 = 32;
     let hub = EventHub::new("pbx1", 16, QUEUE);
     let mut stalled = hub.subscribe(Filter::all(), None);
+    let progress: Arc<Vec<AtomicU64>> = Arc::new((0..8).map(|_| AtomicU64::new(0)).collect());
     let readers: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|n| {
             let mut sub = hub.subscribe(Filter::all(), None);
+            let progress = Arc::clone(&progress);
             tokio::spawn(async move {
                 let mut seqs = Vec::new();
                 while let Some(delivery) = sub.next().await {
@@ -101,6 +105,7 @@ async fn a_stalled_subscriber_is_lagged_and_slows_no_one() {
                         Delivery::Event(e) => seqs.push(e.seq),
                         other => panic!("a reader that keeps up got {other:?}"),
                     }
+                    progress[n].store(seqs.len() as u64, Ordering::Release);
                     if seqs.len() as u64 == EVENTS {
                         break;
                     }
@@ -109,28 +114,29 @@ async fn a_stalled_subscriber_is_lagged_and_slows_no_one() {
             })
         })
         .collect();
-    // The publisher paces itself so that readers can keep up; the stalled one never
-    // reads. Were publish ever to wait for a queue, this would not finish in time.
+    // The publisher lets the readers catch up after every batch (smaller than their
+    // queue), however loaded the machine; the stalled subscriber never reads. Were
+    // publish ever to wait for a full queue, it would never get past the third batch.
     let publisher = {
         let hub = hub.clone();
+        let progress = Arc::clone(&progress);
         tokio::spawn(async move {
-            for i in 0..EVENTS {
+            for i in 1..=EVENTS {
                 contact(&hub, "1001");
-                if i % 32 == 31 {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                if i % BATCH == 0 || i == EVENTS {
+                    while progress.iter().any(|p| p.load(Ordering::Acquire) < i) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                 }
             }
         })
     };
-    tokio::time::timeout(Duration::from_secs(60), publisher)
+    tokio::time::timeout(Duration::from_secs(120), publisher)
         .await
         .expect("publisher finished")
         .expect("no panic");
     for reader in readers {
-        let seqs = tokio::time::timeout(Duration::from_secs(60), reader)
-            .await
-            .expect("reader done")
-            .expect("no panic");
+        let seqs = reader.await.expect("no panic");
         assert_eq!(seqs, (1..=EVENTS).collect::<Vec<_>>());
     }
     let deliveries = drain(&mut stalled);

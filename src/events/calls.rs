@@ -191,7 +191,7 @@ impl CallTracker {
         let now = event_time(msg, received);
         self.expire(now, &mut out);
         match name.as_str() {
-            "newchannel" => self.on_newchannel(msg, now),
+            "newchannel" => self.on_newchannel(msg, now, &mut out),
             "newstate" | "newcallerid" => self.on_channel_update(msg, now, &mut out),
             "dialbegin" => self.on_dial_begin(msg),
             "dialstate" => self.on_dial_state(msg, &mut out),
@@ -237,21 +237,24 @@ impl CallTracker {
         }
     }
 
-    fn on_newchannel(&mut self, msg: &Message, now: DateTime<Utc>) {
+    fn on_newchannel(&mut self, msg: &Message, now: DateTime<Utc>, out: &mut Vec<CallOutput>) {
         let (Some(uniqueid), Some(linkedid)) = (text(msg, "Uniqueid"), text(msg, "Linkedid"))
         else {
             return;
         };
-        if self.calls.contains_key(&linkedid) {
-            self.touch_channel(&linkedid, msg);
-            return;
+        if !self.calls.contains_key(&linkedid) {
+            if uniqueid != linkedid
+                || self.channel_calls.contains_key(&uniqueid)
+                || self.recent.contains(&uniqueid)
+            {
+                return;
+            }
+            self.start_call(linkedid, text(msg, "Exten").filter(|e| e != "s"), now);
         }
-        if uniqueid != linkedid
-            || self.channel_calls.contains_key(&uniqueid)
-            || self.recent.contains(&uniqueid)
-        {
-            return;
-        }
+        self.on_channel_update(msg, now, out);
+    }
+
+    fn start_call(&mut self, linkedid: String, dialled: Option<String>, now: DateTime<Utc>) {
         let order = self.next_order;
         self.next_order += 1;
         let call = Call {
@@ -259,7 +262,7 @@ impl CallTracker {
             linkedid: linkedid.clone(),
             start: now,
             channels: Vec::new(),
-            dialled: text(msg, "Exten").filter(|e| e != "s"),
+            dialled,
             first_dial_target: None,
             rang: false,
             answer: None,
@@ -267,8 +270,7 @@ impl CallTracker {
             cdrs: Vec::new(),
         };
         self.calls.insert(linkedid.clone(), call);
-        self.by_age.insert(order, linkedid.clone());
-        self.touch_channel(&linkedid, msg);
+        self.by_age.insert(order, linkedid);
         while self.calls.len() > self.config.max_calls.max(1) {
             let Some((_, oldest)) = self.by_age.first_key_value() else {
                 break;
@@ -901,6 +903,30 @@ mod tests {
             );
             assert_eq!(tracker.active_calls(), 0);
         }
+    }
+
+    #[test]
+    fn a_channel_created_up_is_answered_at_once() {
+        let mut tracker = CallTracker::new(CallTrackerConfig::default());
+        let out = tracker.handle(
+            &chan(
+                "Newchannel",
+                "PJSIP/1001-00000001",
+                "1.1",
+                "1.1",
+                6,
+                "1001",
+                "*97",
+            ),
+            at(0.0),
+        );
+        assert_eq!(states(&out), [CallState::Answered]);
+        let out = tracker.handle(&hangup("PJSIP/1001-00000001", "1.1", "1.1", 16), at(2.5));
+        let record = records(&out)[0];
+        assert_eq!(
+            (record.disposition, record.billsec, record.to.as_deref()),
+            (Disposition::Answered, 2, Some("*97"))
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! the subscriber then reads `Lagged { dropped }` before the events that are left,
 //! so it learns of the loss before anything newer and its view stays fresh.
 //! Publishing takes one lock for the sequence number, the ring and the fan-out, so
-//! every subscriber sees events in `seq` order even with several publishers; it
-//! never awaits, so a stalled subscriber costs the publisher one queue push.
+//! every subscriber sees events in `seq` order even with several publishers. It
+//! never waits for a subscriber to read: a stalled one costs the publisher one
+//! queue push. The only waits are other hub calls' short critical sections.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -176,22 +177,21 @@ impl EventHub {
     /// earlier run of the daemon (sequence numbers restart with it): the whole ring
     /// is replayed then.
     pub fn subscribe(&self, filter: Filter, since: Option<u64>) -> Subscription {
+        let wants_raw = filter.wants_kind(EventKind::Raw);
         let mut state = lock(&self.inner.state);
-        let mut queue = Queue {
+        let (gap, held) = match since {
+            Some(since) => state.held_after(since),
+            None => (None, Vec::new()),
+        };
+        let queue = Queue {
             filter,
-            gap: None,
+            gap,
             replay: VecDeque::new(),
             live: VecDeque::new(),
             capacity: self.inner.queue_capacity,
             dropped: 0,
             closed: state.closed,
         };
-        if let Some(since) = since {
-            let (gap, replay) = state.replay_after(since, &queue.filter);
-            queue.gap = gap;
-            queue.replay = replay;
-        }
-        let wants_raw = queue.filter.wants_kind(EventKind::Raw);
         let subscriber = Arc::new(Subscriber {
             id: state.next_subscriber,
             queue: Mutex::new(queue),
@@ -203,6 +203,17 @@ impl EventHub {
             if wants_raw {
                 self.inner.raw_subscribers.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        drop(state);
+        // Filtering the replay outside the hub's lock keeps publishers from waiting on
+        // it; live events queued meanwhile are read after the replay anyway.
+        if !held.is_empty() {
+            let mut queue = lock(&subscriber.queue);
+            let replay = held
+                .into_iter()
+                .filter(|e| queue.filter.matches(e))
+                .collect();
+            queue.replay = replay;
         }
         Subscription {
             hub: Arc::clone(&self.inner),
@@ -244,14 +255,12 @@ impl EventHub {
 }
 
 impl HubState {
-    fn replay_after(
-        &self,
-        since: u64,
-        filter: &Filter,
-    ) -> (Option<(u64, u64)>, VecDeque<Arc<Event>>) {
+    /// What a resume after `since` gets: the gap the ring can no longer fill, and
+    /// the events it still holds after `since`.
+    fn held_after(&self, since: u64) -> (Option<(u64, u64)>, Vec<Arc<Event>>) {
         let since = if since > self.last_seq { 0 } else { since };
         if since == self.last_seq {
-            return (None, VecDeque::new());
+            return (None, Vec::new());
         }
         let wanted = since + 1;
         let gap = match self.ring.front() {
@@ -260,13 +269,7 @@ impl HubState {
             None => Some((wanted, self.last_seq)),
         };
         let start = self.ring.partition_point(|e| e.seq <= since);
-        let replay = self
-            .ring
-            .range(start..)
-            .filter(|e| filter.matches(e))
-            .cloned()
-            .collect();
-        (gap, replay)
+        (gap, self.ring.range(start..).cloned().collect())
     }
 }
 
@@ -277,6 +280,9 @@ impl Subscriber {
         if queue.closed || !queue.filter.matches(event) {
             return false;
         }
+        // A reader only waits after finding its queue empty, so only the push that
+        // ends the emptiness needs to wake it.
+        let was_empty = queue.live.is_empty();
         let dropped = queue.live.len() >= queue.capacity;
         if dropped {
             queue.live.pop_front();
@@ -284,7 +290,9 @@ impl Subscriber {
         }
         queue.live.push_back(Arc::clone(event));
         drop(queue);
-        self.wake.notify_one();
+        if was_empty {
+            self.wake.notify_one();
+        }
         dropped
     }
 }
