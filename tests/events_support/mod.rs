@@ -93,7 +93,7 @@ pub fn server_messages(bytes: &[u8]) -> Vec<(i64, Message)> {
         while let Some(end) = pending.find("\r\n\r\n") {
             let msg = parse_message(&pending[..end]);
             pending.drain(..end + 4);
-            if !msg.headers().is_empty() {
+            if !msg.is_empty() {
                 messages.push((block.offset_us, msg));
             }
         }
