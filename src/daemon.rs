@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::ami::{AmiClient, AmiSettings};
 use crate::apply::{self, ApplyContext, EventSink};
 use crate::config::{ConfigError, Settings};
+use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
 use crate::registrations::Registrations;
 use crate::service::{ServiceError, Services};
 use crate::store::{self, StoreError};
@@ -81,6 +82,49 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
     Ok(file)
 }
 
+/// AMI events → normalised events in the hub (and call records).
+fn feed_events(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pump = Pump::new(hub, CallTrackerConfig::default());
+        let messages = futures_util::stream::unfold(ami.subscribe(), |mut events| async move {
+            loop {
+                match events.next().await? {
+                    Ok(message) => return Some((message, events)),
+                    Err(lagged) => tracing::warn!(missed = lagged.0, "the event pump fell behind the AMI reader"),
+                }
+            }
+        });
+        tokio::select! {
+            _ = pump.run(messages) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    })
+}
+
+/// Publishes `asterisk` events when the AMI connection comes and goes.
+fn announce_asterisk(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut state = ami.state();
+        let mut was_connected = false;
+        loop {
+            let now = state.borrow_and_update().clone();
+            let connected = now.is_connected();
+            if connected != was_connected {
+                let payload = AsteriskStatus {
+                    state: if connected { AsteriskState::Connected } else { AsteriskState::Disconnected },
+                    reason: (!connected).then(|| now.to_string()),
+                };
+                hub.publish_payload(&payload);
+                was_connected = connected;
+            }
+            tokio::select! {
+                changed = state.changed() => if changed.is_err() { break },
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+    })
+}
+
 impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
         settings.prepare_dirs()?;
@@ -93,14 +137,25 @@ impl Daemon {
         // AMI connects in the background: a daemon whose Asterisk is down still
         // serves the API and applies as soon as Asterisk is back.
         let ami = AmiClient::start(ami_settings(&settings)?);
-        let events: EventSink = Arc::new(|kind, data| tracing::debug!(kind, %data, "event"));
+        let hub = EventHub::new(&settings.node, settings.events.ring_size, settings.events.subscriber_queue);
+        let sink_hub = hub.clone();
+        let events: EventSink = Arc::new(move |kind, data| match kind.parse::<EventKind>() {
+            Ok(kind) => {
+                sink_hub.publish(kind, data);
+            }
+            Err(e) => tracing::error!(error = %e, "unknown event kind"),
+        });
         let (apply, worker) = apply::spawn(
             ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events },
             shutdown_rx.clone(),
         );
         let registrations = Registrations::default();
-        let background = vec![registrations.track(ami.clone(), shutdown_rx.clone())];
-        let services = Services::new(db, settings.clone(), ami, apply, registrations);
+        let background = vec![
+            registrations.track(ami.clone(), shutdown_rx.clone()),
+            feed_events(ami.clone(), hub.clone(), shutdown_rx.clone()),
+            announce_asterisk(ami.clone(), hub.clone(), shutdown_rx.clone()),
+        ];
+        let services = Services::new(db, settings.clone(), ami, apply, registrations, hub);
         services.sync_builtin_templates().await?;
         if let Some(path) = services.bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
@@ -146,6 +201,7 @@ impl Daemon {
             task.abort();
         }
         self.services.ami.shutdown().await;
+        self.services.events.close();
         served
     }
 

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::ami::AmiClient;
 use crate::apply::ApplyHandle;
 use crate::config::Settings;
+use crate::events::EventHub;
 use crate::registrations::Registrations;
 use crate::model::FieldErrors;
 use crate::store::StoreError;
@@ -96,6 +97,7 @@ pub struct Services {
     pub ami: AmiClient,
     pub apply: ApplyHandle,
     pub registrations: Registrations,
+    pub events: EventHub,
 }
 
 impl Services {
@@ -105,7 +107,8 @@ impl Services {
         ami: AmiClient,
         apply: ApplyHandle,
         registrations: Registrations,
+        events: EventHub,
     ) -> Self {
-        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations }
+        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations, events }
     }
 }
