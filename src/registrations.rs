@@ -113,9 +113,10 @@ impl Registrations {
         tokio::spawn(async move {
             let mut events = ami.subscribe();
             let mut state = ami.event_state();
+            let mut actions = ami.state();
             let mut snapshot_due = true;
             loop {
-                if snapshot_due && state.borrow().is_connected() && ami.state().borrow().is_connected() {
+                if snapshot_due && state.borrow().is_connected() && actions.borrow().is_connected() {
                     match ami.pjsip_show_contacts().await {
                         Ok(contacts) => {
                             me.replace_with_snapshot(&contacts);
@@ -134,6 +135,10 @@ impl Registrations {
                     changed = state.changed() => {
                         if changed.is_err() { break }
                         if state.borrow_and_update().is_connected() { snapshot_due = true }
+                    }
+                    changed = actions.changed() => {
+                        if changed.is_err() { break }
+                        if actions.borrow_and_update().is_connected() { snapshot_due = true }
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }

@@ -255,9 +255,12 @@ impl Worker {
         if let Ok(mut status) = self.status.lock() {
             status.last_apply = Some(ApplySummary { id, status: report.status, finished_at: report.finished_at });
             if report.status == Outcome::Failed {
-                status.last_error = report.detail.clone().or_else(|| {
-                    report.objects.iter().find(|o| o.status == Outcome::Failed).and_then(|o| o.detail.clone())
-                });
+                status.last_error = report
+                    .objects
+                    .iter()
+                    .find(|o| o.status == Outcome::Failed)
+                    .and_then(|o| o.detail.clone())
+                    .or_else(|| report.detail.clone());
             }
             if report.restart_required {
                 status.restart_required = true;

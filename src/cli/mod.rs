@@ -1,5 +1,6 @@
 //! `rayan-ctl`: argument parsing, commands, and how results are printed.
 
+mod asterisk;
 mod extension;
 mod output;
 mod token;
@@ -33,6 +34,14 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Re-render everything and reload Asterisk, or show what would change.
+    Apply {
+        /// Show the unified diff an apply would write; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// AMI connection, Asterisk version, last reload, last error, drift.
+    Status,
 }
 
 /// Runs one command; the error is what the user sees.
@@ -45,5 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Extension(cmd) => extension::run(&client, &out, cmd).await,
         Command::Token(cmd) => token::run(&client, &out, cmd).await,
+        Command::Apply { dry_run } => asterisk::apply(&client, &out, dry_run).await,
+        Command::Status => asterisk::status(&client, &out).await,
     }
 }

@@ -14,16 +14,30 @@ use super::db::{Backend, TestDb};
 /// templates name it.
 pub const HAND_WRITTEN_PJSIP: &str = "; written by the administrator\n[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n";
 
-/// An Asterisk double reading the daemon's pjsip.conf and checking options
-/// against rayan's own table of PJSIP options.
-pub async fn asterisk_for(config_dir: &std::path::Path) -> AsteriskDouble {
-    AsteriskDouble::start(DoubleConfig {
+/// The settings of an Asterisk double reading the daemon's files and checking
+/// options against rayan's own table of PJSIP options.
+pub fn double_config(config_dir: &std::path::Path) -> DoubleConfig {
+    DoubleConfig {
         pjsip_conf: Some(config_dir.join("pjsip.conf")),
+        extensions_conf: Some(config_dir.join("extensions.conf")),
         login_failure_delay: std::time::Duration::from_millis(50),
         option_validator: std::sync::Arc::new(|kind, option| rayan::templates::is_valid_option(kind, option)),
         ..DoubleConfig::default()
-    })
-    .await
+    }
+}
+
+pub async fn asterisk_for(config_dir: &std::path::Path) -> AsteriskDouble {
+    AsteriskDouble::start(double_config(config_dir)).await
+}
+
+/// Which Asterisk a test daemon runs beside.
+pub enum Asterisk {
+    /// None: AMI is unreachable.
+    Down,
+    /// A double reading the daemon's files.
+    Double,
+    /// A double with adjusted settings.
+    Custom(Box<dyn FnOnce(&mut DoubleConfig)>),
 }
 
 pub struct TestDaemon {
@@ -56,27 +70,32 @@ pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
 impl TestDaemon {
     /// A daemon beside an Asterisk double, ready: AMI connected and the first apply done.
     pub async fn start(backend: Backend) -> TestDaemon {
-        Self::start_with(backend, true, |_| {}).await
+        Self::start_with(backend, Asterisk::Double, |_| {}).await
     }
 
     /// A daemon whose Asterisk is down.
     pub async fn start_without_asterisk(backend: Backend) -> TestDaemon {
-        Self::start_with(backend, false, |_| {}).await
+        Self::start_with(backend, Asterisk::Down, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, with_asterisk: bool, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
+    pub async fn start_with(backend: Backend, asterisk: Asterisk, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = test_settings(dir.path(), &db.url);
         std::fs::create_dir_all(&settings.asterisk.config_dir).expect("config dir");
         std::fs::write(settings.asterisk.config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
-        let asterisk = if with_asterisk {
-            let double = asterisk_for(&settings.asterisk.config_dir).await;
-            settings.asterisk.ami_addr = double.addr().to_string();
-            Some(double)
-        } else {
-            None
+        let mut config = double_config(&settings.asterisk.config_dir);
+        let asterisk = match asterisk {
+            Asterisk::Down => None,
+            Asterisk::Double => Some(AsteriskDouble::start(config).await),
+            Asterisk::Custom(adjust) => {
+                adjust(&mut config);
+                Some(AsteriskDouble::start(config).await)
+            }
         };
+        if let Some(double) = &asterisk {
+            settings.asterisk.ami_addr = double.addr().to_string();
+        }
         adjust(&mut settings);
         let state_dir = settings.state_dir.clone();
         let daemon = Daemon::start(settings).await.expect("daemon starts");
