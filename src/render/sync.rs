@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::diff::unified_diff;
 use super::managed::{Drift, ManagedFile};
-use super::write::{WriteOptions, read_existing, write_atomic};
+use super::write::{WriteOptions, read_existing, replace_file};
 use super::{ManagedBlock, RenderError};
 
 /// What `plan_file` found: what a sync would change, without changing anything.
@@ -52,8 +52,7 @@ pub fn plan_file(
         e.path = Some(path.to_path_buf());
         e
     })?;
-    let drift = file.drift(blocks);
-    file.set_blocks(blocks)?;
+    let drift = file.set_blocks(blocks)?;
     let content = file.render();
     let changed = content != current;
     let diff = if changed {
@@ -84,8 +83,7 @@ pub fn sync_file(
         e.path = Some(path.to_path_buf());
         e
     })?;
-    let drift = file.drift(blocks);
-    file.set_blocks(blocks)?;
+    let drift = file.set_blocks(blocks)?;
     let content = file.render();
     if current.is_some() && content == current_text {
         return Ok(SyncOutcome {
@@ -98,7 +96,12 @@ pub fn sync_file(
     let diff = options
         .with_diff
         .then(|| unified_diff(&file_label(path), current_text, &content));
-    let written = write_atomic(path, content.as_bytes(), options)?;
+    let written = replace_file(
+        path,
+        content.as_bytes(),
+        current.as_deref().map(str::as_bytes),
+        options,
+    )?;
     Ok(SyncOutcome {
         changed: written.changed,
         diff,
