@@ -216,3 +216,13 @@ fn missing_files_are_created_by_sync() {
         0o640
     );
 }
+
+#[test]
+fn nothing_to_write_creates_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("extensions.conf");
+    let outcome = sync_file(&path, ";", &[], &options(2)).unwrap();
+    assert!(!outcome.changed);
+    assert!(!path.exists());
+    assert!(!plan_file(&path, ";", &[]).unwrap().changed);
+}

@@ -85,7 +85,9 @@ pub fn sync_file(
     })?;
     let drift = file.set_blocks(blocks)?;
     let content = file.render();
-    if current.is_some() && content == current_text {
+    // Unchanged, or still nothing to write where there is no file.
+    if content == current_text {
+        tracing::debug!(path = %path.display(), "config file unchanged");
         return Ok(SyncOutcome {
             changed: false,
             diff: options.with_diff.then(String::new),
@@ -102,6 +104,13 @@ pub fn sync_file(
         current.as_deref().map(str::as_bytes),
         options,
     )?;
+    tracing::info!(
+        path = %path.display(),
+        blocks = blocks.len(),
+        changed_blocks = drift.len(),
+        backup = ?written.backup,
+        "config file written"
+    );
     Ok(SyncOutcome {
         changed: written.changed,
         diff,
