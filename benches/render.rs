@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use rayan::model::{Extension, ExtensionAuth, InboundRoute, OutboundRoute, Trunk};
 use rayan::render::{
-    ConfigSnapshot, ManagedBlock, ManagedFile, RenderSettings, WriteOptions, plan_file, render_all,
-    sync_file, write_atomic,
+    ConfigSnapshot, ManagedBlock, ManagedFile, RenderSettings, WriteOptions, edit_file, plan_file,
+    render_all, sync_file,
 };
 use rayan::templates::{ProviderTemplate, builtin_provider_templates};
 
@@ -346,10 +346,7 @@ fn main() {
                 format!("[5000]\ntype=aor\nmax_contacts={}\n", i % 2 + 1),
             );
             let (sample, outcome) = timed(|| {
-                let current = std::fs::read_to_string(&big_path).unwrap_or_else(|e| panic!("{e}"));
-                let mut file = ManagedFile::parse(&current, ";").unwrap_or_else(|e| panic!("{e}"));
-                file.upsert(&block).unwrap_or_else(|e| panic!("{e}"));
-                write_atomic(&big_path, file.render().as_bytes(), &options)
+                edit_file(&big_path, ";", &options, |file| file.upsert(&block))
                     .unwrap_or_else(|e| panic!("{e}"))
             });
             assert!(outcome.changed);
@@ -357,7 +354,7 @@ fn main() {
         })
         .collect();
     report(
-        "replace 1 of 10,000 blocks (read + edit + atomic write)",
+        "replace 1 of 10,000 blocks (edit_file: read, edit, write)",
         samples,
         Some(Duration::from_millis(10)),
     );

@@ -118,3 +118,46 @@ pub fn sync_file(
         backup: written.backup,
     })
 }
+
+/// Reads `path` (a missing file is empty), lets `edit` insert, replace or remove blocks,
+/// and writes the file atomically when its content changed. For changing one block
+/// without rendering everything; `drift` is left empty.
+pub fn edit_file(
+    path: &Path,
+    leader: &str,
+    options: &WriteOptions,
+    edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<(), RenderError>,
+) -> Result<SyncOutcome, RenderError> {
+    let current = read_existing(path)?;
+    let current_text = current.as_deref().unwrap_or_default();
+    let mut file = ManagedFile::parse(current_text, leader).map_err(|mut e| {
+        e.path = Some(path.to_path_buf());
+        e
+    })?;
+    edit(&mut file)?;
+    let content = file.render();
+    if content == current_text {
+        return Ok(SyncOutcome {
+            changed: false,
+            diff: options.with_diff.then(String::new),
+            drift: Vec::new(),
+            backup: None,
+        });
+    }
+    let diff = options
+        .with_diff
+        .then(|| unified_diff(&file_label(path), current_text, &content));
+    let written = replace_file(
+        path,
+        content.as_bytes(),
+        current.as_deref().map(str::as_bytes),
+        options,
+    )?;
+    tracing::info!(path = %path.display(), backup = ?written.backup, "config file edited");
+    Ok(SyncOutcome {
+        changed: written.changed,
+        diff,
+        drift: Vec::new(),
+        backup: written.backup,
+    })
+}
