@@ -359,6 +359,31 @@ fn main() {
         Some(Duration::from_millis(10)),
     );
 
+    // The storage floor under the figure above: the same bytes written, synced and renamed
+    // with nothing else around them.
+    let samples = (0..RUNS)
+        .map(|_| {
+            let temp = dir.path().join("floor.tmp");
+            timed(|| {
+                let mut file = std::fs::File::create(&temp).unwrap_or_else(|e| panic!("{e}"));
+                std::io::Write::write_all(&mut file, big.as_bytes())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                file.sync_all().unwrap_or_else(|e| panic!("{e}"));
+                std::fs::rename(&temp, dir.path().join("floor.conf"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                std::fs::File::open(dir.path())
+                    .and_then(|d| d.sync_all())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            })
+            .0
+        })
+        .collect();
+    report(
+        "floor: write + fsync + rename + fsync dir of that file",
+        samples,
+        None,
+    );
+
     let samples = (0..11)
         .map(|i| {
             snapshot.extensions[0].caller_id = Some(format!("\"Plan {i}\" <1>"));
