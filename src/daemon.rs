@@ -6,19 +6,28 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fs4::fs_std::FileExt;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::{CorsOrigins, Runtime};
 use crate::config::{ConfigError, Settings};
 use crate::service::{ServiceError, Services};
+use crate::status::StatusBoard;
 use crate::store::{self, StoreError};
+use crate::systemd::ReadinessGates;
 
 /// Where `rayan-ctl` on the same host finds the daemon's URL.
 pub const URL_FILE: &str = "rayand.url";
 const LOCK_FILE: &str = "rayand.lock";
+/// How long [`Daemon::stop`] lets running requests (and a running apply) finish.
+/// The unit's `TimeoutStopSec` is longer.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// The longest [`Daemon::start`] waits for its readiness gates.
+const READINESS_LIMIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -40,6 +49,10 @@ pub enum DaemonError {
 pub struct Daemon {
     pub addr: SocketAddr,
     pub services: Services,
+    /// The API's CORS origins; SIGHUP replaces them.
+    pub cors: CorsOrigins,
+    /// What the parts report for `/readyz` and systemd's status line.
+    pub status: StatusBoard,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     _lock: File,
@@ -65,8 +78,11 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
 }
 
 impl Daemon {
+    /// Starts everything and returns once the daemon can serve: migrations ran,
+    /// the listener is bound and every readiness gate opened.
     pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
         settings.prepare_dirs()?;
+        crate::metrics::install();
         let lock = acquire_lock(&settings)?;
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
@@ -85,8 +101,11 @@ impl Daemon {
         std::fs::write(&url_file, format!("http://{addr}\n"))
             .map_err(|source| DaemonError::Io { what: format!("cannot write {}", url_file.display()), source })?;
 
+        let status = StatusBoard::default();
+        let cors = CorsOrigins::new(&settings.cors_origins);
         let (shutdown, mut shutdown_rx) = watch::channel(false);
-        let app = crate::api::router(services.clone());
+        let runtime = Runtime { cors: cors.clone(), status: status.clone() };
+        let app = crate::api::router_with(services.clone(), runtime);
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -95,19 +114,31 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, node = %settings.node, "rayand listening");
-        Ok(Daemon { addr, services, shutdown, server, _lock: lock })
+
+        // Steps that must be attempted before READY=1; the AMI client adds its
+        // first connection attempt here.
+        let readiness = ReadinessGates::default();
+        readiness.wait(READINESS_LIMIT).await;
+        Ok(Daemon { addr, services, cors, status, shutdown, server, _lock: lock })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets running ones finish, and returns.
+    /// Stops accepting requests, lets running ones finish for up to
+    /// [`SHUTDOWN_GRACE`], then closes what is left, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        match self.server.await {
-            Ok(result) => result,
-            Err(join) => Err(std::io::Error::other(join)),
+        let mut server = self.server;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(std::io::Error::other(join)),
+            Err(_) => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still running after the shutdown grace; closing them");
+                server.abort();
+                Ok(())
+            }
         }
     }
 
