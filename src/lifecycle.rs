@@ -20,6 +20,9 @@ use crate::systemd::Notifier;
 /// How often the status line is refreshed when systemd runs no watchdog, and the
 /// longest gap between watchdog pings in any case.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
+/// The longest a health check query may take; a slower database counts as down,
+/// and the main loop is back to its signals soon.
+const CHECK_LIMIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Error)]
 pub enum LifecycleError {
@@ -107,6 +110,7 @@ impl Supervisor {
             .notifier
             .watchdog_interval()
             .map_or(STATUS_EVERY, |w| w.min(STATUS_EVERY));
+        let limit = every.min(CHECK_LIMIT);
         let health = Health {
             db: daemon.services.db.clone(),
             status: daemon.status.clone(),
@@ -114,7 +118,7 @@ impl Supervisor {
         let (services, cors) = (daemon.services.clone(), daemon.cors.clone());
 
         let line = health
-            .check(every)
+            .check(limit)
             .await
             .unwrap_or_else(|reason| reason.to_owned());
         self.notifier.ready(&line);
@@ -131,10 +135,10 @@ impl Supervisor {
                     _ = interrupt.recv() => break "SIGINT",
                     _ = hangup.recv() => {
                         self.reload(&services, &cors);
-                        let line = health.check(every).await.unwrap_or_else(|reason| reason.to_owned());
+                        let line = health.check(limit).await.unwrap_or_else(|reason| reason.to_owned());
                         self.notifier.ready(&line);
                     }
-                    _ = ticks.tick() => self.tick(&health, every).await,
+                    _ = ticks.tick() => self.tick(&health, limit).await,
                     result = &mut server => {
                         let error = result.err().unwrap_or_else(|| std::io::Error::other("the server ended"));
                         return Err(LifecycleError::Server(error));
