@@ -327,6 +327,53 @@ impl Settings {
     }
 }
 
+/// Settings a SIGHUP applies without a restart; every other key is read once at start.
+pub const RUNTIME_KEYS: &[&str] = &["log_level", "cors_origins"];
+
+/// The keys whose values differ between two loads of the settings (names only,
+/// never values: some are secrets), split by whether they can change at run time.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SettingsChanges {
+    pub runtime: Vec<String>,
+    pub need_restart: Vec<String>,
+}
+
+impl Settings {
+    /// What differs in `new`, key by key (`asterisk.ami_addr`, `cors_origins`, ...).
+    pub fn changes_to(&self, new: &Settings) -> SettingsChanges {
+        let (old, new) = (flatten_settings(self), flatten_settings(new));
+        let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        let (runtime, need_restart) = keys
+            .into_iter()
+            .filter(|key| old.get(*key) != new.get(*key))
+            .cloned()
+            .partition(|key| RUNTIME_KEYS.contains(&key.as_str()));
+        SettingsChanges { runtime, need_restart }
+    }
+}
+
+/// The settings as dotted keys and leaf values (`asterisk.config_dir` → "/etc/asterisk").
+fn flatten_settings(settings: &Settings) -> std::collections::BTreeMap<String, serde_json::Value> {
+    fn walk(prefix: &str, value: serde_json::Value, out: &mut std::collections::BTreeMap<String, serde_json::Value>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+                    walk(&path, value, out);
+                }
+            }
+            // `kamailio = None` and a missing section are the same setting.
+            serde_json::Value::Null => {}
+            leaf => {
+                out.insert(prefix.to_owned(), leaf);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk("", serde_json::to_value(settings).unwrap_or_default(), &mut out);
+    out
+}
+
 /// Folds `RAYAN_*` variables into the TOML table. A value is read as TOML when it
 /// parses as a number, boolean or array, and as a string otherwise.
 fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) {
@@ -411,6 +458,37 @@ mod tests {
             let err = Settings::load(None, env(vars)).expect_err("must fail").to_string();
             assert!(err.contains(key), "{err} should name {key}");
         }
+    }
+
+    #[test]
+    fn changes_name_keys_and_split_runtime_from_restart() {
+        let old = Settings::load(None, vec![]).unwrap();
+        let new = Settings::load(
+            None,
+            env(&[
+                ("RAYAN_LOG_LEVEL", "debug"),
+                ("RAYAN_CORS_ORIGINS", "[\"https://ui.example\"]"),
+                ("RAYAN_LISTEN", "127.0.0.1:9999"),
+                ("RAYAN_ASTERISK_AMI_SECRET", "s3cret"),
+                ("RAYAN_KAMAILIO_RPC_URL", "http://127.0.0.1:5071/RPC"),
+                ("RAYAN_KAMAILIO_DISPATCHER_LIST", "/etc/kamailio/dispatcher.list"),
+                ("RAYAN_KAMAILIO_ADDRESS_LIST", "/etc/kamailio/address.list"),
+            ]),
+        )
+        .unwrap();
+        let changes = old.changes_to(&new);
+        assert_eq!(changes.runtime, ["cors_origins", "log_level"]);
+        assert_eq!(
+            changes.need_restart,
+            [
+                "asterisk.ami_secret",
+                "kamailio.address_list",
+                "kamailio.dispatcher_list",
+                "kamailio.rpc_url",
+                "listen"
+            ]
+        );
+        assert_eq!(new.changes_to(&new), SettingsChanges::default());
     }
 
     #[test]

@@ -6,25 +6,33 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fs4::fs_std::FileExt;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use std::time::Duration;
-
 use crate::ami::{AmiClient, AmiSettings};
+use crate::api::{CorsOrigins, Runtime};
 use crate::apply::{self, ApplyContext, EventSink};
 use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
 use crate::registrations::Registrations;
 use crate::service::{ServiceError, Services};
+use crate::ami::ConnectionState;
+use crate::status::{AmiState, StatusBoard};
 use crate::store::{self, StoreError};
+use crate::systemd::ReadinessGates;
 
 /// Where `rayan-ctl` on the same host finds the daemon's URL.
 pub const URL_FILE: &str = "rayand.url";
 const LOCK_FILE: &str = "rayand.lock";
+/// How long [`Daemon::stop`] lets running requests (and a running apply) finish.
+/// The unit's `TimeoutStopSec` is longer.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// The longest [`Daemon::start`] waits for its readiness gates.
+const READINESS_LIMIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -46,6 +54,10 @@ pub enum DaemonError {
 pub struct Daemon {
     pub addr: SocketAddr,
     pub services: Services,
+    /// The API's CORS origins; SIGHUP replaces them.
+    pub cors: CorsOrigins,
+    /// What the parts report for `/readyz` and systemd's status line.
+    pub status: StatusBoard,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
@@ -101,14 +113,29 @@ fn feed_events(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool
     })
 }
 
-/// Publishes `asterisk` events when the AMI connection comes and goes.
-fn announce_asterisk(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Publishes `asterisk` events when the AMI connection comes and goes, and
+/// keeps the status board and metrics in step.
+fn announce_asterisk(
+    ami: AmiClient,
+    hub: EventHub,
+    board: StatusBoard,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut state = ami.state();
         let mut was_connected = false;
         loop {
             let now = state.borrow_and_update().clone();
             let connected = now.is_connected();
+            board.set_ami(match now {
+                ConnectionState::Connected { .. } => AmiState::Connected,
+                ConnectionState::Connecting => AmiState::Connecting,
+                _ => AmiState::Disconnected,
+            });
+            crate::metrics::set_ami_connected(connected);
+            if connected && !was_connected {
+                crate::metrics::record_ami_reconnect();
+            }
             if connected != was_connected {
                 let payload = AsteriskStatus {
                     state: if connected { AsteriskState::Connected } else { AsteriskState::Disconnected },
@@ -126,8 +153,11 @@ fn announce_asterisk(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receive
 }
 
 impl Daemon {
+    /// Starts everything and returns once the daemon can serve: migrations ran,
+    /// the listener is bound and every readiness gate opened.
     pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
         settings.prepare_dirs()?;
+        crate::metrics::install();
         let lock = acquire_lock(&settings)?;
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
@@ -138,22 +168,36 @@ impl Daemon {
         // serves the API and applies as soon as Asterisk is back.
         let ami = AmiClient::start(ami_settings(&settings)?);
         let hub = EventHub::new(&settings.node, settings.events.ring_size, settings.events.subscriber_queue);
+        let status = StatusBoard::default();
         let sink_hub = hub.clone();
-        let events: EventSink = Arc::new(move |kind, data| match kind.parse::<EventKind>() {
-            Ok(kind) => {
-                sink_hub.publish(kind, data);
+        let sink_status = status.clone();
+        let events: EventSink = Arc::new(move |kind, data| {
+            if kind == "apply" {
+                let outcome = match data.get("status").and_then(|s| s.as_str()) {
+                    Some("verified") => "verified",
+                    Some("pending") => "pending",
+                    _ => "failed",
+                };
+                sink_status.set_last_apply(outcome, std::time::Instant::now());
             }
-            Err(e) => tracing::error!(error = %e, "unknown event kind"),
+            match kind.parse::<EventKind>() {
+                Ok(kind) => {
+                    sink_hub.publish(kind, data);
+                }
+                Err(e) => tracing::error!(error = %e, "unknown event kind"),
+            }
         });
         let (apply, worker) = apply::spawn(
             ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events },
             shutdown_rx.clone(),
         );
+        let alive = apply.clone();
+        status.watch_apply_worker(move || alive.is_alive());
         let registrations = Registrations::default();
         let background = vec![
             registrations.track(ami.clone(), shutdown_rx.clone()),
             feed_events(ami.clone(), hub.clone(), shutdown_rx.clone()),
-            announce_asterisk(ami.clone(), hub.clone(), shutdown_rx.clone()),
+            announce_asterisk(ami.clone(), hub.clone(), status.clone(), shutdown_rx.clone()),
         ];
         let services = Services::new(db, settings.clone(), ami, apply, registrations, hub);
         services.sync_builtin_templates().await?;
@@ -170,7 +214,9 @@ impl Daemon {
             .map_err(|source| DaemonError::Io { what: format!("cannot write {}", url_file.display()), source })?;
 
         let mut server_shutdown = shutdown_rx.clone();
-        let app = crate::api::router(services.clone());
+        let cors = CorsOrigins::new(&settings.cors_origins);
+        let runtime = Runtime { cors: cors.clone(), status: status.clone() };
+        let app = crate::api::router_with(services.clone(), runtime);
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -179,20 +225,37 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, node = %settings.node, "rayand listening");
-        Ok(Daemon { addr, services, shutdown, server, worker, background, _lock: lock })
+
+        // READY=1 waits until the first AMI connection was attempted (it may
+        // have failed: the daemon is useful while Asterisk is down).
+        let mut readiness = ReadinessGates::default();
+        let mut ami_state = services.ami.state();
+        readiness.add("first AMI connection attempt", async move {
+            let _ = ami_state.wait_for(|s| !matches!(s, crate::ami::ConnectionState::Connecting)).await;
+        });
+        readiness.wait(READINESS_LIMIT).await;
+        Ok(Daemon { addr, services, cors, status, shutdown, server, worker, background, _lock: lock })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets running ones and a running apply finish
-    /// (bounded), closes the AMI connections, and returns.
+    /// Stops accepting requests, lets running ones finish for up to
+    /// [`SHUTDOWN_GRACE`], lets a running apply finish (bounded), closes the
+    /// event subscribers and the AMI connections, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        let served = match self.server.await {
-            Ok(result) => result,
-            Err(join) => Err(std::io::Error::other(join)),
+        self.services.events.close();
+        let mut server = self.server;
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(std::io::Error::other(join)),
+            Err(_) => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still running after the shutdown grace; closing them");
+                server.abort();
+                Ok(())
+            }
         };
         if tokio::time::timeout(APPLY_GRACE, self.worker).await.is_err() {
             tracing::warn!("the running apply did not finish in time");
@@ -201,7 +264,6 @@ impl Daemon {
             task.abort();
         }
         self.services.ami.shutdown().await;
-        self.services.events.close();
         served
     }
 

@@ -1,13 +1,15 @@
-//! Liveness, readiness and the OpenAPI document.
+//! Liveness, readiness, metrics and the OpenAPI document.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Authed, Viewer};
+use crate::status::{AmiState, KamailioState};
 
 /// Liveness: the process answers. Needs no token.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, body = String)))]
@@ -15,19 +17,44 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Readiness: `ready` is `database` and (once an apply worker runs) `apply_worker`.
+/// `asterisk` and `kamailio` are information only: the daemon stays useful, and
+/// keeps changes for later, while Asterisk restarts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     pub ready: bool,
     pub database: bool,
+    /// Whether the apply worker is alive; null until this build runs one.
+    pub apply_worker: Option<bool>,
+    /// The AMI connection; null until this build has an AMI client.
+    pub asterisk: Option<AmiState>,
+    /// Kamailio; null when no Kamailio is configured or not yet checked.
+    pub kamailio: Option<KamailioState>,
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and the apply worker is alive.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness), (status = 401, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>, _caller: Authed<Viewer>) -> (StatusCode, axum::Json<Readiness>) {
     let database = crate::store::ping(&state.services.db).await;
-    let status = if database { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(Readiness { ready: database, database }))
+    let board = state.status.snapshot();
+    let ready = database && board.apply_worker_alive != Some(false);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Readiness {
+        ready,
+        database,
+        apply_worker: board.apply_worker_alive,
+        asterisk: board.ami,
+        kamailio: board.kamailio,
+    };
+    (status, axum::Json(body))
+}
+
+/// Prometheus text exposition of the daemon's metrics.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem)))]
+pub async fn metrics(_caller: Authed<Viewer>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::render())
 }
 
 pub async fn openapi_json(

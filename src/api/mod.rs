@@ -2,6 +2,7 @@
 
 pub mod asterisk;
 pub mod audit;
+pub mod cors;
 pub mod error;
 pub mod extensions;
 pub mod extract;
@@ -12,8 +13,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, header};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,12 +20,23 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::service::Services;
+use crate::status::StatusBoard;
+pub use cors::CorsOrigins;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    pub status: StatusBoard,
+}
+
+/// Run-time parts the HTTP layer shares with the daemon: the CORS origins a
+/// SIGHUP replaces, and the status board `/readyz` reports.
+#[derive(Clone, Default)]
+pub struct Runtime {
+    pub cors: CorsOrigins,
+    pub status: StatusBoard,
 }
 
 #[derive(OpenApi)]
@@ -72,6 +82,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }
 
 /// The OpenAPI document, generated from the handlers' annotations.
@@ -79,23 +90,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_routes().split_for_parts().1
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application, with CORS from the settings and a fresh status board.
 pub fn router(services: Services) -> Router {
+    let runtime = Runtime { cors: CorsOrigins::new(&services.settings.cors_origins), status: StatusBoard::default() };
+    router_with(services, runtime)
+}
+
+/// The whole HTTP application, sharing `runtime` with the daemon.
+pub fn router_with(services: Services, runtime: Runtime) -> Router {
     let (routes, openapi) = api_routes().split_for_parts();
     let settings = services.settings.clone();
-    let state = AppState { services, openapi: Arc::new(openapi) };
+    let state = AppState { services, openapi: Arc::new(openapi), status: runtime.status };
     routes
         .route("/api/v1/openapi.json", axum::routing::get(health::openapi_json))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(cors_layer(&settings.cors_origins))
+        // Inside the CORS layer, so preflights answered by it are not counted.
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(runtime.cors.layer())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-fn cors_layer(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }

@@ -1,14 +1,20 @@
 //! `rayand`: the rayan daemon.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rayan::config::Settings;
-use rayan::daemon::Daemon;
+use rayan::config::{ConfigError, Settings};
+use rayan::daemon::{Daemon, DaemonError};
+use rayan::lifecycle::Supervisor;
+use rayan::systemd::Notifier;
 
 #[derive(Parser)]
-#[command(name = "rayand", version, about = "rayan daemon: keeps Asterisk and Kamailio in step with the database")]
+#[command(
+    name = "rayand",
+    version,
+    about = "rayan daemon: keeps Asterisk and Kamailio in step with the database"
+)]
 struct Cli {
     /// TOML settings file; RAYAN_* environment variables override it.
     #[arg(long, short, env = "RAYAN_CONFIG")]
@@ -27,21 +33,36 @@ enum Command {
     Migrate,
 }
 
-fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if settings.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+/// sysexits' EX_CONFIG: the unit does not restart on it (`RestartPreventExitStatus=78`).
+const EXIT_CONFIG: u8 = 78;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, so that journald and the terminal show the cause at once.
+            let line = format!("{error:#}").replace(['\r', '\n'], " ");
+            eprintln!("rayand: {line}");
+            ExitCode::from(if is_config_error(&error) {
+                EXIT_CONFIG
+            } else {
+                1
+            })
+        }
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn is_config_error(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<ConfigError>().is_some()
+        || matches!(
+            error.downcast_ref::<DaemonError>(),
+            Some(DaemonError::Config(_))
+        )
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
@@ -50,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            init_logging(&settings);
+            rayan::logging::init(&settings)?;
             settings.prepare_dirs()?;
             let db = rayan::store::connect(&settings.effective_database_url()).await?;
             rayan::store::migrate(&db).await?;
@@ -58,16 +79,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => {
-            init_logging(&settings);
-            let mut daemon = Daemon::start(settings).await?;
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot watch SIGTERM")?;
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
-                result = daemon.wait() => return result.context("the HTTP server stopped"),
-            }
-            daemon.stop().await.context("shutdown")?;
+            let log = rayan::logging::init(&settings)?;
+            let notifier = Notifier::from_env();
+            let daemon = Daemon::start(settings.clone()).await?;
+            Supervisor::new(cli.config, settings, log, notifier)
+                .run(daemon)
+                .await?;
             Ok(())
         }
     }

@@ -1,0 +1,294 @@
+//! Prometheus metrics: the metric names, the helpers the daemon's parts call to
+//! record them, the HTTP middleware that counts requests by route, and the text
+//! exposition served at `/metrics`.
+//!
+//! The helpers are plain functions over the process-wide `metrics` recorder. They
+//! cost an atomic update and a short label lookup, and do nothing until
+//! [`install`] has run (unit tests of other modules need no setup). Label values
+//! are `&'static str` so that recording never allocates for them and the label
+//! sets stay bounded: pass fixed names (`"verified"`, `"res_pjsip.so"`,
+//! `"contact_status"`), never user input.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Applies finished, by `outcome` (`verified`, `failed`, `pending`).
+pub const APPLIES: &str = "rayan_applies_total";
+/// Time from the start of an apply to its recorded outcome, by `outcome`.
+pub const APPLY_DURATION: &str = "rayan_apply_duration_seconds";
+/// Time of one Asterisk module reload, by `module` (`res_pjsip.so`, `pbx_config.so`).
+pub const RELOAD_DURATION: &str = "rayan_reload_duration_seconds";
+/// Objects that Asterisk did not load as written after a reload.
+pub const VERIFY_FAILURES: &str = "rayan_verify_failures_total";
+/// 1 while the AMI connection is logged in, 0 otherwise.
+pub const AMI_CONNECTED: &str = "rayan_ami_connected";
+/// AMI reconnections after a lost connection.
+pub const AMI_RECONNECTS: &str = "rayan_ami_reconnects_total";
+/// Events taken in from Asterisk, by normalised `type`.
+pub const EVENTS_IN: &str = "rayan_events_in_total";
+/// Events delivered to WebSocket subscribers, by `type` (one per subscriber).
+pub const EVENTS_OUT: &str = "rayan_events_out_total";
+/// WebSocket subscribers connected now.
+pub const WEBSOCKET_SUBSCRIBERS: &str = "rayan_websocket_subscribers";
+/// Events dropped for subscribers that read too slowly (each reported as `lagged`).
+pub const LAGGED_DROPS: &str = "rayan_lagged_dropped_events_total";
+/// HTTP requests answered, by `method`, matched `route` and `status`.
+pub const HTTP_REQUESTS: &str = "rayan_http_requests_total";
+/// HTTP request handling time, by `method` and matched `route`.
+pub const HTTP_DURATION: &str = "rayan_http_request_duration_seconds";
+
+/// The `route` label of requests that matched no route, so that scanners probing
+/// random paths cannot grow the label set.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// How often the recorder folds histogram samples into its buckets when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls are no-ops) and
+/// describes every metric, so that `/metrics` lists them before their first use.
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let handle = match build().and_then(PrometheusBuilder::install_recorder) {
+            Ok(handle) => handle,
+            Err(error) => {
+                tracing::warn!(%error, "metrics are disabled");
+                return None;
+            }
+        };
+        describe();
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "metrics upkeep thread did not start; histograms are folded at scrape time only");
+        }
+        Some(handle)
+    });
+}
+
+/// Histograms with their bucket bounds in seconds; rendered as Prometheus
+/// histograms (aggregatable across nodes) rather than summaries.
+const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
+    (
+        APPLY_DURATION,
+        &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+    ),
+    (
+        RELOAD_DURATION,
+        &[
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ],
+    ),
+    (
+        HTTP_DURATION,
+        &[
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ],
+    ),
+];
+
+fn build() -> Result<PrometheusBuilder, BuildError> {
+    HISTOGRAM_BUCKETS
+        .into_iter()
+        .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
+            builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+        })
+}
+
+fn describe() {
+    describe_counter!(APPLIES, "Applies finished, by outcome");
+    describe_histogram!(
+        APPLY_DURATION,
+        Unit::Seconds,
+        "Duration of an apply, by outcome"
+    );
+    describe_histogram!(
+        RELOAD_DURATION,
+        Unit::Seconds,
+        "Duration of an Asterisk module reload, by module"
+    );
+    describe_counter!(VERIFY_FAILURES, "Objects Asterisk did not load as written");
+    describe_gauge!(AMI_CONNECTED, "1 while the AMI connection is logged in");
+    describe_counter!(AMI_RECONNECTS, "AMI reconnections");
+    describe_counter!(EVENTS_IN, "Events received from Asterisk, by type");
+    describe_counter!(
+        EVENTS_OUT,
+        "Events delivered to WebSocket subscribers, by type"
+    );
+    describe_gauge!(WEBSOCKET_SUBSCRIBERS, "Connected WebSocket subscribers");
+    describe_counter!(LAGGED_DROPS, "Events dropped for slow subscribers");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests, by method, route and status");
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request duration, by method and route"
+    );
+    // Series without labels exist from the start, so graphs show 0 rather than nothing.
+    gauge!(AMI_CONNECTED).set(0.0);
+    gauge!(WEBSOCKET_SUBSCRIBERS).set(0.0);
+    counter!(AMI_RECONNECTS).absolute(0);
+    counter!(VERIFY_FAILURES).absolute(0);
+    counter!(LAGGED_DROPS).absolute(0);
+}
+
+/// The Prometheus text exposition (format 0.0.4) of every metric; empty when
+/// [`install`] has not run or could not install the recorder.
+pub fn render() -> String {
+    HANDLE
+        .get()
+        .and_then(Option::as_ref)
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Records one finished apply and how long it took. `outcome`: `verified`,
+/// `failed` or `pending`.
+pub fn record_apply(outcome: &'static str, duration: Duration) {
+    counter!(APPLIES, "outcome" => outcome).increment(1);
+    histogram!(APPLY_DURATION, "outcome" => outcome).record(duration.as_secs_f64());
+}
+
+/// Records one Asterisk module reload (`module`: `res_pjsip.so`, `pbx_config.so`).
+pub fn record_reload(module: &'static str, duration: Duration) {
+    histogram!(RELOAD_DURATION, "module" => module).record(duration.as_secs_f64());
+}
+
+/// Records `count` objects that verification found missing or different after a reload.
+pub fn record_verify_failures(count: u64) {
+    counter!(VERIFY_FAILURES).increment(count);
+}
+
+/// Sets whether the AMI connection is up.
+pub fn set_ami_connected(connected: bool) {
+    gauge!(AMI_CONNECTED).set(if connected { 1.0 } else { 0.0 });
+}
+
+/// Records one AMI reconnection (not the first connection).
+pub fn record_ami_reconnect() {
+    counter!(AMI_RECONNECTS).increment(1);
+}
+
+/// Records one event received from Asterisk, by its normalised type (`contact_status`, `hangup`, ...).
+pub fn record_event_in(event_type: &'static str) {
+    counter!(EVENTS_IN, "type" => event_type).increment(1);
+}
+
+/// Records `subscribers` deliveries of one event of `event_type`.
+pub fn record_events_out(event_type: &'static str, subscribers: u64) {
+    counter!(EVENTS_OUT, "type" => event_type).increment(subscribers);
+}
+
+/// Records a WebSocket subscriber connecting.
+pub fn websocket_subscriber_joined() {
+    gauge!(WEBSOCKET_SUBSCRIBERS).increment(1.0);
+}
+
+/// Records a WebSocket subscriber leaving.
+pub fn websocket_subscriber_left() {
+    gauge!(WEBSOCKET_SUBSCRIBERS).decrement(1.0);
+}
+
+/// Records `dropped` events lost to a slow subscriber (the `dropped` of its `lagged` message).
+pub fn record_lagged_drops(dropped: u64) {
+    counter!(LAGGED_DROPS).increment(dropped);
+}
+
+/// Records one answered HTTP request. `route` is the matched route template
+/// (`/api/v1/extensions/{number}`), never the raw path.
+pub fn record_http_request(
+    method: &axum::http::Method,
+    route: &str,
+    status: u16,
+    duration: Duration,
+) {
+    let method = method_label(method);
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_owned(), "status" => status.to_string()).increment(1);
+    histogram!(HTTP_DURATION, "method" => method, "route" => route.to_owned())
+        .record(duration.as_secs_f64());
+}
+
+/// Standard methods by name; anything else as `other`, so the label set stays bounded.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    STANDARD
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
+}
+
+/// Axum middleware (`axum::middleware::from_fn(metrics::track_http)`, added with
+/// `Router::layer` so that the matched route is known) counting every request.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
+    record_http_request(
+        &method,
+        route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        let custom = Method::from_bytes(b"PROPFIND").expect("valid method");
+        assert_eq!(method_label(&custom), "other");
+    }
+
+    #[test]
+    fn histograms_get_buckets_not_quantiles() {
+        let recorder = build()
+            .expect("bucket lists are non-empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            record_apply("verified", Duration::from_millis(300))
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("rayan_apply_duration_seconds_bucket{outcome=\"verified\",le=\"0.5\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "rayan_apply_duration_seconds_bucket{outcome=\"verified\",le=\"0.25\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("rayan_applies_total{outcome=\"verified\"} 1"),
+            "{text}"
+        );
+    }
+}
