@@ -4,7 +4,10 @@
 //!    reader that only splits on blank lines, in the same run (goal: 2,000,000 events/s);
 //! 3. 10,000 actions in flight at once through `AmiClient::send`.
 //!
-//! Run with `cargo bench --bench ami`.
+//! Run with `cargo bench --bench ami`. Rates are printed per wall-clock second and per
+//! CPU-second of the threads doing the work (Linux), the latter being meaningful on a busy
+//! machine. `AMI_BENCH=decode|stream|actions` runs one part, `AMI_EVENT_BUFFER=n` sets the
+//! client's event buffer, `AMI_PAUSE=1` waits 3 s before the client phase (for a profiler).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +61,20 @@ fn process_cpu() -> Option<Duration> {
         }
         let text = std::fs::read_to_string(path.join("schedstat")).ok()?;
         total += Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?);
+    }
+    Some(total)
+}
+
+/// CPU time of the runtime's worker threads (where the client's connection tasks run).
+fn worker_cpu() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if name.trim() == "tokio-rt-worker" {
+            let text = std::fs::read_to_string(path.join("schedstat")).ok()?;
+            total += Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?);
+        }
     }
     Some(total)
 }
@@ -241,6 +258,10 @@ async fn bench_stream() {
     let raw_time = raw.await.expect("raw reader");
     let raw_cpu = cpu_since(cpu_before);
     let raw_rate = rate(COUNT, raw_time);
+    if std::env::var_os("AMI_PAUSE").is_some() {
+        // Lets a profiler attach to the client phase alone.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
 
     // The client through its public event API.
     let go = Arc::new(Notify::new());
@@ -262,6 +283,7 @@ async fn bench_stream() {
         .await
         .expect("connected");
     let cpu_before = process_cpu();
+    let workers_before = worker_cpu();
     let started = Instant::now();
     go.notify_one();
     let mut received = 0usize;
@@ -277,6 +299,9 @@ async fn bench_stream() {
     }
     let client_time = started.elapsed();
     let client_cpu = cpu_since(cpu_before);
+    let workers_cpu = worker_cpu()
+        .zip(workers_before)
+        .map(|(a, b)| a.saturating_sub(b));
     let client_rate = rate(COUNT, client_time);
     client.shutdown().await;
 
@@ -293,6 +318,14 @@ async fn bench_stream() {
             millions(rate(COUNT, client_cpu)),
             raw_cpu.as_secs_f64() / client_cpu.as_secs_f64(),
         );
+        if let Some(workers) = workers_cpu {
+            let consumer = client_cpu.saturating_sub(workers);
+            println!(
+                "  client CPU per event: connection reader {:.0} ns, subscriber {:.0} ns",
+                workers.as_nanos() as f64 / COUNT as f64,
+                consumer.as_nanos() as f64 / COUNT as f64,
+            );
+        }
     }
 }
 
