@@ -1,6 +1,8 @@
 //! Fuzzes the AMI decoder: arbitrary bytes, cut into reads at fuzzer-chosen points, must
 //! never panic, must stay within the limits, and must decode exactly as in one read.
 //! Every decoded message must survive an encode/decode round trip when it is encodable.
+//!
+//! Run from `fuzz/` with `cargo +nightly fuzz run ami_codec`.
 
 #![no_main]
 

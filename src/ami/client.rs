@@ -7,10 +7,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::backoff::Backoff;
+use super::bus::{EventBus, MAX_BATCH};
 use super::error::AmiError;
 use super::events::EventStream;
 use super::list::{ListResponse, Response};
@@ -33,7 +34,7 @@ pub struct AmiClient {
 struct Inner {
     settings: Arc<AmiSettings>,
     requests: mpsc::Sender<Request>,
-    events: broadcast::Sender<Arc<Message>>,
+    events: Arc<EventBus>,
     actions_state: watch::Receiver<ConnectionState>,
     events_state: watch::Receiver<ConnectionState>,
     ids: Arc<ActionIds>,
@@ -69,7 +70,7 @@ impl AmiClient {
         let settings = Arc::new(settings);
         let cancel = CancellationToken::new();
         let ids = Arc::new(ActionIds::new());
-        let (events, _) = broadcast::channel(settings.event_buffer.max(1));
+        let events = Arc::new(EventBus::new(settings.event_buffer / MAX_BATCH));
         let (requests, request_rx) = mpsc::channel(REQUEST_QUEUE);
         let (actions_tx, actions_state) = watch::channel(ConnectionState::Connecting);
         let (events_tx, events_state) = watch::channel(ConnectionState::Connecting);
@@ -130,7 +131,8 @@ impl AmiClient {
 
     /// Every unsolicited event from now on.
     pub fn subscribe(&self) -> EventStream {
-        EventStream::new(self.inner.events.subscribe(), self.inner.cancel.clone())
+        let (receiver, next_seq) = self.inner.events.subscribe();
+        EventStream::new(receiver, next_seq, self.inner.cancel.clone())
     }
 
     pub fn settings(&self) -> &AmiSettings {
@@ -202,7 +204,7 @@ struct Supervisor {
     role: LinkRole,
     settings: Arc<AmiSettings>,
     requests: mpsc::Receiver<Request>,
-    events: broadcast::Sender<Arc<Message>>,
+    events: Arc<EventBus>,
     state: watch::Sender<ConnectionState>,
     cancel: CancellationToken,
     ids: Arc<ActionIds>,

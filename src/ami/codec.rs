@@ -8,7 +8,7 @@
 //! scanned once, and it bounds message size and header count against a hostile peer.
 
 use bytes::{Buf, BufMut, BytesMut};
-use memchr::memchr;
+
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::error::AmiError;
@@ -46,12 +46,28 @@ pub enum Frame {
 pub struct AmiCodec {
     limits: CodecLimits,
     expect_banner: bool,
-    /// Bytes of the current message already split into complete lines.
+    /// Offset of the current message in the buffer (blank lines before it are skipped).
+    start: usize,
+    /// Offset of the current line: everything before it is split into complete lines.
     scanned: usize,
-    /// Bytes after `scanned` known to hold no line feed.
+    /// Bytes up to here were searched and hold no further line feed.
     searched: usize,
-    /// Complete header lines of the current message so far.
-    lines: usize,
+    /// Headers of the current message so far, as offsets from its start: split while
+    /// scanning, so a message is parsed in the same single pass that finds its end.
+    fields: Vec<Field>,
+}
+
+/// What a scan of the buffer found.
+enum Found {
+    Banner {
+        start: usize,
+        end: usize,
+        next: usize,
+    },
+    Message {
+        body_end: usize,
+        next: usize,
+    },
 }
 
 impl AmiCodec {
@@ -69,9 +85,19 @@ impl AmiCodec {
         Self {
             limits,
             expect_banner,
+            start: 0,
             scanned: 0,
             searched: 0,
-            lines: 0,
+            fields: Vec::new(),
+        }
+    }
+
+    /// The finished message: its text and the headers split while scanning. The header
+    /// table is copied at its exact size; the scratch table keeps its room for the next one.
+    fn take_message(&mut self, body: &[u8]) -> Message {
+        match std::str::from_utf8(body) {
+            Ok(text) => Message::from_parts(text.to_owned(), self.fields.to_vec()),
+            Err(_) => parse_lossy(body, self.fields.len()),
         }
     }
 
@@ -81,11 +107,82 @@ impl AmiCodec {
         }
     }
 
-    fn restart(&mut self, buf: &mut BytesMut, consumed: usize) {
-        buf.advance(consumed);
+    fn reset(&mut self) {
+        self.start = 0;
         self.scanned = 0;
         self.searched = 0;
-        self.lines = 0;
+        self.fields.clear();
+    }
+
+    /// Drops the first `n` bytes of the buffer, which hold no header line.
+    fn discard(&mut self, buf: &mut BytesMut, n: usize) {
+        buf.advance(n);
+        self.start -= n;
+        self.scanned -= n;
+        self.searched = self.searched.saturating_sub(n);
+    }
+
+    /// Splits new bytes into lines, one pass over each byte, until a message or the banner
+    /// is complete.
+    fn scan(&mut self, buf: &[u8]) -> Result<Option<Found>, AmiError> {
+        let mut from = self.scanned.max(self.searched);
+        while let Some(offset) = find_line_feed(&buf[from..]) {
+            let pos = from + offset;
+            from = pos + 1;
+            let line_start = self.scanned;
+            let mut end = pos;
+            if end > line_start && buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+            // Header names are short: a plain loop finds the colon faster than a search
+            // that would also stop at every colon inside values.
+            let colon = buf[line_start..end]
+                .iter()
+                .position(|&b| b == b':')
+                .map(|i| line_start + i);
+            self.scanned = pos + 1;
+            if end == line_start {
+                if self.fields.is_empty() {
+                    // A blank line between messages: a stray `\r\n\n` or an error's extra CRLF.
+                    self.start = pos + 1;
+                    continue;
+                }
+                return Ok(Some(Found::Message {
+                    body_end: line_start,
+                    next: pos + 1,
+                }));
+            }
+            if pos + 1 - self.start > self.limits.max_message_bytes {
+                return Err(self.too_large());
+            }
+            if self.expect_banner {
+                self.expect_banner = false;
+                if colon.is_none() {
+                    return Ok(Some(Found::Banner {
+                        start: line_start,
+                        end,
+                        next: pos + 1,
+                    }));
+                }
+            }
+            self.fields
+                .push(split_line(buf, line_start, colon, end, self.start));
+            if self.fields.len() > self.limits.max_headers {
+                return Err(AmiError::TooManyHeaders {
+                    limit: self.limits.max_headers,
+                });
+            }
+        }
+        self.searched = buf.len();
+        // The partial line ends at least one byte further on; unless it is a blank line in
+        // the making, the message is already over the limit.
+        let partial = &buf[self.scanned..];
+        if buf.len() - self.start >= self.limits.max_message_bytes
+            && !matches!(partial, b"" | b"\r")
+        {
+            return Err(self.too_large());
+        }
+        Ok(None)
     }
 }
 
@@ -96,60 +193,29 @@ impl Decoder for AmiCodec {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, AmiError> {
         if self.searched.max(self.scanned) > buf.len() {
             // Not the buffer this state was built on: start over rather than trust it.
-            self.restart(buf, 0);
+            self.reset();
         }
-        loop {
-            let from = self.scanned.max(self.searched);
-            let Some(offset) = memchr(b'\n', &buf[from..]) else {
-                self.searched = buf.len();
-                // The partial line ends at least one byte further on; unless it is a blank
-                // line in the making, the message is already over the limit.
-                let partial = &buf[self.scanned..];
-                if buf.len() >= self.limits.max_message_bytes && !matches!(partial, b"" | b"\r") {
-                    return Err(self.too_large());
+        match self.scan(buf)? {
+            None => {
+                if self.fields.is_empty() && self.start > 0 {
+                    let skipped = self.start;
+                    self.discard(buf, skipped);
                 }
-                return Ok(None);
-            };
-            let line_feed = from + offset;
-            let line = &buf[self.scanned..line_feed];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-
-            if line.is_empty() {
-                if self.lines == 0 {
-                    // A blank line between messages: a stray `\r\n\n` or an error's extra CRLF.
-                    self.restart(buf, line_feed + 1);
-                    continue;
-                }
-                let body_len = self.scanned;
-                let lines = self.lines;
-                let frame = buf.split_to(line_feed + 1);
-                self.restart(buf, 0);
-                return Ok(Some(Frame::Message(parse_message(
-                    &frame[..body_len],
-                    lines,
-                ))));
+                Ok(None)
             }
-
-            if line_feed + 1 > self.limits.max_message_bytes {
-                return Err(self.too_large());
+            Some(Found::Banner { start, end, next }) => {
+                let banner = String::from_utf8_lossy(&buf[start..end]).trim().to_owned();
+                buf.advance(next);
+                self.reset();
+                Ok(Some(Frame::Banner(banner)))
             }
-
-            if self.expect_banner {
-                self.expect_banner = false;
-                if memchr(b':', line).is_none() {
-                    let banner = String::from_utf8_lossy(line).trim().to_owned();
-                    self.restart(buf, line_feed + 1);
-                    return Ok(Some(Frame::Banner(banner)));
-                }
+            Some(Found::Message { body_end, next }) => {
+                // The text is copied out, so the buffer is advanced rather than split.
+                let message = self.take_message(&buf[self.start..body_end]);
+                buf.advance(next);
+                self.reset();
+                Ok(Some(Frame::Message(message)))
             }
-
-            self.lines += 1;
-            if self.lines > self.limits.max_headers {
-                return Err(AmiError::TooManyHeaders {
-                    limit: self.limits.max_headers,
-                });
-            }
-            self.scanned = line_feed + 1;
         }
     }
 
@@ -158,55 +224,85 @@ impl Decoder for AmiCodec {
             return Ok(Some(frame));
         }
         if buf.iter().all(u8::is_ascii_whitespace) {
-            let len = buf.len();
-            self.restart(buf, len);
+            buf.clear();
+            self.reset();
             return Ok(None);
         }
         let bytes = buf.len();
-        self.restart(buf, bytes);
+        buf.clear();
+        self.reset();
         Err(AmiError::Truncated { bytes })
     }
 }
 
-/// Splits the text of one whole message (without its closing blank line) into headers.
-fn parse_message(body: &[u8], lines: usize) -> Message {
-    let text = match std::str::from_utf8(body) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(body).into_owned(),
-    };
+/// Position of the first `\n`, eight bytes at a time. AMI lines are short (17 bytes on
+/// average in the recordings), where a plain word-at-a-time loop beats a vectorised search
+/// whose per-call setup dominates.
+fn find_line_feed(haystack: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const LINE_FEEDS: u64 = ONES * b'\n' as u64;
+    let mut offset = 0;
+    while let Some(word) = haystack[offset..].first_chunk::<8>() {
+        let x = u64::from_le_bytes(*word) ^ LINE_FEEDS;
+        // The lowest flagged byte is the first zero byte of `x`, i.e. the first `\n`.
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    haystack[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| offset + i)
+}
+
+/// Invalid UTF-8 becomes U+FFFD, which changes offsets: split the converted text again.
+fn parse_lossy(body: &[u8], lines: usize) -> Message {
+    let text = String::from_utf8_lossy(body).into_owned();
     let bytes = text.as_bytes();
     let mut fields = Vec::with_capacity(lines);
     let mut start = 0;
     while start < bytes.len() {
-        let line_feed = memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let mut end = line_feed;
-        while end > start && matches!(bytes[end - 1], b'\r' | b' ' | b'\t') {
-            end -= 1;
-        }
-        match memchr(b':', &bytes[start..end]) {
-            Some(i) => {
-                let colon = start + i;
-                let mut name_end = colon;
-                while name_end > start && bytes[name_end - 1] == b' ' {
-                    name_end -= 1;
-                }
-                // Asterisk writes exactly one space after the colon; any further leading
-                // space belongs to the value (CLI output columns, RTP QoS strings).
-                let mut value_start = colon + 1;
-                if value_start < end && bytes[value_start] == b' ' {
-                    value_start += 1;
-                }
-                fields.push(Field::new(
-                    start..name_end,
-                    value_start..end.max(value_start),
-                ));
-            }
-            // A line without a colon stays visible as a header with an empty name.
-            None => fields.push(Field::new(start..start, start..end)),
-        }
+        let line_feed = find_line_feed(&bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let colon = bytes[start..line_feed]
+            .iter()
+            .position(|&b| b == b':')
+            .map(|i| start + i);
+        fields.push(split_line(bytes, start, colon, line_feed, 0));
         start = line_feed + 1;
     }
     Message::from_parts(text, fields)
+}
+
+/// `Name: value` -> name and value ranges: one separator space dropped, trailing blanks
+/// trimmed. Asterisk writes exactly one space after the colon; any further leading space
+/// belongs to the value (CLI output columns, RTP QoS strings). A line without a colon stays
+/// visible as a header with an empty name.
+/// Offsets are taken relative to `base`, the start of the message.
+fn split_line(bytes: &[u8], start: usize, colon: Option<usize>, end: usize, base: usize) -> Field {
+    let mut end = end;
+    while end > start && matches!(bytes[end - 1], b'\r' | b' ' | b'\t') {
+        end -= 1;
+    }
+    match colon {
+        Some(colon) => {
+            let mut name_end = colon;
+            while name_end > start && bytes[name_end - 1] == b' ' {
+                name_end -= 1;
+            }
+            let mut value_start = colon + 1;
+            if value_start < end && bytes[value_start] == b' ' {
+                value_start += 1;
+            }
+            Field::new(
+                start - base..name_end - base,
+                value_start - base..end.max(value_start) - base,
+            )
+        }
+        None => Field::new(start - base..start - base, start - base..end - base),
+    }
 }
 
 impl Encoder<&Message> for AmiCodec {
@@ -401,6 +497,25 @@ mod tests {
         ));
         let mut buf = BytesMut::from(&b"\r\n"[..]);
         assert!(matches!(codec.decode_eof(&mut buf), Ok(None)));
+    }
+
+    #[test]
+    fn word_at_a_time_line_feed_search_matches_a_plain_search() {
+        let alphabet = [
+            b'\n', b'\x0b', b'\x09', b'\x8a', b'\xff', b'\x00', b'a', b':',
+        ];
+        for len in 0..40 {
+            for seed in 0..64usize {
+                let haystack: Vec<u8> = (0..len)
+                    .map(|i| alphabet[(i * 7 + seed * 13 + i * i * seed) % alphabet.len()])
+                    .collect();
+                assert_eq!(
+                    find_line_feed(&haystack),
+                    haystack.iter().position(|&b| b == b'\n'),
+                    "{haystack:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,12 +8,12 @@ use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::broadcast;
 use tokio_util::codec::FramedRead;
 
+use super::bus::EventBus;
 use super::codec::{AmiCodec, Frame, encode_message};
 use super::message::Message;
-use super::session::{READ_BUFFER, Session, publish};
+use super::session::{READ_BUFFER, Session};
 use super::settings::{AmiSettings, AuthMethod};
 
 /// Why a connection attempt failed.
@@ -48,7 +48,7 @@ impl LinkRole {
 pub(crate) async fn open(
     settings: &AmiSettings,
     role: LinkRole,
-    events: &broadcast::Sender<Arc<Message>>,
+    events: &EventBus,
     next_id: &(dyn Fn() -> String + Sync),
 ) -> Result<Opened, OpenError> {
     let timeout = settings.action_timeout;
@@ -70,9 +70,12 @@ pub(crate) async fn open(
     let version = tokio::time::timeout(timeout, link.core_version(next_id))
         .await
         .map_err(|_| OpenError::Link(format!("no answer to CoreSettings within {timeout:?}")))??;
+    let parts = link.reader.into_parts();
     Ok(Opened {
         session: Session {
-            reader: link.reader,
+            reader: parts.io,
+            buffer: parts.read_buf,
+            codec: parts.codec,
             writer: link.writer,
         },
         version,
@@ -82,7 +85,7 @@ pub(crate) async fn open(
 struct Handshake<'a> {
     reader: FramedRead<tokio::net::tcp::OwnedReadHalf, AmiCodec>,
     writer: tokio::net::tcp::OwnedWriteHalf,
-    events: &'a broadcast::Sender<Arc<Message>>,
+    events: &'a EventBus,
     role: LinkRole,
 }
 
@@ -170,7 +173,7 @@ impl Handshake<'_> {
                         return Ok(message);
                     }
                     if message.event().is_some() {
-                        publish(self.events, message);
+                        self.events.publish(vec![Arc::new(message)]);
                     }
                 }
                 Some(Ok(Frame::Banner(_))) => {}

@@ -180,6 +180,28 @@ impl Message {
         response
     }
 
+    /// `ActionID` and [`Message::is_response`] in one pass over the header names, for the
+    /// reader's hot path.
+    pub(crate) fn routing(&self) -> (Option<&str>, bool) {
+        let (mut action_id, mut response, mut event) = (None, false, false);
+        for field in &self.fields {
+            // Only names of 5 or 8 bytes can matter: skip the others without slicing.
+            let len = field.name.1 - field.name.0;
+            if len != 5 && len != 8 {
+                continue;
+            }
+            let name = slice(&self.text, field.name);
+            if name.eq_ignore_ascii_case("Event") {
+                event = true;
+            } else if name.eq_ignore_ascii_case("Response") {
+                response = true;
+            } else if action_id.is_none() && name.eq_ignore_ascii_case("ActionID") {
+                action_id = Some(slice(&self.text, field.value));
+            }
+        }
+        (action_id, response && !event)
+    }
+
     pub fn action_id(&self) -> Option<&str> {
         self.get("ActionID")
     }

@@ -16,6 +16,7 @@
 //! ```
 
 mod backoff;
+mod bus;
 mod client;
 pub mod codec;
 mod endpoint;

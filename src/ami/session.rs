@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
+use super::bus::{EventBus, MAX_BATCH};
 use super::codec::{AmiCodec, Frame, encode_message};
 use super::error::AmiError;
 use super::list::ListResponse;
@@ -100,22 +100,18 @@ fn disconnected(action: String, reason: &str) -> AmiError {
 /// What a session needs from its connection supervisor.
 pub(crate) struct SessionContext<'a> {
     pub(crate) link: &'static str,
-    pub(crate) events: &'a broadcast::Sender<Arc<Message>>,
+    pub(crate) events: &'a EventBus,
     pub(crate) ping_interval: Duration,
     pub(crate) ping_timeout: Duration,
     pub(crate) next_id: &'a (dyn Fn() -> String + Sync),
     pub(crate) cancel: &'a CancellationToken,
 }
 
-/// Hands an unsolicited event to subscribers. Never waits: a lagging subscriber loses its
-/// oldest events and is told how many; nobody else is affected.
-pub(crate) fn publish(events: &broadcast::Sender<Arc<Message>>, event: Message) {
-    // An error only means nobody is subscribed right now.
-    let _ = events.send(Arc::new(event));
-}
-
 pub(crate) struct Session {
-    pub(crate) reader: FramedRead<OwnedReadHalf, AmiCodec>,
+    pub(crate) reader: OwnedReadHalf,
+    /// Bytes read but not decoded yet (the login may have read past its answer).
+    pub(crate) buffer: BytesMut,
+    pub(crate) codec: AmiCodec,
     pub(crate) writer: OwnedWriteHalf,
 }
 
@@ -127,10 +123,15 @@ impl Session {
         requests: &mut mpsc::Receiver<Request>,
         ctx: &SessionContext<'_>,
     ) -> String {
-        let Session { reader, writer } = self;
+        let Session {
+            reader,
+            buffer,
+            codec,
+            writer,
+        } = self;
         let pending = Mutex::new(PendingTable::default());
         let reason = tokio::select! {
-            reason = read_loop(reader, &pending, ctx) => reason,
+            reason = read_loop(reader, buffer, codec, &pending, ctx) => reason,
             reason = write_loop(writer, requests, &pending, ctx) => reason,
         };
         let abandoned = std::mem::take(&mut lock(&pending).map);
@@ -162,34 +163,76 @@ fn lock(pending: &Mutex<PendingTable>) -> MutexGuard<'_, PendingTable> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Reads, decodes everything each read brought, routes answers and publishes the events of
+/// that read as one batch. Never waits for subscribers.
 async fn read_loop(
-    mut reader: FramedRead<OwnedReadHalf, AmiCodec>,
+    mut reader: OwnedReadHalf,
+    mut buffer: BytesMut,
+    mut codec: AmiCodec,
     pending: &Mutex<PendingTable>,
     ctx: &SessionContext<'_>,
 ) -> String {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        match reader.next().await {
-            Some(Ok(Frame::Message(message))) => route(message, pending, ctx),
-            Some(Ok(Frame::Banner(banner))) => {
-                tracing::warn!(link = ctx.link, %banner, "unexpected banner line ignored")
+        loop {
+            match codec.decode(&mut buffer) {
+                Ok(Some(Frame::Message(message))) => {
+                    if let Some(event) = route(message, pending, ctx) {
+                        batch.push(Arc::new(event));
+                        if batch.len() == MAX_BATCH {
+                            ctx.events.publish(next_batch(&mut batch));
+                        }
+                    }
+                }
+                Ok(Some(Frame::Banner(banner))) => {
+                    tracing::warn!(link = ctx.link, %banner, "unexpected banner line ignored")
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    ctx.events.publish(batch);
+                    return error.to_string();
+                }
             }
-            Some(Err(error)) => return error.to_string(),
-            None => return "Asterisk closed the connection".to_owned(),
+        }
+        if !batch.is_empty() {
+            ctx.events.publish(next_batch(&mut batch));
+        }
+        if buffer.capacity() - buffer.len() < READ_BUFFER / 4 {
+            buffer.reserve(READ_BUFFER);
+        }
+        match reader.read_buf(&mut buffer).await {
+            Ok(0) => {
+                return match codec.decode_eof(&mut buffer) {
+                    Err(error) => format!("Asterisk closed the connection: {error}"),
+                    Ok(_) => "Asterisk closed the connection".to_owned(),
+                };
+            }
+            Ok(_) => {}
+            Err(error) => return format!("read from Asterisk failed: {error}"),
         }
     }
 }
 
-/// Sends an answer to the action waiting for it; anything unclaimed is an event.
-fn route(message: Message, pending: &Mutex<PendingTable>, ctx: &SessionContext<'_>) {
-    let Some(id) = message.action_id().map(str::to_owned) else {
-        if message.is_response() {
+/// Hands over the filled batch and starts an empty one with room for a full batch.
+fn next_batch(batch: &mut Vec<Arc<Message>>) -> Vec<Arc<Message>> {
+    std::mem::replace(batch, Vec::with_capacity(MAX_BATCH))
+}
+
+/// Sends an answer to the action waiting for it; anything unclaimed is an event, returned
+/// for publishing.
+fn route(
+    message: Message,
+    pending: &Mutex<PendingTable>,
+    ctx: &SessionContext<'_>,
+) -> Option<Message> {
+    let (id, is_response) = message.routing();
+    let Some(id) = id.map(str::to_owned) else {
+        if is_response {
             tracing::debug!(link = ctx.link, response = %message.masked(), "response without ActionID ignored");
-        } else {
-            publish(ctx.events, message);
+            return None;
         }
-        return;
+        return Some(message);
     };
-    let is_response = message.is_response();
     let mut table = lock(pending);
     match table.map.get_mut(&id) {
         None => {
@@ -197,14 +240,14 @@ fn route(message: Message, pending: &Mutex<PendingTable>, ctx: &SessionContext<'
             if is_response {
                 // The action timed out and nobody waits for it any more.
                 tracing::debug!(link = ctx.link, response = %message.masked(), "late response dropped");
-            } else {
-                // e.g. OriginateResponse, which carries the ActionID of an action already answered.
-                publish(ctx.events, message);
+                return None;
             }
+            // e.g. OriginateResponse, which carries the ActionID of an action already answered.
+            return Some(message);
         }
         Some(Pending::Single { .. }) if !is_response => {
             drop(table);
-            publish(ctx.events, message);
+            return Some(message);
         }
         Some(Pending::Single { .. }) => {
             if let Some(Pending::Single { reply, .. }) = table.map.remove(&id) {
@@ -244,6 +287,7 @@ fn route(message: Message, pending: &Mutex<PendingTable>, ctx: &SessionContext<'
             }
         }
     }
+    None
 }
 
 async fn write_loop(

@@ -28,7 +28,10 @@ pub struct AmiSettings {
     pub action_timeout: Duration,
     /// How often each connection sends a keepalive `Ping`.
     pub ping_interval: Duration,
-    /// Events kept for slow subscribers before they start missing some.
+    /// Events kept for slow subscribers: one that falls further behind misses events (and
+    /// is told how many). Events travel in batches of up to 32, `event_buffer / 32` batches
+    /// are kept, so memory holds at most this many events; a slow trickle of single events
+    /// gets `event_buffer / 32` of slack.
     pub event_buffer: usize,
     /// `Events:` of the event connection's Login: `on`, or a class list such as
     /// `system,call,security`.
@@ -54,7 +57,7 @@ impl AmiSettings {
             auth: AuthMethod::Md5,
             action_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(20),
-            event_buffer: 65_536,
+            event_buffer: 131_072,
             event_classes: "on".to_owned(),
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
