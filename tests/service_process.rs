@@ -181,11 +181,9 @@ async fn notifies_ready_watchdog_and_stopping_and_exits_zero_on_sigterm() {
 
     let ready = receive_until(&socket, "READY", &mut seen).await;
     assert_eq!(ready["READY"], "1");
-    assert_eq!(
-        ready.get("STATUS").map(String::as_str),
-        Some("0 extensions"),
-        "{seen:?}"
-    );
+    // No Asterisk listens here: READY=1 still comes, after the first attempt.
+    let status = ready.get("STATUS").map(String::as_str).unwrap_or("");
+    assert!(status.starts_with("AMI disconnected, 0 extensions"), "{seen:?}");
     // READY=1 came after migrations and the bound listener: the API answers at once.
     let url = std::fs::read_to_string(rayand.state_dir.join("rayand.url"))
         .expect("url written before READY");
@@ -200,10 +198,9 @@ async fn notifies_ready_watchdog_and_stopping_and_exits_zero_on_sigterm() {
 
     let alive = receive_until(&socket, "WATCHDOG", &mut seen).await;
     assert_eq!(alive["WATCHDOG"], "1");
-    assert_eq!(
-        alive.get("STATUS").map(String::as_str),
-        Some("0 extensions")
-    );
+    // Asterisk is down, so the start-up apply is pending: the status says so.
+    let status = alive.get("STATUS").map(String::as_str).unwrap_or("");
+    assert!(status.starts_with("AMI disconnected, 0 extensions, last apply pending "), "{status}");
 
     rayand.signal("TERM");
     let stopping = receive_until(&socket, "STOPPING", &mut seen).await;

@@ -244,6 +244,11 @@ impl Worker {
             restart_required: outcomes.restart_required,
             detail: outcomes.detail,
         };
+        crate::metrics::record_apply(report.status.as_str(), clock.elapsed());
+        let failed = report.objects.iter().filter(|o| o.status == Outcome::Failed).count() as u64;
+        if failed > 0 {
+            crate::metrics::record_verify_failures(failed);
+        }
         tracing::info!(
             id,
             status = report.status.as_str(),
@@ -344,6 +349,7 @@ impl Worker {
             let clock = Instant::now();
             let result = self.ctx.ami.reload_module(module).await;
             let duration_ms = clock.elapsed().as_secs_f64() * 1e3;
+            crate::metrics::record_reload(module, clock.elapsed());
             match result {
                 Ok(ReloadOutcome::Reloaded) => {
                     reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: "reloaded".into() });
