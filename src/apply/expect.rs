@@ -72,6 +72,18 @@ pub fn expected_endpoints(body: &str) -> Vec<ExpectedEndpoint> {
         .collect()
 }
 
+/// The extension names a rendered dialplan block defines (`exten => NAME,...`).
+pub fn expected_extensions(body: &str) -> Vec<String> {
+    let mut names: Vec<String> = sections(body)
+        .iter()
+        .flat_map(|s| s.options.iter())
+        .filter(|(k, _)| k == "exten")
+        .filter_map(|(_, v)| v.split(',').next().map(|n| n.trim().to_owned()))
+        .collect();
+    names.dedup();
+    names
+}
+
 /// A fingerprint of every `type=transport` section of a pjsip.conf (hand-written
 /// ones included): transports are not reloadable, so a change needs a restart.
 pub fn transport_fingerprint(pjsip_conf: &str) -> Vec<String> {

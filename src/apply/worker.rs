@@ -12,13 +12,15 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::expect::{ExpectedEndpoint, check_endpoint, expected_endpoints, transport_fingerprint};
+use super::expect::{
+    ExpectedEndpoint, check_endpoint, expected_endpoints, expected_extensions, transport_fingerprint,
+};
 use super::persisted::{self, Persisted};
 use super::{
     ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome, Outcome, PlannedFile,
     ReloadRecord, ReloadSummary, WorkerStatus,
 };
-use crate::ami::{AmiClient, AmiError, ReloadOutcome};
+use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
 use crate::render::{self, ManagedBlock, ManagedFile, RenderError, RenderedConfig, WriteOptions};
 use crate::store::{self, StoreError};
@@ -69,7 +71,7 @@ impl ApplyContext {
 enum Pending {
     Changed(Vec<ExpectedEndpoint>),
     Removed(Vec<String>),
-    Dialplan(String),
+    Dialplan { context: String, extensions: Vec<String> },
 }
 
 struct Worker {
@@ -442,7 +444,7 @@ impl Worker {
             }
             let key = block_kind(&block.id);
             let pending = if key.0 == "dialplan" {
-                Pending::Dialplan(key.1.clone())
+                Pending::Dialplan { context: key.1.clone(), extensions: expected_extensions(&block.body) }
             } else {
                 Pending::Changed(expected_endpoints(&block.body))
             };
@@ -452,7 +454,7 @@ impl Worker {
             if !desired_ids.contains(id.as_str()) {
                 let key = block_kind(id);
                 let pending = if key.0 == "dialplan" {
-                    Pending::Dialplan(key.1.clone())
+                    Pending::Dialplan { context: key.1.clone(), extensions: Vec::new() }
                 } else {
                     Pending::Removed(expected_endpoints(body).into_iter().map(|e| e.name).collect())
                 };
@@ -570,11 +572,19 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
             }
             Ok((!still.is_empty()).then(|| format!("Asterisk still has endpoint(s) {} after reload", still.join(", "))))
         }
-        Pending::Dialplan(context) => {
-            let output = ami.command(&format!("dialplan show {context}")).await?;
-            let created = format!("[ Context '{context}' created by");
-            let present = output.iter().any(|line| line.contains(&created));
-            Ok((!present).then(|| format!("Asterisk has no dialplan context {context} after reload")))
+        Pending::Dialplan { context, extensions } => {
+            // ShowDialPlan needs only the `reporting` class; `Command` would need
+            // `command`, which is far more than rayan should hold.
+            let list = ami.send_list(Message::action("ShowDialPlan").with("Context", context)).await?;
+            if !list.is_success() {
+                return Ok(Some(format!("Asterisk has no dialplan context {context} after reload")));
+            }
+            let loaded: std::collections::HashSet<&str> =
+                list.events_named("ListDialplan").filter_map(|e| e.get("Extension")).collect();
+            let missing: Vec<&str> = extensions.iter().map(String::as_str).filter(|e| !loaded.contains(e)).collect();
+            Ok((!missing.is_empty()).then(|| {
+                format!("Asterisk did not load extension(s) {} into context {context}", missing.join(", "))
+            }))
         }
     }
 }
