@@ -15,5 +15,6 @@ pub mod kamailio;
 pub mod model;
 pub mod store;
 pub mod render;
+pub mod secrets;
 pub mod service;
 pub mod templates;
