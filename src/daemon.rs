@@ -71,7 +71,7 @@ impl Daemon {
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
         let settings = Arc::new(settings);
-        let services = Services::new(db, settings.clone());
+        let services = Services::new(db, settings.clone())?;
         services.sync_builtin_templates().await?;
         if let Some(path) = services.bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");

@@ -5,6 +5,7 @@ use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
 use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
@@ -115,6 +116,12 @@ impl Services {
             auth,
         };
         let txn = self.db.begin().await?;
+        let change = LayoutChange::Extension { previous: None, number: &row.number, context: &row.context };
+        if let Some(clash) = self.inbound_clash(&txn, change).await? {
+            let mut errors = FieldErrors::new();
+            errors.push("extension", clash);
+            return Err(errors.into());
+        }
         let ext = store::extensions::insert(&txn, row).await?;
         store::audit::record(
             &txn,
@@ -129,6 +136,7 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
+        self.committed(format!("create extension {}", ext.number));
         let mut view = ExtensionView::from(&ext);
         if generated {
             view.password = Some(password);
@@ -202,6 +210,14 @@ impl Services {
         if let Some(password) = patch.password {
             ext.auth = ExtensionAuth::from_password(number, &self.settings.extensions.realm, &password);
         }
+        if ext.context != before.context {
+            let change = LayoutChange::Extension { previous: Some(number), number, context: &ext.context };
+            if let Some(clash) = self.inbound_clash(&txn, change).await? {
+                let mut errors = FieldErrors::new();
+                errors.push("context", clash);
+                return Err(errors.into());
+            }
+        }
         let after = store::extensions::update(&txn, &ext).await?;
         store::audit::record(
             &txn,
@@ -216,12 +232,17 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
+        self.committed(format!("update extension {number}"));
         Ok(ExtensionView::from(&after))
     }
 
     pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<(), ServiceError> {
         let txn = self.db.begin().await?;
         let ext = store::extensions::get(&txn, number).await?;
+        let users = store::routes::using_extension(&txn, ext.id).await?;
+        if !users.is_empty() {
+            return Err(ServiceError::InUse { what: format!("extension {number}"), by: users.join(", ") });
+        }
         store::extensions::delete(&txn, &ext, || "an inbound route".into()).await?;
         store::audit::record(
             &txn,
@@ -236,6 +257,7 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
+        self.committed(format!("delete extension {number}"));
         Ok(())
     }
 }

@@ -3,8 +3,13 @@
 
 pub mod audit;
 pub mod catalog;
+mod commit;
 pub mod extensions;
+mod inbound_layout;
+pub mod routes;
+pub mod templates;
 pub mod tokens;
+pub mod trunks;
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -27,6 +32,9 @@ pub enum ServiceError {
     InUse { what: String, by: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A request the object's state forbids (e.g. deleting a built-in template).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -88,10 +96,15 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub settings: std::sync::Arc<Settings>,
     pub tokens: tokens::TokenCache,
+    /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, settings: std::sync::Arc<Settings>) -> Self {
-        Services { db, settings, tokens: tokens::TokenCache::default() }
+    /// Also loads (or on first start creates) the secret key in the state directory.
+    pub fn new(db: DatabaseConnection, settings: std::sync::Arc<Settings>) -> Result<Self, ServiceError> {
+        let secrets = crate::secrets::Secrets::load_or_create(&settings.state_dir)
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        Ok(Services { db, settings, tokens: tokens::TokenCache::default(), secrets })
     }
 }
