@@ -98,6 +98,14 @@ pub struct AsteriskSettings {
     pub ami_secret_file: Option<PathBuf>,
     /// Per-action timeout, in milliseconds.
     pub action_timeout_ms: u64,
+    /// The `type=transport` section UDP endpoints use; empty: Asterisk picks.
+    pub udp_transport: Option<String>,
+    /// The `type=transport` section WebRTC endpoints use; empty: Asterisk picks.
+    pub wss_transport: Option<String>,
+    /// Ring time of internal calls, in seconds.
+    pub dial_timeout_secs: u32,
+    /// Previous versions of each managed file kept as backups.
+    pub keep_backups: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +170,10 @@ impl Default for AsteriskSettings {
             ami_secret: None,
             ami_secret_file: None,
             action_timeout_ms: 30_000,
+            udp_transport: Some("transport-udp".into()),
+            wss_transport: None,
+            dial_timeout_secs: 30,
+            keep_backups: 5,
         }
     }
 }
@@ -262,6 +274,16 @@ impl Settings {
             format!("sqlite://{}?mode=rwc", self.state_dir.join("rayan.db").display())
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// The renderer's node-level choices.
+    pub fn render_settings(&self) -> crate::render::RenderSettings {
+        let a = &self.asterisk;
+        crate::render::RenderSettings {
+            udp_transport: a.udp_transport.clone().filter(|t| !t.is_empty()),
+            wss_transport: a.wss_transport.clone().filter(|t| !t.is_empty()),
+            dial_timeout_secs: a.dial_timeout_secs,
         }
     }
 

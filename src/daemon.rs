@@ -12,7 +12,14 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use std::time::Duration;
+
+use crate::ami::{AmiClient, AmiSettings};
+use crate::apply::{self, ApplyContext, EventSink};
 use crate::config::{ConfigError, Settings};
+use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
+use crate::registrations::Registrations;
+use crate::secrets::{SecretError, Secrets};
 use crate::service::{ServiceError, Services};
 use crate::store::{self, StoreError};
 
@@ -26,6 +33,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("another rayand already manages {dir}: {holder}")]
     Locked { dir: PathBuf, holder: String },
+    #[error("cannot use the key for trunk secrets: {0}")]
+    Secrets(#[from] SecretError),
     #[error("cannot open the database: {0}")]
     Database(#[from] StoreError),
     #[error("start-up failed: {0}")]
@@ -42,7 +51,19 @@ pub struct Daemon {
     pub services: Services,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    worker: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
     _lock: File,
+}
+
+/// How long shutdown waits for a running apply to finish.
+const APPLY_GRACE: Duration = Duration::from_secs(30);
+
+fn ami_settings(settings: &Settings) -> Result<AmiSettings, ConfigError> {
+    let a = &settings.asterisk;
+    let mut ami = AmiSettings::new(a.ami_addr.clone(), a.ami_user.clone(), settings.ami_secret()?);
+    ami.action_timeout = Duration::from_millis(a.action_timeout_ms);
+    Ok(ami)
 }
 
 /// Takes an exclusive lock so that two daemons never manage the same files. The
@@ -64,6 +85,49 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
     Ok(file)
 }
 
+/// AMI events → normalised events in the hub (and call records).
+fn feed_events(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut pump = Pump::new(hub, CallTrackerConfig::default());
+        let messages = futures_util::stream::unfold(ami.subscribe(), |mut events| async move {
+            loop {
+                match events.next().await? {
+                    Ok(message) => return Some((message, events)),
+                    Err(lagged) => tracing::warn!(missed = lagged.0, "the event pump fell behind the AMI reader"),
+                }
+            }
+        });
+        tokio::select! {
+            _ = pump.run(messages) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    })
+}
+
+/// Publishes `asterisk` events when the AMI connection comes and goes.
+fn announce_asterisk(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut state = ami.state();
+        let mut was_connected = false;
+        loop {
+            let now = state.borrow_and_update().clone();
+            let connected = now.is_connected();
+            if connected != was_connected {
+                let payload = AsteriskStatus {
+                    state: if connected { AsteriskState::Connected } else { AsteriskState::Disconnected },
+                    reason: (!connected).then(|| now.to_string()),
+                };
+                hub.publish_payload(&payload);
+                was_connected = connected;
+            }
+            tokio::select! {
+                changed = state.changed() => if changed.is_err() { break },
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+    })
+}
+
 impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
         settings.prepare_dirs()?;
@@ -71,7 +135,31 @@ impl Daemon {
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
         let settings = Arc::new(settings);
-        let services = Services::new(db, settings.clone())?;
+        let secrets = Secrets::load_or_create(&settings.state_dir)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+
+        // AMI connects in the background: a daemon whose Asterisk is down still
+        // serves the API and applies as soon as Asterisk is back.
+        let ami = AmiClient::start(ami_settings(&settings)?);
+        let hub = EventHub::new(&settings.node, settings.events.ring_size, settings.events.subscriber_queue);
+        let sink_hub = hub.clone();
+        let events: EventSink = Arc::new(move |kind, data| match kind.parse::<EventKind>() {
+            Ok(kind) => {
+                sink_hub.publish(kind, data);
+            }
+            Err(e) => tracing::error!(error = %e, "unknown event kind"),
+        });
+        let (apply, worker) = apply::spawn(
+            ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events, secrets: secrets.clone() },
+            shutdown_rx.clone(),
+        );
+        let registrations = Registrations::default();
+        let background = vec![
+            registrations.track(ami.clone(), shutdown_rx.clone()),
+            feed_events(ami.clone(), hub.clone(), shutdown_rx.clone()),
+            announce_asterisk(ami.clone(), hub.clone(), shutdown_rx.clone()),
+        ];
+        let services = Services::new(db, settings.clone(), ami, apply, registrations, hub, secrets);
         services.sync_builtin_templates().await?;
         if let Some(path) = services.bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
@@ -85,30 +173,40 @@ impl Daemon {
         std::fs::write(&url_file, format!("http://{addr}\n"))
             .map_err(|source| DaemonError::Io { what: format!("cannot write {}", url_file.display()), source })?;
 
-        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let mut server_shutdown = shutdown_rx.clone();
         let app = crate::api::router(services.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                    let _ = server_shutdown.wait_for(|stop| *stop).await;
                 })
                 .await
         });
         tracing::info!(%addr, node = %settings.node, "rayand listening");
-        Ok(Daemon { addr, services, shutdown, server, _lock: lock })
+        Ok(Daemon { addr, services, shutdown, server, worker, background, _lock: lock })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets running ones finish, and returns.
+    /// Stops accepting requests, lets running ones and a running apply finish
+    /// (bounded), closes the AMI connections, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        match self.server.await {
+        let served = match self.server.await {
             Ok(result) => result,
             Err(join) => Err(std::io::Error::other(join)),
+        };
+        if tokio::time::timeout(APPLY_GRACE, self.worker).await.is_err() {
+            tracing::warn!("the running apply did not finish in time");
         }
+        for task in self.background {
+            task.abort();
+        }
+        self.services.ami.shutdown().await;
+        self.services.events.close();
+        served
     }
 
     /// Runs until the server ends on its own (it does not, short of an error).

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod events;
 pub mod kamailio;
 pub mod model;
+pub mod registrations;
 pub mod store;
 pub mod render;
 pub mod secrets;

@@ -266,7 +266,7 @@ async fn start_up_sync_keeps_admin_templates(backend: Backend) {
     )
     .unwrap();
     let dir = extra.path().to_owned();
-    let d = TestDaemon::start_with(backend, |s| s.provider_templates_dir = Some(dir)).await;
+    let d = TestDaemon::start_with(backend, support::daemon::Asterisk::Double, |s| s.provider_templates_dir = Some(dir)).await;
 
     let site = d
         .admin(Method::GET, "/api/v1/provider-templates/site", None)

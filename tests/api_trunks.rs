@@ -28,6 +28,7 @@ on_both_backends!(
     password_is_never_readable,
     injection_is_refused_in_every_field,
     viewers_cannot_write,
+    writes_answer_with_their_apply,
 );
 
 const PASSWORD: &str = "Pl41n-Tr*nk-S3cret";
@@ -125,7 +126,7 @@ async fn crud_round_trip(backend: Backend) {
         d.admin(Method::DELETE, "/api/v1/trunks/telnyx_main", None)
             .await
             .status,
-        StatusCode::NO_CONTENT
+        StatusCode::OK
     );
     d.admin(Method::GET, "/api/v1/trunks/telnyx_main", None)
         .await
@@ -480,4 +481,83 @@ async fn viewers_cannot_write(backend: Backend) {
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, None);
     d.stop().await;
+}
+
+async fn writes_answer_with_their_apply(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let config_dir = d.state_dir.join("asterisk");
+    let created = d
+        .admin(Method::POST, "/api/v1/trunks", Some(telnyx()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
+    let pjsip = std::fs::read_to_string(config_dir.join("pjsip.conf")).unwrap();
+    assert!(
+        pjsip.contains("; BEGIN MANAGED - Trunk telnyx_main"),
+        "{pjsip}"
+    );
+    assert!(
+        pjsip.contains(&format!("password={PASSWORD}\n")),
+        "the rendered file carries the password"
+    );
+    assert!(
+        pjsip.starts_with("; written by the administrator\n"),
+        "hand-written lines stay"
+    );
+
+    let route = json!({"name": "us_local", "pattern": "_1NXXNXXXXXX", "trunk": "telnyx_main"});
+    let routed = d
+        .admin(Method::POST, "/api/v1/outbound-routes", Some(route))
+        .await;
+    assert_eq!(routed.status, StatusCode::CREATED, "{}", routed.body);
+    assert_eq!(
+        routed.body["apply"]["status"], "verified",
+        "{}",
+        routed.body
+    );
+    let dialplan = std::fs::read_to_string(config_dir.join("extensions.conf")).unwrap();
+    assert!(
+        dialplan.contains("; BEGIN MANAGED - Route outbound us_local"),
+        "{dialplan}"
+    );
+
+    let unrouted = d
+        .admin(Method::DELETE, "/api/v1/outbound-routes/us_local", None)
+        .await;
+    assert_eq!(unrouted.status, StatusCode::OK, "{}", unrouted.body);
+    assert_eq!(unrouted.body["deleted"], "us_local");
+    let deleted = d
+        .admin(Method::DELETE, "/api/v1/trunks/telnyx_main", None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(
+        deleted.body["apply"]["status"], "verified",
+        "{}",
+        deleted.body
+    );
+    let pjsip = std::fs::read_to_string(config_dir.join("pjsip.conf")).unwrap();
+    assert!(
+        !pjsip.contains("telnyx_main") && !pjsip.contains(PASSWORD),
+        "{pjsip}"
+    );
+    d.stop().await;
+
+    // Asterisk down: the trunk is saved and the answer says the apply is pending.
+    let down = TestDaemon::start_without_asterisk(backend).await;
+    let saved = down
+        .admin(Method::POST, "/api/v1/trunks", Some(telnyx()))
+        .await;
+    assert_eq!(saved.status, StatusCode::ACCEPTED, "{}", saved.body);
+    assert_eq!(saved.body["apply"]["status"], "pending", "{}", saved.body);
+    assert_eq!(
+        down.admin(Method::GET, "/api/v1/trunks/telnyx_main", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    down.stop().await;
 }

@@ -9,6 +9,8 @@ use super::error::{ApiResult, Problem};
 use super::extract::{Authed, Json, Operator, Query, Viewer};
 use crate::model::extension::{ExtensionPatch, NewExtension};
 use crate::service::Page;
+use crate::service::applies::ApplyView;
+use crate::service::asterisk::VerifyView;
 use crate::service::extensions::{ExtensionQuery, ExtensionView};
 
 #[utoipa::path(operation_id = "list_extension", get, path = "/api/v1/extensions", tag = "extensions", params(ExtensionQuery),
@@ -22,7 +24,8 @@ pub async fn list(
 }
 
 #[utoipa::path(operation_id = "create_extension", post, path = "/api/v1/extensions", tag = "extensions", request_body = NewExtension,
-    responses((status = 201, body = ExtensionView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ExtensionView, description = "Created and applied (see `apply`)"),
+        (status = 202, body = ExtensionView, description = "Saved; Asterisk is unreachable, so the apply is pending"), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Authed<Operator>,
@@ -30,7 +33,8 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let view = state.services.create_extension(&caller.actor(), input).await?;
     let location = format!("/api/v1/extensions/{}", view.extension);
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(view)))
+    let status = if pending(&view) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+    Ok((status, [(axum::http::header::LOCATION, location)], axum::Json(view)))
 }
 
 #[utoipa::path(operation_id = "show_extension", get, path = "/api/v1/extensions/{number}", tag = "extensions",
@@ -46,24 +50,50 @@ pub async fn show(
 
 #[utoipa::path(operation_id = "update_extension", patch, path = "/api/v1/extensions/{number}", tag = "extensions", request_body = ExtensionPatch,
     params(("number" = String, Path, description = "Extension number")),
-    responses((status = 200, body = ExtensionView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ExtensionView), (status = 202, body = ExtensionView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Authed<Operator>,
     Path(number): Path<String>,
     Json(patch): Json<ExtensionPatch>,
-) -> ApiResult<axum::Json<ExtensionView>> {
-    Ok(axum::Json(state.services.update_extension(&caller.actor(), &number, patch).await?))
+) -> ApiResult<(StatusCode, axum::Json<ExtensionView>)> {
+    let view = state.services.update_extension(&caller.actor(), &number, patch).await?;
+    let status = if pending(&view) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, axum::Json(view)))
 }
 
 #[utoipa::path(operation_id = "remove_extension", delete, path = "/api/v1/extensions/{number}", tag = "extensions",
     params(("number" = String, Path, description = "Extension number")),
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = DeleteView, description = "Deleted; `apply` says whether Asterisk dropped it"),
+        (status = 202, body = DeleteView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Authed<Operator>,
     Path(number): Path<String>,
-) -> ApiResult<StatusCode> {
-    state.services.delete_extension(&caller.actor(), &number).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> ApiResult<(StatusCode, axum::Json<DeleteView>)> {
+    let apply = state.services.delete_extension(&caller.actor(), &number).await?;
+    let status = if apply.is_pending() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, axum::Json(DeleteView { deleted: number, apply })))
+}
+
+/// The answer to a delete.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeleteView {
+    pub deleted: String,
+    pub apply: ApplyView,
+}
+
+fn pending(view: &ExtensionView) -> bool {
+    view.apply.as_ref().is_some_and(ApplyView::is_pending)
+}
+
+#[utoipa::path(operation_id = "verify_extension", get, path = "/api/v1/extensions/{number}/verify", tag = "extensions",
+    params(("number" = String, Path, description = "Extension number")),
+    responses((status = 200, body = VerifyView), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn verify(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+    Path(number): Path<String>,
+) -> ApiResult<axum::Json<VerifyView>> {
+    Ok(axum::Json(state.services.verify_extension(&number).await?))
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: REST routes, extractors, problem+json errors, OpenAPI.
 
+pub mod asterisk;
 pub mod audit;
 pub mod error;
 pub mod extensions;
@@ -42,6 +43,8 @@ pub struct AppState {
         (name = "routes", description = "Inbound (DID to extension) and outbound (pattern to trunk) routes"),
         (name = "templates", description = "Extension and provider templates"),
         (name = "tokens", description = "API tokens and roles"),
+        (name = "asterisk", description = "What Asterisk has loaded"),
+        (name = "applies", description = "Writes, reloads and verifications"),
         (name = "audit", description = "Who changed what"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -75,6 +78,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(templates::show_provider, templates::remove_provider))
         .routes(routes!(templates::list_extensions))
         .routes(routes!(templates::show_extension))
+        .routes(routes!(extensions::verify))
+        .routes(routes!(asterisk::status))
+        .routes(routes!(asterisk::endpoints))
+        .routes(routes!(asterisk::list_applies, asterisk::force_apply))
+        .routes(routes!(asterisk::show_apply))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))

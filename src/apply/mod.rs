@@ -1,1 +1,183 @@
-//! The apply worker: database snapshot → files → reload → verify → recorded outcome.
+//! The apply worker: one per node, it serialises every write to Asterisk's files
+//! and every reload. A change commits to the database first, then wakes the
+//! worker; after a short debounce the worker renders everything from a fresh
+//! snapshot, writes only the files that changed, reloads only the modules whose
+//! files changed, verifies each changed endpoint with `PJSIPShowEndpoint`, and
+//! records the outcome. When Asterisk is unreachable the outcome is `pending` and
+//! the worker converges by itself once Asterisk is back.
+
+mod drift;
+pub mod expect;
+mod persisted;
+mod worker;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
+
+pub use worker::{ApplyContext, EventSink, spawn};
+
+/// The outcome of an apply as a whole, and of each object in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Asterisk loaded what was written.
+    Verified,
+    /// Asterisk did not load it (the reason says why), or the apply could not run.
+    Failed,
+    /// Saved and written, not yet reloaded: Asterisk is unreachable.
+    Pending,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Verified => "verified",
+            Outcome::Failed => "failed",
+            Outcome::Pending => "pending",
+        }
+    }
+}
+
+/// One managed object's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ObjectOutcome {
+    /// `extension`, `trunk`, `dialplan`, `route`.
+    pub kind: String,
+    pub name: String,
+    pub status: Outcome,
+    /// `changed` or `removed`.
+    pub change: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FileOutcome {
+    pub path: String,
+    pub changed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReloadRecord {
+    pub module: String,
+    pub duration_ms: f64,
+    pub result: String,
+}
+
+/// Everything an apply did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplyReport {
+    pub id: i64,
+    pub status: Outcome,
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub files: Vec<FileOutcome>,
+    pub reloads: Vec<ReloadRecord>,
+    pub objects: Vec<ObjectOutcome>,
+    /// True when a PJSIP transport changed: only an Asterisk restart applies that.
+    pub restart_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ApplyReport {
+    /// The outcome for one object, or the apply's own when the object was not in it
+    /// (its rendered text did not change, or the apply failed before verifying).
+    pub fn outcome_for(&self, kind: &str, name: &str) -> (Outcome, Option<String>) {
+        match self.objects.iter().find(|o| o.kind == kind && o.name == name) {
+            Some(o) => (o.status, o.detail.clone().or_else(|| self.detail.clone())),
+            None => (self.status, self.detail.clone()),
+        }
+    }
+}
+
+/// A dry run: what an apply would write, as unified diffs; nothing is changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DryRun {
+    pub files: Vec<PlannedFile>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlannedFile {
+    pub path: String,
+    pub changed: bool,
+    pub diff: String,
+    /// Managed blocks edited by hand (they would be restored).
+    pub drift: Vec<String>,
+}
+
+/// What the daemon knows about Asterisk and the applies, for status pages.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct WorkerStatus {
+    pub last_apply: Option<ApplySummary>,
+    pub last_reload: Option<ReloadSummary>,
+    pub last_error: Option<String>,
+    /// Managed blocks whose text in the file differs from what the database renders.
+    pub drift: Vec<String>,
+    pub restart_required: bool,
+    /// Changes written but not yet reloaded because Asterisk was unreachable.
+    pub pending: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplySummary {
+    pub id: i64,
+    pub status: Outcome,
+    pub finished_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReloadSummary {
+    pub at: DateTime<Utc>,
+    pub modules: Vec<ReloadRecord>,
+}
+
+pub(crate) struct ApplyRequest {
+    pub trigger: String,
+    pub force: bool,
+    pub respond: Option<oneshot::Sender<Arc<ApplyReport>>>,
+}
+
+/// The way into the worker. Cheap to clone.
+#[derive(Clone)]
+pub struct ApplyHandle {
+    tx: mpsc::UnboundedSender<ApplyRequest>,
+    status: Arc<Mutex<WorkerStatus>>,
+    ctx: Arc<ApplyContext>,
+}
+
+impl ApplyHandle {
+    /// Wakes the worker after a committed change; the receiver yields the report
+    /// of the apply that included it. Dropped if the worker has stopped.
+    pub fn request(&self, trigger: impl Into<String>, force: bool) -> oneshot::Receiver<Arc<ApplyReport>> {
+        let (respond, rx) = oneshot::channel();
+        let _ = self.tx.send(ApplyRequest { trigger: trigger.into(), force, respond: Some(respond) });
+        rx
+    }
+
+    /// Wakes the worker without waiting for the outcome.
+    pub fn nudge(&self, trigger: impl Into<String>) {
+        let _ = self.tx.send(ApplyRequest { trigger: trigger.into(), force: false, respond: None });
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// True while the worker task runs.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// What an apply would write now, without writing or reloading anything.
+    pub async fn dry_run(&self) -> Result<DryRun, worker::ApplyError> {
+        worker::dry_run(&self.ctx).await
+    }
+}

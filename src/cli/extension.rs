@@ -2,6 +2,17 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use super::Output;
+use super::output::cell;
+
+/// "verified", "pending: …" or "failed: …" from a write's `apply`.
+pub(super) fn apply_summary(answer: &Value) -> String {
+    let apply = answer.get("apply");
+    let status = cell(apply.and_then(|a| a.get("status")));
+    match apply.and_then(|a| a.get("detail")).and_then(Value::as_str) {
+        Some(detail) => format!("{status}: {detail}"),
+        None => status,
+    }
+}
 use crate::client::{Client, encode};
 
 #[derive(Subcommand)]
@@ -36,6 +47,8 @@ pub enum ExtensionCommand {
     },
     /// Delete an extension.
     Delete { number: String },
+    /// Ask Asterisk now whether it loaded the extension as rayan renders it.
+    Verify { number: String },
 }
 
 #[derive(Args)]
@@ -90,6 +103,17 @@ const COLUMNS: &[(&str, &str)] = &[
     ("ENABLED", "enabled"),
 ];
 
+/// The write was saved; a failed apply still makes the command fail, loudly.
+pub(super) fn check_apply(answer: &Value) -> anyhow::Result<()> {
+    if let Some(apply) = answer.get("apply") {
+        super::asterisk::fail_unless_verified(apply)?;
+        if apply.get("status").and_then(Value::as_str) == Some("pending") {
+            eprintln!("note: saved; {}", apply_summary(answer));
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow::Result<()> {
     match cmd {
         ExtensionCommand::Create { number, fields } => {
@@ -100,6 +124,7 @@ pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow
             if !out.json && created.get("password").is_some() {
                 eprintln!("note: the generated password is shown only this once");
             }
+            check_apply(&created)?;
         }
         ExtensionCommand::List { context, template, search, limit, offset } => {
             let mut query = Vec::new();
@@ -133,10 +158,28 @@ pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow
             }
             let updated = client.patch(&format!("/api/v1/extensions/{}", encode(&number)), &Value::Object(body)).await?;
             out.object(&updated);
+            check_apply(&updated)?;
         }
         ExtensionCommand::Delete { number } => {
-            client.delete(&format!("/api/v1/extensions/{}", encode(&number))).await?;
-            out.done(&format!("extension {number} deleted"));
+            let answer = client.delete(&format!("/api/v1/extensions/{}", encode(&number))).await?;
+            if out.json {
+                out.object(&answer);
+            } else {
+                out.done(&format!("extension {number} deleted ({})", apply_summary(&answer)));
+            }
+        }
+        ExtensionCommand::Verify { number } => {
+            let answer = client.get(&format!("/api/v1/extensions/{}/verify", encode(&number))).await?;
+            if out.json {
+                out.object(&answer);
+            } else {
+                println!(
+                    "extension {number}: {}{}",
+                    cell(answer.get("status")),
+                    answer.get("detail").and_then(Value::as_str).map(|d| format!(" ({d})")).unwrap_or_default()
+                );
+            }
+            super::asterisk::fail_unless_verified(&answer)?;
         }
     }
     Ok(())

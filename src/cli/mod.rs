@@ -1,5 +1,6 @@
 //! `rayan-ctl`: argument parsing, commands, and how results are printed.
 
+mod asterisk;
 mod extension;
 mod output;
 mod route;
@@ -45,6 +46,14 @@ pub enum Command {
     /// Extension and provider templates.
     #[command(subcommand)]
     Template(template::TemplateCommand),
+    /// Re-render everything and reload Asterisk, or show what would change.
+    Apply {
+        /// Show the unified diff an apply would write; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// AMI connection, Asterisk version, last reload, last error, drift.
+    Status,
 }
 
 /// Runs one command; the error is what the user sees.
@@ -60,6 +69,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trunk(cmd) => trunk::run(&client, &out, cmd).await,
         Command::Route(cmd) => route::run(&client, &out, cmd).await,
         Command::Template(cmd) => template::run(&client, &out, cmd).await,
+        Command::Apply { dry_run } => asterisk::apply(&client, &out, dry_run).await,
+        Command::Status => asterisk::status(&client, &out).await,
     }
 }
 

@@ -2,6 +2,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
 
 use super::Output;
+use super::extension::check_apply;
+use super::trunk::print_deleted;
 use crate::client::{Client, encode};
 
 #[derive(Subcommand)]
@@ -154,6 +156,12 @@ async fn print_page(
     Ok(())
 }
 
+/// Prints a written route and fails when Asterisk did not load it.
+fn written(out: &Output, answer: &Value) -> anyhow::Result<()> {
+    out.object(answer);
+    check_apply(answer)
+}
+
 pub async fn run(client: &Client, out: &Output, cmd: RouteCommand) -> anyhow::Result<()> {
     match cmd {
         RouteCommand::Inbound(cmd) => inbound(client, out, cmd).await,
@@ -174,11 +182,12 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> anyhow::
             if let Some(trunk) = trunk {
                 body.insert("trunk".into(), Value::from(trunk));
             }
-            out.object(
+            written(
+                out,
                 &client
                     .post("/api/v1/inbound-routes", &Value::Object(body))
                     .await?,
-            );
+            )?;
         }
         InboundCommand::List { trunk, extension } => {
             let query = super::query_string(&[("trunk", trunk), ("extension", extension)]);
@@ -215,20 +224,14 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> anyhow::
             if body.is_empty() {
                 anyhow::bail!("nothing to change: give at least one field, e.g. --extension");
             }
-            out.object(
-                &client
-                    .patch(
-                        &format!("/api/v1/inbound-routes/{id}"),
-                        &Value::Object(body),
-                    )
-                    .await?,
-            );
+            let path = format!("/api/v1/inbound-routes/{id}");
+            written(out, &client.patch(&path, &Value::Object(body)).await?)?;
         }
         InboundCommand::Delete { id } => {
-            client
+            let answer = client
                 .delete(&format!("/api/v1/inbound-routes/{id}"))
                 .await?;
-            out.done(&format!("inbound route {id} deleted"));
+            print_deleted(out, &format!("inbound route {id}"), &answer);
         }
     }
     Ok(())
@@ -239,11 +242,12 @@ async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> anyhow
         OutboundCommand::Create { name, fields } => {
             let mut body = fields.into_json();
             body.insert("name".into(), Value::from(name));
-            out.object(
+            written(
+                out,
                 &client
                     .post("/api/v1/outbound-routes", &Value::Object(body))
                     .await?,
-            );
+            )?;
         }
         OutboundCommand::List { trunk, context } => {
             let query = super::query_string(&[("trunk", trunk), ("context", context)]);
@@ -268,13 +272,12 @@ async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> anyhow
                 anyhow::bail!("nothing to change: give at least one field, e.g. --pattern");
             }
             let path = format!("/api/v1/outbound-routes/{}", encode(&name));
-            out.object(&client.patch(&path, &Value::Object(body)).await?);
+            written(out, &client.patch(&path, &Value::Object(body)).await?)?;
         }
         OutboundCommand::Delete { name } => {
-            client
-                .delete(&format!("/api/v1/outbound-routes/{}", encode(&name)))
-                .await?;
-            out.done(&format!("outbound route {name} deleted"));
+            let path = format!("/api/v1/outbound-routes/{}", encode(&name));
+            let answer = client.delete(&path).await?;
+            print_deleted(out, &format!("outbound route {name}"), &answer);
         }
     }
     Ok(())

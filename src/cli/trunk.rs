@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use super::Output;
+use super::extension::{apply_summary, check_apply};
 use crate::client::{Client, encode};
 
 #[derive(Subcommand)]
@@ -130,7 +131,9 @@ pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> anyhow::Re
             let mut body = fields.into_json()?;
             body.insert("name".into(), Value::from(name));
             body.insert("provider".into(), Value::from(provider));
-            out.object(&client.post("/api/v1/trunks", &Value::Object(body)).await?);
+            let created = client.post("/api/v1/trunks", &Value::Object(body)).await?;
+            out.object(&created);
+            check_apply(&created)?;
         }
         TrunkCommand::List {
             provider,
@@ -176,13 +179,23 @@ pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> anyhow::Re
                 )
                 .await?;
             out.object(&updated);
+            check_apply(&updated)?;
         }
         TrunkCommand::Delete { name } => {
-            client
+            let answer = client
                 .delete(&format!("/api/v1/trunks/{}", encode(&name)))
                 .await?;
-            out.done(&format!("trunk {name} deleted"));
+            print_deleted(out, &format!("trunk {name}"), &answer);
         }
     }
     Ok(())
+}
+
+/// Confirms a delete with its apply outcome (or prints the answer for scripts).
+pub(super) fn print_deleted(out: &Output, what: &str, answer: &Value) {
+    if out.json {
+        out.object(answer);
+    } else {
+        out.done(&format!("{what} deleted ({})", apply_summary(answer)));
+    }
 }

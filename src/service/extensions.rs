@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::inbound_layout::LayoutChange;
+use super::applies::ApplyView;
 use super::{Page, Paging, ServiceError, Services};
+use crate::registrations::Registration;
 use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
@@ -35,6 +37,12 @@ pub struct ExtensionView {
     /// Only in the answer to a create without a password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Live registration state, from memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
 }
 
 impl From<&Extension> for ExtensionView {
@@ -51,6 +59,8 @@ impl From<&Extension> for ExtensionView {
             created_at: e.created_at,
             updated_at: e.updated_at,
             password: None,
+            registration: None,
+            apply: None,
         }
     }
 }
@@ -136,16 +146,16 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("create extension {}", ext.number));
-        let mut view = ExtensionView::from(&ext);
+        let mut view = self.extension_view(&ext);
         if generated {
             view.password = Some(password);
         }
+        view.apply = Some(self.after_write("create", "extension", &ext.number).await);
         Ok(view)
     }
 
     pub async fn get_extension(&self, number: &str) -> Result<ExtensionView, ServiceError> {
-        Ok(ExtensionView::from(&store::extensions::get(&self.db, number).await?))
+        Ok(self.extension_view(&store::extensions::get(&self.db, number).await?))
     }
 
     pub async fn list_extensions(&self, query: ExtensionQuery) -> Result<Page<ExtensionView>, ServiceError> {
@@ -158,7 +168,7 @@ impl Services {
         };
         let (items, total) = store::extensions::list(&self.db, &filter, paging.limit, paging.offset).await?;
         Ok(Page {
-            items: items.iter().map(ExtensionView::from).collect(),
+            items: items.iter().map(|e| self.extension_view(e)).collect(),
             total,
             limit: paging.limit,
             offset: paging.offset,
@@ -232,11 +242,12 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("update extension {number}"));
-        Ok(ExtensionView::from(&after))
+        let mut view = self.extension_view(&after);
+        view.apply = Some(self.after_write("update", "extension", number).await);
+        Ok(view)
     }
 
-    pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<(), ServiceError> {
+    pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
         let txn = self.db.begin().await?;
         let ext = store::extensions::get(&txn, number).await?;
         let users = store::routes::using_extension(&txn, ext.id).await?;
@@ -257,7 +268,12 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("delete extension {number}"));
-        Ok(())
+        Ok(self.after_write("delete", "extension", number).await)
+    }
+
+    fn extension_view(&self, ext: &Extension) -> ExtensionView {
+        let mut view = ExtensionView::from(ext);
+        view.registration = Some(self.registrations.get(&ext.number));
+        view
     }
 }

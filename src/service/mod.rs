@@ -1,9 +1,10 @@
 //! Use cases: what the API (and the CLI through it) can do. Handlers stay thin;
 //! every rule lives here, every write is one transaction with its audit entry.
 
+pub mod applies;
+pub mod asterisk;
 pub mod audit;
 pub mod catalog;
-mod commit;
 pub mod extensions;
 mod inbound_layout;
 pub mod routes;
@@ -16,7 +17,11 @@ use serde::Serialize;
 use thiserror::Error;
 use utoipa::ToSchema;
 
+use crate::ami::AmiClient;
+use crate::apply::ApplyHandle;
 use crate::config::Settings;
+use crate::events::EventHub;
+use crate::registrations::Registrations;
 use crate::model::FieldErrors;
 use crate::store::StoreError;
 
@@ -96,15 +101,24 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub settings: std::sync::Arc<Settings>,
     pub tokens: tokens::TokenCache,
+    pub ami: AmiClient,
+    pub apply: ApplyHandle,
+    pub registrations: Registrations,
+    pub events: EventHub,
     /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
     pub secrets: crate::secrets::Secrets,
 }
 
 impl Services {
-    /// Also loads (or on first start creates) the secret key in the state directory.
-    pub fn new(db: DatabaseConnection, settings: std::sync::Arc<Settings>) -> Result<Self, ServiceError> {
-        let secrets = crate::secrets::Secrets::load_or_create(&settings.state_dir)
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-        Ok(Services { db, settings, tokens: tokens::TokenCache::default(), secrets })
+    pub fn new(
+        db: DatabaseConnection,
+        settings: std::sync::Arc<Settings>,
+        ami: AmiClient,
+        apply: ApplyHandle,
+        registrations: Registrations,
+        events: EventHub,
+        secrets: crate::secrets::Secrets,
+    ) -> Self {
+        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations, events, secrets }
     }
 }

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
 use crate::model::extension::DEFAULT_CONTEXT;
@@ -35,6 +36,9 @@ pub struct OutboundRouteView {
     pub context: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
 }
 
 impl From<&Stored<OutboundRoute>> for OutboundRouteView {
@@ -50,6 +54,7 @@ impl From<&Stored<OutboundRoute>> for OutboundRouteView {
             context: r.context.clone(),
             created_at: s.created_at,
             updated_at: s.updated_at,
+            apply: None,
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct InboundRouteView {
     pub extension: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
 }
 
 impl From<&Stored<InboundRoute>> for InboundRouteView {
@@ -78,6 +86,7 @@ impl From<&Stored<InboundRoute>> for InboundRouteView {
             extension: r.extension.clone(),
             created_at: s.created_at,
             updated_at: s.updated_at,
+            apply: None,
         }
     }
 }
@@ -138,6 +147,15 @@ fn outbound_row(route: &OutboundRoute, trunk_id: i64) -> OutboundRow {
         context: route.context.clone(),
     }
 }
+
+/// An outbound route's object in apply reports: its block is `Route outbound <name>`.
+fn outbound_object(name: &str) -> String {
+    format!("outbound {name}")
+}
+
+/// Inbound routes have no block of their own (they are lines in their trunks'
+/// `Dialplan` blocks), so their writes answer with the apply's overall outcome.
+const INBOUND_KIND: &str = "inbound route";
 
 /// Paging with a filter that matches nothing (a filter naming a missing trunk).
 fn empty_page<T>(paging: Paging) -> Page<T> {
@@ -214,8 +232,12 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("create outbound route {}", route.name));
-        Ok(OutboundRouteView::from(&stored))
+        let mut view = OutboundRouteView::from(&stored);
+        view.apply = Some(
+            self.after_write("create", "route", &outbound_object(&route.name))
+                .await,
+        );
+        Ok(view)
     }
 
     pub async fn get_outbound_route(&self, name: &str) -> Result<OutboundRouteView, ServiceError> {
@@ -276,15 +298,19 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("update outbound route {name}"));
-        Ok(OutboundRouteView::from(&after))
+        let mut view = OutboundRouteView::from(&after);
+        view.apply = Some(
+            self.after_write("update", "route", &outbound_object(name))
+                .await,
+        );
+        Ok(view)
     }
 
     pub async fn delete_outbound_route(
         &self,
         actor: &Actor,
         name: &str,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<ApplyView, ServiceError> {
         let txn = self.db.begin().await?;
         let route = store::routes::get_outbound(&txn, name).await?;
         store::routes::delete_outbound(&txn, route.route.id).await?;
@@ -301,8 +327,9 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("delete outbound route {name}"));
-        Ok(())
+        Ok(self
+            .after_write("delete", "route", &outbound_object(name))
+            .await)
     }
 
     /// Checks the route's DID, extension and trunk, that it is not a duplicate and that
@@ -398,8 +425,9 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("create inbound route {id} ({})", stored.route.did));
-        Ok(InboundRouteView::from(&stored))
+        let mut view = InboundRouteView::from(&stored);
+        view.apply = Some(self.after_write("create", INBOUND_KIND, &id).await);
+        Ok(view)
     }
 
     pub async fn get_inbound_route(&self, id: i64) -> Result<InboundRouteView, ServiceError> {
@@ -462,11 +490,19 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("update inbound route {id} ({})", after.route.did));
-        Ok(InboundRouteView::from(&after))
+        let mut view = InboundRouteView::from(&after);
+        view.apply = Some(
+            self.after_write("update", INBOUND_KIND, &id.to_string())
+                .await,
+        );
+        Ok(view)
     }
 
-    pub async fn delete_inbound_route(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
+    pub async fn delete_inbound_route(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<ApplyView, ServiceError> {
         let txn = self.db.begin().await?;
         let route = store::routes::get_inbound(&txn, id).await?;
         store::routes::delete_inbound(&txn, id).await?;
@@ -483,7 +519,8 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("delete inbound route {id} ({})", route.route.did));
-        Ok(())
+        Ok(self
+            .after_write("delete", INBOUND_KIND, &id.to_string())
+            .await)
     }
 }

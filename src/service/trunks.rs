@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
@@ -37,6 +38,9 @@ pub struct TrunkView {
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
 }
 
 impl From<&StoredTrunk> for TrunkView {
@@ -56,6 +60,7 @@ impl From<&StoredTrunk> for TrunkView {
             enabled: r.enabled,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            apply: None,
         }
     }
 }
@@ -283,8 +288,9 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("create trunk {}", stored.row.name));
-        Ok(TrunkView::from(&stored))
+        let mut view = TrunkView::from(&stored);
+        view.apply = Some(self.after_write("create", "trunk", &stored.row.name).await);
+        Ok(view)
     }
 
     pub async fn get_trunk(&self, name: &str) -> Result<TrunkView, ServiceError> {
@@ -343,11 +349,12 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("update trunk {name}"));
-        Ok(TrunkView::from(&after))
+        let mut view = TrunkView::from(&after);
+        view.apply = Some(self.after_write("update", "trunk", name).await);
+        Ok(view)
     }
 
-    pub async fn delete_trunk(&self, actor: &Actor, name: &str) -> Result<(), ServiceError> {
+    pub async fn delete_trunk(&self, actor: &Actor, name: &str) -> Result<ApplyView, ServiceError> {
         let txn = self.db.begin().await?;
         let trunk = store::trunks::get(&txn, name).await?;
         let users = store::routes::using_trunk(&txn, trunk.id).await?;
@@ -371,7 +378,6 @@ impl Services {
         )
         .await?;
         txn.commit().await?;
-        self.committed(format!("delete trunk {name}"));
-        Ok(())
+        Ok(self.after_write("delete", "trunk", name).await)
     }
 }

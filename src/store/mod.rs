@@ -1,5 +1,6 @@
 //! Persistence: sea-orm entities, queries and transactions, on PostgreSQL or SQLite.
 
+pub mod applies;
 pub mod audit;
 pub mod entities;
 pub mod extensions;

@@ -41,6 +41,8 @@ pub struct DoubleConfig {
     pub secret: String,
     /// Read on start and on every reload of `res_pjsip`.
     pub pjsip_conf: Option<PathBuf>,
+    /// Read on start and on every reload of `pbx_config`; without it the lab's dialplan.
+    pub extensions_conf: Option<PathBuf>,
     /// Asterisk waits about a second before answering a failed login, then hangs up.
     pub login_failure_delay: Duration,
     pub option_validator: OptionValidator,
@@ -54,6 +56,7 @@ impl Default for DoubleConfig {
             username: "rayan".to_owned(),
             secret: "rayan-secret".to_owned(),
             pjsip_conf: None,
+            extensions_conf: None,
             login_failure_delay: Duration::from_secs(1),
             option_validator: builtin_validator(),
             challenge: None,
@@ -194,6 +197,9 @@ impl AsteriskDouble {
         };
         if let Some(path) = &config.pjsip_conf {
             actions::reload_pjsip(&config, &mut state, path);
+        }
+        if let Some(path) = &config.extensions_conf {
+            actions::reload_dialplan(&mut state, path);
         }
         let shared = Arc::new(Shared {
             config,

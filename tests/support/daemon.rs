@@ -7,10 +7,42 @@ use rayan::daemon::Daemon;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::asterisk::{AsteriskDouble, DoubleConfig};
 use super::db::{Backend, TestDb};
+
+/// The transport an administrator keeps by hand in pjsip.conf; the extension
+/// templates name it.
+pub const HAND_WRITTEN_PJSIP: &str = "; written by the administrator\n[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n";
+
+/// The settings of an Asterisk double reading the daemon's files and checking
+/// options against rayan's own table of PJSIP options.
+pub fn double_config(config_dir: &std::path::Path) -> DoubleConfig {
+    DoubleConfig {
+        pjsip_conf: Some(config_dir.join("pjsip.conf")),
+        extensions_conf: Some(config_dir.join("extensions.conf")),
+        login_failure_delay: std::time::Duration::from_millis(50),
+        option_validator: std::sync::Arc::new(|kind, option| rayan::templates::is_valid_option(kind, option)),
+        ..DoubleConfig::default()
+    }
+}
+
+pub async fn asterisk_for(config_dir: &std::path::Path) -> AsteriskDouble {
+    AsteriskDouble::start(double_config(config_dir)).await
+}
+
+/// Which Asterisk a test daemon runs beside.
+pub enum Asterisk {
+    /// None: AMI is unreachable.
+    Down,
+    /// A double reading the daemon's files.
+    Double,
+    /// A double with adjusted settings.
+    Custom(Box<dyn FnOnce(&mut DoubleConfig)>),
+}
 
 pub struct TestDaemon {
     pub daemon: Option<Daemon>,
+    pub asterisk: Option<AsteriskDouble>,
     pub url: String,
     pub admin_token: String,
     pub state_dir: PathBuf,
@@ -28,31 +60,81 @@ pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
     settings.asterisk.config_dir = settings.state_dir.join("asterisk");
     settings.node = "test1".into();
     settings.max_body_bytes = 64 * 1024;
+    settings.apply.wait_ms = 10_000;
+    settings.asterisk.ami_secret = Some("rayan-secret".into());
+    // Nothing listens on port 9 unless a test starts an Asterisk double.
+    settings.asterisk.ami_addr = "127.0.0.1:9".into();
     settings
 }
 
 impl TestDaemon {
+    /// A daemon beside an Asterisk double, ready: AMI connected and the first apply done.
     pub async fn start(backend: Backend) -> TestDaemon {
-        Self::start_with(backend, |_| {}).await
+        Self::start_with(backend, Asterisk::Double, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
+    /// A daemon whose Asterisk is down.
+    pub async fn start_without_asterisk(backend: Backend) -> TestDaemon {
+        Self::start_with(backend, Asterisk::Down, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, asterisk: Asterisk, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = test_settings(dir.path(), &db.url);
+        std::fs::create_dir_all(&settings.asterisk.config_dir).expect("config dir");
+        std::fs::write(settings.asterisk.config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
+        let mut config = double_config(&settings.asterisk.config_dir);
+        let asterisk = match asterisk {
+            Asterisk::Down => None,
+            Asterisk::Double => Some(AsteriskDouble::start(config).await),
+            Asterisk::Custom(adjust) => {
+                adjust(&mut config);
+                Some(AsteriskDouble::start(config).await)
+            }
+        };
+        if let Some(double) = &asterisk {
+            settings.asterisk.ami_addr = double.addr().to_string();
+        }
         adjust(&mut settings);
         let state_dir = settings.state_dir.clone();
         let daemon = Daemon::start(settings).await.expect("daemon starts");
         let admin_token = std::fs::read_to_string(state_dir.join("admin.token")).expect("admin token").trim().to_owned();
-        TestDaemon {
+        let d = TestDaemon {
             url: daemon.url(),
             daemon: Some(daemon),
+            asterisk,
             admin_token,
             state_dir,
             db,
             http: reqwest::Client::new(),
             _dir: dir,
+        };
+        if d.asterisk.is_some() {
+            d.wait_until_settled().await;
         }
+        d
+    }
+
+    /// Waits until AMI is connected and no apply is pending.
+    pub async fn wait_until_settled(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let status = self.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+            let settled = status.body["connected"] == true
+                && status.body["events_connected"] == true
+                && status.body["pending"] == false
+                && status.body["last_apply"].is_object();
+            if settled {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "daemon never settled: {}", status.body);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.state_dir.join("asterisk")
     }
 
     /// Sends a JSON request with `token`; returns status, content type and body.

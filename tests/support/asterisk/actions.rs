@@ -5,6 +5,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
 
+use super::dialplan::Dialplan;
 use super::events::{AmiEvent, ChannelSnapshot};
 use super::pjsip_objects::{self, PjsipObject};
 use super::runtime::{Channel, Contact};
@@ -46,6 +47,15 @@ pub(super) fn reload_pjsip(config: &DoubleConfig, state: &mut State, path: &Path
             state.log.extend(log);
         }
         Err(log) => state.log.extend(log),
+    }
+}
+
+/// Re-reads `extensions.conf`: a file that does not parse keeps the old dialplan.
+pub(super) fn reload_dialplan(state: &mut State, path: &Path) {
+    state.last_reload = Instant::now();
+    match std::fs::read_to_string(path).ok().and_then(|text| Dialplan::from_extensions_conf(&text)) {
+        Some(dialplan) => state.dialplan = dialplan,
+        None => state.log.push("Unable to load config file 'extensions.conf'".to_owned()),
     }
 }
 
@@ -305,8 +315,13 @@ impl Session {
                 let mut state = self.state();
                 reload_pjsip(&self.shared.config, &mut state, path);
             }
-        } else {
-            self.state().last_reload = Instant::now();
+        }
+        if everything || key == "pbx_config" {
+            let mut state = self.state();
+            match &self.shared.config.extensions_conf {
+                Some(path) => reload_dialplan(&mut state, path),
+                None => state.last_reload = Instant::now(),
+            }
         }
         true
     }

@@ -63,6 +63,52 @@ impl Dialplan {
         }
     }
 
+    /// Reads `[context]` sections with `exten => name,priority,App(data)` and
+    /// `same => n,App(data)` lines, as pbx_config does; `None` when the file does not parse.
+    pub fn from_extensions_conf(text: &str) -> Option<Self> {
+        let mut warnings = Vec::new();
+        let sections = super::config_file::parse(text, &mut warnings).ok()?;
+        let mut contexts: Vec<Context> = Vec::new();
+        for section in sections.into_iter().filter(|s| !s.is_template) {
+            let mut extensions: Vec<Extension> = Vec::new();
+            for (key, value, line) in &section.options {
+                let (name, rest) = match key.as_str() {
+                    "exten" => match value.split_once(',') {
+                        Some((name, rest)) => (Some(name.trim().to_owned()), rest),
+                        None => continue,
+                    },
+                    "same" => (None, value.as_str()),
+                    _ => continue,
+                };
+                let Some((prio, app)) = rest.split_once(',') else { continue };
+                let (application, data) = match app.split_once('(') {
+                    Some((a, d)) => (a.trim(), d.strip_suffix(')').unwrap_or(d)),
+                    None => (app.trim(), ""),
+                };
+                let extension = match name {
+                    Some(name) => match extensions.iter().position(|e| e.name == name) {
+                        Some(i) => &mut extensions[i],
+                        None => {
+                            extensions.push(Extension { name, priorities: Vec::new() });
+                            extensions.last_mut()?
+                        }
+                    },
+                    None => extensions.last_mut()?,
+                };
+                let number = match prio.trim() {
+                    "n" => extension.priorities.last().map_or(1, |p| p.number + 1),
+                    p => p.parse().ok()?,
+                };
+                extension.priorities.push(priority(number, application, data, *line as u32));
+            }
+            match contexts.iter_mut().find(|c| c.name == section.name) {
+                Some(existing) => existing.extensions.extend(extensions),
+                None => contexts.push(Context { name: section.name, extensions }),
+            }
+        }
+        Some(Self { contexts })
+    }
+
     pub fn context(&self, name: &str) -> Option<&Context> {
         self.contexts.iter().find(|c| c.name == name)
     }

@@ -1,0 +1,81 @@
+//! `/api/v1/asterisk/*` and `/api/v1/applies`
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::AppState;
+use super::error::{ApiResult, Problem};
+use super::extract::{Authed, Operator, Query, Viewer};
+use crate::apply::{ApplyReport, DryRun};
+use crate::service::applies::ApplyRecord;
+use crate::service::asterisk::{AsteriskStatus, EndpointRow};
+use crate::service::{Page, Paging};
+
+#[utoipa::path(operation_id = "asterisk_status", get, path = "/api/v1/asterisk/status", tag = "asterisk",
+    responses((status = 200, body = AsteriskStatus)))]
+pub async fn status(State(state): State<AppState>, _caller: Authed<Viewer>) -> axum::Json<AsteriskStatus> {
+    axum::Json(state.services.asterisk_status())
+}
+
+#[utoipa::path(operation_id = "asterisk_endpoints", get, path = "/api/v1/asterisk/endpoints", tag = "asterisk",
+    responses((status = 200, body = Vec<EndpointRow>), (status = 503, body = Problem)))]
+pub async fn endpoints(State(state): State<AppState>, _caller: Authed<Viewer>) -> ApiResult<axum::Json<Vec<EndpointRow>>> {
+    Ok(axum::Json(state.services.asterisk_endpoints().await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApplyListQuery {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+#[utoipa::path(operation_id = "list_applies", get, path = "/api/v1/applies", tag = "applies", params(ApplyListQuery),
+    responses((status = 200, body = Page<ApplyRecord>)))]
+pub async fn list_applies(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+    Query(q): Query<ApplyListQuery>,
+) -> ApiResult<axum::Json<Page<ApplyRecord>>> {
+    Ok(axum::Json(state.services.list_applies(Paging::new(q.limit, q.offset)).await?))
+}
+
+#[utoipa::path(operation_id = "show_apply", get, path = "/api/v1/applies/{id}", tag = "applies",
+    params(("id" = i64, Path, description = "Apply id")),
+    responses((status = 200, body = ApplyRecord), (status = 404, body = Problem)))]
+pub async fn show_apply(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<ApplyRecord>> {
+    Ok(axum::Json(state.services.get_apply(id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForceQuery {
+    /// Show the unified diff an apply would write; change nothing.
+    pub dry_run: Option<bool>,
+}
+
+#[utoipa::path(operation_id = "force_apply", post, path = "/api/v1/applies", tag = "applies", params(ForceQuery),
+    responses((status = 200, body = ApplyReport, description = "The apply's outcome"),
+        (status = 202, body = ApplyReport, description = "Pending: Asterisk is unreachable"),
+        (status = 200, body = DryRun, description = "With dry_run=true: what would be written")))]
+pub async fn force_apply(
+    State(state): State<AppState>,
+    caller: Authed<Operator>,
+    Query(q): Query<ForceQuery>,
+) -> ApiResult<Response> {
+    if q.dry_run.unwrap_or(false) {
+        return Ok(axum::Json(state.services.dry_run().await?).into_response());
+    }
+    let report = state.services.force_apply(&format!("forced by {}", caller.name)).await?;
+    let status = if report.status == crate::apply::Outcome::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, axum::Json(report)).into_response())
+}

@@ -1,0 +1,593 @@
+//! The worker task and one apply, step by step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use futures_util::{StreamExt, stream};
+use sea_orm::DatabaseConnection;
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::expect::{ExpectedEndpoint, check_endpoint, expected_endpoints, transport_fingerprint};
+use super::persisted::{self, Persisted};
+use super::{
+    ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome, Outcome, PlannedFile,
+    ReloadRecord, ReloadSummary, WorkerStatus,
+};
+use crate::ami::{AmiClient, AmiError, ReloadOutcome};
+use crate::config::Settings;
+use crate::render::{self, ManagedBlock, ManagedFile, RenderError, RenderedConfig, WriteOptions};
+use crate::store::{self, StoreError};
+
+/// Where the worker sends `apply` and `drift` events (the event hub).
+pub type EventSink = Arc<dyn Fn(&'static str, serde_json::Value) + Send + Sync>;
+
+pub const PJSIP_CONF: &str = "pjsip.conf";
+pub const EXTENSIONS_CONF: &str = "extensions.conf";
+const PJSIP_MODULE: &str = "res_pjsip.so";
+const DIALPLAN_MODULE: &str = "pbx_config.so";
+/// PJSIPShowEndpoint requests in flight at once while verifying.
+const VERIFY_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("cannot load provider templates: {0}")]
+    Templates(String),
+}
+
+/// What the worker needs.
+pub struct ApplyContext {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub ami: AmiClient,
+    pub events: EventSink,
+    /// Decrypts trunk passwords for rendering.
+    pub secrets: crate::secrets::Secrets,
+}
+
+impl ApplyContext {
+    fn file(&self, name: &str) -> PathBuf {
+        self.settings.asterisk.config_dir.join(name)
+    }
+
+    /// Renders everything from a fresh database snapshot.
+    async fn render(&self) -> Result<RenderedConfig, ApplyError> {
+        let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
+        let providers = store::snapshot::provider_templates(&self.db).await?;
+        Ok(render::render_all(&snapshot, &providers, &self.settings.render_settings())?)
+    }
+}
+
+/// An object whose new text awaits verification by Asterisk.
+#[derive(Debug, Clone)]
+enum Pending {
+    Changed(Vec<ExpectedEndpoint>),
+    Removed(Vec<String>),
+    Dialplan(String),
+}
+
+struct Worker {
+    ctx: Arc<ApplyContext>,
+    status: Arc<Mutex<WorkerStatus>>,
+    persisted: Persisted,
+    /// (kind, name) → what to verify once Asterisk has reloaded.
+    pending: BTreeMap<(String, String), Pending>,
+    desired: Arc<Mutex<Option<RenderedConfig>>>,
+}
+
+/// Starts the worker. It runs a first apply at once (converging after a crash),
+/// and another whenever Asterisk (re)connects while changes are pending.
+pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHandle, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<ApplyRequest>();
+    let status = Arc::new(Mutex::new(WorkerStatus::default()));
+    let ctx = Arc::new(ctx);
+    let desired = Arc::new(Mutex::new(None));
+    let handle = ApplyHandle { tx: tx.clone(), status: status.clone(), ctx: ctx.clone() };
+    let drift_task = super::drift::watch(ctx.clone(), desired.clone(), status.clone(), shutdown.clone());
+    let mut worker = Worker {
+        persisted: persisted::load(&ctx.settings.state_dir),
+        ctx,
+        status,
+        pending: BTreeMap::new(),
+        desired,
+    };
+    let debounce = worker.ctx.settings.apply_debounce();
+    let task = tokio::spawn(async move {
+        if let Err(e) = store::applies::close_interrupted(&worker.ctx.db, &worker.ctx.settings.node).await {
+            tracing::warn!(error = %e, "cannot close interrupted applies");
+        }
+        let mut ami_state = worker.ctx.ami.state();
+        let mut batch: Vec<ApplyRequest> =
+            vec![ApplyRequest { trigger: "start".into(), force: false, respond: None }];
+        loop {
+            if batch.is_empty() {
+                tokio::select! {
+                    request = rx.recv() => match request {
+                        Some(request) => batch.push(request),
+                        None => break,
+                    },
+                    changed = ami_state.changed() => {
+                        if changed.is_err() { break; }
+                        let connected = ami_state.borrow_and_update().is_connected();
+                        if connected && worker.owes_asterisk() {
+                            batch.push(ApplyRequest { trigger: "asterisk reconnected".into(), force: false, respond: None });
+                        }
+                        continue;
+                    }
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+                // A burst becomes one apply.
+                tokio::time::sleep(debounce).await;
+            }
+            while let Ok(request) = rx.try_recv() {
+                batch.push(request);
+            }
+            let mut triggers: Vec<String> = Vec::new();
+            for r in &batch {
+                if !triggers.contains(&r.trigger) {
+                    triggers.push(r.trigger.clone());
+                }
+            }
+            let force = batch.iter().any(|r| r.force);
+            let report = Arc::new(worker.run(&summarise(&triggers), force).await);
+            for request in batch.drain(..) {
+                if let Some(respond) = request.respond {
+                    let _ = respond.send(report.clone());
+                }
+            }
+        }
+        drift_task.abort();
+    });
+    (handle, task)
+}
+
+fn summarise(triggers: &[String]) -> String {
+    match triggers.len() {
+        0 => "apply".into(),
+        1..=3 => triggers.join(", "),
+        n => format!("{}, {} and {} more", triggers[0], triggers[1], n - 2),
+    }
+}
+
+fn block_kind(id: &str) -> (String, String) {
+    match id.split_once(' ') {
+        Some(("Extension", name)) => ("extension".into(), name.into()),
+        Some(("Trunk", name)) => ("trunk".into(), name.into()),
+        Some(("Dialplan", name)) => ("dialplan".into(), name.into()),
+        Some((kind, name)) => (kind.to_ascii_lowercase(), name.into()),
+        None => ("block".into(), id.into()),
+    }
+}
+
+fn same_body(a: &str, b: &str) -> bool {
+    a.trim_end_matches('\n') == b.trim_end_matches('\n')
+}
+
+/// The managed blocks currently in a file, by id.
+fn current_blocks(path: &std::path::Path) -> Result<HashMap<String, String>, RenderError> {
+    let text = render::write::read_existing(path)?.unwrap_or_default();
+    let file = ManagedFile::parse(&text, ";").map_err(|mut e| {
+        e.path = Some(path.to_path_buf());
+        RenderError::from(e)
+    })?;
+    Ok(file.blocks().map(|(id, body)| (id.to_owned(), body.to_owned())).collect())
+}
+
+struct Outcomes {
+    files: Vec<FileOutcome>,
+    reloads: Vec<ReloadRecord>,
+    objects: Vec<ObjectOutcome>,
+    restart_required: bool,
+    detail: Option<String>,
+    status: Outcome,
+}
+
+impl Worker {
+    fn owes_asterisk(&self) -> bool {
+        self.status.lock().map(|s| s.pending).unwrap_or(false)
+    }
+
+    async fn run(&mut self, trigger: &str, force: bool) -> ApplyReport {
+        let started = Utc::now();
+        let clock = Instant::now();
+        let row = store::applies::begin(&self.ctx.db, &self.ctx.settings.node, trigger, false).await;
+        let outcomes = match self.apply(force).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => Outcomes {
+                files: vec![],
+                reloads: vec![],
+                objects: vec![],
+                restart_required: false,
+                detail: Some(e.to_string()),
+                status: Outcome::Failed,
+            },
+        };
+        let id = match &row {
+            Ok(row) => {
+                let finished = store::applies::finish(
+                    &self.ctx.db,
+                    row.id,
+                    store::applies::Finished {
+                        status: outcomes.status.as_str().into(),
+                        files: serde_json::json!(outcomes.files),
+                        reloads: serde_json::json!(outcomes.reloads),
+                        objects: serde_json::json!(outcomes.objects),
+                        detail: outcomes.detail.clone(),
+                    },
+                )
+                .await;
+                if let Err(e) = finished {
+                    tracing::error!(error = %e, "cannot record the apply outcome");
+                }
+                row.id
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record an apply");
+                0
+            }
+        };
+        let report = ApplyReport {
+            id,
+            status: outcomes.status,
+            trigger: trigger.to_owned(),
+            started_at: started,
+            finished_at: Utc::now(),
+            files: outcomes.files,
+            reloads: outcomes.reloads,
+            objects: outcomes.objects,
+            restart_required: outcomes.restart_required,
+            detail: outcomes.detail,
+        };
+        tracing::info!(
+            id,
+            status = report.status.as_str(),
+            trigger,
+            elapsed_ms = clock.elapsed().as_secs_f64() * 1e3,
+            objects = report.objects.len(),
+            "apply finished"
+        );
+        if let Ok(mut status) = self.status.lock() {
+            status.last_apply = Some(ApplySummary { id, status: report.status, finished_at: report.finished_at });
+            if report.status == Outcome::Failed {
+                status.last_error = report
+                    .objects
+                    .iter()
+                    .find(|o| o.status == Outcome::Failed)
+                    .and_then(|o| o.detail.clone())
+                    .or_else(|| report.detail.clone());
+            }
+            if report.restart_required {
+                status.restart_required = true;
+            }
+        }
+        (self.ctx.events)(
+            "apply",
+            serde_json::json!({
+                "id": report.id,
+                "status": report.status,
+                "trigger": report.trigger,
+                "detail": report.detail,
+                "restart_required": report.restart_required,
+                "objects": report.objects,
+            }),
+        );
+        report
+    }
+
+    /// Writes the files, reloads what changed and verifies it.
+    async fn apply(&mut self, force: bool) -> Result<Outcomes, ApplyError> {
+        let rendered = self.ctx.render().await?;
+        let write = WriteOptions {
+            keep_backups: self.ctx.settings.asterisk.keep_backups,
+            new_file_mode: 0o640,
+            with_diff: false,
+        };
+        let mut files = Vec::new();
+        let mut owed_modules: Vec<(&'static str, &'static str, String)> = Vec::new();
+        let mut pjsip_content = String::new();
+        for (name, module, blocks) in [
+            (PJSIP_CONF, PJSIP_MODULE, &rendered.pjsip),
+            (EXTENSIONS_CONF, DIALPLAN_MODULE, &rendered.extensions),
+        ] {
+            let path = self.ctx.file(name);
+            let before = current_blocks(&path)?;
+            let outcome = render::sync_file(&path, ";", blocks, &write)?;
+            self.note_changes(&before, blocks);
+            let content = render::write::read_existing(&path)?.unwrap_or_default();
+            let digest = persisted::digest(&content);
+            if force || self.persisted.reloaded.get(name) != Some(&digest) {
+                owed_modules.push((name, module, digest));
+            }
+            if name == PJSIP_CONF {
+                pjsip_content = content;
+            }
+            files.push(FileOutcome {
+                path: path.display().to_string(),
+                changed: outcome.changed,
+                backup: outcome.backup.map(|b| b.display().to_string()),
+            });
+        }
+        if let Ok(mut desired) = self.desired.lock() {
+            *desired = Some(rendered.clone());
+        }
+        if let Ok(mut status) = self.status.lock() {
+            status.drift.clear();
+        }
+
+        let transports = transport_fingerprint(&pjsip_content);
+        let restart_required = owed_modules.iter().any(|(n, _, _)| *n == PJSIP_CONF)
+            && self.persisted.transports.as_ref().is_some_and(|t| *t != transports);
+
+        if owed_modules.is_empty() && self.pending.is_empty() {
+            self.set_pending(false);
+            return Ok(Outcomes {
+                files,
+                reloads: vec![],
+                objects: vec![],
+                restart_required: false,
+                detail: Some("nothing changed".into()),
+                status: Outcome::Verified,
+            });
+        }
+        if !self.ctx.ami.state().borrow().is_connected() {
+            return Ok(self.pending_outcome(files, "Asterisk is not reachable over AMI"));
+        }
+
+        let mut reloads = Vec::new();
+        for (name, module, digest) in &owed_modules {
+            let clock = Instant::now();
+            let result = self.ctx.ami.reload_module(module).await;
+            let duration_ms = clock.elapsed().as_secs_f64() * 1e3;
+            match result {
+                Ok(ReloadOutcome::Reloaded) => {
+                    reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: "reloaded".into() });
+                    self.persisted.reloaded.insert((*name).to_owned(), digest.clone());
+                    if *name == PJSIP_CONF {
+                        self.persisted.transports = Some(transports.clone());
+                    }
+                }
+                Ok(other) => {
+                    let message = match other {
+                        ReloadOutcome::NoSuchModule => format!("Asterisk has no module {module}"),
+                        ReloadOutcome::Failed { message } => format!("reload of {module} failed: {message}"),
+                        ReloadOutcome::Reloaded => String::new(),
+                    };
+                    reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: message.clone() });
+                    self.record_reloads(&reloads);
+                    return Ok(Outcomes {
+                        files,
+                        reloads,
+                        objects: self.fail_pending(&message),
+                        restart_required,
+                        detail: Some(message),
+                        status: Outcome::Failed,
+                    });
+                }
+                Err(e) if e.is_connection_error() => {
+                    self.record_reloads(&reloads);
+                    let mut outcomes = self.pending_outcome(files, &format!("Asterisk went away during the reload: {e}"));
+                    outcomes.reloads = reloads;
+                    return Ok(outcomes);
+                }
+                Err(e) => {
+                    let message = format!("reload of {module} failed: {e}");
+                    reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: message.clone() });
+                    self.record_reloads(&reloads);
+                    return Ok(Outcomes {
+                        files,
+                        reloads,
+                        objects: self.fail_pending(&message),
+                        restart_required,
+                        detail: Some(message),
+                        status: Outcome::Failed,
+                    });
+                }
+            }
+        }
+        if let Err(e) = persisted::save(&self.ctx.settings.state_dir, &self.persisted) {
+            tracing::warn!(error = %e, "cannot save the apply state");
+        }
+        self.record_reloads(&reloads);
+
+        let objects = match self.verify().await {
+            Ok(objects) => objects,
+            Err(e) => {
+                let mut outcomes =
+                    self.pending_outcome(files, &format!("Asterisk went away before the verification: {e}"));
+                outcomes.reloads = reloads;
+                return Ok(outcomes);
+            }
+        };
+        self.set_pending(false);
+        let failed = objects.iter().filter(|o| o.status == Outcome::Failed).count();
+        let mut detail = (failed > 0).then(|| format!("{failed} object(s) failed verification"));
+        if restart_required {
+            detail = Some(
+                [detail.unwrap_or_default(), "a PJSIP transport changed: Asterisk must be restarted to apply it (a reload does not)".into()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        }
+        Ok(Outcomes {
+            files,
+            reloads,
+            objects,
+            restart_required,
+            detail,
+            status: if failed > 0 { Outcome::Failed } else { Outcome::Verified },
+        })
+    }
+
+    /// Adds every changed or removed block to what must be verified.
+    fn note_changes(&mut self, before: &HashMap<String, String>, desired: &[ManagedBlock]) {
+        let mut desired_ids = std::collections::HashSet::with_capacity(desired.len());
+        for block in desired {
+            desired_ids.insert(block.id.as_str());
+            if before.get(&block.id).is_some_and(|old| same_body(old, &block.body)) {
+                continue;
+            }
+            let key = block_kind(&block.id);
+            let pending = if key.0 == "dialplan" {
+                Pending::Dialplan(key.1.clone())
+            } else {
+                Pending::Changed(expected_endpoints(&block.body))
+            };
+            self.pending.insert(key, pending);
+        }
+        for (id, body) in before {
+            if !desired_ids.contains(id.as_str()) {
+                let key = block_kind(id);
+                let pending = if key.0 == "dialplan" {
+                    Pending::Dialplan(key.1.clone())
+                } else {
+                    Pending::Removed(expected_endpoints(body).into_iter().map(|e| e.name).collect())
+                };
+                self.pending.insert(key, pending);
+            }
+        }
+    }
+
+    fn set_pending(&self, pending: bool) {
+        if let Ok(mut status) = self.status.lock() {
+            status.pending = pending;
+        }
+    }
+
+    fn record_reloads(&self, reloads: &[ReloadRecord]) {
+        if reloads.is_empty() {
+            return;
+        }
+        if let Ok(mut status) = self.status.lock() {
+            status.last_reload = Some(ReloadSummary { at: Utc::now(), modules: reloads.to_vec() });
+        }
+    }
+
+    fn pending_outcome(&self, files: Vec<FileOutcome>, why: &str) -> Outcomes {
+        self.set_pending(true);
+        if let Ok(mut status) = self.status.lock() {
+            status.last_error = Some(why.to_owned());
+        }
+        let detail = format!("{why}; the change is saved and will be applied when Asterisk is back");
+        let objects = self
+            .pending
+            .iter()
+            .map(|((kind, name), p)| ObjectOutcome {
+                kind: kind.clone(),
+                name: name.clone(),
+                status: Outcome::Pending,
+                change: change_of(p).into(),
+                detail: None,
+            })
+            .collect();
+        Outcomes { files, reloads: vec![], objects, restart_required: false, detail: Some(detail), status: Outcome::Pending }
+    }
+
+    fn fail_pending(&mut self, why: &str) -> Vec<ObjectOutcome> {
+        std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|((kind, name), p)| ObjectOutcome {
+                kind,
+                name,
+                status: Outcome::Failed,
+                change: change_of(&p).into(),
+                detail: Some(why.to_owned()),
+            })
+            .collect()
+    }
+
+    /// Asks Asterisk about every pending object. A connection error leaves them
+    /// pending for the next apply.
+    async fn verify(&mut self) -> Result<Vec<ObjectOutcome>, AmiError> {
+        let ami = self.ctx.ami.clone();
+        let items: Vec<((String, String), Pending)> = self.pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let results: Vec<Result<ObjectOutcome, AmiError>> = stream::iter(items)
+            .map(|((kind, name), pending)| {
+                let ami = ami.clone();
+                async move {
+                    let detail = verify_one(&ami, &pending).await?;
+                    Ok(ObjectOutcome {
+                        kind,
+                        name,
+                        status: if detail.is_none() { Outcome::Verified } else { Outcome::Failed },
+                        change: change_of(&pending).into(),
+                        detail,
+                    })
+                }
+            })
+            .buffer_unordered(VERIFY_CONCURRENCY)
+            .collect()
+            .await;
+        let mut objects = Vec::with_capacity(results.len());
+        for result in results {
+            objects.push(result?);
+        }
+        objects.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+        self.pending.clear();
+        Ok(objects)
+    }
+}
+
+fn change_of(pending: &Pending) -> &'static str {
+    match pending {
+        Pending::Removed(_) => "removed",
+        _ => "changed",
+    }
+}
+
+/// `None` when Asterisk shows the object as rendered; otherwise the reason.
+async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>, AmiError> {
+    match pending {
+        Pending::Changed(endpoints) => {
+            let mut problems = Vec::new();
+            for expected in endpoints {
+                let loaded = ami.pjsip_show_endpoint(&expected.name).await?;
+                if let Some(problem) = check_endpoint(expected, loaded.as_ref()) {
+                    problems.push(problem);
+                }
+            }
+            Ok((!problems.is_empty()).then(|| problems.join("; ")))
+        }
+        Pending::Removed(names) => {
+            let mut still = Vec::new();
+            for name in names {
+                if ami.pjsip_show_endpoint(name).await?.is_some() {
+                    still.push(name.clone());
+                }
+            }
+            Ok((!still.is_empty()).then(|| format!("Asterisk still has endpoint(s) {} after reload", still.join(", "))))
+        }
+        Pending::Dialplan(context) => {
+            let output = ami.command(&format!("dialplan show {context}")).await?;
+            let created = format!("[ Context '{context}' created by");
+            let present = output.iter().any(|line| line.contains(&created));
+            Ok((!present).then(|| format!("Asterisk has no dialplan context {context} after reload")))
+        }
+    }
+}
+
+/// Plans both files without writing anything.
+pub async fn dry_run(ctx: &ApplyContext) -> Result<DryRun, ApplyError> {
+    let rendered = ctx.render().await?;
+    let mut files = Vec::new();
+    for (name, blocks) in [(PJSIP_CONF, &rendered.pjsip), (EXTENSIONS_CONF, &rendered.extensions)] {
+        let path = ctx.file(name);
+        let plan = render::plan_file(&path, ";", blocks)?;
+        files.push(PlannedFile {
+            path: path.display().to_string(),
+            changed: plan.changed,
+            diff: plan.diff,
+            drift: plan.drift.into_iter().map(|d| d.id).collect(),
+        });
+    }
+    Ok(DryRun { files })
+}

@@ -1,0 +1,61 @@
+use serde_json::{Value, json};
+
+use super::Output;
+use super::output::cell;
+use crate::client::Client;
+
+/// `rayan-ctl apply [--dry-run]`
+pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> anyhow::Result<()> {
+    if dry_run {
+        let plan = client.post("/api/v1/applies?dry_run=true", &json!({})).await?;
+        if out.json {
+            return Ok(out.object(&plan));
+        }
+        let files = plan.get("files").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut any = false;
+        for file in &files {
+            if file.get("changed") == Some(&Value::Bool(true)) {
+                any = true;
+                print!("{}", file.get("diff").and_then(Value::as_str).unwrap_or(""));
+            }
+        }
+        if !any {
+            println!("nothing to change: the files match the database");
+        }
+        return Ok(());
+    }
+    let report = client.post("/api/v1/applies", &json!({})).await?;
+    if out.json {
+        out.object(&report);
+    } else {
+        println!(
+            "apply {}: {}{}",
+            cell(report.get("id")),
+            cell(report.get("status")),
+            report.get("detail").and_then(Value::as_str).map(|d| format!(" ({d})")).unwrap_or_default()
+        );
+        let objects = report.get("objects").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !objects.is_empty() {
+            out.list(&report, &objects, &[("KIND", "kind"), ("NAME", "name"), ("STATUS", "status"), ("DETAIL", "detail")]);
+        }
+    }
+    fail_unless_verified(&report)
+}
+
+/// `rayan-ctl status`
+pub async fn status(client: &Client, out: &Output) -> anyhow::Result<()> {
+    let status = client.get("/api/v1/asterisk/status").await?;
+    out.object(&status);
+    Ok(())
+}
+
+/// A failed verification is a failure of the command, so scripts notice.
+pub fn fail_unless_verified(report: &Value) -> anyhow::Result<()> {
+    match report.get("status").and_then(Value::as_str) {
+        Some("failed") => anyhow::bail!(
+            "Asterisk did not load everything: {}",
+            report.get("detail").and_then(Value::as_str).unwrap_or("see the objects above")
+        ),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,420 @@
+//! The normalised event every subscriber receives, and the typed payloads of the
+//! event types this module produces itself.
+//!
+//! On the wire an event is
+//! `{"seq":812,"time":"2026-11-21T16:34:19.740Z","node":"pbx1","type":"contact_status","data":{…}}`:
+//! `seq` increases strictly per node, `time` is RFC 3339 in UTC with milliseconds.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::EventsError;
+
+/// The `type` of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A contact of an endpoint changed state (AMI `ContactStatus`).
+    ContactStatus,
+    /// A channel hung up (AMI `Hangup`).
+    Hangup,
+    /// A call, correlated by linkedid, rang, was answered or ended.
+    Call,
+    /// An apply went pending, verified or failed.
+    Apply,
+    /// The AMI connection to Asterisk came up or went down.
+    Asterisk,
+    /// A managed block differs from what the database renders.
+    Drift,
+    /// An AMI event without a normalised type, verbatim (admins only).
+    Raw,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::ContactStatus,
+        EventKind::Hangup,
+        EventKind::Call,
+        EventKind::Apply,
+        EventKind::Asterisk,
+        EventKind::Drift,
+        EventKind::Raw,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ContactStatus => "contact_status",
+            EventKind::Hangup => "hangup",
+            EventKind::Call => "call",
+            EventKind::Apply => "apply",
+            EventKind::Asterisk => "asterisk",
+            EventKind::Drift => "drift",
+            EventKind::Raw => "raw",
+        }
+    }
+
+    /// Events of these types always concern endpoints: an endpoint filter lets one
+    /// through only when it names a wanted endpoint. Other types concern the node
+    /// and pass an endpoint filter unless they name only unwanted endpoints.
+    pub fn is_endpoint_scoped(self) -> bool {
+        matches!(
+            self,
+            EventKind::ContactStatus | EventKind::Hangup | EventKind::Call
+        )
+    }
+
+    /// The data fields that name endpoints, for filtering.
+    pub(crate) fn endpoint_fields(self) -> &'static [&'static str] {
+        match self {
+            EventKind::ContactStatus => &["endpoint"],
+            EventKind::Hangup => &["endpoint", "caller", "connected"],
+            EventKind::Call => &["from", "to"],
+            EventKind::Raw => &[],
+            EventKind::Apply | EventKind::Asterisk | EventKind::Drift => &["endpoint"],
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = EventsError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| EventsError::UnknownType(s.escape_debug().to_string()))
+    }
+}
+
+/// One published event. Built only by the hub, which assigns `seq` and `time` and
+/// serialises it once; every subscriber then shares the same `Arc<Event>` and text.
+#[derive(Debug)]
+pub struct Event {
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub node: Arc<str>,
+    pub kind: EventKind,
+    pub data: Value,
+    /// Endpoints the event concerns, taken from `data` once at publish time.
+    pub(crate) endpoints: Box<[Box<str>]>,
+    json: Box<str>,
+}
+
+impl Event {
+    pub(crate) fn from_draft(seq: u64, time: DateTime<Utc>, node: &NodeName, draft: Draft) -> Self {
+        let json = format!(
+            r#"{{"seq":{seq},"time":"{}","node":{},"type":"{}","data":{}}}"#,
+            format_time(&time),
+            node.json,
+            draft.kind.as_str(),
+            draft.data_json,
+        )
+        .into_boxed_str();
+        Self {
+            seq,
+            time,
+            node: node.name.clone(),
+            kind: draft.kind,
+            data: draft.data,
+            endpoints: draft.endpoints,
+            json,
+        }
+    }
+
+    /// The event as one line of JSON, serialised once at publish time.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The endpoints this event concerns (for endpoint filters).
+    pub fn endpoints(&self) -> impl Iterator<Item = &str> {
+        self.endpoints.iter().map(|e| &**e)
+    }
+}
+
+/// RFC 3339, UTC, milliseconds, `Z`: `2026-11-21T16:34:19.740Z`.
+pub fn format_time(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The node name, with its JSON form computed once.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeName {
+    pub(crate) name: Arc<str>,
+    json: Box<str>,
+}
+
+impl NodeName {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: Arc::from(name),
+            json: Value::from(name).to_string().into_boxed_str(),
+        }
+    }
+}
+
+/// Everything about an event that does not need the hub's lock: its data
+/// serialised and its endpoints extracted, before a sequence number is assigned.
+pub(crate) struct Draft {
+    kind: EventKind,
+    data: Value,
+    data_json: String,
+    endpoints: Box<[Box<str>]>,
+}
+
+impl Draft {
+    pub(crate) fn new(kind: EventKind, data: Value) -> Self {
+        let data_json = data.to_string();
+        Self::with_json(kind, data, data_json)
+    }
+
+    /// A typed payload keeps its fields in declaration order on the wire
+    /// (a `Value` object would sort them).
+    pub(crate) fn from_payload<P: EventPayload>(payload: &P) -> serde_json::Result<Self> {
+        let data_json = serde_json::to_string(payload)?;
+        let data = serde_json::to_value(payload)?;
+        Ok(Self::with_json(P::KIND, data, data_json))
+    }
+
+    fn with_json(kind: EventKind, data: Value, data_json: String) -> Self {
+        let endpoints = endpoints_in(kind, &data);
+        Self {
+            kind,
+            data,
+            data_json,
+            endpoints,
+        }
+    }
+}
+
+/// The endpoints named by an event's data: the fields its type defines, plus an
+/// `endpoints` array when there is one. Empty strings are not endpoints.
+fn endpoints_in(kind: EventKind, data: &Value) -> Box<[Box<str>]> {
+    let mut found: Vec<Box<str>> = Vec::new();
+    let mut add = |value: &Value| {
+        if let Some(name) = value.as_str().filter(|n| !n.is_empty()) {
+            if !found.iter().any(|f| &**f == name) {
+                found.push(name.into());
+            }
+        }
+    };
+    for field in kind.endpoint_fields() {
+        if let Some(value) = data.get(field) {
+            add(value);
+        }
+    }
+    if kind != EventKind::Raw {
+        if let Some(list) = data.get("endpoints").and_then(Value::as_array) {
+            list.iter().for_each(&mut add);
+        }
+    }
+    found.into_boxed_slice()
+}
+
+/// A typed payload that knows its event type; the hub publishes it with
+/// [`super::EventHub::publish_payload`].
+pub trait EventPayload: Serialize {
+    const KIND: EventKind;
+}
+
+/// `contact_status` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactStatus {
+    pub endpoint: Option<String>,
+    pub aor: Option<String>,
+    pub uri: Option<String>,
+    pub status: ContactState,
+    /// Qualify round trip in milliseconds; `null` when nothing was measured.
+    pub rtt_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl EventPayload for ContactStatus {
+    const KIND: EventKind = EventKind::ContactStatus;
+}
+
+/// A contact's state as Asterisk reports it, lower case on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactState {
+    Created,
+    Reachable,
+    Unreachable,
+    NonQualified,
+    Removed,
+    Updated,
+    Unknown,
+}
+
+impl ContactState {
+    /// Asterisk's spelling (`NonQualified`, `Reachable`…), any case; anything else is `Unknown`.
+    pub fn from_asterisk(value: &str) -> Self {
+        const KNOWN: [(&str, ContactState); 7] = [
+            ("Created", ContactState::Created),
+            ("Reachable", ContactState::Reachable),
+            ("Unreachable", ContactState::Unreachable),
+            ("NonQualified", ContactState::NonQualified),
+            ("Removed", ContactState::Removed),
+            ("Updated", ContactState::Updated),
+            ("Unknown", ContactState::Unknown),
+        ];
+        KNOWN
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
+            .map_or(ContactState::Unknown, |(_, state)| *state)
+    }
+}
+
+/// `hangup` data. `caller` is the channel's own CallerIDNum, `connected` the party
+/// it was talking to (ConnectedLineNum), `endpoint` the PJSIP endpoint the channel
+/// belongs to (none for Local and other technologies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hangup {
+    pub channel: String,
+    pub uniqueid: Option<String>,
+    pub linkedid: Option<String>,
+    pub endpoint: Option<String>,
+    pub caller: Option<String>,
+    pub connected: Option<String>,
+    pub exten: Option<String>,
+    pub context: Option<String>,
+    pub cause: Option<u32>,
+    pub cause_text: Option<String>,
+}
+
+impl EventPayload for Hangup {
+    const KIND: EventKind = EventKind::Hangup;
+}
+
+/// `raw` data: an AMI event as it arrived, headers in order as `[name, value]` pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawAmi {
+    pub event: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl EventPayload for RawAmi {
+    const KIND: EventKind = EventKind::Raw;
+}
+
+/// `asterisk` data: the AMI connection state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsteriskStatus {
+    pub state: AsteriskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl EventPayload for AsteriskStatus {
+    const KIND: EventKind = EventKind::Asterisk;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AsteriskState {
+    Connected,
+    Disconnected,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str().parse::<EventKind>().ok(), Some(kind));
+            let json = serde_json::to_string(&kind).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert!("contact-status".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn time_has_milliseconds_and_z() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 21, 16, 34, 19)
+            .single()
+            .expect("valid time")
+            + chrono::Duration::microseconds(740_123);
+        assert_eq!(format_time(&t), "2026-11-21T16:34:19.740Z");
+    }
+
+    #[test]
+    fn contact_state_accepts_asterisk_spelling_only() {
+        assert_eq!(
+            ContactState::from_asterisk("NonQualified"),
+            ContactState::NonQualified
+        );
+        assert_eq!(
+            ContactState::from_asterisk("REACHABLE"),
+            ContactState::Reachable
+        );
+        assert_eq!(ContactState::from_asterisk("Lagged"), ContactState::Unknown);
+        let json = serde_json::to_string(&ContactState::NonQualified).expect("serialises");
+        assert_eq!(json, "\"nonqualified\"");
+    }
+
+    #[test]
+    fn json_is_built_once_with_the_node_escaped() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 21, 16, 34, 19)
+            .single()
+            .expect("valid time");
+        let data = serde_json::json!({"endpoint": "1001", "rtt_ms": 0.379});
+        let draft = Draft::new(EventKind::ContactStatus, data);
+        let event = Event::from_draft(812, t, &NodeName::new("pbx\"1"), draft);
+        assert_eq!(
+            event.json(),
+            r#"{"seq":812,"time":"2026-11-21T16:34:19.000Z","node":"pbx\"1","type":"contact_status","data":{"endpoint":"1001","rtt_ms":0.379}}"#
+        );
+        assert_eq!(event.endpoints().collect::<Vec<_>>(), ["1001"]);
+    }
+
+    #[test]
+    fn typed_payloads_keep_their_field_order() {
+        let status = ContactStatus {
+            endpoint: Some("1001".into()),
+            aor: Some("1001".into()),
+            uri: Some("sip:1001@10.0.0.7:5060".into()),
+            status: ContactState::Reachable,
+            rtt_ms: Some(0.379),
+            user_agent: None,
+        };
+        let draft = Draft::from_payload(&status).expect("serialises");
+        assert_eq!(
+            draft.data_json,
+            r#"{"endpoint":"1001","aor":"1001","uri":"sip:1001@10.0.0.7:5060","status":"reachable","rtt_ms":0.379}"#
+        );
+        assert_eq!(draft.data["rtt_ms"], 0.379);
+        assert_eq!(&*draft.endpoints, [Box::from("1001")]);
+    }
+
+    #[test]
+    fn endpoints_come_from_the_fields_of_the_type() {
+        let hangup = serde_json::json!({"endpoint": "1002", "caller": "1002", "connected": "1001", "exten": "9"});
+        assert_eq!(
+            &*endpoints_in(EventKind::Hangup, &hangup),
+            [Box::from("1002"), Box::from("1001")]
+        );
+        let call = serde_json::json!({"from": "5555", "to": "1002", "endpoints": ["1002", "", 7]});
+        assert_eq!(
+            &*endpoints_in(EventKind::Call, &call),
+            [Box::from("5555"), Box::from("1002")]
+        );
+        let raw = serde_json::json!({"endpoint": "1001", "endpoints": ["1001"]});
+        assert!(endpoints_in(EventKind::Raw, &raw).is_empty());
+    }
+}

@@ -1,0 +1,133 @@
+//! What a subscriber wants to receive.
+
+use std::collections::HashSet;
+
+use super::event::{Event, EventKind};
+
+/// A subscriber's choice of events. The default receives every type except `raw`.
+///
+/// - `types`: only these types (`None`: all).
+/// - `endpoints`: only events about these endpoints (`None`: all). `contact_status`,
+///   `hangup` and `call` pass only when they name a wanted endpoint (a hangup or call
+///   by its channel's endpoint, caller or connected party). Node-wide events
+///   (`asterisk`, and `apply`/`drift` that name no endpoint) still pass.
+/// - `raw`: receive `raw` AMI events. Only the API decides who may set it (admins);
+///   `types` still applies, so `types` without `raw` excludes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub types: Option<HashSet<EventKind>>,
+    pub endpoints: Option<HashSet<String>>,
+    pub raw: bool,
+}
+
+impl Filter {
+    /// Every type, every endpoint, no raw events.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    pub fn types(mut self, types: impl IntoIterator<Item = EventKind>) -> Self {
+        self.types = Some(types.into_iter().collect());
+        self
+    }
+
+    pub fn endpoints<S: Into<String>>(mut self, endpoints: impl IntoIterator<Item = S>) -> Self {
+        self.endpoints = Some(endpoints.into_iter().map(Into::into).collect());
+        self
+    }
+
+    pub fn with_raw(mut self, raw: bool) -> Self {
+        self.raw = raw;
+        self
+    }
+
+    pub fn matches(&self, event: &Event) -> bool {
+        self.wants_kind(event.kind) && self.wants_endpoints(event)
+    }
+
+    /// Whether events of this type can pass at all.
+    pub fn wants_kind(&self, kind: EventKind) -> bool {
+        if kind == EventKind::Raw && !self.raw {
+            return false;
+        }
+        self.types.as_ref().is_none_or(|t| t.contains(&kind))
+    }
+
+    fn wants_endpoints(&self, event: &Event) -> bool {
+        let Some(wanted) = &self.endpoints else {
+            return true;
+        };
+        if event.kind == EventKind::Raw {
+            return true;
+        }
+        let mut named = event.endpoints().peekable();
+        if named.peek().is_none() {
+            return !event.kind.is_endpoint_scoped();
+        }
+        named.any(|e| wanted.contains(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::event::{Draft, NodeName};
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn event(kind: EventKind, data: serde_json::Value) -> Event {
+        Event::from_draft(1, Utc::now(), &NodeName::new("n"), Draft::new(kind, data))
+    }
+
+    #[test]
+    fn default_takes_all_but_raw() {
+        let f = Filter::all();
+        assert!(f.matches(&event(EventKind::Hangup, json!({"caller": "1001"}))));
+        assert!(f.matches(&event(EventKind::Asterisk, json!({"state": "connected"}))));
+        assert!(!f.matches(&event(EventKind::Raw, json!({"event": "VarSet"}))));
+        assert!(
+            f.clone()
+                .with_raw(true)
+                .matches(&event(EventKind::Raw, json!({"event": "VarSet"})))
+        );
+    }
+
+    #[test]
+    fn types_restrict_raw_too() {
+        let f = Filter::all().types([EventKind::Hangup]).with_raw(true);
+        assert!(!f.matches(&event(EventKind::Raw, json!({}))));
+        assert!(!f.matches(&event(EventKind::Call, json!({"from": "1001"}))));
+        assert!(f.matches(&event(EventKind::Hangup, json!({"caller": "1001"}))));
+    }
+
+    #[test]
+    fn endpoints_scope_registrations_and_calls_but_not_node_events() {
+        let f = Filter::all().endpoints(["1001"]);
+        assert!(f.matches(&event(
+            EventKind::ContactStatus,
+            json!({"endpoint": "1001"})
+        )));
+        assert!(!f.matches(&event(
+            EventKind::ContactStatus,
+            json!({"endpoint": "1002"})
+        )));
+        assert!(!f.matches(&event(
+            EventKind::Hangup,
+            json!({"channel": "Local/9000@x-1;1"})
+        )));
+        assert!(f.matches(&event(
+            EventKind::Hangup,
+            json!({"endpoint": "1002", "connected": "1001"})
+        )));
+        assert!(f.matches(&event(
+            EventKind::Call,
+            json!({"from": "5555", "to": "1002", "endpoints": ["1001"]})
+        )));
+        assert!(f.matches(&event(
+            EventKind::Asterisk,
+            json!({"state": "disconnected"})
+        )));
+        assert!(f.matches(&event(EventKind::Apply, json!({"status": "verified"}))));
+        assert!(!f.matches(&event(EventKind::Apply, json!({"endpoint": "1003"}))));
+    }
+}

@@ -1,0 +1,129 @@
+//! The pump: AMI events in; normalised events into the hub, finished calls and
+//! contact changes out to whoever stores them.
+//!
+//! For each AMI event it publishes, in this order: the `contact_status` or
+//! `hangup` event it maps to (or, while an admin listens, the `raw` event for one
+//! without a normalised type), then the `call` events it caused. Responses (no
+//! `Event:` header) are ignored. The sinks run on the pump's task: they must hand
+//! their work off (e.g. `try_send` into a channel) rather than wait.
+
+use std::borrow::Borrow;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+use crate::ami::Message;
+
+use super::call_record::CallRecord;
+use super::calls::{CallOutput, CallTracker, CallTrackerConfig};
+use super::event::ContactStatus;
+use super::hub::EventHub;
+use super::normalize;
+
+type RecordSink = Box<dyn FnMut(CallRecord) + Send>;
+type ContactSink = Box<dyn FnMut(&ContactStatus) + Send>;
+
+/// Turns a stream of AMI messages into hub events. It keeps its call state across
+/// [`Pump::run`] calls, so it can be run again on the stream of a new connection.
+pub struct Pump {
+    hub: EventHub,
+    calls: CallTracker,
+    record_sink: Option<RecordSink>,
+    contact_sink: Option<ContactSink>,
+    tick_every: Duration,
+}
+
+impl Pump {
+    pub fn new(hub: EventHub, calls: CallTrackerConfig) -> Self {
+        Self {
+            hub,
+            calls: CallTracker::new(calls),
+            record_sink: None,
+            contact_sink: None,
+            tick_every: Duration::from_millis(500),
+        }
+    }
+
+    /// Where finished calls go (the call history writer).
+    pub fn on_call_record(mut self, sink: impl FnMut(CallRecord) + Send + 'static) -> Self {
+        self.record_sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Where contact changes go (the registration-state cache).
+    pub fn on_contact_status(mut self, sink: impl FnMut(&ContactStatus) + Send + 'static) -> Self {
+        self.contact_sink = Some(Box::new(sink));
+        self
+    }
+
+    /// How often [`Pump::run`] lets time pass for the call tracker (default 500 ms).
+    pub fn tick_every(mut self, every: Duration) -> Self {
+        self.tick_every = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Publishes everything one AMI message means, received at `received`.
+    pub fn handle(&mut self, msg: &Message, received: DateTime<Utc>) {
+        if msg.event().is_none() {
+            return;
+        }
+        if let Some(contact) = normalize::contact_status(msg) {
+            self.hub.publish_payload(&contact);
+            if let Some(sink) = &mut self.contact_sink {
+                sink(&contact);
+            }
+        } else if let Some(hangup) = normalize::hangup(msg) {
+            self.hub.publish_payload(&hangup);
+        } else if self.hub.raw_wanted() {
+            if let Some(raw) = normalize::raw(msg) {
+                self.hub.publish_payload(&raw);
+            }
+        }
+        let outputs = self.calls.handle(msg, received);
+        self.deliver(outputs);
+    }
+
+    /// Lets time pass for the call tracker (records waiting for a `Cdr`, stale calls).
+    pub fn tick(&mut self, now: DateTime<Utc>) {
+        let outputs = self.calls.tick(now);
+        self.deliver(outputs);
+    }
+
+    /// Pumps `messages` until the stream ends, ticking meanwhile. A tokio mpsc
+    /// receiver becomes a stream with
+    /// `futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))`.
+    pub async fn run<S, M>(&mut self, messages: S)
+    where
+        S: Stream<Item = M>,
+        M: Borrow<Message>,
+    {
+        let mut messages = std::pin::pin!(messages);
+        let mut ticker = tokio::time::interval(self.tick_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                next = messages.next() => match next {
+                    Some(msg) => self.handle(msg.borrow(), Utc::now()),
+                    None => break,
+                },
+                _ = ticker.tick() => self.tick(Utc::now()),
+            }
+        }
+    }
+
+    fn deliver(&mut self, outputs: Vec<CallOutput>) {
+        for output in outputs {
+            match output {
+                CallOutput::Update(update) => {
+                    self.hub.publish_payload(&update);
+                }
+                CallOutput::Record(record) => {
+                    if let Some(sink) = &mut self.record_sink {
+                        sink(record);
+                    }
+                }
+            }
+        }
+    }
+}

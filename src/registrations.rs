@@ -1,0 +1,198 @@
+//! Who is registered, kept in memory: a `PJSIPShowContacts` snapshot after every
+//! AMI (re)connect (ContactStatus fires only on change), kept current from
+//! `ContactStatus` events. Listings read it without asking Asterisk.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use utoipa::ToSchema;
+
+use crate::ami::{AmiClient, Message};
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Contact {
+    pub uri: String,
+    /// Lower case as Asterisk names it: reachable, unreachable, nonqualified, ...
+    pub status: String,
+    pub rtt_ms: Option<f64>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationState {
+    Registered,
+    Unreachable,
+    Unregistered,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Registration {
+    pub state: RegistrationState,
+    pub contacts: Vec<Contact>,
+}
+
+/// Endpoint name → its contacts.
+#[derive(Clone, Default)]
+pub struct Registrations {
+    inner: Arc<RwLock<HashMap<String, Vec<Contact>>>>,
+}
+
+fn rtt_ms(usec: Option<&str>) -> Option<f64> {
+    usec.and_then(|v| v.parse::<f64>().ok()).map(|us| us / 1000.0)
+}
+
+impl Registrations {
+    pub fn get(&self, endpoint: &str) -> Registration {
+        let contacts = self.inner.read().ok().and_then(|m| m.get(endpoint).cloned()).unwrap_or_default();
+        let state = if contacts.is_empty() {
+            RegistrationState::Unregistered
+        } else if contacts.iter().all(|c| c.status == "unreachable") {
+            RegistrationState::Unreachable
+        } else {
+            RegistrationState::Registered
+        };
+        Registration { state, contacts }
+    }
+
+    /// Replaces everything with a `PJSIPShowContacts` answer.
+    pub fn replace_with_snapshot(&self, contacts: &[Message]) {
+        let mut map: HashMap<String, Vec<Contact>> = HashMap::new();
+        for c in contacts {
+            let (Some(endpoint), Some(uri)) = (c.get("Endpoint"), c.get("Uri")) else { continue };
+            map.entry(endpoint.to_owned()).or_default().push(Contact {
+                uri: uri.to_owned(),
+                status: c.get("Status").unwrap_or("unknown").to_ascii_lowercase(),
+                rtt_ms: rtt_ms(c.get("RoundtripUsec")),
+                user_agent: c.get("UserAgent").filter(|s| !s.is_empty()).map(str::to_owned),
+            });
+        }
+        if let Ok(mut inner) = self.inner.write() {
+            *inner = map;
+        }
+    }
+
+    /// Applies one `ContactStatus` event.
+    pub fn apply_event(&self, event: &Message) {
+        let (Some(endpoint), Some(uri), Some(status)) =
+            (event.get("EndpointName"), event.get("URI"), event.get("ContactStatus"))
+        else {
+            return;
+        };
+        let status = status.to_ascii_lowercase();
+        let Ok(mut inner) = self.inner.write() else { return };
+        let contacts = inner.entry(endpoint.to_owned()).or_default();
+        if status == "removed" {
+            contacts.retain(|c| c.uri != uri);
+            if contacts.is_empty() {
+                inner.remove(endpoint);
+            }
+            return;
+        }
+        let user_agent = event.get("UserAgent").filter(|s| !s.is_empty()).map(str::to_owned);
+        let rtt = rtt_ms(event.get("RoundtripUsec"));
+        match contacts.iter_mut().find(|c| c.uri == uri) {
+            Some(c) => {
+                c.status = status;
+                c.rtt_ms = rtt.or(c.rtt_ms);
+                if user_agent.is_some() {
+                    c.user_agent = user_agent;
+                }
+            }
+            None => contacts.push(Contact { uri: uri.to_owned(), status, rtt_ms: rtt, user_agent }),
+        }
+    }
+
+    /// Keeps the map current: events first (so none is missed between the
+    /// snapshot and the first event), then a snapshot after every connect.
+    pub fn track(&self, ami: AmiClient, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut events = ami.subscribe();
+            let mut state = ami.event_state();
+            let mut actions = ami.state();
+            let mut snapshot_due = true;
+            loop {
+                if snapshot_due && state.borrow().is_connected() && actions.borrow().is_connected() {
+                    match ami.pjsip_show_contacts().await {
+                        Ok(contacts) => {
+                            me.replace_with_snapshot(&contacts);
+                            snapshot_due = false;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "contact snapshot failed; retrying at the next connect"),
+                    }
+                }
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(Ok(message)) => if message.event() == Some("ContactStatus") { me.apply_event(&message) },
+                        // Events were lost: only a fresh snapshot can be trusted.
+                        Some(Err(_lagged)) => snapshot_due = true,
+                        None => break,
+                    },
+                    changed = state.changed() => {
+                        if changed.is_err() { break }
+                        if state.borrow_and_update().is_connected() { snapshot_due = true }
+                    }
+                    changed = actions.changed() => {
+                        if changed.is_err() { break }
+                        if actions.borrow_and_update().is_connected() { snapshot_due = true }
+                    }
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact_status(status: &str, rtt: &str) -> Message {
+        Message::new()
+            .with("Event", "ContactStatus")
+            .with("URI", "sip:1001@127.0.0.1:5081")
+            .with("ContactStatus", status)
+            .with("AOR", "1001")
+            .with("EndpointName", "1001")
+            .with("RoundtripUsec", rtt)
+    }
+
+    #[test]
+    fn follows_a_registration_as_asterisk_22_reports_it() {
+        let regs = Registrations::default();
+        assert_eq!(regs.get("1001").state, RegistrationState::Unregistered);
+        regs.apply_event(&contact_status("NonQualified", "0"));
+        assert_eq!(regs.get("1001").state, RegistrationState::Registered);
+        regs.apply_event(&contact_status("Reachable", "293"));
+        let r = regs.get("1001");
+        assert_eq!(r.contacts[0].status, "reachable");
+        assert_eq!(r.contacts[0].rtt_ms, Some(0.293));
+        regs.apply_event(&contact_status("Unreachable", "0"));
+        assert_eq!(regs.get("1001").state, RegistrationState::Unreachable);
+        regs.apply_event(&contact_status("Removed", "0"));
+        assert_eq!(regs.get("1001").state, RegistrationState::Unregistered);
+    }
+
+    #[test]
+    fn snapshot_replaces_everything() {
+        let regs = Registrations::default();
+        regs.apply_event(&contact_status("Reachable", "100"));
+        let listed = Message::new()
+            .with("Event", "ContactList")
+            .with("Endpoint", "1002")
+            .with("Uri", "sip:1002@127.0.0.1:5082")
+            .with("UserAgent", "SIPp-lab")
+            .with("Status", "Unreachable")
+            .with("RoundtripUsec", "N/A");
+        regs.replace_with_snapshot(&[listed]);
+        assert_eq!(regs.get("1001").state, RegistrationState::Unregistered);
+        let r = regs.get("1002");
+        assert_eq!(r.state, RegistrationState::Unreachable);
+        assert_eq!(r.contacts[0].user_agent.as_deref(), Some("SIPp-lab"));
+        assert_eq!(r.contacts[0].rtt_ms, None);
+    }
+}

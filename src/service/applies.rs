@@ -1,0 +1,109 @@
+//! Applies: waiting for the one a write triggered, listing, forcing, dry runs.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Page, Paging, ServiceError, Services};
+use crate::apply::{ApplyReport, DryRun, Outcome};
+use crate::store;
+
+/// The apply outcome of one write, as returned with the written object.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApplyView {
+    /// The apply's id (`GET /api/v1/applies/{id}`); absent while it still runs.
+    pub id: Option<i64>,
+    pub status: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ApplyView {
+    pub fn is_pending(&self) -> bool {
+        self.status == Outcome::Pending
+    }
+}
+
+/// An apply as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplyRecord {
+    pub id: i64,
+    pub node: String,
+    pub trigger: String,
+    /// running, verified, failed, pending, interrupted.
+    pub status: String,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Object)]
+    pub files: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub reloads: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub objects: Option<serde_json::Value>,
+    pub detail: Option<String>,
+}
+
+impl From<store::applies::ApplyRow> for ApplyRecord {
+    fn from(r: store::applies::ApplyRow) -> Self {
+        ApplyRecord {
+            id: r.id,
+            node: r.node,
+            trigger: r.trigger,
+            status: r.status,
+            requested_at: r.requested_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            files: r.files,
+            reloads: r.reloads,
+            objects: r.objects,
+            detail: r.detail,
+        }
+    }
+}
+
+impl Services {
+    /// Wakes the apply worker after a committed write and waits (up to
+    /// `apply.wait_ms`) for the outcome for `kind`/`name`.
+    pub async fn after_write(&self, action: &str, kind: &str, name: &str) -> ApplyView {
+        let rx = self.apply.request(format!("{action} {kind} {name}"), false);
+        match tokio::time::timeout(self.settings.apply_wait(), rx).await {
+            Ok(Ok(report)) => {
+                let (status, detail) = report.outcome_for(kind, name);
+                ApplyView { id: Some(report.id), status, detail }
+            }
+            Ok(Err(_)) => ApplyView {
+                id: None,
+                status: Outcome::Pending,
+                detail: Some("the apply worker is stopping; the change is saved and applied at the next start".into()),
+            },
+            Err(_) => ApplyView {
+                id: None,
+                status: Outcome::Pending,
+                detail: Some("the apply is still running; see GET /api/v1/applies".into()),
+            },
+        }
+    }
+
+    /// Re-renders everything and reloads both modules, whatever changed.
+    pub async fn force_apply(&self, trigger: &str) -> Result<ApplyReport, ServiceError> {
+        let rx = self.apply.request(trigger, true);
+        rx.await
+            .map(|report| (*report).clone())
+            .map_err(|_| ServiceError::Unavailable("the apply worker is not running".into()))
+    }
+
+    pub async fn dry_run(&self) -> Result<DryRun, ServiceError> {
+        self.apply.dry_run().await.map_err(|e| ServiceError::Unavailable(format!("dry run failed: {e}")))
+    }
+
+    pub async fn list_applies(&self, paging: Paging) -> Result<Page<ApplyRecord>, ServiceError> {
+        let (rows, total) =
+            store::applies::list(&self.db, Some(&self.settings.node), paging.limit, paging.offset).await?;
+        Ok(Page { items: rows.into_iter().map(Into::into).collect(), total, limit: paging.limit, offset: paging.offset })
+    }
+
+    pub async fn get_apply(&self, id: i64) -> Result<ApplyRecord, ServiceError> {
+        Ok(store::applies::get(&self.db, id).await?.into())
+    }
+}
