@@ -146,7 +146,10 @@ fn renders_contexts_then_routes() {
 fn routes_through_a_disabled_trunk_are_left_out() {
     let mut snapshot = snapshot();
     snapshot.trunks[0].enabled = false;
+    // A disabled trunk is not rendered, so even a provider that no longer exists is fine.
+    snapshot.trunks[0].provider = "retired_provider".to_owned();
     let rendered = render(&snapshot).unwrap();
+    assert!(rendered.pjsip.iter().all(|b| !b.id.starts_with("Trunk")));
     assert!(
         rendered
             .extensions

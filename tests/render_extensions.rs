@@ -72,13 +72,24 @@ fn as_loaded(field: &str, value: &str) -> (String, String) {
     (option, shown)
 }
 
-#[test]
-fn extension_1002_renders_what_asterisk_loaded_in_d3() {
-    let mut ext = extension("1002", "basic");
+/// Endpoint 1001 in transcript d1-pjsipshowendpoint-1001 (its auth there is `userpass`;
+/// rayan stores only the digest and writes `md5`, the d3 case).
+const D1_LOADED: &[(&str, &str, &str)] = &[
+    ("endpoint", "Aors", "1001"),
+    ("endpoint", "Auth", "1001"),
+    ("endpoint", "Context", "from-internal"),
+    ("endpoint", "Transport", "transport-udp"),
+    ("endpoint", "Allow", "(ulaw)"),
+    ("endpoint", "DirectMedia", "false"),
+    ("aor", "MaxContacts", "1"),
+];
+
+fn assert_loaded(number: &str, password: &str, loaded: &[(&str, &str, &str)]) {
+    let mut ext = extension(number, "basic");
     ext.codecs = Some(vec!["ulaw".to_owned()]);
-    ext.auth = ExtensionAuth::from_password("1002", "asterisk", "pass1002");
+    ext.auth = ExtensionAuth::from_password(number, "asterisk", password);
     let [endpoint, auth, aor] = sections(&ext, &RenderSettings::default());
-    for (section_type, field, loaded) in D3_LOADED {
+    for (section_type, field, shown) in loaded {
         let section = match *section_type {
             "endpoint" => &endpoint,
             "auth" => &auth,
@@ -88,12 +99,18 @@ fn extension_1002_renders_what_asterisk_loaded_in_d3() {
         let value = section
             .get(&option)
             .unwrap_or_else(|| panic!("{section_type} lacks {option}"));
-        assert_eq!(
-            as_loaded(field, value).1,
-            *loaded,
-            "{section_type} {option}"
-        );
+        assert_eq!(as_loaded(field, value).1, *shown, "{section_type} {option}");
     }
+}
+
+#[test]
+fn extension_1002_renders_what_asterisk_loaded_in_d3() {
+    assert_loaded("1002", "pass1002", D3_LOADED);
+}
+
+#[test]
+fn extension_1001_renders_what_asterisk_loaded_in_d1() {
+    assert_loaded("1001", "pass1001", D1_LOADED);
 }
 
 #[test]

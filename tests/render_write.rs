@@ -216,3 +216,45 @@ fn missing_files_are_created_by_sync() {
         0o640
     );
 }
+
+#[test]
+fn nothing_to_write_creates_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("extensions.conf");
+    let outcome = sync_file(&path, ";", &[], &options(2)).unwrap();
+    assert!(!outcome.changed);
+    assert!(!path.exists());
+    assert!(!plan_file(&path, ";", &[]).unwrap().changed);
+}
+
+#[test]
+fn edit_file_changes_one_block_and_writes_only_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pjsip.conf");
+    let text = "[global]\n; BEGIN MANAGED - A\na=1\n; END MANAGED - A\n; BEGIN MANAGED - B\nb=1\n; END MANAGED - B\n";
+    fs::write(&path, text).unwrap();
+    let outcome = rayan::render::edit_file(&path, ";", &options(1), |file| {
+        file.upsert(&ManagedBlock::new("B", "b=2"))
+    })
+    .unwrap();
+    assert!(outcome.changed);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        text.replace("b=1", "b=2")
+    );
+    let again = rayan::render::edit_file(&path, ";", &options(1), |file| {
+        file.upsert(&ManagedBlock::new("B", "b=2\n"))
+    })
+    .unwrap();
+    assert!(!again.changed);
+    let removed = rayan::render::edit_file(&path, ";", &options(1), |file| {
+        file.remove("A");
+        Ok(())
+    })
+    .unwrap();
+    assert!(removed.changed);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "[global]\n; BEGIN MANAGED - B\nb=2\n; END MANAGED - B\n"
+    );
+}

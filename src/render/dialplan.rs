@@ -185,11 +185,14 @@ pub fn check_strip_prepend(pattern: &str, strip: u32, prepend: &str) -> Result<(
     Ok(())
 }
 
-fn check_context<'a>(object: &str, context: &'a str) -> Result<&'a str, RenderError> {
-    check_name(object, context)?;
+/// Checks a context name; `object` names the owner, formatted only for an error.
+fn check_context(object: impl Fn() -> String, context: &str) -> Result<&str, RenderError> {
+    if !is_plain_identifier(context, MAX_SECTION_NAME) {
+        check_name(&object(), context)?;
+    }
     if RESERVED_CONTEXTS.contains(&context) {
         return Err(RenderError::InvalidField {
-            object: object.to_owned(),
+            object: object(),
             field: "context".to_owned(),
             reason: format!("'{context}' is reserved by extensions.conf"),
         });
@@ -243,9 +246,11 @@ pub fn render_dialplan(
     let mut contexts: BTreeMap<&str, ContextLines> = BTreeMap::new();
 
     for extension in snapshot.extensions.iter().filter(|e| e.enabled) {
-        let object = format!("extension {}", extension.number);
-        check_number(&object, &extension.number)?;
-        let context = check_context(&object, &extension.context)?;
+        check_number(&extension.number)?;
+        let context = check_context(
+            || format!("extension {}", extension.number),
+            &extension.context,
+        )?;
         contexts
             .entry(context)
             .or_default()
@@ -285,7 +290,7 @@ pub fn render_dialplan(
         };
         let mut seen_contexts: Vec<&str> = Vec::new();
         for trunk in via.into_iter().filter(|t| t.enabled) {
-            let context = check_context(&object, &trunk.context)?;
+            let context = check_context(|| object.clone(), &trunk.context)?;
             if !seen_contexts.contains(&context) {
                 seen_contexts.push(context);
                 contexts.entry(context).or_default().inbound.push((
@@ -316,7 +321,7 @@ pub fn render_dialplan(
         }
         route_names.push(&route.name);
         check_strip_prepend(&route.pattern, route.strip, &route.prepend)?;
-        let context = check_context(&object, &route.context)?;
+        let context = check_context(|| object.clone(), &route.context)?;
         let Some(trunk) = trunks.get(route.trunk.as_str()) else {
             return Err(RenderError::MissingReference {
                 object,
@@ -361,19 +366,34 @@ pub fn render_dialplan(
         body.push_str("]\n");
         let mut numbers: Vec<&str> =
             Vec::with_capacity(lines.extensions.len() + lines.inbound.len());
+        let timeout = settings.dial_timeout_secs.to_string();
         for extension in &lines.extensions {
             numbers.push(&extension.number);
-            body.push_str(&format!(
-                "exten => {n},1,Dial(PJSIP/{n},{t})\n same => n,Hangup()\n",
-                n = extension.number,
-                t = settings.dial_timeout_secs
-            ));
+            for piece in [
+                "exten => ",
+                &extension.number,
+                ",1,Dial(PJSIP/",
+                &extension.number,
+                ",",
+                &timeout,
+                ")\n same => n,Hangup()\n",
+            ] {
+                body.push_str(piece);
+            }
         }
         for (did, target_context, number) in &lines.inbound {
             numbers.push(did);
-            body.push_str(&format!(
-                "exten => {did},1,Goto({target_context},{number},1)\n same => n,Hangup()\n"
-            ));
+            for piece in [
+                "exten => ",
+                did,
+                ",1,Goto(",
+                target_context,
+                ",",
+                number,
+                ",1)\n same => n,Hangup()\n",
+            ] {
+                body.push_str(piece);
+            }
         }
         numbers.sort_unstable();
         if let Some(pair) = numbers.windows(2).find(|w| w[0] == w[1]) {
@@ -408,7 +428,7 @@ pub fn verify_dialplan(object: &str, text: &str) -> Result<(), RenderError> {
             line: index + 1,
             reason: reason.to_owned(),
         };
-        if line.contains([';', '\r', '\0']) {
+        if line.bytes().any(|b| matches!(b, b';' | b'\r' | 0)) {
             return Err(unexpected("contains a comment or control character"));
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {

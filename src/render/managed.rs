@@ -31,6 +31,8 @@ use super::RenderError;
 
 const BEGIN: &str = "BEGIN MANAGED";
 const END: &str = "END MANAGED";
+/// In every marker line.
+const KEYWORD: &str = "MANAGED";
 /// Longest block id accepted (ids are short: `Extension 1001`, `Trunk telnyx_main`).
 const MAX_ID_LEN: usize = 200;
 
@@ -160,17 +162,28 @@ pub struct ManagedFile<'a> {
     parts: Vec<Part<'a>>,
 }
 
+/// The 1-based number of the line holding byte `offset`.
+fn line_number(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
 fn strip_line_end(line: &str) -> &str {
     let line = line.strip_suffix('\n').unwrap_or(line);
     line.strip_suffix('\r').unwrap_or(line)
 }
 
-/// Recognises `<leader> BEGIN MANAGED - <id>` / `<leader> END MANAGED - <id>`; `Err` for a
-/// BEGIN/END MANAGED comment without an id.
+/// Recognises `<leader> BEGIN MANAGED - <id>` / `<leader> END MANAGED - <id>` (spaces and
+/// tabs may come first); `Err` for a BEGIN/END MANAGED comment without an id.
 fn parse_marker<'l>(line: &'l str, leader: &str) -> Result<Option<Marker<'l>>, ()> {
-    let Some(rest) = strip_line_end(line).trim().strip_prefix(leader) else {
+    // Most lines do not start with the leader: reject them before any other work.
+    let Some(rest) = line.trim_start_matches([' ', '\t']).strip_prefix(leader) else {
         return Ok(None);
     };
+    let rest = strip_line_end(rest).trim_end();
     let rest = rest.trim_start();
     let (is_begin, after) = if let Some(after) = rest.strip_prefix(BEGIN) {
         (true, after)
@@ -211,9 +224,10 @@ fn normalized_body(body: &str) -> Cow<'_, str> {
 impl<'a> ManagedFile<'a> {
     /// Parses `text` with the comment `leader` (`;` or `#`).
     pub fn parse(text: &'a str, leader: &str) -> Result<Self, Malformed> {
-        let malformed = |line, kind| Malformed {
+        // Line numbers are only needed for errors: count them then.
+        let malformed = |offset: usize, kind| Malformed {
             path: None,
-            line,
+            line: line_number(text, offset),
             kind,
         };
         let newline = match text.find('\n') {
@@ -222,37 +236,40 @@ impl<'a> ManagedFile<'a> {
         };
         let mut parts = Vec::new();
         let mut seen: HashMap<&'a str, usize> = HashMap::new();
-        // (id, BEGIN line number, byte offset of the BEGIN line, byte offset of the body)
-        let mut open: Option<(&'a str, usize, usize, usize)> = None;
+        // (id, byte offset of the BEGIN line, byte offset of the body)
+        let mut open: Option<(&'a str, usize, usize)> = None;
         let mut text_start = 0;
-        let mut offset = 0;
-        for (index, line) in text.split_inclusive('\n').enumerate() {
-            let number = index + 1;
-            let line_start = offset;
-            offset += line.len();
-            let marker = parse_marker(line, leader)
-                .map_err(|()| malformed(number, MalformedKind::MarkerWithoutId))?;
+        let mut search_from = 0;
+        // Every marker line contains the keyword: jump from one occurrence to the next
+        // instead of looking at every line.
+        while let Some(hit) = text[search_from..].find(KEYWORD) {
+            let at = search_from + hit;
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+            search_from = line_end;
+            let marker = parse_marker(&text[line_start..line_end], leader)
+                .map_err(|()| malformed(line_start, MalformedKind::MarkerWithoutId))?;
             match (marker, open) {
                 (None, _) => {}
                 (Some(Marker::Begin(id)), None) => {
-                    if let Some(&first_line) = seen.get(id) {
+                    if let Some(&first) = seen.get(id) {
                         return Err(malformed(
-                            number,
+                            line_start,
                             MalformedKind::DuplicateId {
                                 id: id.to_owned(),
-                                first_line,
+                                first_line: line_number(text, first),
                             },
                         ));
                     }
-                    seen.insert(id, number);
+                    seen.insert(id, line_start);
                     if text_start < line_start {
                         parts.push(Part::Text(&text[text_start..line_start]));
                     }
-                    open = Some((id, number, line_start, offset));
+                    open = Some((id, line_start, line_end));
                 }
                 (Some(Marker::Begin(inner)), Some((outer, ..))) => {
                     return Err(malformed(
-                        number,
+                        line_start,
                         MalformedKind::Nested {
                             outer: outer.to_owned(),
                             inner: inner.to_owned(),
@@ -261,14 +278,14 @@ impl<'a> ManagedFile<'a> {
                 }
                 (Some(Marker::End(id)), None) => {
                     return Err(malformed(
-                        number,
+                        line_start,
                         MalformedKind::EndWithoutBegin { id: id.to_owned() },
                     ));
                 }
-                (Some(Marker::End(id)), Some((open_id, _, block_start, body_start))) => {
+                (Some(Marker::End(id)), Some((open_id, block_start, body_start))) => {
                     if id != open_id {
                         return Err(malformed(
-                            number,
+                            line_start,
                             MalformedKind::MismatchedEnd {
                                 open: open_id.to_owned(),
                                 end: id.to_owned(),
@@ -278,16 +295,16 @@ impl<'a> ManagedFile<'a> {
                     parts.push(Part::Block {
                         id: Cow::Borrowed(open_id),
                         body: Cow::Borrowed(&text[body_start..line_start]),
-                        raw: Some(&text[block_start..offset]),
+                        raw: Some(&text[block_start..line_end]),
                     });
                     open = None;
-                    text_start = offset;
+                    text_start = line_end;
                 }
             }
         }
-        if let Some((id, line, ..)) = open {
+        if let Some((id, block_start, _)) = open {
             return Err(malformed(
-                line,
+                block_start,
                 MalformedKind::Unterminated { id: id.to_owned() },
             ));
         }
@@ -338,17 +355,19 @@ impl<'a> ManagedFile<'a> {
         if block.body.contains('\r') {
             return Err(invalid("body must use LF line ends"));
         }
-        if block
-            .body
-            .lines()
-            .any(|line| !matches!(parse_marker(line, &self.leader), Ok(None)))
+        if block.body.contains(KEYWORD)
+            && block
+                .body
+                .lines()
+                .any(|line| !matches!(parse_marker(line, &self.leader), Ok(None)))
         {
             return Err(invalid("body contains a managed marker"));
         }
         Ok(())
     }
 
-    fn set_body(part: &mut Part<'a>, body: &str) {
+    /// Sets a block's body; `true` when it differed.
+    fn set_body(part: &mut Part<'a>, body: &str) -> bool {
         if let Part::Block {
             body: current, raw, ..
         } = part
@@ -356,8 +375,10 @@ impl<'a> ManagedFile<'a> {
             if normalized_body(current) != normalized_body(body) {
                 *current = Cow::Owned(body.to_owned());
                 *raw = None;
+                return true;
             }
         }
+        false
     }
 
     fn new_part(block: &ManagedBlock) -> Part<'a> {
@@ -413,8 +434,9 @@ impl<'a> ManagedFile<'a> {
     }
 
     /// Makes the file's managed blocks exactly `desired`: existing ones are replaced in
-    /// place, missing ones appended in the given order, the others removed.
-    pub fn set_blocks(&mut self, desired: &[ManagedBlock]) -> Result<(), RenderError> {
+    /// place, missing ones appended in the given order, the others removed. Returns what
+    /// differed (the same as [`ManagedFile::drift`] before the edit).
+    pub fn set_blocks(&mut self, desired: &[ManagedBlock]) -> Result<Vec<Drift>, RenderError> {
         let mut wanted: HashMap<&str, usize> = HashMap::with_capacity(desired.len());
         for (i, block) in desired.iter().enumerate() {
             self.check_block(block)?;
@@ -426,24 +448,41 @@ impl<'a> ManagedFile<'a> {
             }
         }
         let mut placed = vec![false; desired.len()];
+        let mut changed = vec![false; desired.len()];
+        let mut unexpected = Vec::new();
         let mut parts = Vec::with_capacity(self.parts.len() + desired.len());
         for mut part in std::mem::take(&mut self.parts) {
             if let Part::Block { id, .. } = &part {
                 let Some(&i) = wanted.get(id.as_ref()) else {
+                    unexpected.push(Drift {
+                        id: id.clone().into_owned(),
+                        kind: DriftKind::Unexpected,
+                    });
                     continue;
                 };
                 placed[i] = true;
-                Self::set_body(&mut part, &desired[i].body);
+                changed[i] = Self::set_body(&mut part, &desired[i].body);
             }
             parts.push(part);
         }
-        for (block, placed) in desired.iter().zip(placed) {
+        let mut drift = Vec::with_capacity(unexpected.len());
+        for ((block, placed), changed) in desired.iter().zip(placed).zip(changed) {
             if !placed {
                 parts.push(Self::new_part(block));
+                drift.push(Drift {
+                    id: block.id.clone(),
+                    kind: DriftKind::Missing,
+                });
+            } else if changed {
+                drift.push(Drift {
+                    id: block.id.clone(),
+                    kind: DriftKind::Changed,
+                });
             }
         }
+        drift.extend(unexpected);
         self.parts = parts;
-        Ok(())
+        Ok(drift)
     }
 
     /// The blocks whose text differs from `desired`, those missing from the file, and

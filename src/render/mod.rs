@@ -23,7 +23,7 @@ pub use extension::{extension_block_id, render_extension};
 pub use managed::{Drift, DriftKind, Malformed, MalformedKind, ManagedBlock, ManagedFile};
 pub use settings::RenderSettings;
 pub use snapshot::{ConfigSnapshot, RenderedConfig, render_all};
-pub use sync::{SyncOutcome, SyncPlan, plan_file, sync_file};
+pub use sync::{SyncOutcome, SyncPlan, edit_file, plan_file, sync_file};
 pub use trunk::{render_trunk, trunk_block_id};
 pub use write::{WriteOptions, WriteOutcome, backup_path, write_atomic};
 

@@ -66,7 +66,7 @@ pub fn render_all(
             });
         }
     }
-    for trunk in &trunks {
+    for trunk in trunks.iter().filter(|t| t.enabled) {
         let provider = find_provider(providers, &trunk.provider).ok_or_else(|| {
             RenderError::UnknownProvider {
                 trunk: trunk.name.clone(),

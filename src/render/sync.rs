@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::diff::unified_diff;
 use super::managed::{Drift, ManagedFile};
-use super::write::{WriteOptions, read_existing, write_atomic};
+use super::write::{WriteOptions, read_existing, replace_file};
 use super::{ManagedBlock, RenderError};
 
 /// What `plan_file` found: what a sync would change, without changing anything.
@@ -52,8 +52,7 @@ pub fn plan_file(
         e.path = Some(path.to_path_buf());
         e
     })?;
-    let drift = file.drift(blocks);
-    file.set_blocks(blocks)?;
+    let drift = file.set_blocks(blocks)?;
     let content = file.render();
     let changed = content != current;
     let diff = if changed {
@@ -84,10 +83,11 @@ pub fn sync_file(
         e.path = Some(path.to_path_buf());
         e
     })?;
-    let drift = file.drift(blocks);
-    file.set_blocks(blocks)?;
+    let drift = file.set_blocks(blocks)?;
     let content = file.render();
-    if current.is_some() && content == current_text {
+    // Unchanged, or still nothing to write where there is no file.
+    if content == current_text {
+        tracing::debug!(path = %path.display(), "config file unchanged");
         return Ok(SyncOutcome {
             changed: false,
             diff: options.with_diff.then(String::new),
@@ -98,11 +98,66 @@ pub fn sync_file(
     let diff = options
         .with_diff
         .then(|| unified_diff(&file_label(path), current_text, &content));
-    let written = write_atomic(path, content.as_bytes(), options)?;
+    let written = replace_file(
+        path,
+        content.as_bytes(),
+        current.as_deref().map(str::as_bytes),
+        options,
+    )?;
+    tracing::info!(
+        path = %path.display(),
+        blocks = blocks.len(),
+        changed_blocks = drift.len(),
+        backup = ?written.backup,
+        "config file written"
+    );
     Ok(SyncOutcome {
         changed: written.changed,
         diff,
         drift,
+        backup: written.backup,
+    })
+}
+
+/// Reads `path` (a missing file is empty), lets `edit` insert, replace or remove blocks,
+/// and writes the file atomically when its content changed. For changing one block
+/// without rendering everything; `drift` is left empty.
+pub fn edit_file(
+    path: &Path,
+    leader: &str,
+    options: &WriteOptions,
+    edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<(), RenderError>,
+) -> Result<SyncOutcome, RenderError> {
+    let current = read_existing(path)?;
+    let current_text = current.as_deref().unwrap_or_default();
+    let mut file = ManagedFile::parse(current_text, leader).map_err(|mut e| {
+        e.path = Some(path.to_path_buf());
+        e
+    })?;
+    edit(&mut file)?;
+    let content = file.render();
+    if content == current_text {
+        return Ok(SyncOutcome {
+            changed: false,
+            diff: options.with_diff.then(String::new),
+            drift: Vec::new(),
+            backup: None,
+        });
+    }
+    let diff = options
+        .with_diff
+        .then(|| unified_diff(&file_label(path), current_text, &content));
+    let written = replace_file(
+        path,
+        content.as_bytes(),
+        current.as_deref().map(str::as_bytes),
+        options,
+    )?;
+    tracing::info!(path = %path.display(), backup = ?written.backup, "config file edited");
+    Ok(SyncOutcome {
+        changed: written.changed,
+        diff,
+        drift: Vec::new(),
         backup: written.backup,
     })
 }

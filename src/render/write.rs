@@ -79,18 +79,29 @@ pub fn write_atomic(
     contents: &[u8],
     options: &WriteOptions,
 ) -> Result<WriteOutcome, RenderError> {
-    let path = resolve(path)?;
-    let current = match fs::read(&path) {
+    let current = match fs::read(path) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(RenderError::io(&path, "read", e)),
+        Err(e) => return Err(RenderError::io(path, "read", e)),
     };
-    if current.as_deref() == Some(contents) {
+    replace_file(path, contents, current.as_deref(), options)
+}
+
+/// [`write_atomic`] for a caller that has just read the file (`current`, `None` when it
+/// did not exist).
+pub(crate) fn replace_file(
+    path: &Path,
+    contents: &[u8],
+    current: Option<&[u8]>,
+    options: &WriteOptions,
+) -> Result<WriteOutcome, RenderError> {
+    if current == Some(contents) {
         return Ok(WriteOutcome {
             changed: false,
             backup: None,
         });
     }
+    let path = resolve(path)?;
     let existing = match fs::metadata(&path) {
         Ok(meta) => Some(meta),
         Err(e) if e.kind() == ErrorKind::NotFound => None,

@@ -72,7 +72,7 @@ pub fn builtin_extension_templates() -> Vec<ExtensionTemplate> {
             name: "Mobile softphone".into(),
             description: "Up to five devices with long registrations (up to 24 hours) for \
                           apps that sleep, Opus first, ICE for changing networks, RTP \
-                          keep-alives; unreachable contacts are removed."
+                          keep-alives; unreachable contacts are replaced first."
                 .into(),
             default_codecs: strings(&["opus", "ulaw", "alaw"]),
             default_max_contacts: 5,
