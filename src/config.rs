@@ -50,6 +50,9 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Extra provider templates (`*.toml`) beside the ones built into rayan; a file may
+    /// replace a built-in template by using its id. `None`: only the built-in ones.
+    pub provider_templates_dir: Option<PathBuf>,
     pub extensions: ExtensionSettings,
     pub apply: ApplySettings,
     pub events: EventSettings,
@@ -126,6 +129,7 @@ impl Default for Settings {
             log_format: "text".into(),
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            provider_templates_dir: None,
             extensions: ExtensionSettings::default(),
             apply: ApplySettings::default(),
             events: EventSettings::default(),

@@ -19,6 +19,7 @@ use crate::apply::{self, ApplyContext, EventSink};
 use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
 use crate::registrations::Registrations;
+use crate::secrets::{SecretError, Secrets};
 use crate::service::{ServiceError, Services};
 use crate::ami::ConnectionState;
 use crate::status::{AmiState, StatusBoard};
@@ -40,6 +41,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("another rayand already manages {dir}: {holder}")]
     Locked { dir: PathBuf, holder: String },
+    #[error("cannot use the key for trunk secrets: {0}")]
+    Secrets(#[from] SecretError),
     #[error("cannot open the database: {0}")]
     Database(#[from] StoreError),
     #[error("start-up failed: {0}")]
@@ -162,6 +165,7 @@ impl Daemon {
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
         let settings = Arc::new(settings);
+        let secrets = Secrets::load_or_create(&settings.state_dir)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         // AMI connects in the background: a daemon whose Asterisk is down still
@@ -188,7 +192,7 @@ impl Daemon {
             }
         });
         let (apply, worker) = apply::spawn(
-            ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events },
+            ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events, secrets: secrets.clone() },
             shutdown_rx.clone(),
         );
         let alive = apply.clone();
@@ -199,7 +203,7 @@ impl Daemon {
             feed_events(ami.clone(), hub.clone(), shutdown_rx.clone()),
             announce_asterisk(ami.clone(), hub.clone(), status.clone(), shutdown_rx.clone()),
         ];
-        let services = Services::new(db, settings.clone(), ami, apply, registrations, hub);
+        let services = Services::new(db, settings.clone(), ami, apply, registrations, hub, secrets);
         services.sync_builtin_templates().await?;
         if let Some(path) = services.bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");

@@ -19,6 +19,7 @@ pub mod model;
 pub mod registrations;
 pub mod store;
 pub mod render;
+pub mod secrets;
 pub mod service;
 pub mod status;
 pub mod systemd;

@@ -36,6 +36,7 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     InUse { what: String, by: String },
+    Refused(String),
     Unavailable(String),
     Internal,
 }
@@ -82,6 +83,7 @@ impl ApiError {
             InUse { what, by } => {
                 (StatusCode::CONFLICT, "in-use", "Still in use", format!("{what} is still used by {by}"), vec![])
             }
+            Refused(detail) => (StatusCode::CONFLICT, "refused", "Refused", detail, vec![]),
             Unavailable(detail) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail, vec![]),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,6 +103,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::NotFound(what),
             ServiceError::Conflict(what) => ApiError::Conflict(what),
             ServiceError::InUse { what, by } => ApiError::InUse { what, by },
+            ServiceError::Refused(detail) => ApiError::Refused(detail),
             ServiceError::Unavailable(detail) => ApiError::Unavailable(detail),
             ServiceError::Store(err) => {
                 tracing::error!(error = %err, "request failed in the store");

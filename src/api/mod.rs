@@ -7,7 +7,10 @@ pub mod error;
 pub mod extensions;
 pub mod extract;
 pub mod health;
+pub mod routes;
+pub mod templates;
 pub mod tokens;
+pub mod trunks;
 
 use std::sync::Arc;
 
@@ -46,6 +49,9 @@ pub struct Runtime {
     security(("bearer" = [])),
     tags(
         (name = "extensions", description = "Phones: endpoint, auth and aor"),
+        (name = "trunks", description = "Connections to SIP providers"),
+        (name = "routes", description = "Inbound (DID to extension) and outbound (pattern to trunk) routes"),
+        (name = "templates", description = "Extension and provider templates"),
         (name = "tokens", description = "API tokens and roles"),
         (name = "asterisk", description = "What Asterisk has loaded"),
         (name = "applies", description = "Writes, reloads and verifications"),
@@ -72,6 +78,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(extensions::list, extensions::create))
         .routes(routes!(extensions::show, extensions::update, extensions::remove))
+        .routes(routes!(trunks::list, trunks::create))
+        .routes(routes!(trunks::show, trunks::update, trunks::remove))
+        .routes(routes!(routes::list_outbound, routes::create_outbound))
+        .routes(routes!(routes::show_outbound, routes::update_outbound, routes::remove_outbound))
+        .routes(routes!(routes::list_inbound, routes::create_inbound))
+        .routes(routes!(routes::show_inbound, routes::update_inbound, routes::remove_inbound))
+        .routes(routes!(templates::list_providers, templates::create_provider))
+        .routes(routes!(templates::show_provider, templates::remove_provider))
+        .routes(routes!(templates::list_extensions))
+        .routes(routes!(templates::show_extension))
         .routes(routes!(extensions::verify))
         .routes(routes!(asterisk::status))
         .routes(routes!(asterisk::endpoints))

@@ -51,6 +51,8 @@ pub struct ApplyContext {
     pub settings: Arc<Settings>,
     pub ami: AmiClient,
     pub events: EventSink,
+    /// Decrypts trunk passwords for rendering.
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl ApplyContext {
@@ -60,7 +62,7 @@ impl ApplyContext {
 
     /// Renders everything from a fresh database snapshot.
     async fn render(&self) -> Result<RenderedConfig, ApplyError> {
-        let snapshot = store::snapshot::load(&self.db, &self.settings).await?;
+        let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
         let providers = store::snapshot::provider_templates(&self.db).await?;
         Ok(render::render_all(&snapshot, &providers, &self.settings.render_settings())?)
     }

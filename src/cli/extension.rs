@@ -5,7 +5,7 @@ use super::Output;
 use super::output::cell;
 
 /// "verified", "pending: …" or "failed: …" from a write's `apply`.
-fn apply_summary(answer: &Value) -> String {
+pub(super) fn apply_summary(answer: &Value) -> String {
     let apply = answer.get("apply");
     let status = cell(apply.and_then(|a| a.get("status")));
     match apply.and_then(|a| a.get("detail")).and_then(Value::as_str) {
@@ -104,7 +104,7 @@ const COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// The write was saved; a failed apply still makes the command fail, loudly.
-fn check_apply(answer: &Value) -> anyhow::Result<()> {
+pub(super) fn check_apply(answer: &Value) -> anyhow::Result<()> {
     if let Some(apply) = answer.get("apply") {
         super::asterisk::fail_unless_verified(apply)?;
         if apply.get("status").and_then(Value::as_str) == Some("pending") {

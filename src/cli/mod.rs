@@ -3,7 +3,10 @@
 mod asterisk;
 mod extension;
 mod output;
+mod route;
+mod template;
 mod token;
+mod trunk;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +37,15 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Create, list, show, change and delete trunks.
+    #[command(subcommand)]
+    Trunk(trunk::TrunkCommand),
+    /// Inbound and outbound routes.
+    #[command(subcommand)]
+    Route(route::RouteCommand),
+    /// Extension and provider templates.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Re-render everything and reload Asterisk, or show what would change.
     Apply {
         /// Show the unified diff an apply would write; change nothing.
@@ -54,7 +66,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Extension(cmd) => extension::run(&client, &out, cmd).await,
         Command::Token(cmd) => token::run(&client, &out, cmd).await,
+        Command::Trunk(cmd) => trunk::run(&client, &out, cmd).await,
+        Command::Route(cmd) => route::run(&client, &out, cmd).await,
+        Command::Template(cmd) => template::run(&client, &out, cmd).await,
         Command::Apply { dry_run } => asterisk::apply(&client, &out, dry_run).await,
         Command::Status => asterisk::status(&client, &out).await,
     }
+}
+
+/// `?k=v&...` from the pairs that have a value; empty when none has.
+fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", crate::client::encode(v))))
+        .collect();
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }

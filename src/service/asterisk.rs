@@ -71,7 +71,7 @@ impl Services {
     /// Every endpoint Asterisk has loaded, and every one rayan renders that it lacks.
     pub async fn asterisk_endpoints(&self) -> Result<Vec<EndpointRow>, ServiceError> {
         let loaded = self.ami.pjsip_show_endpoints().await.map_err(unreachable)?;
-        let snapshot = store::snapshot::load(&self.db, &self.settings).await?;
+        let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
         let mut expected: BTreeMap<String, ()> = BTreeMap::new();
         for e in snapshot.extensions.iter().filter(|e| e.enabled) {
             expected.insert(e.number.clone(), ());

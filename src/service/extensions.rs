@@ -5,6 +5,7 @@ use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::inbound_layout::LayoutChange;
 use super::applies::ApplyView;
 use super::{Page, Paging, ServiceError, Services};
 use crate::registrations::Registration;
@@ -125,6 +126,12 @@ impl Services {
             auth,
         };
         let txn = self.db.begin().await?;
+        let change = LayoutChange::Extension { previous: None, number: &row.number, context: &row.context };
+        if let Some(clash) = self.inbound_clash(&txn, change).await? {
+            let mut errors = FieldErrors::new();
+            errors.push("extension", clash);
+            return Err(errors.into());
+        }
         let ext = store::extensions::insert(&txn, row).await?;
         store::audit::record(
             &txn,
@@ -213,6 +220,14 @@ impl Services {
         if let Some(password) = patch.password {
             ext.auth = ExtensionAuth::from_password(number, &self.settings.extensions.realm, &password);
         }
+        if ext.context != before.context {
+            let change = LayoutChange::Extension { previous: Some(number), number, context: &ext.context };
+            if let Some(clash) = self.inbound_clash(&txn, change).await? {
+                let mut errors = FieldErrors::new();
+                errors.push("context", clash);
+                return Err(errors.into());
+            }
+        }
         let after = store::extensions::update(&txn, &ext).await?;
         store::audit::record(
             &txn,
@@ -235,6 +250,10 @@ impl Services {
     pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
         let txn = self.db.begin().await?;
         let ext = store::extensions::get(&txn, number).await?;
+        let users = store::routes::using_extension(&txn, ext.id).await?;
+        if !users.is_empty() {
+            return Err(ServiceError::InUse { what: format!("extension {number}"), by: users.join(", ") });
+        }
         store::extensions::delete(&txn, &ext, || "an inbound route".into()).await?;
         store::audit::record(
             &txn,

@@ -6,7 +6,11 @@ pub mod asterisk;
 pub mod audit;
 pub mod catalog;
 pub mod extensions;
+mod inbound_layout;
+pub mod routes;
+pub mod templates;
 pub mod tokens;
+pub mod trunks;
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -33,6 +37,9 @@ pub enum ServiceError {
     InUse { what: String, by: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A request the object's state forbids (e.g. deleting a built-in template).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -98,6 +105,8 @@ pub struct Services {
     pub apply: ApplyHandle,
     pub registrations: Registrations,
     pub events: EventHub,
+    /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl Services {
@@ -108,7 +117,8 @@ impl Services {
         apply: ApplyHandle,
         registrations: Registrations,
         events: EventHub,
+        secrets: crate::secrets::Secrets,
     ) -> Self {
-        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations, events }
+        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations, events, secrets }
     }
 }

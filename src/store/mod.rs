@@ -4,9 +4,11 @@ pub mod applies;
 pub mod audit;
 pub mod entities;
 pub mod extensions;
+pub mod routes;
 pub mod snapshot;
 pub mod templates;
 pub mod tokens;
+pub mod trunks;
 
 #[path = "../../migrations/mod.rs"]
 mod migrations;

@@ -1,18 +1,55 @@
-//! Everything the renderer needs, read in one go.
+//! What the apply worker renders from: every extension, trunk (password decrypted) and
+//! route, read in one transaction so they agree with each other.
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait,
+};
 
 use super::StoreError;
-use crate::config::Settings;
 use crate::render::ConfigSnapshot;
+use crate::secrets::Secrets;
 use crate::templates::ProviderTemplate;
 
-/// Every extension, trunk and route, as the renderer takes them.
-pub async fn load(db: &impl ConnectionTrait, _settings: &Settings) -> Result<ConfigSnapshot, StoreError> {
-    Ok(ConfigSnapshot { extensions: super::extensions::all(db).await?, ..Default::default() })
+/// Reads the whole configuration. On PostgreSQL the reads share one repeatable-read
+/// snapshot; on SQLite one transaction gives the same.
+pub async fn load(
+    db: &DatabaseConnection,
+    secrets: &Secrets,
+) -> Result<ConfigSnapshot, StoreError> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    let extensions = super::extensions::all(&txn).await?;
+    let trunks = super::trunks::all(&txn)
+        .await?
+        .iter()
+        .map(|t| t.decrypt(secrets))
+        .collect::<Result<Vec<_>, _>>()?;
+    let inbound_routes = super::routes::all_inbound(&txn).await?;
+    let outbound_routes = super::routes::all_outbound(&txn).await?;
+    txn.commit().await?;
+    Ok(ConfigSnapshot {
+        extensions,
+        trunks,
+        inbound_routes,
+        outbound_routes,
+    })
 }
 
-/// The provider templates trunks are rendered with.
-pub async fn provider_templates(_db: &impl ConnectionTrait) -> Result<Vec<ProviderTemplate>, StoreError> {
-    crate::templates::builtin_provider_templates().map_err(|e| StoreError::Corrupt(e.to_string()))
+/// Every provider template in the database (built-in and administrator-made), by id.
+pub async fn provider_templates(
+    db: &DatabaseConnection,
+) -> Result<Vec<ProviderTemplate>, StoreError> {
+    super::templates::list_provider_templates(db)
+        .await?
+        .into_iter()
+        .map(|row| super::templates::provider_definition(&row))
+        .collect()
 }

@@ -2,10 +2,11 @@
 //! files shipped with rayan at start; administrators may add their own.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set};
 
 use super::StoreError;
 use super::entities::{extension_template, provider_template};
+use crate::templates::ProviderTemplate;
 
 pub async fn extension_template_exists(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
     Ok(extension_template::Entity::find_by_id(id.to_owned()).one(db).await?.is_some())
@@ -113,4 +114,56 @@ pub async fn builtin_provider_ids(db: &impl ConnectionTrait) -> Result<Vec<Strin
         .into_iter()
         .map(|r| r.id)
         .collect())
+}
+
+/// The template a provider row stores.
+pub fn provider_definition(row: &provider_template::Model) -> Result<ProviderTemplate, StoreError> {
+    serde_json::from_value(row.definition.clone())
+        .map_err(|e| StoreError::Corrupt(format!("provider template {}: {e}", row.id)))
+}
+
+pub async fn get_provider_template(db: &impl ConnectionTrait, id: &str) -> Result<provider_template::Model, StoreError> {
+    find_provider_template(db, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("provider template {id}")))
+}
+
+/// Inserts an administrator-made provider template.
+pub async fn insert_provider_template(
+    db: &impl ConnectionTrait,
+    template: &ProviderTemplate,
+) -> Result<provider_template::Model, StoreError> {
+    let now = Utc::now();
+    let definition = serde_json::to_value(template)
+        .map_err(|e| StoreError::Corrupt(format!("provider template {}: {e}", template.id)))?;
+    provider_template::ActiveModel {
+        id: Set(template.id.clone()),
+        display_name: Set(template.display_name.clone()),
+        auth_type: Set(auth_type_name(template).to_owned()),
+        builtin: Set(false),
+        definition: Set(definition),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| StoreError::conflict_as(e, format!("provider template {}", template.id)))
+}
+
+/// `credential` or `ip`, as the `auth_type` column holds it.
+pub fn auth_type_name(template: &ProviderTemplate) -> &'static str {
+    match template.auth_type {
+        crate::templates::AuthType::Credential => "credential",
+        crate::templates::AuthType::Ip => "ip",
+    }
+}
+
+pub async fn delete_provider_template(
+    db: &impl ConnectionTrait,
+    row: provider_template::Model,
+    referenced_by: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    let what = format!("provider template {}", row.id);
+    row.delete(db).await.map_err(|e| StoreError::in_use_as(e, what, referenced_by()))?;
+    Ok(())
 }

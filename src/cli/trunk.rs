@@ -1,0 +1,201 @@
+use std::io::BufRead;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use super::Output;
+use super::extension::{apply_summary, check_apply};
+use crate::client::{Client, encode};
+
+#[derive(Subcommand)]
+pub enum TrunkCommand {
+    /// Create a trunk from a provider template (see `rayan-ctl template list`).
+    Create {
+        name: String,
+        /// Provider template id, e.g. telnyx.
+        #[arg(long)]
+        provider: String,
+        #[command(flatten)]
+        fields: TrunkFields,
+    },
+    /// List trunks.
+    List {
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        limit: Option<u64>,
+        #[arg(long)]
+        offset: Option<u64>,
+    },
+    /// Show one trunk (never its password).
+    Show { name: String },
+    /// Change the given fields only.
+    Update {
+        name: String,
+        #[arg(long)]
+        provider: Option<String>,
+        #[command(flatten)]
+        fields: TrunkFields,
+    },
+    /// Delete a trunk no route uses.
+    Delete { name: String },
+}
+
+#[derive(Args)]
+pub struct TrunkFields {
+    #[arg(long)]
+    username: Option<String>,
+    /// Visible to other local users in the process list: prefer --password-stdin.
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Host name or IP address (default: the provider's).
+    #[arg(long)]
+    server: Option<String>,
+    #[arg(long)]
+    port: Option<u16>,
+    #[arg(long)]
+    did: Option<String>,
+    #[arg(long)]
+    context: Option<String>,
+    /// Comma-separated, e.g. ulaw,alaw.
+    #[arg(long, value_delimiter = ',')]
+    codecs: Option<Vec<String>>,
+    /// Comma-separated provider addresses (IP, CIDR or host).
+    #[arg(long, value_delimiter = ',')]
+    match_addresses: Option<Vec<String>>,
+    #[arg(long, conflicts_with = "disable")]
+    enable: bool,
+    #[arg(long)]
+    disable: bool,
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: standard input held no password");
+    }
+    Ok(password)
+}
+
+impl TrunkFields {
+    fn into_json(self) -> anyhow::Result<Map<String, Value>> {
+        let password = match (self.password, self.password_stdin) {
+            (Some(p), _) => Some(p),
+            (None, true) => Some(read_password_line()?),
+            (None, false) => None,
+        };
+        let mut body = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                body.insert(k.into(), v);
+            }
+        };
+        put("username", self.username.map(Value::from));
+        put("password", password.map(Value::from));
+        put("server", self.server.map(Value::from));
+        put("port", self.port.map(Value::from));
+        put("did", self.did.map(Value::from));
+        put("context", self.context.map(Value::from));
+        put("codecs", self.codecs.map(|c| json!(c)));
+        put("match_addresses", self.match_addresses.map(|a| json!(a)));
+        put(
+            "enabled",
+            (self.enable || self.disable).then_some(Value::Bool(self.enable)),
+        );
+        Ok(body)
+    }
+}
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("NAME", "name"),
+    ("PROVIDER", "provider"),
+    ("USERNAME", "username"),
+    ("SERVER", "server"),
+    ("DID", "did"),
+    ("CONTEXT", "context"),
+    ("ENABLED", "enabled"),
+];
+
+pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> anyhow::Result<()> {
+    match cmd {
+        TrunkCommand::Create {
+            name,
+            provider,
+            fields,
+        } => {
+            let mut body = fields.into_json()?;
+            body.insert("name".into(), Value::from(name));
+            body.insert("provider".into(), Value::from(provider));
+            let created = client.post("/api/v1/trunks", &Value::Object(body)).await?;
+            out.object(&created);
+            check_apply(&created)?;
+        }
+        TrunkCommand::List {
+            provider,
+            limit,
+            offset,
+        } => {
+            let query = super::query_string(&[
+                ("provider", provider),
+                ("limit", limit.map(|n| n.to_string())),
+                ("offset", offset.map(|n| n.to_string())),
+            ]);
+            let page = client.get(&format!("/api/v1/trunks{query}")).await?;
+            let items = page
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            out.list(&page, &items, COLUMNS);
+        }
+        TrunkCommand::Show { name } => {
+            out.object(
+                &client
+                    .get(&format!("/api/v1/trunks/{}", encode(&name)))
+                    .await?,
+            );
+        }
+        TrunkCommand::Update {
+            name,
+            provider,
+            fields,
+        } => {
+            let mut body = fields.into_json()?;
+            if let Some(provider) = provider {
+                body.insert("provider".into(), Value::from(provider));
+            }
+            if body.is_empty() {
+                anyhow::bail!("nothing to change: give at least one field, e.g. --server");
+            }
+            let updated = client
+                .patch(
+                    &format!("/api/v1/trunks/{}", encode(&name)),
+                    &Value::Object(body),
+                )
+                .await?;
+            out.object(&updated);
+            check_apply(&updated)?;
+        }
+        TrunkCommand::Delete { name } => {
+            let answer = client
+                .delete(&format!("/api/v1/trunks/{}", encode(&name)))
+                .await?;
+            print_deleted(out, &format!("trunk {name}"), &answer);
+        }
+    }
+    Ok(())
+}
+
+/// Confirms a delete with its apply outcome (or prints the answer for scripts).
+pub(super) fn print_deleted(out: &Output, what: &str, answer: &Value) {
+    if out.json {
+        out.object(answer);
+    } else {
+        out.done(&format!("{what} deleted ({})", apply_summary(answer)));
+    }
+}

@@ -1,0 +1,526 @@
+//! Inbound and outbound route use cases. A route must point at objects that exist, and
+//! its pattern, strip and prepend must render.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::applies::ApplyView;
+use super::inbound_layout::LayoutChange;
+use super::{Page, Paging, ServiceError, Services};
+use crate::model::extension::DEFAULT_CONTEXT;
+use crate::model::routes::{
+    DEFAULT_ROUTE_PRIORITY, InboundRoutePatch, NewInboundRoute, NewOutboundRoute,
+    OutboundRoutePatch,
+};
+use crate::model::{FieldErrors, InboundRoute, OutboundRoute};
+use crate::render::{RenderError, check_dial_pattern, check_strip_prepend};
+use crate::store::audit::{Actor, AuditEntry};
+use crate::store::routes::{InboundRow, OutboundRow, RouteFilter, Stored};
+use crate::store::{self};
+use crate::templates::address::is_did;
+
+/// An outbound route as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OutboundRouteView {
+    #[schema(example = "us_local")]
+    pub name: String,
+    #[schema(example = "_1NXXNXXXXXX")]
+    pub pattern: String,
+    /// Trunk name.
+    pub trunk: String,
+    pub strip: u32,
+    pub prepend: String,
+    pub priority: i32,
+    pub context: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
+}
+
+impl From<&Stored<OutboundRoute>> for OutboundRouteView {
+    fn from(s: &Stored<OutboundRoute>) -> Self {
+        let r = &s.route;
+        OutboundRouteView {
+            name: r.name.clone(),
+            pattern: r.pattern.clone(),
+            trunk: r.trunk.clone(),
+            strip: r.strip,
+            prepend: r.prepend.clone(),
+            priority: r.priority,
+            context: r.context.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            apply: None,
+        }
+    }
+}
+
+/// An inbound route as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InboundRouteView {
+    pub id: i64,
+    #[schema(example = "+15551234567")]
+    pub did: String,
+    /// `null`: calls from any trunk.
+    pub trunk: Option<String>,
+    /// Destination extension number.
+    pub extension: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
+}
+
+impl From<&Stored<InboundRoute>> for InboundRouteView {
+    fn from(s: &Stored<InboundRoute>) -> Self {
+        let r = &s.route;
+        InboundRouteView {
+            id: r.id,
+            did: r.did.clone(),
+            trunk: r.trunk.clone(),
+            extension: r.extension.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            apply: None,
+        }
+    }
+}
+
+/// `GET /api/v1/outbound-routes` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutboundRouteQuery {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    /// Trunk name.
+    pub trunk: Option<String>,
+    /// The callers' context.
+    pub context: Option<String>,
+}
+
+/// `GET /api/v1/inbound-routes` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InboundRouteQuery {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    /// Trunk name.
+    pub trunk: Option<String>,
+    /// Destination extension number.
+    pub extension: Option<String>,
+}
+
+fn has_error(errors: &FieldErrors, field: &str) -> bool {
+    errors.0.iter().any(|e| e.field == field)
+}
+
+fn pattern_reason(error: RenderError) -> String {
+    match error {
+        RenderError::InvalidDialPattern { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+fn audit_outbound(s: &Stored<OutboundRoute>) -> serde_json::Value {
+    serde_json::to_value(OutboundRouteView::from(s)).unwrap_or_default()
+}
+
+fn audit_inbound(s: &Stored<InboundRoute>) -> serde_json::Value {
+    serde_json::to_value(InboundRouteView::from(s)).unwrap_or_default()
+}
+
+fn outbound_row(route: &OutboundRoute, trunk_id: i64) -> OutboundRow {
+    OutboundRow {
+        name: route.name.clone(),
+        pattern: route.pattern.clone(),
+        trunk_id,
+        strip: route.strip,
+        prepend: route.prepend.clone(),
+        priority: route.priority,
+        context: route.context.clone(),
+    }
+}
+
+/// An outbound route's object in apply reports: its block is `Route outbound <name>`.
+fn outbound_object(name: &str) -> String {
+    format!("outbound {name}")
+}
+
+/// Inbound routes have no block of their own (they are lines in their trunks'
+/// `Dialplan` blocks), so their writes answer with the apply's overall outcome.
+const INBOUND_KIND: &str = "inbound route";
+
+/// Paging with a filter that matches nothing (a filter naming a missing trunk).
+fn empty_page<T>(paging: Paging) -> Page<T> {
+    Page {
+        items: Vec::new(),
+        total: 0,
+        limit: paging.limit,
+        offset: paging.offset,
+    }
+}
+
+impl Services {
+    /// Checks the route's pattern, strip, prepend and trunk; returns the trunk's id.
+    async fn check_outbound(
+        &self,
+        db: &impl ConnectionTrait,
+        route: &OutboundRoute,
+        mut errors: FieldErrors,
+    ) -> Result<i64, ServiceError> {
+        match check_dial_pattern(&route.pattern) {
+            Err(e) => errors.push("pattern", pattern_reason(e)),
+            Ok(()) => {
+                if let Err(e) = check_strip_prepend(&route.pattern, route.strip, &route.prepend) {
+                    let reason = pattern_reason(e);
+                    let field = if reason.starts_with("strip") {
+                        "strip"
+                    } else {
+                        "prepend"
+                    };
+                    errors.push(field, reason);
+                }
+            }
+        }
+        let mut trunk_id = None;
+        if !has_error(&errors, "trunk") {
+            match store::trunks::find(db, &route.trunk).await? {
+                Some(trunk) => trunk_id = Some(trunk.id),
+                None => errors.push("trunk", format!("no trunk named '{}'", route.trunk)),
+            }
+        }
+        errors.finish()?;
+        trunk_id.ok_or_else(|| ServiceError::NotFound(format!("trunk {}", route.trunk)))
+    }
+
+    pub async fn create_outbound_route(
+        &self,
+        actor: &Actor,
+        input: NewOutboundRoute,
+    ) -> Result<OutboundRouteView, ServiceError> {
+        let errors = input.validate().err().unwrap_or_default();
+        let route = OutboundRoute {
+            id: 0,
+            name: input.name,
+            pattern: input.pattern,
+            trunk: input.trunk,
+            strip: input.strip.unwrap_or(0),
+            prepend: input.prepend.unwrap_or_default(),
+            priority: input.priority.unwrap_or(DEFAULT_ROUTE_PRIORITY),
+            context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
+        };
+        let txn = self.db.begin().await?;
+        let trunk_id = self.check_outbound(&txn, &route, errors).await?;
+        let stored = store::routes::insert_outbound(&txn, outbound_row(&route, trunk_id)).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "create",
+                object_kind: "outbound_route",
+                object_id: &route.name,
+                before: None,
+                after: Some(audit_outbound(&stored)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = OutboundRouteView::from(&stored);
+        view.apply = Some(
+            self.after_write("create", "route", &outbound_object(&route.name))
+                .await,
+        );
+        Ok(view)
+    }
+
+    pub async fn get_outbound_route(&self, name: &str) -> Result<OutboundRouteView, ServiceError> {
+        Ok(OutboundRouteView::from(
+            &store::routes::get_outbound(&self.db, name).await?,
+        ))
+    }
+
+    pub async fn list_outbound_routes(
+        &self,
+        query: OutboundRouteQuery,
+    ) -> Result<Page<OutboundRouteView>, ServiceError> {
+        let paging = Paging::new(query.limit, query.offset);
+        let mut filter = RouteFilter {
+            context: query.context,
+            ..Default::default()
+        };
+        if let Some(trunk) = &query.trunk {
+            match store::trunks::find(&self.db, trunk).await? {
+                Some(t) => filter.trunk_id = Some(t.id),
+                None => return Ok(empty_page(paging)),
+            }
+        }
+        let (items, total) =
+            store::routes::list_outbound(&self.db, &filter, paging.limit, paging.offset).await?;
+        Ok(Page {
+            items: items.iter().map(OutboundRouteView::from).collect(),
+            total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
+    }
+
+    pub async fn update_outbound_route(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: OutboundRoutePatch,
+    ) -> Result<OutboundRouteView, ServiceError> {
+        let errors = patch.validate().err().unwrap_or_default();
+        let txn = self.db.begin().await?;
+        let before = store::routes::get_outbound(&txn, name).await?;
+        let mut route = before.route.clone();
+        patch.apply_to(&mut route);
+        let trunk_id = self.check_outbound(&txn, &route, errors).await?;
+        let after =
+            store::routes::update_outbound(&txn, &before, outbound_row(&route, trunk_id)).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "update",
+                object_kind: "outbound_route",
+                object_id: name,
+                before: Some(audit_outbound(&before)),
+                after: Some(audit_outbound(&after)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = OutboundRouteView::from(&after);
+        view.apply = Some(
+            self.after_write("update", "route", &outbound_object(name))
+                .await,
+        );
+        Ok(view)
+    }
+
+    pub async fn delete_outbound_route(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<ApplyView, ServiceError> {
+        let txn = self.db.begin().await?;
+        let route = store::routes::get_outbound(&txn, name).await?;
+        store::routes::delete_outbound(&txn, route.route.id).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "delete",
+                object_kind: "outbound_route",
+                object_id: name,
+                before: Some(audit_outbound(&route)),
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(self
+            .after_write("delete", "route", &outbound_object(name))
+            .await)
+    }
+
+    /// Checks the route's DID, extension and trunk, that it is not a duplicate and that
+    /// its number stays unambiguous; returns the row to store.
+    async fn check_inbound(
+        &self,
+        db: &impl ConnectionTrait,
+        route: &InboundRoute,
+        mut errors: FieldErrors,
+    ) -> Result<InboundRow, ServiceError> {
+        if !has_error(&errors, "did") && !is_did(&route.did) {
+            errors.push("did", "must be an optional '+' and 2 to 20 digits");
+        }
+        let mut extension_id = None;
+        if !has_error(&errors, "extension") {
+            extension_id = store::routes::extension_id(db, &route.extension).await?;
+            if extension_id.is_none() {
+                errors.push("extension", format!("no extension {}", route.extension));
+            }
+        }
+        let mut trunk_id = None;
+        if let Some(trunk) = route
+            .trunk
+            .as_deref()
+            .filter(|_| !has_error(&errors, "trunk"))
+        {
+            match store::trunks::find(db, trunk).await? {
+                Some(t) => trunk_id = Some(t.id),
+                None => errors.push("trunk", format!("no trunk named '{trunk}'")),
+            }
+        }
+        errors.finish()?;
+        let id = (route.id != 0).then_some(route.id);
+        let duplicate = store::routes::all_inbound(db)
+            .await?
+            .into_iter()
+            .any(|r| Some(r.id) != id && r.did == route.did && r.trunk == route.trunk);
+        if duplicate {
+            let via = route
+                .trunk
+                .as_deref()
+                .map(|t| format!(" via trunk {t}"))
+                .unwrap_or_default();
+            return Err(ServiceError::Conflict(format!(
+                "an inbound route for {}{via}",
+                route.did
+            )));
+        }
+        let change = LayoutChange::Route {
+            id,
+            did: &route.did,
+            trunk: route.trunk.as_deref(),
+        };
+        if let Some(clash) = self.inbound_clash(db, change).await? {
+            let mut errors = FieldErrors::new();
+            errors.push("did", clash);
+            return Err(errors.into());
+        }
+        Ok(InboundRow {
+            did: route.did.clone(),
+            trunk_id,
+            extension_id: extension_id
+                .ok_or_else(|| ServiceError::NotFound(format!("extension {}", route.extension)))?,
+        })
+    }
+
+    pub async fn create_inbound_route(
+        &self,
+        actor: &Actor,
+        input: NewInboundRoute,
+    ) -> Result<InboundRouteView, ServiceError> {
+        let errors = input.validate().err().unwrap_or_default();
+        let route = InboundRoute {
+            id: 0,
+            did: input.did,
+            trunk: input.trunk,
+            extension: input.extension,
+        };
+        let txn = self.db.begin().await?;
+        let row = self.check_inbound(&txn, &route, errors).await?;
+        let stored = store::routes::insert_inbound(&txn, row).await?;
+        let id = stored.route.id.to_string();
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "create",
+                object_kind: "inbound_route",
+                object_id: &id,
+                before: None,
+                after: Some(audit_inbound(&stored)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = InboundRouteView::from(&stored);
+        view.apply = Some(self.after_write("create", INBOUND_KIND, &id).await);
+        Ok(view)
+    }
+
+    pub async fn get_inbound_route(&self, id: i64) -> Result<InboundRouteView, ServiceError> {
+        Ok(InboundRouteView::from(
+            &store::routes::get_inbound(&self.db, id).await?,
+        ))
+    }
+
+    pub async fn list_inbound_routes(
+        &self,
+        query: InboundRouteQuery,
+    ) -> Result<Page<InboundRouteView>, ServiceError> {
+        let paging = Paging::new(query.limit, query.offset);
+        let mut filter = RouteFilter::default();
+        if let Some(trunk) = &query.trunk {
+            match store::trunks::find(&self.db, trunk).await? {
+                Some(t) => filter.trunk_id = Some(t.id),
+                None => return Ok(empty_page(paging)),
+            }
+        }
+        if let Some(extension) = &query.extension {
+            match store::routes::extension_id(&self.db, extension).await? {
+                Some(id) => filter.extension_id = Some(id),
+                None => return Ok(empty_page(paging)),
+            }
+        }
+        let (items, total) =
+            store::routes::list_inbound(&self.db, &filter, paging.limit, paging.offset).await?;
+        Ok(Page {
+            items: items.iter().map(InboundRouteView::from).collect(),
+            total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
+    }
+
+    pub async fn update_inbound_route(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: InboundRoutePatch,
+    ) -> Result<InboundRouteView, ServiceError> {
+        let errors = patch.validate().err().unwrap_or_default();
+        let txn = self.db.begin().await?;
+        let before = store::routes::get_inbound(&txn, id).await?;
+        let mut route = before.route.clone();
+        patch.apply_to(&mut route);
+        let row = self.check_inbound(&txn, &route, errors).await?;
+        let after = store::routes::update_inbound(&txn, &before, row).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "update",
+                object_kind: "inbound_route",
+                object_id: &id.to_string(),
+                before: Some(audit_inbound(&before)),
+                after: Some(audit_inbound(&after)),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = InboundRouteView::from(&after);
+        view.apply = Some(
+            self.after_write("update", INBOUND_KIND, &id.to_string())
+                .await,
+        );
+        Ok(view)
+    }
+
+    pub async fn delete_inbound_route(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<ApplyView, ServiceError> {
+        let txn = self.db.begin().await?;
+        let route = store::routes::get_inbound(&txn, id).await?;
+        store::routes::delete_inbound(&txn, id).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "delete",
+                object_kind: "inbound_route",
+                object_id: &id.to_string(),
+                before: Some(audit_inbound(&route)),
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(self
+            .after_write("delete", INBOUND_KIND, &id.to_string())
+            .await)
+    }
+}

@@ -1,0 +1,383 @@
+//! Trunk use cases. A trunk is checked against its provider template's rules and then
+//! rendered once, so a trunk that would not load into Asterisk is refused at the API.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::applies::ApplyView;
+use super::inbound_layout::LayoutChange;
+use super::{Page, Paging, ServiceError, Services};
+use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
+use crate::model::{FieldErrors, Trunk};
+use crate::render::{RenderError, RenderSettings, render_trunk};
+use crate::store::audit::{Actor, AuditEntry};
+use crate::store::trunks::{StoredTrunk, TrunkFilter, TrunkRow};
+use crate::store::{self};
+use crate::templates::address::{is_did, is_host, is_match_address, is_sip_user};
+use crate::templates::{ProviderTemplate, TrunkField};
+
+/// A trunk as the API shows it. The password never appears: only whether one is set.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrunkView {
+    #[schema(example = "telnyx_main")]
+    pub name: String,
+    #[schema(example = "telnyx")]
+    pub provider: String,
+    pub username: Option<String>,
+    /// Whether a password is stored (it is kept encrypted and never returned).
+    pub has_password: bool,
+    pub server: Option<String>,
+    pub port: Option<u16>,
+    pub did: Option<String>,
+    pub context: String,
+    /// `null`: the provider template's default codecs.
+    pub codecs: Option<Vec<String>>,
+    pub match_addresses: Vec<String>,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// In answers to writes: what Asterisk loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
+}
+
+impl From<&StoredTrunk> for TrunkView {
+    fn from(t: &StoredTrunk) -> Self {
+        let r = &t.row;
+        TrunkView {
+            name: r.name.clone(),
+            provider: r.provider.clone(),
+            username: r.username.clone(),
+            has_password: r.secret_enc.is_some(),
+            server: r.server.clone(),
+            port: r.port,
+            did: r.did.clone(),
+            context: r.context.clone(),
+            codecs: r.codecs.clone(),
+            match_addresses: r.match_addresses.clone(),
+            enabled: r.enabled,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            apply: None,
+        }
+    }
+}
+
+/// `GET /api/v1/trunks` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TrunkQuery {
+    /// Page size (1..=1000, default 100).
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    /// Provider template id.
+    pub provider: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// What the audit log keeps of a trunk: the view, with `"password": "***"` when the
+/// password was set or changed, never the password or its ciphertext.
+fn audit_image(t: &StoredTrunk, password_changed: bool) -> serde_json::Value {
+    let mut value = serde_json::to_value(TrunkView::from(t)).unwrap_or_default();
+    if password_changed {
+        value["password"] = serde_json::Value::String("***".into());
+    }
+    value
+}
+
+/// Stands in for a stored password in checks that only need to know one is set.
+const STORED_PASSWORD: &str = "stored-password";
+
+fn has_error(errors: &FieldErrors, field: &str) -> bool {
+    errors
+        .0
+        .iter()
+        .any(|e| e.field == field || e.field.starts_with(&format!("{field}[")))
+}
+
+/// The field a render error is about, for the 422 answer.
+fn render_error_field(error: &RenderError) -> String {
+    match error {
+        RenderError::InvalidField { field, .. } | RenderError::MissingField { field, .. } => {
+            field.clone()
+        }
+        RenderError::UnsafeValue { option, .. } => match option.as_str() {
+            "password" | "username" | "context" => option.clone(),
+            "contact_user" => "did".to_owned(),
+            _ => "body".to_owned(),
+        },
+        RenderError::UnsafeSectionName { .. } => "name".to_owned(),
+        _ => "body".to_owned(),
+    }
+}
+
+/// Checks the values that go into SIP URIs and `identify`, and the provider's rules.
+fn check_against_provider(errors: &mut FieldErrors, trunk: &Trunk, template: &ProviderTemplate) {
+    if let Some(username) = trunk.username.as_deref() {
+        if !has_error(errors, "username") && !is_sip_user(username) {
+            errors.push(
+                "username",
+                "must be 1 to 64 letters, digits or - _ . + * ~ ! ' ( ) & =",
+            );
+        }
+    }
+    if let Some(server) = trunk.server.as_deref() {
+        if !has_error(errors, "server") && !is_host(server) {
+            errors.push(
+                "server",
+                "must be a host name or an IP address (without a port)",
+            );
+        }
+    }
+    if let Some(did) = trunk.did.as_deref() {
+        if !has_error(errors, "did") && !is_did(did) {
+            errors.push("did", "must be an optional '+' and 2 to 20 digits");
+        }
+    }
+    for (i, address) in trunk.match_addresses.iter().enumerate() {
+        let field = format!("match_addresses[{i}]");
+        if !has_error(errors, &field) && !is_match_address(address) {
+            errors.push(
+                field,
+                "must be an IP address, a CIDR network or a host name",
+            );
+        }
+    }
+    let provider = &template.id;
+    for field in template.missing_required(trunk) {
+        errors.push(
+            field.as_str(),
+            format!("is required by provider {provider}"),
+        );
+    }
+    let listed = |f: TrunkField| {
+        template.required_fields.contains(&f) || template.optional_fields.contains(&f)
+    };
+    // Context and codecs always apply; the others only where the template uses them.
+    for field in [
+        TrunkField::Username,
+        TrunkField::Password,
+        TrunkField::Server,
+        TrunkField::Port,
+        TrunkField::Did,
+        TrunkField::MatchAddresses,
+    ] {
+        if field.is_set(trunk) && !listed(field) {
+            errors.push(
+                field.as_str(),
+                format!("is not used by provider {provider}"),
+            );
+        }
+    }
+}
+
+/// The row to store for `trunk`; `secret_enc` is what to keep for the password.
+fn row_of(trunk: &Trunk, secret_enc: Option<String>) -> TrunkRow {
+    TrunkRow {
+        name: trunk.name.clone(),
+        provider: trunk.provider.clone(),
+        username: trunk.username.clone(),
+        secret_enc,
+        server: trunk.server.clone(),
+        port: trunk.port,
+        did: trunk.did.clone(),
+        context: trunk.context.clone(),
+        codecs: trunk.codecs.clone(),
+        match_addresses: trunk.match_addresses.clone(),
+        enabled: trunk.enabled,
+    }
+}
+
+impl Services {
+    async fn provider_template(
+        &self,
+        db: &impl ConnectionTrait,
+        id: &str,
+    ) -> Result<Option<ProviderTemplate>, ServiceError> {
+        match store::templates::find_provider_template(db, id).await? {
+            Some(row) => Ok(Some(store::templates::provider_definition(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every check a trunk must pass before it is stored; `errors` holds the field
+    /// checks done so far.
+    async fn check_trunk(
+        &self,
+        db: &impl ConnectionTrait,
+        trunk: &Trunk,
+        mut errors: FieldErrors,
+    ) -> Result<(), ServiceError> {
+        if !has_error(&errors, "provider") {
+            match self.provider_template(db, &trunk.provider).await? {
+                None => errors.push(
+                    "provider",
+                    format!("unknown provider template '{}'", trunk.provider),
+                ),
+                Some(template) => {
+                    check_against_provider(&mut errors, trunk, &template);
+                    // A disabled trunk is not rendered; check it as if enabled so that
+                    // enabling it later cannot fail.
+                    let probe = Trunk {
+                        enabled: true,
+                        ..trunk.clone()
+                    };
+                    if errors.is_empty() {
+                        if let Err(e) = render_trunk(&probe, &template, &RenderSettings::default())
+                        {
+                            errors.push(render_error_field(&e), e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            let change = LayoutChange::Trunk {
+                name: &trunk.name,
+                context: &trunk.context,
+            };
+            if let Some(clash) = self.inbound_clash(db, change).await? {
+                errors.push("context", clash);
+            }
+        }
+        Ok(errors.finish()?)
+    }
+
+    pub async fn create_trunk(
+        &self,
+        actor: &Actor,
+        input: NewTrunk,
+    ) -> Result<TrunkView, ServiceError> {
+        let errors = input.validate().err().unwrap_or_default();
+        let now = Utc::now();
+        let trunk = Trunk {
+            id: 0,
+            name: input.name,
+            provider: input.provider,
+            username: input.username,
+            password: input.password,
+            server: input.server,
+            port: input.port,
+            did: input.did,
+            context: input
+                .context
+                .unwrap_or_else(|| DEFAULT_TRUNK_CONTEXT.into()),
+            codecs: input.codecs,
+            match_addresses: input.match_addresses.unwrap_or_default(),
+            enabled: input.enabled.unwrap_or(true),
+            created_at: now,
+            updated_at: now,
+        };
+        let txn = self.db.begin().await?;
+        self.check_trunk(&txn, &trunk, errors).await?;
+        let secret_enc = trunk.password.as_deref().map(|p| self.secrets.encrypt(p));
+        let stored = store::trunks::insert(&txn, row_of(&trunk, secret_enc)).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "create",
+                object_kind: "trunk",
+                object_id: &stored.row.name,
+                before: None,
+                after: Some(audit_image(&stored, trunk.password.is_some())),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = TrunkView::from(&stored);
+        view.apply = Some(self.after_write("create", "trunk", &stored.row.name).await);
+        Ok(view)
+    }
+
+    pub async fn get_trunk(&self, name: &str) -> Result<TrunkView, ServiceError> {
+        Ok(TrunkView::from(&store::trunks::get(&self.db, name).await?))
+    }
+
+    pub async fn list_trunks(&self, query: TrunkQuery) -> Result<Page<TrunkView>, ServiceError> {
+        let paging = Paging::new(query.limit, query.offset);
+        let filter = TrunkFilter {
+            provider: query.provider,
+            enabled: query.enabled,
+        };
+        let (items, total) =
+            store::trunks::list(&self.db, &filter, paging.limit, paging.offset).await?;
+        Ok(Page {
+            items: items.iter().map(TrunkView::from).collect(),
+            total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
+    }
+
+    pub async fn update_trunk(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: TrunkPatch,
+    ) -> Result<TrunkView, ServiceError> {
+        let errors = patch.validate().err().unwrap_or_default();
+        let txn = self.db.begin().await?;
+        let before = store::trunks::get(&txn, name).await?;
+        let stored_password = before
+            .row
+            .secret_enc
+            .as_ref()
+            .map(|_| STORED_PASSWORD.to_owned());
+        let mut trunk = before.to_trunk_with(stored_password);
+        patch.apply_to(&mut trunk);
+        self.check_trunk(&txn, &trunk, errors).await?;
+        let secret_enc = match &patch.password {
+            None => before.row.secret_enc.clone(),
+            Some(None) => None,
+            Some(Some(password)) => Some(self.secrets.encrypt(password)),
+        };
+        let after = store::trunks::update(&txn, &before, row_of(&trunk, secret_enc)).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "update",
+                object_kind: "trunk",
+                object_id: name,
+                before: Some(audit_image(&before, false)),
+                after: Some(audit_image(&after, patch.password.is_some())),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = TrunkView::from(&after);
+        view.apply = Some(self.after_write("update", "trunk", name).await);
+        Ok(view)
+    }
+
+    pub async fn delete_trunk(&self, actor: &Actor, name: &str) -> Result<ApplyView, ServiceError> {
+        let txn = self.db.begin().await?;
+        let trunk = store::trunks::get(&txn, name).await?;
+        let users = store::routes::using_trunk(&txn, trunk.id).await?;
+        if !users.is_empty() {
+            return Err(ServiceError::InUse {
+                what: format!("trunk {name}"),
+                by: users.join(", "),
+            });
+        }
+        store::trunks::delete(&txn, &trunk, || "a route".into()).await?;
+        store::audit::record(
+            &txn,
+            AuditEntry {
+                actor,
+                action: "delete",
+                object_kind: "trunk",
+                object_id: name,
+                before: Some(audit_image(&trunk, false)),
+                after: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(self.after_write("delete", "trunk", name).await)
+    }
+}
