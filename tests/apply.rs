@@ -55,7 +55,12 @@ async fn writes_are_verified_and_hand_written_text_stays() {
     assert!(last["reloads"].as_array().unwrap().iter().any(|r| r["module"] == "res_pjsip.so"));
     let record = d.admin(Method::GET, &format!("/api/v1/applies/{}", created.body["apply"]["id"]), None).await;
     assert_eq!(record.status, StatusCode::OK);
-    assert!(record.body["objects"].as_array().unwrap().iter().any(|o| o["name"] == "1001" && o["status"] == "verified"));
+    let objects = record.body["objects"].as_array().unwrap();
+    assert!(objects.iter().any(|o| o["name"] == "1001" && o["status"] == "verified"));
+    assert!(
+        objects.iter().any(|o| o["kind"] == "dialplan" && o["name"] == "from-internal" && o["status"] == "verified"),
+        "Asterisk shows the internal context with 1001 in it: {objects:?}"
+    );
 
     // A change that does not touch the endpoint's text reloads nothing for it.
     let renamed = d.admin(Method::PATCH, "/api/v1/extensions/1001", Some(json!({"enabled": false}))).await;

@@ -47,8 +47,9 @@ pub fn sections(text: &str) -> Vec<Section> {
             continue;
         }
         if let (Some(section), Some((k, v))) = (out.last_mut(), line.split_once('=')) {
-            let k = k.trim().trim_end_matches('>').trim();
-            section.options.push((k.to_owned(), v.trim().to_owned()));
+            // `exten => …` is `exten = > …` to this split.
+            let v = v.strip_prefix('>').unwrap_or(v);
+            section.options.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
     out
@@ -158,6 +159,12 @@ mod tests {
                 auth: Some("1001".into()),
             }]
         );
+    }
+
+    #[test]
+    fn reads_extension_names_from_a_dialplan_block() {
+        let body = "[from-internal]\nexten => 1001,1,Dial(PJSIP/1001,30)\nsame => n,Hangup()\nexten => _9NXX,1,Goto(x,${EXTEN},1)\n";
+        assert_eq!(expected_extensions(body), vec!["1001".to_owned(), "_9NXX".to_owned()]);
     }
 
     #[test]
