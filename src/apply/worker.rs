@@ -107,6 +107,7 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
             tracing::warn!(error = %e, "cannot close interrupted applies");
         }
         let mut ami_state = worker.ctx.ami.state();
+        let mut last_apply = std::time::Instant::now();
         let mut batch: Vec<ApplyRequest> =
             vec![ApplyRequest { trigger: "start".into(), force: false, respond: None }];
         loop {
@@ -126,8 +127,15 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
-                // A burst becomes one apply.
-                tokio::time::sleep(debounce).await;
+                // A burst becomes one apply: a change that follows another
+                // closely waits out the debounce window so that the rest of
+                // the burst joins it. A change on an idle system goes at once;
+                // whatever arrives meanwhile is taken by the next apply.
+                if last_apply.elapsed() < debounce {
+                    tokio::time::sleep(debounce).await;
+                } else {
+                    tokio::task::yield_now().await;
+                }
             }
             while let Ok(request) = rx.try_recv() {
                 batch.push(request);
@@ -140,6 +148,7 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
             }
             let force = batch.iter().any(|r| r.force);
             let report = Arc::new(worker.run(&summarise(&triggers), force).await);
+            last_apply = std::time::Instant::now();
             for request in batch.drain(..) {
                 if let Some(respond) = request.respond {
                     let _ = respond.send(report.clone());
