@@ -19,6 +19,7 @@ use crate::apply::{self, ApplyContext, EventSink};
 use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
 use crate::registrations::Registrations;
+use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::{ServiceError, Services};
 use crate::store::{self, StoreError};
 
@@ -50,11 +51,17 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    history: JoinHandle<()>,
     _lock: File,
 }
 
 /// How long shutdown waits for a running apply to finish.
 const APPLY_GRACE: Duration = Duration::from_secs(30);
+/// How long shutdown waits for event streams to close and call records to be stored.
+const STREAMS_GRACE: Duration = Duration::from_secs(3);
+const HISTORY_GRACE: Duration = Duration::from_secs(10);
+/// Ended calls waiting for the database at most.
+const HISTORY_QUEUE: usize = 10_000;
 
 fn ami_settings(settings: &Settings) -> Result<AmiSettings, ConfigError> {
     let a = &settings.asterisk;
@@ -82,10 +89,15 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
     Ok(file)
 }
 
-/// AMI events → normalised events in the hub (and call records).
-fn feed_events(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// AMI events → normalised events in the hub, and ended calls to the history.
+fn feed_events(
+    ami: AmiClient,
+    hub: EventHub,
+    history: CallRecordSink,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pump = Pump::new(hub, CallTrackerConfig::default());
+        let mut pump = Pump::new(hub, CallTrackerConfig::default()).on_call_record(move |record| history.offer(record));
         let messages = futures_util::stream::unfold(ami.subscribe(), |mut events| async move {
             loop {
                 match events.next().await? {
@@ -150,9 +162,10 @@ impl Daemon {
             shutdown_rx.clone(),
         );
         let registrations = Registrations::default();
+        let (history_sink, history) = spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
         let background = vec![
             registrations.track(ami.clone(), shutdown_rx.clone()),
-            feed_events(ami.clone(), hub.clone(), shutdown_rx.clone()),
+            feed_events(ami.clone(), hub.clone(), history_sink, shutdown_rx.clone()),
             announce_asterisk(ami.clone(), hub.clone(), shutdown_rx.clone()),
         ];
         let services = Services::new(db, settings.clone(), ami, apply, registrations, hub);
@@ -179,17 +192,23 @@ impl Daemon {
                 .await
         });
         tracing::info!(%addr, node = %settings.node, "rayand listening");
-        Ok(Daemon { addr, services, shutdown, server, worker, background, _lock: lock })
+        Ok(Daemon { addr, services, shutdown, server, worker, background, history, _lock: lock })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets running ones and a running apply finish
-    /// (bounded), closes the AMI connections, and returns.
+    /// Stops accepting requests, closes every event stream (1001), lets running
+    /// requests, a running apply and the call history writer finish (bounded),
+    /// closes the AMI connections, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
+        self.services.events.close();
+        self.services.streams.close();
+        if tokio::time::timeout(STREAMS_GRACE, self.services.streams.wait()).await.is_err() {
+            tracing::warn!("some event streams did not close in time");
+        }
         let served = match self.server.await {
             Ok(result) => result,
             Err(join) => Err(std::io::Error::other(join)),
@@ -199,6 +218,10 @@ impl Daemon {
         }
         for task in self.background {
             task.abort();
+        }
+        // The pump is gone with the background tasks: the writer stores what is queued and ends.
+        if tokio::time::timeout(HISTORY_GRACE, self.history).await.is_err() {
+            tracing::warn!("the call history writer did not finish in time");
         }
         self.services.ami.shutdown().await;
         self.services.events.close();

@@ -2,7 +2,9 @@
 
 pub mod asterisk;
 pub mod audit;
+pub mod calls;
 pub mod error;
+pub mod events;
 pub mod extensions;
 pub mod extract;
 pub mod health;
@@ -40,6 +42,8 @@ pub struct AppState {
         (name = "asterisk", description = "What Asterisk has loaded"),
         (name = "applies", description = "Writes, reloads and verifications"),
         (name = "audit", description = "Who changed what"),
+        (name = "events", description = "The event stream (WebSocket)"),
+        (name = "calls", description = "Call history, click-to-call and hang-up"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -70,6 +74,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(events::stream))
+        .routes(routes!(calls::list, calls::create))
+        .routes(routes!(calls::hang_up))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

@@ -4,8 +4,11 @@
 pub mod applies;
 pub mod asterisk;
 pub mod audit;
+pub mod calls;
 pub mod catalog;
+pub mod click_to_call;
 pub mod extensions;
+pub mod stream;
 pub mod tokens;
 
 use sea_orm::DatabaseConnection;
@@ -33,6 +36,9 @@ pub enum ServiceError {
     InUse { what: String, by: String },
     #[error("{0}")]
     Unavailable(String),
+    /// Asterisk was reached but refused or could not do it.
+    #[error("{0}")]
+    Rejected(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -98,6 +104,8 @@ pub struct Services {
     pub apply: ApplyHandle,
     pub registrations: Registrations,
     pub events: EventHub,
+    /// Open event streams (WebSockets), so that shutdown can wait for them to close.
+    pub streams: tokio_util::task::TaskTracker,
 }
 
 impl Services {
@@ -109,6 +117,15 @@ impl Services {
         registrations: Registrations,
         events: EventHub,
     ) -> Self {
-        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations, events }
+        Services {
+            db,
+            settings,
+            tokens: tokens::TokenCache::default(),
+            ami,
+            apply,
+            registrations,
+            events,
+            streams: tokio_util::task::TaskTracker::new(),
+        }
     }
 }
