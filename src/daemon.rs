@@ -89,6 +89,26 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
     Ok(file)
 }
 
+/// Kernel send buffer of each connection. Without a bound Linux grows it to
+/// megabytes, where an event stream client that stopped reading would silently
+/// pile up seconds of stale events instead of being told it lagged.
+const SEND_BUFFER: u32 = 64 * 1024;
+
+/// The HTTP listener; accepted connections inherit its send buffer size.
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_send_buffer_size(SEND_BUFFER)?;
+        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
+}
+
 /// AMI events → normalised events in the hub, and ended calls to the history.
 fn feed_events(
     ami: AmiClient,
@@ -174,9 +194,8 @@ impl Daemon {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
         }
 
-        let listener = tokio::net::TcpListener::bind(&settings.listen)
-            .await
-            .map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
+        let listener =
+            listen(&settings.listen).await.map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
         let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
         let url_file = settings.state_dir.join(URL_FILE);
         std::fs::write(&url_file, format!("http://{addr}\n"))
