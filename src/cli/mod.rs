@@ -1,5 +1,7 @@
 //! `rayan-ctl`: argument parsing, commands, and how results are printed.
 
+mod calls;
+mod events;
 mod extension;
 mod output;
 mod token;
@@ -33,6 +35,14 @@ pub enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Follow the event stream.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// The call history; hang up a live call.
+    #[command(subcommand)]
+    Calls(calls::CallsCommand),
+    /// Ring extension FROM and, once it answers, connect it to TO.
+    Call { from: String, to: String },
 }
 
 /// Runs one command; the error is what the user sees.
@@ -45,5 +55,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Extension(cmd) => extension::run(&client, &out, cmd).await,
         Command::Token(cmd) => token::run(&client, &out, cmd).await,
+        Command::Events(cmd) => events::run(&client, &out, cmd).await,
+        Command::Calls(cmd) => calls::run(&client, &out, cmd).await,
+        Command::Call { from, to } => calls::call(&client, &out, from, to).await,
     }
 }
