@@ -28,6 +28,7 @@ on_both_backends!(
     refused_calls_never_reach_asterisk,
     an_unreachable_asterisk_is_503,
     history_filters_and_pages,
+    openapi_documents_the_stream_and_calls,
 );
 
 fn asterisk(d: &TestDaemon) -> &AsteriskDouble {
@@ -267,5 +268,28 @@ async fn history_filters_and_pages(backend: Backend) {
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("until"));
     get("?bogus=1").await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("bogus"));
     d.call(Method::GET, "/api/v1/calls", None, None).await.assert_problem(StatusCode::UNAUTHORIZED, None);
+    d.stop().await;
+}
+
+async fn openapi_documents_the_stream_and_calls(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let doc = d.admin(Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    for (path, method) in [
+        ("/api/v1/events", "get"),
+        ("/api/v1/calls", "get"),
+        ("/api/v1/calls", "post"),
+        ("/api/v1/calls/{id}", "delete"),
+    ] {
+        assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
+    }
+    let stream = &doc.body["paths"]["/api/v1/events"]["get"];
+    assert!(stream["responses"]["101"].is_object(), "{stream}");
+    let params: Vec<&str> =
+        stream["parameters"].as_array().expect("parameters").iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(params, ["types", "endpoints", "since", "token"]);
+    for schema in ["CallView", "NewCall", "CallStarted", "CallHungUp"] {
+        assert!(doc.body["components"]["schemas"][schema].is_object(), "{schema} missing");
+    }
     d.stop().await;
 }
