@@ -85,6 +85,10 @@ pub struct EventSettings {
     pub ring_size: usize,
     /// Events queued per subscriber before it is told it lagged.
     pub subscriber_queue: usize,
+    /// How often each WebSocket subscriber is pinged, in milliseconds.
+    pub ping_interval_ms: u64,
+    /// A subscriber that sent nothing, not even a pong, for this long is closed.
+    pub idle_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,7 +161,7 @@ impl Default for ApplySettings {
 
 impl Default for EventSettings {
     fn default() -> Self {
-        Self { ring_size: 10_000, subscriber_queue: 1_024 }
+        Self { ring_size: 10_000, subscriber_queue: 1_024, ping_interval_ms: 20_000, idle_timeout_ms: 60_000 }
     }
 }
 
@@ -249,6 +253,9 @@ impl Settings {
         }
         if self.events.ring_size == 0 || self.events.subscriber_queue == 0 {
             return Err(ConfigError::invalid("events.ring_size", "ring_size and subscriber_queue must be positive"));
+        }
+        if self.events.ping_interval_ms == 0 || self.events.idle_timeout_ms <= self.events.ping_interval_ms {
+            return Err(ConfigError::invalid("events.idle_timeout_ms", "need 0 < ping_interval_ms < idle_timeout_ms"));
         }
         let ast = &self.asterisk;
         if !ast.ami_addr.contains(':') {

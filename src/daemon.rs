@@ -20,6 +20,7 @@ use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
 use crate::registrations::Registrations;
 use crate::secrets::{SecretError, Secrets};
+use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::{ServiceError, Services};
 use crate::ami::ConnectionState;
 use crate::status::{AmiState, StatusBoard};
@@ -65,11 +66,17 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    history: JoinHandle<()>,
     _lock: File,
 }
 
 /// How long shutdown waits for a running apply to finish.
 const APPLY_GRACE: Duration = Duration::from_secs(30);
+/// How long shutdown waits for event streams to close and call records to be stored.
+const STREAMS_GRACE: Duration = Duration::from_secs(3);
+const HISTORY_GRACE: Duration = Duration::from_secs(10);
+/// Ended calls waiting for the database at most.
+const HISTORY_QUEUE: usize = 10_000;
 
 fn ami_settings(settings: &Settings) -> Result<AmiSettings, ConfigError> {
     let a = &settings.asterisk;
@@ -97,10 +104,35 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
     Ok(file)
 }
 
-/// AMI events → normalised events in the hub (and call records).
-fn feed_events(ami: AmiClient, hub: EventHub, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Kernel send buffer of each connection. Without a bound Linux grows it to
+/// megabytes, where an event stream client that stopped reading would silently
+/// pile up seconds of stale events instead of being told it lagged.
+const SEND_BUFFER: u32 = 64 * 1024;
+
+/// The HTTP listener; accepted connections inherit its send buffer size.
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_send_buffer_size(SEND_BUFFER)?;
+        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
+}
+
+/// AMI events → normalised events in the hub, and ended calls to the history.
+fn feed_events(
+    ami: AmiClient,
+    hub: EventHub,
+    history: CallRecordSink,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pump = Pump::new(hub, CallTrackerConfig::default());
+        let mut pump = Pump::new(hub, CallTrackerConfig::default()).on_call_record(move |record| history.offer(record));
         let messages = futures_util::stream::unfold(ami.subscribe(), |mut events| async move {
             loop {
                 match events.next().await? {
@@ -198,9 +230,10 @@ impl Daemon {
         let alive = apply.clone();
         status.watch_apply_worker(move || alive.is_alive());
         let registrations = Registrations::default();
+        let (history_sink, history) = spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
         let background = vec![
             registrations.track(ami.clone(), shutdown_rx.clone()),
-            feed_events(ami.clone(), hub.clone(), shutdown_rx.clone()),
+            feed_events(ami.clone(), hub.clone(), history_sink, shutdown_rx.clone()),
             announce_asterisk(ami.clone(), hub.clone(), status.clone(), shutdown_rx.clone()),
         ];
         let services = Services::new(db, settings.clone(), ami, apply, registrations, hub, secrets);
@@ -209,9 +242,8 @@ impl Daemon {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
         }
 
-        let listener = tokio::net::TcpListener::bind(&settings.listen)
-            .await
-            .map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
+        let listener =
+            listen(&settings.listen).await.map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
         let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
         let url_file = settings.state_dir.join(URL_FILE);
         std::fs::write(&url_file, format!("http://{addr}\n"))
@@ -238,19 +270,23 @@ impl Daemon {
             let _ = ami_state.wait_for(|s| !matches!(s, crate::ami::ConnectionState::Connecting)).await;
         });
         readiness.wait(READINESS_LIMIT).await;
-        Ok(Daemon { addr, services, cors, status, shutdown, server, worker, background, _lock: lock })
+        Ok(Daemon { addr, services, cors, status, shutdown, server, worker, background, history, _lock: lock })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets running ones finish for up to
-    /// [`SHUTDOWN_GRACE`], lets a running apply finish (bounded), closes the
-    /// event subscribers and the AMI connections, and returns.
+    /// Stops accepting requests, closes every event stream (1001), lets running
+    /// requests finish for up to [`SHUTDOWN_GRACE`], lets a running apply and the
+    /// call history writer finish (bounded), closes the AMI connections, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
         self.services.events.close();
+        self.services.streams.close();
+        if tokio::time::timeout(STREAMS_GRACE, self.services.streams.wait()).await.is_err() {
+            tracing::warn!("some event streams did not close in time");
+        }
         let mut server = self.server;
         let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
             Ok(Ok(result)) => result,
@@ -266,6 +302,10 @@ impl Daemon {
         }
         for task in self.background {
             task.abort();
+        }
+        // The pump is gone with the background tasks: the writer stores what is queued and ends.
+        if tokio::time::timeout(HISTORY_GRACE, self.history).await.is_err() {
+            tracing::warn!("the call history writer did not finish in time");
         }
         self.services.ami.shutdown().await;
         served

@@ -38,6 +38,7 @@ pub enum ApiError {
     InUse { what: String, by: String },
     Refused(String),
     Unavailable(String),
+    Rejected(String),
     Internal,
 }
 
@@ -85,6 +86,7 @@ impl ApiError {
             }
             Refused(detail) => (StatusCode::CONFLICT, "refused", "Refused", detail, vec![]),
             Unavailable(detail) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail, vec![]),
+            Rejected(detail) => (StatusCode::CONFLICT, "rejected", "Refused by Asterisk", detail, vec![]),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -105,6 +107,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InUse { what, by } => ApiError::InUse { what, by },
             ServiceError::Refused(detail) => ApiError::Refused(detail),
             ServiceError::Unavailable(detail) => ApiError::Unavailable(detail),
+            ServiceError::Rejected(detail) => ApiError::Rejected(detail),
             ServiceError::Store(err) => {
                 tracing::error!(error = %err, "request failed in the store");
                 ApiError::Internal

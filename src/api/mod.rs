@@ -3,7 +3,9 @@
 pub mod asterisk;
 pub mod audit;
 pub mod cors;
+pub mod calls;
 pub mod error;
+pub mod events;
 pub mod extensions;
 pub mod extract;
 pub mod health;
@@ -56,6 +58,8 @@ pub struct Runtime {
         (name = "asterisk", description = "What Asterisk has loaded"),
         (name = "applies", description = "Writes, reloads and verifications"),
         (name = "audit", description = "Who changed what"),
+        (name = "events", description = "The event stream (WebSocket)"),
+        (name = "calls", description = "Call history, click-to-call and hang-up"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -96,6 +100,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(events::stream))
+        .routes(routes!(calls::list, calls::create))
+        .routes(routes!(calls::hang_up))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -1,6 +1,8 @@
 //! `rayan-ctl`: argument parsing, commands, and how results are printed.
 
 mod asterisk;
+mod calls;
+mod events;
 mod extension;
 mod output;
 mod route;
@@ -54,6 +56,14 @@ pub enum Command {
     },
     /// AMI connection, Asterisk version, last reload, last error, drift.
     Status,
+    /// Follow the event stream.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// The call history; hang up a live call.
+    #[command(subcommand)]
+    Calls(calls::CallsCommand),
+    /// Ring extension FROM and, once it answers, connect it to TO.
+    Call { from: String, to: String },
 }
 
 /// Runs one command; the error is what the user sees.
@@ -71,6 +81,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Template(cmd) => template::run(&client, &out, cmd).await,
         Command::Apply { dry_run } => asterisk::apply(&client, &out, dry_run).await,
         Command::Status => asterisk::status(&client, &out).await,
+        Command::Events(cmd) => events::run(&client, &out, cmd).await,
+        Command::Calls(cmd) => calls::run(&client, &out, cmd).await,
+        Command::Call { from, to } => calls::call(&client, &out, from, to).await,
     }
 }
 

@@ -4,11 +4,14 @@
 pub mod applies;
 pub mod asterisk;
 pub mod audit;
+pub mod calls;
 pub mod catalog;
+pub mod click_to_call;
 pub mod extensions;
 mod inbound_layout;
 pub mod routes;
 pub mod templates;
+pub mod stream;
 pub mod tokens;
 pub mod trunks;
 
@@ -40,6 +43,9 @@ pub enum ServiceError {
     /// A request the object's state forbids (e.g. deleting a built-in template).
     #[error("{0}")]
     Refused(String),
+    /// Asterisk was reached but refused or could not do it.
+    #[error("{0}")]
+    Rejected(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -107,6 +113,8 @@ pub struct Services {
     pub events: EventHub,
     /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
     pub secrets: crate::secrets::Secrets,
+    /// Open event streams (WebSockets), so that shutdown can wait for them to close.
+    pub streams: tokio_util::task::TaskTracker,
 }
 
 impl Services {
@@ -119,6 +127,16 @@ impl Services {
         events: EventHub,
         secrets: crate::secrets::Secrets,
     ) -> Self {
-        Services { db, settings, tokens: tokens::TokenCache::default(), ami, apply, registrations, events, secrets }
+        Services {
+            db,
+            settings,
+            tokens: tokens::TokenCache::default(),
+            ami,
+            apply,
+            registrations,
+            events,
+            secrets,
+            streams: tokio_util::task::TaskTracker::new(),
+        }
     }
 }

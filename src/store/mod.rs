@@ -2,6 +2,7 @@
 
 pub mod applies;
 pub mod audit;
+pub mod calls;
 pub mod entities;
 pub mod extensions;
 pub mod routes;

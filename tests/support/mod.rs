@@ -5,6 +5,7 @@
 pub mod asterisk;
 pub mod daemon;
 pub mod db;
+pub mod ws;
 
 use std::time::Duration;
 

@@ -1,0 +1,292 @@
+//! `GET /api/v1/events`: the event stream over WebSocket.
+//!
+//! The request is authenticated (bearer header or `?token=`, viewer role) and its
+//! filter checked before the upgrade, so a refusal is an ordinary problem+json
+//! answer: 401, 403 (`raw` without the admin role), 422 (a bad parameter), or 426
+//! when the request is not a WebSocket upgrade.
+//!
+//! On the socket every frame is one JSON text message: first
+//! `{"type":"subscribed",…}`, then (with `since`) a `gap` if the replay ring no
+//! longer holds what was asked for, the replayed events, then live events, with
+//! `{"type":"lagged","dropped":N}` where this subscriber lost events by reading too
+//! slowly. Client messages are `subscribe` ops (see [`crate::service::stream`]).
+//!
+//! Each socket reads only its own subscription queue, so a slow or stalled client
+//! costs the hub one queue push per event and no one else anything. The server
+//! pings every `events.ping_interval_ms`; a client from which nothing arrived for
+//! `events.idle_timeout_ms`, or which does not take a write within that time, is
+//! closed (1008). Shutdown closes every socket with 1001. Binary messages are
+//! refused with 1003, messages over 64 KiB with 1009.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::extract::ws::{
+    CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::time::{Instant, MissedTickBehavior};
+use utoipa::IntoParams;
+
+use super::AppState;
+use super::error::{ApiError, PROBLEM_JSON, Problem};
+use super::extract::{Query, authenticate};
+use crate::events::{Delivery, Filter, Subscription};
+use crate::model::{FieldErrors, Role};
+use crate::service::stream::{self, FilterError, Notice};
+use crate::service::tokens::Caller;
+
+/// Frames written per flush at most, so a large backlog still lets the loop look
+/// at pings, client messages and shutdown in between.
+const BATCH: usize = 256;
+/// Largest client message accepted.
+const MAX_MESSAGE: usize = 64 * 1024;
+/// How long a closing socket waits for the client's close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_UNSUPPORTED: u16 = 1003;
+pub const CLOSE_POLICY: u16 = 1008;
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// `GET /api/v1/events` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Comma-separated event types: contact_status, hangup, call, apply, asterisk,
+    /// drift, raw (admin only). Default: all but raw.
+    #[param(example = "contact_status,hangup")]
+    pub types: Option<String>,
+    /// Comma-separated endpoints; events about other endpoints are left out.
+    #[param(example = "1001,1002")]
+    pub endpoints: Option<String>,
+    /// Replay the events after this sequence number that the ring still holds.
+    pub since: Option<u64>,
+    /// The bearer token, for clients that cannot set headers (browsers).
+    pub token: Option<String>,
+}
+
+/// A caller of the event stream: a bearer token in the header or in `?token=`.
+pub struct StreamCaller(pub Caller);
+
+impl FromRequestParts<AppState> for StreamCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state, Role::Viewer, true).await.map(StreamCaller)
+    }
+}
+
+#[utoipa::path(operation_id = "event_stream", get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    description = "A WebSocket (send `Upgrade: websocket`). Frames are JSON text: `{\"type\":\"subscribed\",\"types\":…,\"endpoints\":…}` first, \
+then events `{\"seq\",\"time\",\"node\",\"type\",\"data\"}`, `{\"type\":\"gap\",\"from\":A,\"to\":B}` when `since` is older than the replay ring, \
+`{\"type\":\"lagged\",\"dropped\":N}` when this subscriber read too slowly, and `{\"type\":\"error\",\"message\":…}` for a refused client message. \
+Send `{\"op\":\"subscribe\",\"types\":[…],\"endpoints\":[…]}` to replace the filter. Close codes: 1001 shutdown, 1003 binary message, \
+1008 idle or unresponsive client, 1009 message too large.",
+    responses((status = 101, description = "Switching protocols: the event stream"),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "`raw` needs the admin role"),
+        (status = 422, body = Problem), (status = 426, body = Problem, description = "Not a WebSocket upgrade")))]
+pub async fn stream(
+    State(state): State<AppState>,
+    StreamCaller(caller): StreamCaller,
+    Query(query): Query<EventsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let types = stream::split_list(query.types.as_deref());
+    let endpoints = stream::split_list(query.endpoints.as_deref());
+    let filter =
+        stream::build_filter(caller.role, types.as_deref(), endpoints.as_deref(), false).map_err(|e| match e {
+            FilterError::Invalid(errors) => ApiError::Validation(errors),
+            FilterError::RawNeedsAdmin => ApiError::Forbidden(Role::Admin),
+        })?;
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return Ok(upgrade_required(&rejection.body_text())),
+    };
+    let services = state.services.clone();
+    let liveness = Liveness {
+        ping_every: Duration::from_millis(services.settings.events.ping_interval_ms),
+        idle_after: Duration::from_millis(services.settings.events.idle_timeout_ms),
+    };
+    let streams = services.streams.clone();
+    let since = query.since;
+    Ok(upgrade.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| {
+        // Subscribing here, not before the upgrade, keeps a refused handshake from
+        // ever holding a queue.
+        let subscription = services.events.subscribe(filter.clone(), since);
+        let session = Session { subscription, role: caller.role, liveness, filter };
+        streams.track_future(session.run(socket))
+    }))
+}
+
+fn upgrade_required(detail: &str) -> Response {
+    let problem = Problem {
+        kind: "urn:rayan:problem:upgrade-required".into(),
+        title: "WebSocket upgrade required".into(),
+        status: StatusCode::UPGRADE_REQUIRED.as_u16(),
+        detail: format!("connect with a WebSocket client: {detail}"),
+        errors: FieldErrors::new().0,
+    };
+    let mut response = (StatusCode::UPGRADE_REQUIRED, axum::Json(problem)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    response
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Liveness {
+    ping_every: Duration,
+    idle_after: Duration,
+}
+
+struct Session {
+    subscription: Subscription,
+    role: Role,
+    liveness: Liveness,
+    filter: Filter,
+}
+
+/// Why a session ends.
+enum End {
+    /// Close with this code and reason, then wait briefly for the client's close.
+    Close(u16, Cow<'static, str>),
+    /// The client closed, went away, or cannot take writes: nothing more to send.
+    Gone,
+}
+
+fn text(frame: Cow<'_, str>) -> Message {
+    Message::Text(Utf8Bytes::from(frame.into_owned()))
+}
+
+impl Session {
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut incoming) = socket.split();
+        let idle_after = self.liveness.idle_after;
+        let hello = Notice::subscribed(&self.filter).to_json();
+        let end = match write(&mut sink, vec![text(hello.into())], idle_after).await {
+            Ok(()) => self.serve(&mut sink, &mut incoming).await,
+            Err(end) => end,
+        };
+        if let End::Close(code, reason) = end {
+            let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.as_ref()) }));
+            if write(&mut sink, vec![close], CLOSE_GRACE).await.is_ok() {
+                // The close handshake: the client answers with its own close frame.
+                let _ =
+                    tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
+            }
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+        incoming: &mut futures_util::stream::SplitStream<WebSocket>,
+    ) -> End {
+        let Liveness { ping_every, idle_after } = self.liveness;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            let frames = tokio::select! {
+                delivery = self.subscription.next() => match delivery {
+                    Some(first) => self.batch(first),
+                    None => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
+                },
+                message = incoming.next() => {
+                    last_heard = Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(op))) => vec![self.apply_op(&op)],
+                        Some(Ok(Message::Binary(_))) => {
+                            return End::Close(CLOSE_UNSUPPORTED, "only JSON text messages are accepted".into());
+                        }
+                        // Pongs only prove the client alive; pings are answered by the socket.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Close(_))) | None => return End::Gone,
+                        Some(Err(error)) => return failed_read(error),
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= idle_after {
+                        let reason = format!("nothing received for {} s", idle_after.as_secs_f32());
+                        return End::Close(CLOSE_POLICY, reason.into());
+                    }
+                    vec![Message::Ping(Default::default())]
+                },
+            };
+            if let Err(end) = write(sink, frames, idle_after).await {
+                return end;
+            }
+        }
+    }
+
+    /// `first` and whatever else is queued now, up to [`BATCH`] frames.
+    fn batch(&mut self, first: Delivery) -> Vec<Message> {
+        let mut frames = vec![text(first.to_json())];
+        while frames.len() < BATCH {
+            match self.subscription.try_next() {
+                Some(delivery) => frames.push(text(delivery.to_json())),
+                None => break,
+            }
+        }
+        frames
+    }
+
+    fn apply_op(&mut self, op: &str) -> Message {
+        let notice = match stream::handle_op(self.role, op) {
+            Ok(filter) => {
+                let notice = Notice::subscribed(&filter);
+                self.subscription.set_filter(filter.clone());
+                self.filter = filter;
+                notice
+            }
+            Err(refused) => refused,
+        };
+        text(notice.to_json().into())
+    }
+}
+
+/// A read error: an oversized message is answered with 1009, anything else
+/// means the client is gone.
+fn failed_read(error: axum::Error) -> End {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let error = error.into_inner();
+    if matches!(error.downcast_ref::<WsError>(), Some(WsError::Capacity(_))) {
+        let reason = format!("messages are limited to {} KiB", MAX_MESSAGE / 1024);
+        return End::Close(CLOSE_TOO_BIG, reason.into());
+    }
+    tracing::debug!(%error, "event stream client failed");
+    End::Gone
+}
+
+/// Writes `frames` and flushes them, giving up after `within`.
+async fn write(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    frames: Vec<Message>,
+    within: Duration,
+) -> Result<(), End> {
+    let written = tokio::time::timeout(within, async {
+        for frame in frames {
+            sink.feed(frame).await?;
+        }
+        sink.flush().await
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "event stream write failed");
+            Err(End::Gone)
+        }
+        Err(_) => {
+            tracing::info!(after = ?within, "event stream client took no data; dropped");
+            Err(End::Gone)
+        }
+    }
+}
