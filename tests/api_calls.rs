@@ -12,16 +12,6 @@ use support::daemon::TestDaemon;
 use support::db::Backend;
 use support::ws::Ws;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-    };
-}
 
 on_both_backends!(
     click_to_call_rings_from_then_dials_to_and_hangs_up,

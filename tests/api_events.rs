@@ -18,16 +18,6 @@ use support::db::Backend;
 use support::ws::{Read, Ws};
 use tokio_tungstenite::tungstenite::Message;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-    };
-}
 
 on_both_backends!(
     f1_registration_frames_are_exact,

@@ -7,16 +7,6 @@ use serde_json::{Value, json};
 use support::daemon::TestDaemon;
 use support::db::Backend;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await } )*
-        }
-        mod sqlite {
-            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
-        }
-    };
-}
 
 on_both_backends!(
     crud_round_trip,

@@ -7,6 +7,20 @@ pub mod daemon;
 pub mod db;
 pub mod ws;
 
+
+/// Runs each named `async fn(Backend)` test once on PostgreSQL and once on SQLite.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+    };
+}
+
 use std::time::Duration;
 
 use rayan::ami::{AmiClient, ConnectionState};
