@@ -37,6 +37,7 @@ pub enum ApiError {
     Conflict(String),
     InUse { what: String, by: String },
     Unavailable(String),
+    NotConfigured(String),
     Internal,
 }
 
@@ -83,6 +84,7 @@ impl ApiError {
                 (StatusCode::CONFLICT, "in-use", "Still in use", format!("{what} is still used by {by}"), vec![])
             }
             Unavailable(detail) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail, vec![]),
+            NotConfigured(detail) => (StatusCode::NOT_FOUND, "not-configured", "Not configured", detail, vec![]),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -102,6 +104,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(what) => ApiError::Conflict(what),
             ServiceError::InUse { what, by } => ApiError::InUse { what, by },
             ServiceError::Unavailable(detail) => ApiError::Unavailable(detail),
+            ServiceError::NotConfigured(detail) => ApiError::NotConfigured(detail),
             ServiceError::Store(err) => {
                 tracing::error!(error = %err, "request failed in the store");
                 ApiError::Internal

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extensions;
 pub mod extract;
 pub mod health;
+pub mod kamailio;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub struct Runtime {
         (name = "extensions", description = "Phones: endpoint, auth and aor"),
         (name = "tokens", description = "API tokens and roles"),
         (name = "asterisk", description = "What Asterisk has loaded"),
+        (name = "kamailio", description = "Nodes, Kamailio dispatcher sets and trusted addresses"),
         (name = "applies", description = "Writes, reloads and verifications"),
         (name = "audit", description = "Who changed what"),
         (name = "health", description = "Liveness and readiness"),
@@ -80,6 +82,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
+        .routes(routes!(kamailio::list_nodes))
+        .routes(routes!(kamailio::status))
+        .routes(routes!(kamailio::list_dispatchers, kamailio::create_dispatcher))
+        .routes(routes!(kamailio::show_dispatcher, kamailio::update_dispatcher, kamailio::remove_dispatcher))
+        .routes(routes!(kamailio::list_addresses, kamailio::create_address))
+        .routes(routes!(kamailio::show_address, kamailio::update_address, kamailio::remove_address))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

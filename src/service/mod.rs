@@ -6,6 +6,7 @@ pub mod asterisk;
 pub mod audit;
 pub mod catalog;
 pub mod extensions;
+pub mod kamailio;
 pub mod tokens;
 
 use sea_orm::DatabaseConnection;
@@ -33,6 +34,9 @@ pub enum ServiceError {
     InUse { what: String, by: String },
     #[error("{0}")]
     Unavailable(String),
+    /// An optional part (Kamailio) has no settings: its routes answer 404.
+    #[error("{0}")]
+    NotConfigured(String),
     #[error(transparent)]
     Store(StoreError),
 }

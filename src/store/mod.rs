@@ -4,6 +4,7 @@ pub mod applies;
 pub mod audit;
 pub mod entities;
 pub mod extensions;
+pub mod kamailio;
 pub mod snapshot;
 pub mod templates;
 pub mod tokens;
