@@ -1,0 +1,284 @@
+//! The Kamailio REST API and apply stage against a real Kamailio: changes made
+//! through the API show up, verified, in `dispatcher.list` and
+//! `permissions.addressDump`; a down Kamailio leaves them pending until it is back.
+
+#[path = "kamailio/support.rs"]
+mod kamailio_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use kamailio_support::Kamailio;
+use rayan::config::KamailioSettings;
+use rayan::kamailio::{LiveDestination, LiveState};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use support::daemon::{Asterisk, TestDaemon};
+use support::db::Backend;
+
+/// A destination outside the managed blocks, so Kamailio always has one.
+const BASELINE_DISPATCHER: &str = "9 sip:127.1.9.9:5999 0 0\n";
+const BASELINE_ADDRESSES: &str = "9 127.1.9.9 32 0\n";
+const NODE_URI: &str = "sip:127.1.0.1:5060";
+
+async fn daemon_beside(lab: &Kamailio) -> TestDaemon {
+    let settings = KamailioSettings {
+        rpc_url: lab.rpc_url(),
+        dispatcher_list: lab.dispatcher_path(),
+        address_list: lab.address_path(),
+        node_sip_uri: Some(NODE_URI.into()),
+    };
+    TestDaemon::start_with(Backend::Sqlite, Asterisk::Double, move |s| {
+        s.kamailio = Some(settings);
+        // A rate-limited reload waits out Kamailio's window within the apply.
+        s.apply.wait_ms = 30_000;
+    })
+    .await
+}
+
+async fn live(lab: &Kamailio) -> Vec<LiveDestination> {
+    lab.rpc().dispatcher_list().await.unwrap_or_else(|e| panic!("{e}\n{}", lab.log_tail()))
+}
+
+fn find<'a>(live: &'a [LiveDestination], set_id: i64, uri: &str) -> Option<&'a LiveDestination> {
+    live.iter().find(|d| d.set_id == set_id && d.uri == uri)
+}
+
+/// Polls until `done` holds for Kamailio's live dispatcher list.
+async fn wait_for_live(lab: &Kamailio, what: &str, done: impl Fn(&[LiveDestination]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(list) = lab.rpc().dispatcher_list().await
+            && done(&list)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never saw {what}:\n{}", lab.log_tail());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn destinations_added_disabled_and_removed_through_the_api_reach_kamailio() {
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    // The local node registers itself and is put in set 1 by the first apply.
+    wait_for_live(&lab, "the node in set 1", |l| find(l, 1, NODE_URI).is_some()).await;
+    let nodes = d.admin(Method::GET, "/api/v1/nodes", None).await;
+    assert_eq!(nodes.status, StatusCode::OK, "{}", nodes.body);
+    assert_eq!(nodes.body["items"][0]["name"], "test1");
+    assert_eq!(nodes.body["items"][0]["sip_address"], NODE_URI);
+    assert_eq!(nodes.body["items"][0]["ami_address"], d.asterisk.as_ref().unwrap().addr().to_string());
+
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/kamailio/dispatchers",
+            Some(json!({"set_id": 2, "uri": "sip:127.1.0.2:5999", "priority": 5, "weight": 50, "duid": "gw2"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["apply"]["status"], "verified", "{}", created.body);
+    let id = created.body["id"].as_i64().expect("id");
+    let list = live(&lab).await;
+    let added = find(&list, 2, "sip:127.1.0.2:5999").expect("the new destination is live");
+    assert_ne!(added.flags.state, LiveState::Disabled);
+    assert_eq!(added.priority, 5);
+    assert!(added.attrs.as_deref().is_some_and(|a| a.contains("weight=50")), "{added:?}");
+    // The hand-written line outside the managed blocks is kept.
+    assert!(find(&list, 9, "sip:127.1.9.9:5999").is_some());
+
+    // Within Kamailio's 1 s reload window of the create: the worker waits it out.
+    let disabled =
+        d.admin(Method::PATCH, &format!("/api/v1/kamailio/dispatchers/{id}"), Some(json!({"state": "disabled"}))).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    assert_eq!(disabled.body["apply"]["status"], "verified", "{}", disabled.body);
+    assert_eq!(disabled.body["state"], "disabled");
+    let list = live(&lab).await;
+    assert_eq!(find(&list, 2, "sip:127.1.0.2:5999").expect("still listed").flags.state, LiveState::Disabled);
+    let file = std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list");
+    assert!(file.contains("2 sip:127.1.0.2:5999 4 5 duid=gw2;weight=50"), "{file}");
+
+    let status = d.admin(Method::GET, "/api/v1/kamailio/status", None).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+    assert_eq!(status.body["reachable"], true);
+    assert!(status.body["version"].as_str().is_some_and(|v| v.starts_with("kamailio")), "{}", status.body);
+    let flags: Vec<&str> = status.body["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .filter(|d| d["uri"] == "sip:127.1.0.2:5999")
+        .filter_map(|d| d["flags"].as_str())
+        .collect();
+    assert_eq!(flags.len(), 1);
+    assert!(flags[0].starts_with('D'), "{flags:?}");
+
+    let removed = d.admin(Method::DELETE, &format!("/api/v1/kamailio/dispatchers/{id}"), None).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert_eq!(removed.body["apply"]["status"], "verified", "{}", removed.body);
+    let list = live(&lab).await;
+    assert!(find(&list, 2, "sip:127.1.0.2:5999").is_none(), "{list:?}");
+    assert!(find(&list, 1, NODE_URI).is_some(), "the node stays in set 1");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn trusted_addresses_appear_in_the_permissions_dumps() {
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    let host = d
+        .admin(
+            Method::POST,
+            "/api/v1/kamailio/addresses",
+            Some(json!({"group": 1, "address": "192.0.2.7", "tag": "carrier_a"})),
+        )
+        .await;
+    assert_eq!(host.status, StatusCode::CREATED, "{}", host.body);
+    assert_eq!(host.body["apply"]["status"], "verified", "{}", host.body);
+    let subnet = d
+        .admin(
+            Method::POST,
+            "/api/v1/kamailio/addresses",
+            Some(json!({"group": 2, "address": "198.51.100.0/24", "port": 5060})),
+        )
+        .await;
+    assert_eq!(subnet.status, StatusCode::CREATED, "{}", subnet.body);
+    assert_eq!(subnet.body["apply"]["status"], "verified", "{}", subnet.body);
+
+    let rpc = lab.rpc();
+    let hosts = rpc.permissions_address_dump().await.expect("addressDump");
+    let found = hosts.iter().find(|a| a.ip.to_string() == "192.0.2.7").expect("the host is trusted");
+    assert_eq!((found.group, found.tag.as_deref()), (1, Some("carrier_a")));
+    let subnets = rpc.permissions_subnet_dump().await.expect("subnetDump");
+    assert!(
+        subnets.iter().any(|a| a.group == 2 && a.ip.to_string() == "198.51.100.0" && a.mask == 24 && a.port == 5060),
+        "{subnets:?}"
+    );
+
+    let duplicate =
+        d.admin(Method::POST, "/api/v1/kamailio/addresses", Some(json!({"group": 1, "address": "192.0.2.7"}))).await;
+    duplicate.assert_problem(StatusCode::CONFLICT, None);
+
+    let id = host.body["id"].as_i64().expect("id");
+    let removed = d.admin(Method::DELETE, &format!("/api/v1/kamailio/addresses/{id}"), None).await;
+    assert_eq!(removed.body["apply"]["status"], "verified", "{}", removed.body);
+    let hosts = rpc.permissions_address_dump().await.expect("addressDump");
+    assert!(!hosts.iter().any(|a| a.ip.to_string() == "192.0.2.7"), "{hosts:?}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_made_while_kamailio_is_down_is_pending_then_converges() {
+    let mut lab = Kamailio::prepare(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES);
+    let d = daemon_beside(&lab).await;
+    let created = d
+        .admin(Method::POST, "/api/v1/kamailio/dispatchers", Some(json!({"set_id": 3, "uri": "sip:127.1.0.3:5999"})))
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+    assert_eq!(created.body["apply"]["status"], "pending", "{}", created.body);
+    // Written already; only the reload is owed.
+    let file = std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list");
+    assert!(file.contains("3 sip:127.1.0.3:5999 0 0"), "{file}");
+
+    lab.run().await;
+    // Kamailio read the file at start; the retry reloads and verifies.
+    wait_for_live(&lab, "the destination", |l| find(l, 3, "sip:127.1.0.3:5999").is_some()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let applies = d.admin(Method::GET, "/api/v1/applies?limit=5", None).await;
+        let verified = applies.body["items"].as_array().into_iter().flatten().any(|apply| {
+            apply["objects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o["kind"] == "kamailio" && o["name"] == "dispatcher set 3" && o["status"] == "verified")
+        });
+        if verified {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the retry never verified: {}", applies.body);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_kamailio_section_the_routes_say_so() {
+    let d = TestDaemon::start(Backend::Sqlite).await;
+    for (method, path, body) in [
+        (Method::GET, "/api/v1/kamailio/status", None),
+        (Method::GET, "/api/v1/kamailio/dispatchers", None),
+        (Method::GET, "/api/v1/kamailio/addresses", None),
+        (Method::POST, "/api/v1/kamailio/dispatchers", Some(json!({"set_id": 2, "uri": "sip:127.1.0.2"}))),
+        (Method::DELETE, "/api/v1/kamailio/addresses/1", None),
+    ] {
+        let resp = d.admin(method, path, body).await;
+        resp.assert_problem(StatusCode::NOT_FOUND, None);
+        assert_eq!(resp.body["type"], "urn:rayan:problem:not-configured", "{path}: {}", resp.body);
+        assert!(resp.body["detail"].as_str().is_some_and(|t| t.contains("[kamailio]")), "{}", resp.body);
+    }
+    let nodes = d.admin(Method::GET, "/api/v1/nodes", None).await;
+    assert_eq!(nodes.status, StatusCode::OK, "{}", nodes.body);
+    assert_eq!(nodes.body["items"][0]["name"], "test1");
+    assert!(nodes.body["items"][0]["sip_address"].is_null());
+    // The routes are documented whether or not Kamailio is configured.
+    let doc = d.admin(Method::GET, "/api/v1/openapi.json", None).await;
+    for (path, method) in [
+        ("/api/v1/nodes", "get"),
+        ("/api/v1/kamailio/status", "get"),
+        ("/api/v1/kamailio/dispatchers", "post"),
+        ("/api/v1/kamailio/dispatchers/{id}", "patch"),
+        ("/api/v1/kamailio/addresses", "post"),
+        ("/api/v1/kamailio/addresses/{id}", "delete"),
+    ] {
+        assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_input_is_refused_before_it_reaches_a_file() {
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    wait_for_live(&lab, "the node in set 1", |l| find(l, 1, NODE_URI).is_some()).await;
+    let before = (
+        std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list"),
+        std::fs::read_to_string(lab.address_path()).expect("address.list"),
+    );
+    let dispatchers = [
+        (json!({"set_id": 2, "uri": "sip:gw.example.com"}), "uri"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2;transport=tcp"}), "uri"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2\n1 sip:203.0.113.66 0 0"}), "uri"),
+        (json!({"set_id": 2, "uri": "sip:user@127.1.0.2"}), "uri"),
+        (json!({"set_id": 0, "uri": "sip:127.1.0.2"}), "set_id"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2", "priority": -1}), "priority"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2", "weight": 0}), "weight"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2", "duid": "a;weight=1"}), "duid"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2", "attrs": {"socket": "udp:1.2.3.4 5"}}), "attrs.socket"),
+        (json!({"set_id": 2, "uri": "sip:127.1.0.2", "state": "on"}), "state"),
+    ];
+    for (body, field) in dispatchers {
+        let resp = d.admin(Method::POST, "/api/v1/kamailio/dispatchers", Some(body.clone())).await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+    }
+    let addresses = [
+        (json!({"group": 1, "address": "example.com"}), "address"),
+        (json!({"group": 1, "address": "10.1.2.3/8"}), "address"),
+        (json!({"group": 1, "address": "10.0.0.0/0"}), "address"),
+        (json!({"group": 0, "address": "192.0.2.1"}), "group"),
+        (json!({"group": 1, "address": "192.0.2.1", "tag": "two words"}), "tag"),
+        (json!({"group": 1, "address": "192.0.2.1\n1 0.0.0.0 1 0"}), "address"),
+    ];
+    for (body, field) in addresses {
+        let resp = d.admin(Method::POST, "/api/v1/kamailio/addresses", Some(body.clone())).await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+    }
+    let after = (
+        std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list"),
+        std::fs::read_to_string(lab.address_path()).expect("address.list"),
+    );
+    assert_eq!(before, after, "a refused request changed a list file");
+    let listed = d.admin(Method::GET, "/api/v1/kamailio/dispatchers", None).await;
+    assert_eq!(listed.body["total"], 0, "{}", listed.body);
+    d.stop().await;
+}
