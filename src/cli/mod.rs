@@ -2,6 +2,7 @@
 
 mod asterisk;
 mod extension;
+mod kamailio;
 mod output;
 mod token;
 
@@ -42,6 +43,17 @@ pub enum Command {
     },
     /// AMI connection, Asterisk version, last reload, last error, drift.
     Status,
+    /// Kamailio: live status, dispatcher destinations, trusted addresses.
+    #[command(subcommand)]
+    Kamailio(kamailio::KamailioCommand),
+    /// The Asterisk nodes rayan knows.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    List,
 }
 
 /// Runs one command; the error is what the user sees.
@@ -56,5 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(&client, &out, cmd).await,
         Command::Apply { dry_run } => asterisk::apply(&client, &out, dry_run).await,
         Command::Status => asterisk::status(&client, &out).await,
+        Command::Kamailio(cmd) => kamailio::run(&client, &out, cmd).await,
+        Command::Node(NodeCommand::List) => kamailio::list_nodes(&client, &out).await,
     }
 }
