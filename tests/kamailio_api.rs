@@ -282,3 +282,87 @@ async fn hostile_input_is_refused_before_it_reaches_a_file() {
     assert_eq!(listed.body["total"], 0, "{}", listed.body);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn two_changes_within_the_reload_window_both_end_up_loaded() {
+    // Kamailio refuses a second reload within 5 s ("Ongoing reload"): the
+    // worker waits the window out instead of losing the second change.
+    let lab = Kamailio::start(5, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    wait_for_live(&lab, "the node in set 1", |l| find(l, 1, NODE_URI).is_some()).await;
+    for host in [4, 5] {
+        let uri = format!("sip:127.1.0.{host}:5999");
+        let created =
+            d.admin(Method::POST, "/api/v1/kamailio/dispatchers", Some(json!({"set_id": 4, "uri": uri}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["apply"]["status"], "verified", "{}", created.body);
+    }
+    let list = live(&lab).await;
+    assert!(
+        find(&list, 4, "sip:127.1.0.4:5999").is_some() && find(&list, 4, "sip:127.1.0.5:5999").is_some(),
+        "{list:?}"
+    );
+    let applies = d.admin(Method::GET, "/api/v1/applies?limit=1", None).await;
+    let reloads = applies.body["items"][0]["reloads"].to_string();
+    assert!(reloads.contains("dispatcher") && reloads.contains("reloaded"), "{reloads}");
+    d.stop().await;
+}
+
+fn ctl(d: &TestDaemon, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rayan-ctl"))
+        .args(["--url", &d.url, "--token", &d.admin_token])
+        .args(args)
+        .env_remove("RAYAN_URL")
+        .env_remove("RAYAN_TOKEN")
+        .output()
+        .expect("run rayan-ctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rayan_ctl_manages_destinations_and_addresses() {
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    wait_for_live(&lab, "the node in set 1", |l| find(l, 1, NODE_URI).is_some()).await;
+
+    let (ok, out, err) =
+        ctl(&d, &["--json", "kamailio", "dispatcher", "create", "--set", "6", "--uri", "sip:127.1.0.6:5999"]);
+    assert!(ok, "{err}");
+    let created: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(created["apply"]["status"], "verified", "{created}");
+    assert!(find(&live(&lab).await, 6, "sip:127.1.0.6:5999").is_some());
+
+    let (ok, out, err) = ctl(&d, &["kamailio", "dispatcher", "list"]);
+    assert!(ok && out.contains("sip:127.1.0.6:5999"), "{out}{err}");
+    let (ok, out, err) = ctl(&d, &["kamailio", "status"]);
+    assert!(ok && out.contains("kamailio 5.") && out.contains(NODE_URI), "{out}{err}");
+    let (ok, out, err) = ctl(&d, &["node", "list"]);
+    assert!(ok && out.contains("test1") && out.contains(NODE_URI), "{out}{err}");
+
+    let (ok, _, err) = ctl(&d, &["kamailio", "dispatcher", "create", "--set", "6", "--uri", "sip:gw.example.com"]);
+    assert!(!ok && err.contains("uri"), "{err}");
+
+    let (ok, out, err) =
+        ctl(&d, &["--json", "kamailio", "address", "create", "--group", "3", "--address", "192.0.2.9"]);
+    assert!(ok, "{err}");
+    let address: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let hosts = lab.rpc().permissions_address_dump().await.expect("addressDump");
+    assert!(hosts.iter().any(|a| a.group == 3 && a.ip.to_string() == "192.0.2.9"), "{hosts:?}");
+    let (ok, out, err) = ctl(&d, &["kamailio", "address", "list"]);
+    assert!(ok && out.contains("192.0.2.9"), "{out}{err}");
+
+    let id = address["id"].to_string();
+    let (ok, _, err) = ctl(&d, &["kamailio", "address", "delete", &id]);
+    assert!(ok, "{err}");
+    let id = created["id"].to_string();
+    let (ok, _, err) = ctl(&d, &["kamailio", "dispatcher", "delete", &id]);
+    assert!(ok, "{err}");
+    assert!(find(&live(&lab).await, 6, "sip:127.1.0.6:5999").is_none());
+    let hosts = lab.rpc().permissions_address_dump().await.expect("addressDump");
+    assert!(!hosts.iter().any(|a| a.ip.to_string() == "192.0.2.9"), "{hosts:?}");
+    d.stop().await;
+}
