@@ -168,6 +168,42 @@ async fn trusted_addresses_appear_in_the_permissions_dumps() {
 }
 
 #[tokio::test]
+async fn the_addresses_of_an_ip_authenticated_trunk_are_trusted() {
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    // A trunk on the built-in `custom_ip` template (auth_type = "ip") and one on
+    // a credential template, whose addresses must not be trusted.
+    d.db.execute(
+        "INSERT INTO provider_templates (id, display_name, auth_type, builtin, definition) VALUES \
+         ('custom_ip', 'Custom (IP)', 'ip', true, '{}'), ('telnyx', 'Telnyx', 'credential', true, '{}')",
+    )
+    .await;
+    d.db.execute(
+        "INSERT INTO trunks (name, provider, context, match_addresses, enabled) VALUES \
+         ('carrier_ip', 'custom_ip', 'from-trunk', '[\"203.0.113.5\", \"203.0.113.128/25\"]', true), \
+         ('carrier_cred', 'telnyx', 'from-trunk', '[\"203.0.113.77\"]', true)",
+    )
+    .await;
+    let applied = d.admin(Method::POST, "/api/v1/applies", None).await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    let group = applied.body["objects"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["kind"] == "kamailio" && o["name"] == "address group 1"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no address group 1 in {}", applied.body));
+    assert_eq!(group["status"], "verified", "{group}");
+
+    let rpc = lab.rpc();
+    let hosts = rpc.permissions_address_dump().await.expect("addressDump");
+    let host = hosts.iter().find(|a| a.ip.to_string() == "203.0.113.5").expect("the trunk's host is trusted");
+    assert_eq!((host.group, host.tag.as_deref()), (1, Some("carrier_ip")));
+    assert!(!hosts.iter().any(|a| a.ip.to_string() == "203.0.113.77"), "a credential trunk is not trusted: {hosts:?}");
+    let subnets = rpc.permissions_subnet_dump().await.expect("subnetDump");
+    assert!(subnets.iter().any(|a| a.ip.to_string() == "203.0.113.128" && a.mask == 25), "{subnets:?}");
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn a_change_made_while_kamailio_is_down_is_pending_then_converges() {
     let mut lab = Kamailio::prepare(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES);
     let d = daemon_beside(&lab).await;

@@ -4,8 +4,9 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::StoreError;
-use super::entities::{kamailio_address, kamailio_dispatcher, node};
+use super::entities::{kamailio_address, kamailio_dispatcher, node, trunk};
 use crate::kamailio::{Attributes, Destination, DispatcherState, TrustedAddress, canonical_sip_uri};
+use crate::templates::AuthType;
 
 pub type NodeRow = node::Model;
 pub type DispatcherRow = kamailio_dispatcher::Model;
@@ -270,6 +271,60 @@ pub async fn lists(db: &impl ConnectionTrait) -> Result<KamailioLists, StoreErro
         }
     }
     destinations.extend(stored);
-    let addresses = addresses(db).await?.iter().map(trusted_address).collect::<Result<_, _>>()?;
+    let mut addresses: Vec<TrustedAddress> =
+        addresses(db).await?.iter().map(trusted_address).collect::<Result<_, _>>()?;
+    for address in trunk_addresses(db).await? {
+        let same = |a: &TrustedAddress| {
+            (a.group, a.ip, a.mask, a.port) == (address.group, address.ip, address.mask, address.port)
+        };
+        if !addresses.iter().any(same) {
+            addresses.push(address);
+        }
+    }
     Ok(KamailioLists { destinations, addresses })
+}
+
+/// The permissions group the addresses of IP-authenticated trunks go in.
+pub const TRUNK_GROUP: u32 = 1;
+
+/// The match addresses of every enabled trunk whose provider template
+/// authenticates by IP, tagged with the trunk's name. An address that is not
+/// a valid host or network is left out (and logged), never written.
+pub async fn trunk_addresses(db: &impl ConnectionTrait) -> Result<Vec<TrustedAddress>, StoreError> {
+    // The same templates the renderer uses, so Kamailio and Asterisk agree.
+    let ip_providers: Vec<String> = super::snapshot::provider_templates(db)
+        .await?
+        .into_iter()
+        .filter(|p| p.auth_type == AuthType::Ip)
+        .map(|p| p.id)
+        .collect();
+    if ip_providers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let trunks = trunk::Entity::find()
+        .filter(trunk::Column::Enabled.eq(true))
+        .filter(trunk::Column::Provider.is_in(ip_providers))
+        .order_by_asc(trunk::Column::Name)
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for trunk in trunks {
+        let listed: Vec<String> = serde_json::from_value(trunk.match_addresses.clone())
+            .map_err(|e| StoreError::Corrupt(format!("trunk {} match_addresses: {e}", trunk.name)))?;
+        for text in listed {
+            let mut address = match TrustedAddress::from_cidr(TRUNK_GROUP, &text) {
+                Ok(address) => address,
+                Err(e) => {
+                    tracing::warn!(trunk = %trunk.name, address = %text.escape_debug(), error = %e, "trunk address left out of the permissions list");
+                    continue;
+                }
+            };
+            address.tag = Some(trunk.name.clone());
+            if address.validate().is_err() {
+                address.tag = None;
+            }
+            out.push(address);
+        }
+    }
+    Ok(out)
 }
