@@ -22,13 +22,17 @@ const BASELINE_ADDRESSES: &str = "9 127.1.9.9 32 0\n";
 const NODE_URI: &str = "sip:127.1.0.1:5060";
 
 async fn daemon_beside(lab: &Kamailio) -> TestDaemon {
+    daemon_with(lab, Backend::Sqlite, Some(NODE_URI)).await
+}
+
+async fn daemon_with(lab: &Kamailio, backend: Backend, node_sip_uri: Option<&str>) -> TestDaemon {
     let settings = KamailioSettings {
         rpc_url: lab.rpc_url(),
         dispatcher_list: lab.dispatcher_path(),
         address_list: lab.address_path(),
-        node_sip_uri: Some(NODE_URI.into()),
+        node_sip_uri: node_sip_uri.map(Into::into),
     };
-    TestDaemon::start_with(Backend::Sqlite, Asterisk::Double, move |s| {
+    TestDaemon::start_with(backend, Asterisk::Double, move |s| {
         s.kamailio = Some(settings);
         // A rate-limited reload waits out Kamailio's window within the apply.
         s.apply.wait_ms = 30_000;
@@ -60,8 +64,17 @@ async fn wait_for_live(lab: &Kamailio, what: &str, done: impl Fn(&[LiveDestinati
 
 #[tokio::test]
 async fn destinations_added_disabled_and_removed_through_the_api_reach_kamailio() {
+    destinations_round_trip(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn destinations_round_trip_on_postgres() {
+    destinations_round_trip(Backend::Postgres).await
+}
+
+async fn destinations_round_trip(backend: Backend) {
     let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
-    let d = daemon_beside(&lab).await;
+    let d = daemon_with(&lab, backend, Some(NODE_URI)).await;
     // The local node registers itself and is put in set 1 by the first apply.
     wait_for_live(&lab, "the node in set 1", |l| find(l, 1, NODE_URI).is_some()).await;
     let nodes = d.admin(Method::GET, "/api/v1/nodes", None).await;
@@ -164,6 +177,36 @@ async fn trusted_addresses_appear_in_the_permissions_dumps() {
     assert_eq!(removed.body["apply"]["status"], "verified", "{}", removed.body);
     let hosts = rpc.permissions_address_dump().await.expect("addressDump");
     assert!(!hosts.iter().any(|a| a.ip.to_string() == "192.0.2.7"), "{hosts:?}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_empty_dispatcher_list_is_never_written() {
+    // No node SIP address and no destination: nothing to put in any set.
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_with(&lab, Backend::Sqlite, None).await;
+    let first = d.admin(Method::GET, "/api/v1/applies?limit=10", None).await;
+    let reported = first.body["items"].as_array().into_iter().flatten().any(|apply| {
+        apply["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|o| o["name"] == "dispatcher list" && o["status"] == "failed")
+    });
+    assert!(reported, "{}", first.body);
+    assert_eq!(std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list"), BASELINE_DISPATCHER);
+    assert!(find(&live(&lab).await, 9, "sip:127.1.9.9:5999").is_some(), "Kamailio keeps its destinations");
+
+    let created = d
+        .admin(Method::POST, "/api/v1/kamailio/dispatchers", Some(json!({"set_id": 2, "uri": "sip:127.1.0.2:5999"})))
+        .await;
+    assert_eq!(created.body["apply"]["status"], "verified", "{}", created.body);
+    // Deleting the only destination would empty the list: the file keeps it.
+    let id = created.body["id"].as_i64().expect("id");
+    let removed = d.admin(Method::DELETE, &format!("/api/v1/kamailio/dispatchers/{id}"), None).await;
+    assert_eq!(removed.body["apply"]["status"], "failed", "{}", removed.body);
+    let file = std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list");
+    assert!(file.contains("2 sip:127.1.0.2:5999"), "{file}");
     d.stop().await;
 }
 

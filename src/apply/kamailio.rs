@@ -30,6 +30,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 pub const KIND: &str = "kamailio";
 const DISPATCHER_PREFIX: &str = "Dispatcher set ";
 const ADDRESS_PREFIX: &str = "Address group ";
+const EMPTY_DISPATCHER: &str = "no destination to write: the dispatcher list is left as it is \
+    (an empty list would make Kamailio drop every destination)";
 
 /// What the Kamailio stage adds to an apply report.
 #[derive(Default)]
@@ -52,11 +54,13 @@ struct List {
     removed: BTreeSet<u32>,
     /// Reload owed to an unreachable or busy Kamailio.
     pending: bool,
+    /// The list had nothing to write and that was reported (once, not at every apply).
+    empty_reported: bool,
 }
 
 impl List {
     fn new(kind: ReloadKind, module: &'static str) -> Self {
-        List { kind, module, owed: true, removed: BTreeSet::new(), pending: false }
+        List { kind, module, owed: true, removed: BTreeSet::new(), pending: false, empty_reported: false }
     }
 }
 
@@ -100,14 +104,12 @@ impl KamailioStage {
 
         // An empty list would reload fine and drop every destination: never written.
         let dispatcher_written = if lists.destinations.is_empty() {
-            out.objects.push(object(
-                "dispatcher list",
-                Outcome::Failed,
-                "changed",
-                Some("no destination to write: the dispatcher list is left as it is (an empty list would make Kamailio drop every destination)".into()),
-            ));
+            if !std::mem::replace(&mut self.dispatcher.empty_reported, true) {
+                out.objects.push(object("dispatcher list", Outcome::Failed, "changed", Some(EMPTY_DISPATCHER.into())));
+            }
             false
         } else {
+            self.dispatcher.empty_reported = false;
             let path = self.settings.dispatcher_list.clone();
             let blocks = dispatcher_blocks(&lists.destinations).map_err(|e| e.to_string());
             self.sync(&path, blocks, DISPATCHER_PREFIX, Which::Dispatcher, &mut out)
