@@ -556,3 +556,106 @@ fn same_address(fields: &AddressFields) -> ServiceError {
         fields.address, fields.port, fields.group_id
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::kamailio::{DEFAULT_MAX_SUBNETS, address_blocks, dispatcher_blocks};
+
+    /// Text close to what a client may send: IP literals, ports, separators
+    /// and the characters Kamailio's list parsers split on.
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "sip:(127\\.1\\.0\\.[1-9]{1,2}|\\[2001:db8::[1-9a-f]{1,4}\\])(:[1-9][0-9]{0,3})?",
+            1 => "sip:(127\\.1\\.0\\.[0-9]{1,3}|\\[[0-9a-f:]{2,12}\\]|gw\\.example)(:[0-9]{0,6})?[ ;\\n\\t=#,]?[a-z0-9]{0,3}",
+            1 => "[ -~\\n\\t]{0,24}",
+        ]
+    }
+
+    fn row(fields: DispatcherFields) -> DispatcherRow {
+        DispatcherRow {
+            id: 1,
+            set_id: fields.set_id,
+            uri: fields.uri,
+            priority: fields.priority,
+            attributes: fields.attributes,
+            state: fields.state,
+            node_id: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the API accepts is stored in a form the renderer writes:
+        /// one accepted row can never block the whole list.
+        #[test]
+        fn an_accepted_destination_always_renders(
+            set_id in 0u32..5, uri in hostile(), priority in prop_oneof![4 => 0i32..100, 1 => -5i32..0],
+            weight in proptest::option::of(prop_oneof![4 => 1u8..=100, 1 => any::<u8>()]),
+            duid in proptest::option::of(prop_oneof![4 => "[a-z0-9]{1,6}", 1 => "[ -~]{0,6}"]),
+            extra in proptest::option::of(("[a-z][a-z_]{0,5}", prop_oneof![4 => "[a-z0-9.:]{1,8}", 1 => "[ -~]{0,8}"])),
+        ) {
+            let destination = Destination {
+                set_id,
+                uri,
+                state: DispatcherState::Disabled,
+                priority,
+                attrs: Attributes { duid, weight, extra: extra.into_iter().collect() },
+            };
+            if let Ok(fields) = destination_fields(destination) {
+                let stored = store::kamailio::destination(&row(fields)).expect("stored row reads back");
+                let blocks = dispatcher_blocks(std::slice::from_ref(&stored)).expect("accepted row renders");
+                prop_assert_eq!(blocks.len(), 1);
+                prop_assert_eq!(blocks[0].1.lines().count(), 1);
+            }
+        }
+
+        #[test]
+        fn an_accepted_address_always_renders(
+            group in 0u32..3, text in prop_oneof!["(10|192)\\.[0-9]{1,3}\\.0\\.[0-9]{1,3}(/[0-9]{1,3})?", "[ -~\\n]{0,20}"],
+            port in any::<u16>(), tag in proptest::option::of("[ -~\\n]{0,8}"),
+        ) {
+            if let Ok(fields) = address_fields(group, &text, port, tag) {
+                let stored = AddressRow {
+                    id: 1,
+                    group_id: fields.group_id,
+                    address: fields.address,
+                    port: fields.port,
+                    tag: fields.tag,
+                    trunk_id: None,
+                    created_at: Utc::now(),
+                };
+                let address = store::kamailio::trusted_address(&stored).expect("stored row reads back");
+                let blocks = address_blocks(&[address], DEFAULT_MAX_SUBNETS).expect("accepted row renders");
+                prop_assert_eq!(blocks[0].1.lines().count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn field_errors_name_the_api_fields() {
+        let destination = Destination {
+            set_id: 1,
+            uri: "sip:127.1.0.2".into(),
+            state: DispatcherState::Active,
+            priority: 0,
+            attrs: Attributes {
+                duid: Some("a b".into()),
+                weight: Some(0),
+                extra: [("socket".into(), "x y".into())].into(),
+            },
+        };
+        let Err(ServiceError::Validation(errors)) = destination_fields(destination) else { panic!("accepted") };
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["duid", "weight", "attrs.socket"]);
+        let Err(ServiceError::Validation(errors)) = address_fields(1, "10.1.2.3/8", 0, None) else {
+            panic!("accepted")
+        };
+        assert_eq!(errors.0[0].field, "address");
+    }
+}
