@@ -445,3 +445,24 @@ async fn rayan_ctl_manages_destinations_and_addresses() {
     assert!(!hosts.iter().any(|a| a.ip.to_string() == "192.0.2.9"), "{hosts:?}");
     d.stop().await;
 }
+
+#[test]
+fn the_node_sip_uri_setting_takes_an_ip_literal_only() {
+    let env = |uri: &str| {
+        [
+            ("RAYAN_KAMAILIO_RPC_URL", "http://127.0.0.1:5071/RPC"),
+            ("RAYAN_KAMAILIO_DISPATCHER_LIST", "/etc/kamailio/dispatcher.list"),
+            ("RAYAN_KAMAILIO_ADDRESS_LIST", "/etc/kamailio/address.list"),
+            ("RAYAN_KAMAILIO_NODE_SIP_URI", uri),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    };
+    let loaded = rayan::config::Settings::load(None, env("sip:192.0.2.10:5060")).expect("valid settings");
+    assert_eq!(loaded.kamailio.and_then(|k| k.node_sip_uri).as_deref(), Some("sip:192.0.2.10:5060"));
+    for bad in ["sip:pbx.example.com", "sip:192.0.2.10;transport=tcp", "192.0.2.10"] {
+        match rayan::config::Settings::load(None, env(bad)) {
+            Err(rayan::config::ConfigError::Invalid { key, .. }) => assert_eq!(key, "kamailio.node_sip_uri"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
