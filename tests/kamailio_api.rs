@@ -259,6 +259,11 @@ async fn a_change_made_while_kamailio_is_down_is_pending_then_converges() {
     let file = std::fs::read_to_string(lab.dispatcher_path()).expect("dispatcher.list");
     assert!(file.contains("3 sip:127.1.0.3:5999 0 0"), "{file}");
 
+    let status = d.admin(Method::GET, "/api/v1/kamailio/status", None).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+    assert_eq!(status.body["reachable"], false, "{}", status.body);
+    assert!(status.body["error"].is_string(), "{}", status.body);
+
     lab.run().await;
     // Kamailio read the file at start; the retry reloads and verifies.
     wait_for_live(&lab, "the destination", |l| find(l, 3, "sip:127.1.0.3:5999").is_some()).await;
