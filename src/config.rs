@@ -118,6 +118,10 @@ pub struct KamailioSettings {
     pub rpc_url: String,
     pub dispatcher_list: PathBuf,
     pub address_list: PathBuf,
+    /// This node's SIP address for dispatcher set 1 (`sip:<IP>[:port]`); unset:
+    /// the node is registered without one and is not put in set 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_sip_uri: Option<String>,
 }
 
 impl Default for Settings {
@@ -270,6 +274,10 @@ impl Settings {
         if let Some(k) = &self.kamailio {
             if !(k.rpc_url.starts_with("http://") || k.rpc_url.starts_with("https://")) {
                 return Err(ConfigError::invalid("kamailio.rpc_url", "must be an http:// or https:// URL"));
+            }
+            if let Some(uri) = &k.node_sip_uri {
+                crate::kamailio::canonical_sip_uri(uri)
+                    .map_err(|reason| ConfigError::invalid("kamailio.node_sip_uri", reason))?;
             }
         }
         Ok(())

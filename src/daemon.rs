@@ -196,6 +196,7 @@ impl Daemon {
         let lock = acquire_lock(&settings)?;
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
+        crate::service::kamailio::register_local_node(&db, &settings).await?;
         let settings = Arc::new(settings);
         let secrets = Secrets::load_or_create(&settings.state_dir)?;
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -39,6 +39,7 @@ pub enum ApiError {
     Refused(String),
     Unavailable(String),
     Rejected(String),
+    NotConfigured(String),
     Internal,
 }
 
@@ -87,6 +88,7 @@ impl ApiError {
             Refused(detail) => (StatusCode::CONFLICT, "refused", "Refused", detail, vec![]),
             Unavailable(detail) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail, vec![]),
             Rejected(detail) => (StatusCode::CONFLICT, "rejected", "Refused by Asterisk", detail, vec![]),
+            NotConfigured(detail) => (StatusCode::NOT_FOUND, "not-configured", "Not configured", detail, vec![]),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -108,6 +110,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused(detail) => ApiError::Refused(detail),
             ServiceError::Unavailable(detail) => ApiError::Unavailable(detail),
             ServiceError::Rejected(detail) => ApiError::Rejected(detail),
+            ServiceError::NotConfigured(detail) => ApiError::NotConfigured(detail),
             ServiceError::Store(err) => {
                 tracing::error!(error = %err, "request failed in the store");
                 ApiError::Internal

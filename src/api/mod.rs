@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod routes;
 pub mod templates;
+pub mod kamailio;
 pub mod tokens;
 pub mod trunks;
 
@@ -56,6 +57,7 @@ pub struct Runtime {
         (name = "templates", description = "Extension and provider templates"),
         (name = "tokens", description = "API tokens and roles"),
         (name = "asterisk", description = "What Asterisk has loaded"),
+        (name = "kamailio", description = "Nodes, Kamailio dispatcher sets and trusted addresses"),
         (name = "applies", description = "Writes, reloads and verifications"),
         (name = "audit", description = "Who changed what"),
         (name = "events", description = "The event stream (WebSocket)"),
@@ -103,6 +105,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::stream))
         .routes(routes!(calls::list, calls::create))
         .routes(routes!(calls::hang_up))
+        .routes(routes!(kamailio::list_nodes))
+        .routes(routes!(kamailio::status))
+        .routes(routes!(kamailio::list_dispatchers, kamailio::create_dispatcher))
+        .routes(routes!(kamailio::show_dispatcher, kamailio::update_dispatcher, kamailio::remove_dispatcher))
+        .routes(routes!(kamailio::list_addresses, kamailio::create_address))
+        .routes(routes!(kamailio::show_address, kamailio::update_address, kamailio::remove_address))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -8,6 +8,7 @@
 
 mod drift;
 pub mod expect;
+mod kamailio;
 mod persisted;
 mod worker;
 
@@ -45,7 +46,7 @@ impl Outcome {
 /// One managed object's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ObjectOutcome {
-    /// `extension`, `trunk`, `dialplan`, `route`.
+    /// `extension`, `trunk`, `dialplan`, `route`, `kamailio`.
     pub kind: String,
     pub name: String,
     pub status: Outcome,

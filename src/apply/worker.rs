@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::expect::{
     ExpectedEndpoint, check_endpoint, expected_endpoints, expected_extensions, transport_fingerprint,
 };
+use super::kamailio::{self as kamailio_stage, KamailioStage};
 use super::persisted::{self, Persisted};
 use super::{
     ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome, Outcome, PlannedFile,
@@ -83,6 +84,8 @@ struct Worker {
     /// (kind, name) → what to verify once Asterisk has reloaded.
     pending: BTreeMap<(String, String), Pending>,
     desired: Arc<Mutex<Option<RenderedConfig>>>,
+    /// Present when Kamailio is configured.
+    kamailio: Option<KamailioStage>,
 }
 
 /// Starts the worker. It runs a first apply at once (converging after a crash),
@@ -94,7 +97,13 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
     let desired = Arc::new(Mutex::new(None));
     let handle = ApplyHandle { tx: tx.clone(), status: status.clone(), ctx: ctx.clone() };
     let drift_task = super::drift::watch(ctx.clone(), desired.clone(), status.clone(), shutdown.clone());
+    let kamailio = ctx.settings.kamailio.as_ref().and_then(|k| {
+        KamailioStage::new(k, ctx.settings.asterisk.keep_backups)
+            .map_err(|e| tracing::error!(error = %e, "kamailio is configured but cannot be reached"))
+            .ok()
+    });
     let mut worker = Worker {
+        kamailio,
         persisted: persisted::load(&ctx.settings.state_dir),
         ctx,
         status,
@@ -124,6 +133,9 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
                             batch.push(ApplyRequest { trigger: "asterisk reconnected".into(), force: false, respond: None });
                         }
                         continue;
+                    }
+                    _ = tokio::time::sleep(kamailio_stage::RETRY_INTERVAL), if worker.owes_kamailio() => {
+                        batch.push(ApplyRequest { trigger: "kamailio retry".into(), force: false, respond: None });
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
@@ -202,6 +214,10 @@ struct Outcomes {
 }
 
 impl Worker {
+    fn owes_kamailio(&self) -> bool {
+        self.kamailio.as_ref().is_some_and(KamailioStage::is_pending)
+    }
+
     fn owes_asterisk(&self) -> bool {
         self.status.lock().map(|s| s.pending).unwrap_or(false)
     }
@@ -221,6 +237,7 @@ impl Worker {
                 status: Outcome::Failed,
             },
         };
+        let outcomes = self.with_kamailio(outcomes, force).await;
         let id = match &row {
             Ok(row) => {
                 let finished = store::applies::finish(
@@ -296,6 +313,30 @@ impl Worker {
             }),
         );
         report
+    }
+
+    /// Runs the Kamailio stage (when configured) and adds what it did.
+    async fn with_kamailio(&mut self, mut outcomes: Outcomes, force: bool) -> Outcomes {
+        let Some(stage) = self.kamailio.as_mut() else {
+            return outcomes;
+        };
+        let stage = stage.run(&self.ctx.db, force).await;
+        if stage.objects.iter().any(|o| o.status == Outcome::Failed) {
+            outcomes.status = Outcome::Failed;
+        } else if stage.objects.iter().any(|o| o.status == Outcome::Pending) && outcomes.status == Outcome::Verified {
+            outcomes.status = Outcome::Pending;
+        }
+        if !stage.objects.is_empty() && outcomes.detail.as_deref() == Some("nothing changed") {
+            outcomes.detail = None;
+        }
+        outcomes.detail = match (outcomes.detail.take(), stage.detail) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        outcomes.files.extend(stage.files);
+        outcomes.reloads.extend(stage.reloads);
+        outcomes.objects.extend(stage.objects);
+        outcomes
     }
 
     /// Writes the files, reloads what changed and verifies it.

@@ -4,6 +4,7 @@ mod asterisk;
 mod calls;
 mod events;
 mod extension;
+mod kamailio;
 mod output;
 mod route;
 mod template;
@@ -64,6 +65,17 @@ pub enum Command {
     Calls(calls::CallsCommand),
     /// Ring extension FROM and, once it answers, connect it to TO.
     Call { from: String, to: String },
+    /// Kamailio: live status, dispatcher destinations, trusted addresses.
+    #[command(subcommand)]
+    Kamailio(kamailio::KamailioCommand),
+    /// The Asterisk nodes rayan knows.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    List,
 }
 
 /// Runs one command; the error is what the user sees.
@@ -84,6 +96,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(cmd) => events::run(&client, &out, cmd).await,
         Command::Calls(cmd) => calls::run(&client, &out, cmd).await,
         Command::Call { from, to } => calls::call(&client, &out, from, to).await,
+        Command::Kamailio(cmd) => kamailio::run(&client, &out, cmd).await,
+        Command::Node(NodeCommand::List) => kamailio::list_nodes(&client, &out).await,
     }
 }
 

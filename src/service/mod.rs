@@ -12,6 +12,7 @@ mod inbound_layout;
 pub mod routes;
 pub mod templates;
 pub mod stream;
+pub mod kamailio;
 pub mod tokens;
 pub mod trunks;
 
@@ -46,6 +47,9 @@ pub enum ServiceError {
     /// Asterisk was reached but refused or could not do it.
     #[error("{0}")]
     Rejected(String),
+    /// An optional part (Kamailio) has no settings: its routes answer 404.
+    #[error("{0}")]
+    NotConfigured(String),
     #[error(transparent)]
     Store(StoreError),
 }

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod entities;
 pub mod extensions;
 pub mod routes;
+pub mod kamailio;
 pub mod snapshot;
 pub mod templates;
 pub mod tokens;
