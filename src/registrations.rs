@@ -11,12 +11,25 @@ use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
 use crate::ami::{AmiClient, Message};
+use crate::events::normalize;
+use crate::events::{ContactState, ContactStatus};
+
+fn contact_of(status: ContactStatus) -> Contact {
+    Contact {
+        uri: status.uri.unwrap_or_default(),
+        status: status.status,
+        rtt_ms: status.rtt_ms,
+        user_agent: status.user_agent.filter(|s| !s.is_empty()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Contact {
     pub uri: String,
     /// Lower case as Asterisk names it: reachable, unreachable, nonqualified, ...
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ContactState,
+    /// Qualify round trip; `null` unless the contact is reachable.
     pub rtt_ms: Option<f64>,
     pub user_agent: Option<String>,
 }
@@ -41,16 +54,13 @@ pub struct Registrations {
     inner: Arc<RwLock<HashMap<String, Vec<Contact>>>>,
 }
 
-fn rtt_ms(usec: Option<&str>) -> Option<f64> {
-    usec.and_then(|v| v.parse::<f64>().ok()).map(|us| us / 1000.0)
-}
 
 impl Registrations {
     pub fn get(&self, endpoint: &str) -> Registration {
         let contacts = self.inner.read().ok().and_then(|m| m.get(endpoint).cloned()).unwrap_or_default();
         let state = if contacts.is_empty() {
             RegistrationState::Unregistered
-        } else if contacts.iter().all(|c| c.status == "unreachable") {
+        } else if contacts.iter().all(|c| c.status == ContactState::Unreachable) {
             RegistrationState::Unreachable
         } else {
             RegistrationState::Registered
@@ -63,12 +73,17 @@ impl Registrations {
         let mut map: HashMap<String, Vec<Contact>> = HashMap::new();
         for c in contacts {
             let (Some(endpoint), Some(uri)) = (c.get("Endpoint"), c.get("Uri")) else { continue };
-            map.entry(endpoint.to_owned()).or_default().push(Contact {
-                uri: uri.to_owned(),
-                status: c.get("Status").unwrap_or("unknown").to_ascii_lowercase(),
-                rtt_ms: rtt_ms(c.get("RoundtripUsec")),
-                user_agent: c.get("UserAgent").filter(|s| !s.is_empty()).map(str::to_owned),
-            });
+            // A listed contact reads like a ContactStatus event of its own.
+            let as_event = Message::new()
+                .with("Event", "ContactStatus")
+                .with("URI", uri)
+                .with("ContactStatus", c.get("Status").unwrap_or("Unknown"))
+                .with("EndpointName", endpoint)
+                .with("RoundtripUsec", c.get("RoundtripUsec").unwrap_or(""))
+                .with("UserAgent", c.get("UserAgent").unwrap_or(""));
+            if let Some(contact) = normalize::contact_status(&as_event).map(contact_of) {
+                map.entry(endpoint.to_owned()).or_default().push(contact);
+            }
         }
         if let Ok(mut inner) = self.inner.write() {
             *inner = map;
@@ -77,32 +92,27 @@ impl Registrations {
 
     /// Applies one `ContactStatus` event.
     pub fn apply_event(&self, event: &Message) {
-        let (Some(endpoint), Some(uri), Some(status)) =
-            (event.get("EndpointName"), event.get("URI"), event.get("ContactStatus"))
-        else {
-            return;
-        };
-        let status = status.to_ascii_lowercase();
+        let Some(status) = normalize::contact_status(event) else { return };
+        let Some(endpoint) = status.endpoint.clone() else { return };
+        let removed = status.status == ContactState::Removed;
+        let contact = contact_of(status);
         let Ok(mut inner) = self.inner.write() else { return };
-        let contacts = inner.entry(endpoint.to_owned()).or_default();
-        if status == "removed" {
-            contacts.retain(|c| c.uri != uri);
-            if contacts.is_empty() {
-                inner.remove(endpoint);
-            }
-            return;
-        }
-        let user_agent = event.get("UserAgent").filter(|s| !s.is_empty()).map(str::to_owned);
-        let rtt = rtt_ms(event.get("RoundtripUsec"));
-        match contacts.iter_mut().find(|c| c.uri == uri) {
-            Some(c) => {
-                c.status = status;
-                c.rtt_ms = rtt.or(c.rtt_ms);
-                if user_agent.is_some() {
-                    c.user_agent = user_agent;
+        let contacts = inner.entry(endpoint.clone()).or_default();
+        contacts.retain(|c| c.uri != contact.uri || !removed);
+        match contacts.iter_mut().find(|c| c.uri == contact.uri) {
+            Some(known) if !removed => {
+                known.status = contact.status;
+                known.rtt_ms = contact.rtt_ms;
+                if contact.user_agent.is_some() {
+                    known.user_agent = contact.user_agent;
                 }
             }
-            None => contacts.push(Contact { uri: uri.to_owned(), status, rtt_ms: rtt, user_agent }),
+            Some(_) => {}
+            None if !removed => contacts.push(contact),
+            None => {}
+        }
+        if contacts.is_empty() {
+            inner.remove(&endpoint);
         }
     }
 
@@ -169,7 +179,7 @@ mod tests {
         assert_eq!(regs.get("1001").state, RegistrationState::Registered);
         regs.apply_event(&contact_status("Reachable", "293"));
         let r = regs.get("1001");
-        assert_eq!(r.contacts[0].status, "reachable");
+        assert_eq!(r.contacts[0].status, ContactState::Reachable);
         assert_eq!(r.contacts[0].rtt_ms, Some(0.293));
         regs.apply_event(&contact_status("Unreachable", "0"));
         assert_eq!(regs.get("1001").state, RegistrationState::Unreachable);
