@@ -19,6 +19,7 @@
 //! refused with 1003, messages over 64 KiB with 1009.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{
@@ -28,7 +29,8 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use futures_util::SinkExt;
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior};
 use utoipa::IntoParams;
@@ -36,7 +38,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
-use crate::events::{Delivery, Filter, Subscription};
+use crate::events::{Delivery, Event, Filter, Subscription};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
 use crate::service::tokens::Caller;
@@ -44,6 +46,13 @@ use crate::service::tokens::Caller;
 /// Frames written per flush at most, so a large backlog still lets the loop look
 /// at pings, client messages and shutdown in between.
 const BATCH: usize = 256;
+/// A socket is flushed at most once per this interval while events keep coming:
+/// what arrives meanwhile goes out in the same write. An event after a quiet spell
+/// goes out at once. Under a heavy stream this turns one write per event and
+/// subscriber into one per interval, the difference between keeping up and not.
+const FLUSH_GAP: Duration = Duration::from_millis(4);
+/// Client messages are small `subscribe` ops.
+const READ_BUFFER: usize = 4 * 1024;
 /// Largest client message accepted.
 const MAX_MESSAGE: usize = 64 * 1024;
 /// How long a closing socket waits for the client's close frame.
@@ -116,7 +125,8 @@ pub async fn stream(
     };
     let streams = services.streams.clone();
     let since = query.since;
-    Ok(upgrade.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| {
+    let upgrade = upgrade.read_buffer_size(READ_BUFFER).max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
+    Ok(upgrade.on_upgrade(move |socket| {
         // Subscribing here, not before the upgrade, keeps a refused handshake from
         // ever holding a queue.
         let subscription = services.events.subscribe(filter.clone(), since);
@@ -165,41 +175,75 @@ fn text(frame: Cow<'_, str>) -> Message {
     Message::Text(Utf8Bytes::from(frame.into_owned()))
 }
 
+/// An event's JSON, shared with the event itself: every subscriber sends the same
+/// bytes without a copy of its own.
+struct SharedJson(Arc<Event>);
+
+impl AsRef<[u8]> for SharedJson {
+    fn as_ref(&self) -> &[u8] {
+        self.0.json().as_bytes()
+    }
+}
+
+fn frame(delivery: Delivery) -> Message {
+    match delivery {
+        Delivery::Event(event) => match Utf8Bytes::try_from(Bytes::from_owner(SharedJson(event))) {
+            Ok(json) => Message::Text(json),
+            // An event's text is a `str`: this cannot happen.
+            Err(_) => Message::Text(Utf8Bytes::from_static(r#"{"type":"error","message":"unreadable event"}"#)),
+        },
+        control => text(control.to_json()),
+    }
+}
+
+/// What woke a session up.
+enum Wake {
+    Delivery(Option<Delivery>),
+    Incoming(Option<Result<Message, axum::Error>>),
+    Ping,
+}
+
 impl Session {
-    async fn run(mut self, socket: WebSocket) {
-        let (mut sink, mut incoming) = socket.split();
+    async fn run(mut self, mut socket: WebSocket) {
         let idle_after = self.liveness.idle_after;
         let hello = Notice::subscribed(&self.filter).to_json();
-        let end = match write(&mut sink, vec![text(hello.into())], idle_after).await {
-            Ok(()) => self.serve(&mut sink, &mut incoming).await,
+        let end = match write(&mut socket, vec![text(hello.into())], idle_after).await {
+            Ok(()) => self.serve(&mut socket).await,
             Err(end) => end,
         };
         if let End::Close(code, reason) = end {
             let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.as_ref()) }));
-            if write(&mut sink, vec![close], CLOSE_GRACE).await.is_ok() {
+            if write(&mut socket, vec![close], CLOSE_GRACE).await.is_ok() {
                 // The close handshake: the client answers with its own close frame.
                 let _ =
-                    tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = incoming.next().await {} }).await;
+                    tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
             }
         }
     }
 
-    async fn serve(
-        &mut self,
-        sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-        incoming: &mut futures_util::stream::SplitStream<WebSocket>,
-    ) -> End {
+    async fn serve(&mut self, socket: &mut WebSocket) -> End {
         let Liveness { ping_every, idle_after } = self.liveness;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        let mut last_flush = Instant::now().checked_sub(FLUSH_GAP).unwrap_or_else(Instant::now);
         loop {
-            let frames = tokio::select! {
-                delivery = self.subscription.next() => match delivery {
-                    Some(first) => self.batch(first),
-                    None => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
-                },
-                message = incoming.next() => {
+            let wake = tokio::select! {
+                delivery = self.subscription.next() => Wake::Delivery(delivery),
+                message = socket.recv() => Wake::Incoming(message),
+                _ = ping.tick() => Wake::Ping,
+            };
+            let frames = match wake {
+                Wake::Delivery(Some(first)) => {
+                    let next_flush = last_flush + FLUSH_GAP;
+                    if next_flush > Instant::now() {
+                        tokio::time::sleep_until(next_flush).await;
+                    }
+                    last_flush = Instant::now();
+                    self.batch(first)
+                }
+                Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
+                Wake::Incoming(message) => {
                     last_heard = Instant::now();
                     match message {
                         Some(Ok(Message::Text(op))) => vec![self.apply_op(&op)],
@@ -211,16 +255,16 @@ impl Session {
                         Some(Ok(Message::Close(_))) | None => return End::Gone,
                         Some(Err(error)) => return failed_read(error),
                     }
-                },
-                _ = ping.tick() => {
+                }
+                Wake::Ping => {
                     if last_heard.elapsed() >= idle_after {
                         let reason = format!("nothing received for {} s", idle_after.as_secs_f32());
                         return End::Close(CLOSE_POLICY, reason.into());
                     }
                     vec![Message::Ping(Default::default())]
-                },
+                }
             };
-            if let Err(end) = write(sink, frames, idle_after).await {
+            if let Err(end) = write(socket, frames, idle_after).await {
                 return end;
             }
         }
@@ -228,10 +272,10 @@ impl Session {
 
     /// `first` and whatever else is queued now, up to [`BATCH`] frames.
     fn batch(&mut self, first: Delivery) -> Vec<Message> {
-        let mut frames = vec![text(first.to_json())];
+        let mut frames = vec![frame(first)];
         while frames.len() < BATCH {
             match self.subscription.try_next() {
-                Some(delivery) => frames.push(text(delivery.to_json())),
+                Some(delivery) => frames.push(frame(delivery)),
                 None => break,
             }
         }
@@ -266,11 +310,7 @@ fn failed_read(error: axum::Error) -> End {
 }
 
 /// Writes `frames` and flushes them, giving up after `within`.
-async fn write(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    frames: Vec<Message>,
-    within: Duration,
-) -> Result<(), End> {
+async fn write(sink: &mut WebSocket, frames: Vec<Message>, within: Duration) -> Result<(), End> {
     let written = tokio::time::timeout(within, async {
         for frame in frames {
             sink.feed(frame).await?;

@@ -7,11 +7,17 @@ use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long a test waits for a frame it expects.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Frames are small: a large read buffer would only be zeroed on every read.
+fn config() -> Option<WebSocketConfig> {
+    Some(WebSocketConfig::default().read_buffer_size(16 * 1024))
+}
 
 /// What the server answered instead of upgrading.
 #[derive(Debug)]
@@ -62,7 +68,7 @@ fn refused(error: WsError) -> Refused {
 impl Ws {
     /// Connects with `token` in the `Authorization` header (or none) and `query`.
     pub async fn try_connect(base_url: &str, token: Option<&str>, query: &str) -> Result<Ws, Refused> {
-        tokio_tungstenite::connect_async(request(base_url, token, query))
+        tokio_tungstenite::connect_async_with_config(request(base_url, token, query), config(), true)
             .await
             .map(|(stream, _)| Ws { stream })
             .map_err(refused)
@@ -84,10 +90,13 @@ impl Ws {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
         let tcp = socket.connect(addr).await.expect("connect");
-        let (stream, _) =
-            tokio_tungstenite::client_async(request(base_url, Some(token), query), MaybeTlsStream::Plain(tcp))
-                .await
-                .expect("upgrade");
+        let (stream, _) = tokio_tungstenite::client_async_with_config(
+            request(base_url, Some(token), query),
+            MaybeTlsStream::Plain(tcp),
+            config(),
+        )
+        .await
+        .expect("upgrade");
         let mut ws = Ws { stream };
         assert_eq!(ws.json().await["type"], "subscribed");
         ws

@@ -1,0 +1,422 @@
+//! The event stream under load, end to end: 1,000 WebSocket subscribers of a real
+//! `rayand` (a child process, SQLite) while the Asterisk double writes 2,000
+//! `ContactStatus` events per second for 10 s into the daemon's AMI event
+//! connection.
+//!
+//! Subscribers run in this process: most take every `contact_status`, 100 only
+//! those of 10 endpoints, and 10 never read until the load is over. Each event
+//! carries its index in `RoundtripUsec` (so in `rtt_ms`), which maps it back to the
+//! moment the double was asked to write it: latency runs from there to the moment
+//! a subscriber has read the frame. A second run without stalled subscribers
+//! shows what they cost the others.
+//!
+//! Printed: events lost by subscribers that keep up, lagged frames they got,
+//! latency percentiles, what the stalled subscribers got, the daemon's CPU time
+//! and peak RSS (VmHWM).
+//!
+//! `cargo bench --bench ws`; `WS_BENCH_SECONDS` changes the duration.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use support::asterisk::{AmiEvent, AsteriskDouble};
+use support::daemon::{HAND_WRITTEN_PJSIP, asterisk_for};
+use support::ws::Ws;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+
+const SUBSCRIBERS: usize = 1_000;
+const STALLED: usize = 10;
+const FILTERED: usize = 100;
+const RATE: u64 = 2_000;
+const ENDPOINTS: u64 = 1_000;
+const FIRST_ENDPOINT: u64 = 1_000;
+/// The endpoints the filtered subscribers ask for.
+const FILTERED_ENDPOINTS: std::ops::Range<u64> = 1_000..1_010;
+const QUEUE: usize = 1_024;
+
+fn endpoint_of(i: u64) -> u64 {
+    FIRST_ENDPOINT + (i * 7) % ENDPOINTS
+}
+
+/// Latency buckets: 10 µs up to 2 ms, 250 µs up to 50 ms, 10 ms up to 1 s, then one more.
+#[derive(Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    max_us: u64,
+}
+
+impl Histogram {
+    const BUCKETS: usize = 200 + 192 + 95 + 1;
+
+    fn new() -> Self {
+        Self { counts: vec![0; Self::BUCKETS], max_us: 0 }
+    }
+
+    fn bucket(us: u64) -> usize {
+        match us {
+            0..2_000 => (us / 10) as usize,
+            2_000..50_000 => 200 + ((us - 2_000) / 250) as usize,
+            50_000..1_000_000 => 392 + ((us - 50_000) / 10_000) as usize,
+            _ => Self::BUCKETS - 1,
+        }
+    }
+
+    /// The upper bound of a bucket, in µs.
+    fn upper(bucket: usize) -> u64 {
+        match bucket {
+            0..200 => (bucket as u64 + 1) * 10,
+            200..392 => 2_000 + (bucket as u64 - 199) * 250,
+            392..487 => 50_000 + (bucket as u64 - 391) * 10_000,
+            _ => u64::MAX,
+        }
+    }
+
+    fn record(&mut self, us: u64) {
+        self.counts[Self::bucket(us)] += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        let target = ((self.total() as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= target {
+                return Self::upper(bucket).min(self.max_us);
+            }
+        }
+        0
+    }
+}
+
+/// When each event was handed to the double, in ns since `base`.
+struct Schedule {
+    base: Instant,
+    sent_ns: Vec<AtomicU64>,
+}
+
+impl Schedule {
+    fn latency_us(&self, index: usize, now: Instant) -> Option<u64> {
+        let sent = self.sent_ns.get(index)?.load(Ordering::Acquire);
+        let now_ns = now.duration_since(self.base).as_nanos() as u64;
+        Some(now_ns.saturating_sub(sent) / 1_000)
+    }
+}
+
+/// What a subscriber that keeps up saw.
+struct Keeper {
+    expected: u64,
+    received: u64,
+    lagged: u64,
+    out_of_order: u64,
+    histogram: Histogram,
+}
+
+/// What a stalled subscriber read once the load was over.
+struct Stalled {
+    received: u64,
+    lagged_frames: u64,
+    dropped: u64,
+}
+
+/// `seq` and the event index (from `rtt_ms`) of a `contact_status` frame, read
+/// from where they always are (`{"seq":N,` first, `"rtt_ms":X}}` last) without
+/// parsing the whole frame.
+fn seq_and_index(frame: &str) -> Option<(u64, usize)> {
+    let seq = frame.strip_prefix(r#"{"seq":"#)?;
+    let seq = seq[..seq.find(',')?].parse().ok()?;
+    let tail = frame.strip_suffix("}}")?;
+    let rtt_ms: f64 = tail[tail.rfind(':')? + 1..].parse().ok()?;
+    let index = (rtt_ms * 1000.0).round() as usize;
+    Some((seq, index.checked_sub(1)?))
+}
+
+async fn keep_up(mut ws: Ws, expected: u64, schedule: Arc<Schedule>, deadline: tokio::time::Instant) -> Keeper {
+    let mut keeper = Keeper { expected, received: 0, lagged: 0, out_of_order: 0, histogram: Histogram::new() };
+    let mut last_seq = 0;
+    while keeper.received < expected {
+        let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.stream.next()).await else {
+            break;
+        };
+        let Message::Text(text) = message else { continue };
+        let now = Instant::now();
+        match seq_and_index(text.as_str()) {
+            Some((seq, index)) => {
+                keeper.received += 1;
+                if seq <= last_seq {
+                    keeper.out_of_order += 1;
+                }
+                last_seq = seq;
+                if let Some(us) = schedule.latency_us(index, now) {
+                    keeper.histogram.record(us);
+                }
+            }
+            None if text.contains(r#""type":"lagged""#) => keeper.lagged += 1,
+            None => {}
+        }
+    }
+    keeper
+}
+
+async fn drain_stalled(mut ws: Ws, last_index: usize) -> Stalled {
+    let mut stalled = Stalled { received: 0, lagged_frames: 0, dropped: 0 };
+    loop {
+        let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), ws.stream.next()).await else {
+            break;
+        };
+        let Message::Text(text) = message else { continue };
+        if let Some((_, index)) = seq_and_index(text.as_str()) {
+            stalled.received += 1;
+            if index == last_index {
+                break;
+            }
+        } else if text.contains(r#""type":"lagged""#) {
+            stalled.lagged_frames += 1;
+            let dropped = text.rsplit(':').next().and_then(|n| n.trim_end_matches('}').parse::<u64>().ok());
+            stalled.dropped += dropped.unwrap_or(0);
+        }
+    }
+    stalled
+}
+
+/// The daemon as a child process, beside the double, with its own state dir.
+struct Daemon {
+    child: Child,
+    url: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_daemon(double_addr: std::net::SocketAddr, dir: tempfile::TempDir) -> Daemon {
+    let state = dir.path().join("state");
+    let config_dir = dir.path().join("asterisk");
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nstate_dir = {state:?}\nnode = \"bench\"\nlog_level = \"warn\"\n\
+         [events]\nring_size = 10000\nsubscriber_queue = {QUEUE}\n\
+         [asterisk]\nconfig_dir = {config_dir:?}\nami_addr = \"{double_addr}\"\nami_secret = \"rayan-secret\"\n"
+    );
+    let config_path = dir.path().join("rayand.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let child = Command::new(env!("CARGO_BIN_EXE_rayand"))
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start rayand");
+    let read = |name: &str| std::fs::read_to_string(state.join(name)).ok().map(|s| s.trim().to_owned());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (url, token) = loop {
+        if let (Some(url), Some(token)) = (read("rayand.url"), read("admin.token")) {
+            break (url, token);
+        }
+        assert!(Instant::now() < deadline, "rayand did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let http = reqwest::Client::new();
+    loop {
+        let status: serde_json::Value =
+            match http.get(format!("{url}/api/v1/asterisk/status")).bearer_auth(&token).send().await {
+                Ok(response) => response.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+        if status["connected"] == true && status["events_connected"] == true && status["pending"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rayand never connected to the double: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Daemon { child, url, token, _dir: dir }
+}
+
+/// `VmHWM`/`VmRSS` (kB) and CPU seconds of a process.
+fn process_figures(pid: u32) -> (u64, u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let cpu = (ticks(11) + ticks(12)) as f64 / 100.0;
+    (kb("VmHWM:"), kb("VmRSS:"), cpu)
+}
+
+fn query_for(k: usize, stalled: usize) -> String {
+    if k >= stalled && k < stalled + FILTERED {
+        let endpoints: Vec<String> = FILTERED_ENDPOINTS.map(|e| e.to_string()).collect();
+        format!("types=contact_status&endpoints={}", endpoints.join(","))
+    } else {
+        "types=contact_status".to_owned()
+    }
+}
+
+async fn run(seconds: u64, stalled_count: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_dir = dir.path().join("asterisk");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::write(config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
+    let double: Arc<AsteriskDouble> = Arc::new(asterisk_for(&config_dir).await);
+    let mut daemon = start_daemon(double.addr(), dir).await;
+    let pid = daemon.child.id().expect("pid");
+    let (_, rss_idle, cpu_idle) = process_figures(pid);
+    let (_, _, own_cpu_start) = process_figures(std::process::id());
+
+    let events = RATE * seconds;
+    let expected_filtered = (0..events).filter(|&i| FILTERED_ENDPOINTS.contains(&endpoint_of(i))).count() as u64;
+    let connect_started = Instant::now();
+    let sockets: Vec<(usize, Ws)> = futures_util::stream::iter(0..SUBSCRIBERS)
+        .map(|k| {
+            let (url, token) = (daemon.url.clone(), daemon.token.clone());
+            async move { (k, Ws::connect(&url, &token, &query_for(k, stalled_count)).await.0) }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let connect_time = connect_started.elapsed();
+    let (_, rss_connected, _) = process_figures(pid);
+
+    let schedule =
+        Arc::new(Schedule { base: Instant::now(), sent_ns: (0..events).map(|_| AtomicU64::new(u64::MAX)).collect() });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 20);
+    let mut keepers = Vec::new();
+    let mut stalled_sockets = Vec::new();
+    for (k, ws) in sockets {
+        if k < stalled_count {
+            stalled_sockets.push(ws);
+        } else {
+            let filtered = k < stalled_count + FILTERED;
+            let expected = if filtered { expected_filtered } else { events };
+            keepers.push((filtered, tokio::spawn(keep_up(ws, expected, schedule.clone(), deadline))));
+        }
+    }
+
+    let producer = {
+        let (double, schedule) = (double.clone(), schedule.clone());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            for i in 0..events {
+                let due = start + Duration::from_nanos(i * 1_000_000_000 / RATE);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                let endpoint = endpoint_of(i).to_string();
+                let event =
+                    AmiEvent::contact_status(&endpoint, &format!("sip:{endpoint}@10.0.0.7:5060"), "Reachable", i + 1);
+                let sent = schedule.base.elapsed().as_nanos() as u64;
+                schedule.sent_ns[i as usize].store(sent, Ordering::Release);
+                double.emit(&event);
+            }
+            start.elapsed()
+        })
+    };
+    let produce_time =
+        tokio::task::spawn_blocking(move || producer.join().expect("producer")).await.expect("producer thread");
+
+    let mut total = Histogram::new();
+    let (mut lost, mut lagged, mut out_of_order, mut keeper_count) = (0u64, 0u64, 0u64, 0usize);
+    let mut filtered_received = 0u64;
+    for (filtered, keeper) in keepers {
+        let keeper = keeper.await.expect("keeper");
+        keeper_count += 1;
+        lost += keeper.expected.saturating_sub(keeper.received);
+        lagged += keeper.lagged;
+        out_of_order += keeper.out_of_order;
+        if filtered {
+            filtered_received += keeper.received;
+        }
+        total.merge(&keeper.histogram);
+    }
+    let (hwm_load, rss_load, cpu_load) = process_figures(pid);
+    let (_, _, own_cpu_end) = process_figures(std::process::id());
+
+    let mut stalled = Vec::new();
+    for ws in stalled_sockets {
+        stalled.push(drain_stalled(ws, events as usize - 1).await);
+    }
+
+    println!(
+        "--- {SUBSCRIBERS} subscribers ({stalled_count} stalled, {FILTERED} filtered to 10 endpoints), {RATE} events/s for {seconds} s ---"
+    );
+    println!(
+        "produced {events} ContactStatus events in {:.2} s ({:.0}/s); {SUBSCRIBERS} sockets connected in {:.2} s",
+        produce_time.as_secs_f64(),
+        events as f64 / produce_time.as_secs_f64(),
+        connect_time.as_secs_f64()
+    );
+    println!(
+        "subscribers that keep up: {keeper_count}; events lost: {lost}; lagged frames: {lagged}; out of order: {out_of_order}; filtered ones got {filtered_received} (expected {})",
+        expected_filtered * FILTERED as u64
+    );
+    println!(
+        "latency, double write -> client read ({} deliveries): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        total.total(),
+        total.quantile(0.50) as f64 / 1000.0,
+        total.quantile(0.90) as f64 / 1000.0,
+        total.quantile(0.99) as f64 / 1000.0,
+        total.quantile(0.999) as f64 / 1000.0,
+        total.max_us as f64 / 1000.0,
+    );
+    for (i, s) in stalled.iter().enumerate() {
+        println!(
+            "stalled subscriber {i}: {} lagged frame(s), {} events reported dropped, {} received; received + dropped = {} of {events}",
+            s.lagged_frames,
+            s.dropped,
+            s.received,
+            s.received + s.dropped
+        );
+    }
+    println!(
+        "rayand: RSS idle {:.1} MB, with {SUBSCRIBERS} sockets {:.1} MB, after the load {:.1} MB; peak RSS (VmHWM) {:.1} MB; CPU {:.1} s during the load",
+        rss_idle as f64 / 1024.0,
+        rss_connected as f64 / 1024.0,
+        rss_load as f64 / 1024.0,
+        hwm_load as f64 / 1024.0,
+        cpu_load - cpu_idle,
+    );
+    println!(
+        "this process (the double and {SUBSCRIBERS} clients): CPU {:.1} s; machine load average {}",
+        own_cpu_end - own_cpu_start,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let _ = daemon.child.kill().await;
+}
+
+fn main() {
+    let seconds = std::env::var("WS_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    runtime.block_on(run(seconds, STALLED));
+    runtime.block_on(run(seconds, 0));
+}
