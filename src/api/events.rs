@@ -19,7 +19,6 @@
 //! refused with 1003, messages over 64 KiB with 1009.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{
@@ -29,7 +28,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::BytesMut;
 use futures_util::SinkExt;
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -38,7 +37,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
-use crate::events::{Delivery, Event, Filter, Subscription};
+use crate::events::{Delivery, Filter, Subscription};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
 use crate::service::tokens::Caller;
@@ -46,11 +45,11 @@ use crate::service::tokens::Caller;
 /// Frames written per flush at most, so a large backlog still lets the loop look
 /// at pings, client messages and shutdown in between.
 const BATCH: usize = 256;
-/// A socket is flushed at most once per this interval while events keep coming:
-/// what arrives meanwhile goes out in the same write. An event after a quiet spell
-/// goes out at once. Under a heavy stream this turns one write per event and
+/// A socket that is keeping up is flushed at most once per this interval while
+/// events keep coming: what arrives meanwhile goes out in the same write. An event
+/// after a quiet spell goes out at once, and a backlog without pause. Under a heavy stream this turns one write per event and
 /// subscriber into one per interval, the difference between keeping up and not.
-const FLUSH_GAP: Duration = Duration::from_millis(4);
+const FLUSH_GAP: Duration = Duration::from_millis(10);
 /// Client messages are small `subscribe` ops.
 const READ_BUFFER: usize = 4 * 1024;
 /// Largest client message accepted.
@@ -175,25 +174,24 @@ fn text(frame: Cow<'_, str>) -> Message {
     Message::Text(Utf8Bytes::from(frame.into_owned()))
 }
 
-/// An event's JSON, shared with the event itself: every subscriber sends the same
-/// bytes without a copy of its own.
-struct SharedJson(Arc<Event>);
-
-impl AsRef<[u8]> for SharedJson {
-    fn as_ref(&self) -> &[u8] {
-        self.0.json().as_bytes()
+/// The frames of a batch, their texts copied side by side into one buffer: one
+/// allocation per batch instead of one per frame, and no reference count shared
+/// with the other subscribers' sessions.
+fn frames(batch: &[Delivery]) -> Vec<Message> {
+    let texts: Vec<Cow<'_, str>> = batch.iter().map(Delivery::to_json).collect();
+    let mut buffer = BytesMut::with_capacity(texts.iter().map(|t| t.len()).sum());
+    for text in &texts {
+        buffer.extend_from_slice(text.as_bytes());
     }
-}
-
-fn frame(delivery: Delivery) -> Message {
-    match delivery {
-        Delivery::Event(event) => match Utf8Bytes::try_from(Bytes::from_owner(SharedJson(event))) {
-            Ok(json) => Message::Text(json),
-            // An event's text is a `str`: this cannot happen.
-            Err(_) => Message::Text(Utf8Bytes::from_static(r#"{"type":"error","message":"unreadable event"}"#)),
-        },
-        control => text(control.to_json()),
-    }
+    let mut buffer = buffer.freeze();
+    texts
+        .iter()
+        .map(|text| {
+            let json = buffer.split_to(text.len());
+            // Each piece is one whole `str`, so this cannot fail.
+            Message::Text(Utf8Bytes::try_from(json).unwrap_or_else(|_| Utf8Bytes::from(text.as_ref())))
+        })
+        .collect()
 }
 
 /// What woke a session up.
@@ -226,21 +224,25 @@ impl Session {
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
-        let mut last_flush = Instant::now().checked_sub(FLUSH_GAP).unwrap_or_else(Instant::now);
+        let mut next_flush = Instant::now();
         loop {
+            // Right after a flush that emptied the queue, events are only looked at again
+            // once FLUSH_GAP has passed: what arrives meanwhile waits in the queue
+            // without waking anyone. A backlog is written without pause.
+            let subscription = &mut self.subscription;
             let wake = tokio::select! {
-                delivery = self.subscription.next() => Wake::Delivery(delivery),
+                delivery = async {
+                    tokio::time::sleep_until(next_flush).await;
+                    subscription.next().await
+                } => Wake::Delivery(delivery),
                 message = socket.recv() => Wake::Incoming(message),
                 _ = ping.tick() => Wake::Ping,
             };
             let frames = match wake {
                 Wake::Delivery(Some(first)) => {
-                    let next_flush = last_flush + FLUSH_GAP;
-                    if next_flush > Instant::now() {
-                        tokio::time::sleep_until(next_flush).await;
-                    }
-                    last_flush = Instant::now();
-                    self.batch(first)
+                    let frames = self.batch(first);
+                    next_flush = if frames.len() < BATCH { Instant::now() + FLUSH_GAP } else { Instant::now() };
+                    frames
                 }
                 Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
                 Wake::Incoming(message) => {
@@ -272,14 +274,14 @@ impl Session {
 
     /// `first` and whatever else is queued now, up to [`BATCH`] frames.
     fn batch(&mut self, first: Delivery) -> Vec<Message> {
-        let mut frames = vec![frame(first)];
-        while frames.len() < BATCH {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
             match self.subscription.try_next() {
-                Some(delivery) => frames.push(frame(delivery)),
+                Some(delivery) => batch.push(delivery),
                 None => break,
             }
         }
-        frames
+        frames(&batch)
     }
 
     fn apply_op(&mut self, op: &str) -> Message {
