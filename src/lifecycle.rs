@@ -45,6 +45,14 @@ pub struct Supervisor {
     in_effect: Settings,
     log: LogControl,
     notifier: Notifier,
+    /// Taken by `run`; registered in `new` so that no signal is missed meanwhile.
+    signals: Option<Signals>,
+}
+
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 /// The daemon's health as the watchdog sees it.
@@ -86,26 +94,37 @@ fn watch(
 }
 
 impl Supervisor {
+    /// Takes over SIGTERM, SIGINT and SIGHUP at once: create it before starting
+    /// the daemon, so that a signal arriving during start-up is handled once the
+    /// daemon is ready instead of killing it.
     pub fn new(
         config_path: Option<PathBuf>,
         in_effect: Settings,
         log: LogControl,
         notifier: Notifier,
-    ) -> Self {
-        Supervisor {
+    ) -> Result<Self, LifecycleError> {
+        Ok(Supervisor {
             config_path,
             in_effect,
             log,
             notifier,
-        }
+            signals: Some(Signals {
+                terminate: watch(SignalKind::terminate(), "SIGTERM")?,
+                interrupt: watch(SignalKind::interrupt(), "SIGINT")?,
+                hangup: watch(SignalKind::hangup(), "SIGHUP")?,
+            }),
+        })
     }
 
     /// Reports ready, then loops until SIGTERM/SIGINT (returns `Ok` after a clean
     /// shutdown) or until the HTTP server fails.
     pub async fn run(mut self, mut daemon: Daemon) -> Result<(), LifecycleError> {
-        let mut terminate = watch(SignalKind::terminate(), "SIGTERM")?;
-        let mut interrupt = watch(SignalKind::interrupt(), "SIGINT")?;
-        let mut hangup = watch(SignalKind::hangup(), "SIGHUP")?;
+        let Some(Signals { mut terminate, mut interrupt, mut hangup }) = self.signals.take() else {
+            return Err(LifecycleError::Signal {
+                signal: "SIGTERM",
+                source: std::io::Error::other("the supervisor already ran"),
+            });
+        };
         let every = self
             .notifier
             .watchdog_interval()

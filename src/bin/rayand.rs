@@ -81,10 +81,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => {
             let log = rayan::logging::init(&settings)?;
             let notifier = Notifier::from_env();
-            let daemon = Daemon::start(settings.clone()).await?;
-            Supervisor::new(cli.config, settings, log, notifier)
-                .run(daemon)
-                .await?;
+            // Signals are ours before start-up begins: one arriving early waits
+            // for the daemon to be ready instead of killing it.
+            let supervisor = Supervisor::new(cli.config, settings.clone(), log, notifier)?;
+            let daemon = Daemon::start(settings).await?;
+            supervisor.run(daemon).await?;
             Ok(())
         }
     }
