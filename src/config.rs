@@ -72,10 +72,21 @@ pub struct ExtensionSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApplySettings {
-    /// How long the worker waits after a change so that a burst becomes one apply.
+    /// During a burst of writes, the worker applies once no write has come for
+    /// this long, so that the burst becomes one apply. A write on an idle
+    /// system is applied at once.
     pub debounce_ms: u64,
+    /// The longest a write waits for its burst to pause.
+    pub max_delay_ms: u64,
     /// How long a REST write waits for its apply before answering `pending`.
     pub wait_ms: u64,
+}
+
+/// How the apply worker turns a burst of writes into one apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Debounce {
+    pub quiet: Duration,
+    pub max_delay: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,7 +170,7 @@ impl Default for ExtensionSettings {
 
 impl Default for ApplySettings {
     fn default() -> Self {
-        Self { debounce_ms: 50, wait_ms: 10_000 }
+        Self { debounce_ms: 50, max_delay_ms: 1_000, wait_ms: 10_000 }
     }
 }
 
@@ -306,8 +317,11 @@ impl Settings {
         NumberPolicy { min_len: self.extensions.number_min_len, max_len: self.extensions.number_max_len }
     }
 
-    pub fn apply_debounce(&self) -> Duration {
-        Duration::from_millis(self.apply.debounce_ms)
+    pub fn apply_debounce(&self) -> Debounce {
+        Debounce {
+            quiet: Duration::from_millis(self.apply.debounce_ms),
+            max_delay: Duration::from_millis(self.apply.max_delay_ms.max(self.apply.debounce_ms)),
+        }
     }
 
     pub fn apply_wait(&self) -> Duration {

@@ -113,6 +113,69 @@ async fn a_burst_of_writes_costs_a_handful_of_reloads() {
 }
 
 #[tokio::test]
+async fn a_bulk_import_that_does_not_wait_costs_few_reloads_and_all_verify() {
+    let d = TestDaemon::start(Backend::Postgres).await;
+    let asterisk = d.asterisk.as_ref().unwrap();
+    asterisk.set_reload_duration(Duration::from_millis(60));
+    let before = asterisk.reload_count("res_pjsip.so");
+    let http = reqwest::Client::new();
+    let mut numbers = Vec::new();
+    for i in 0..100 {
+        let number = format!("48{i:02}");
+        let resp = http
+            .post(format!("{}/api/v1/extensions", d.url))
+            .bearer_auth(&d.admin_token)
+            .header("prefer", "respond-async")
+            .json(&json!({"extension": number}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        assert_eq!(resp.headers()["preference-applied"], "respond-async");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["apply"]["status"], "pending", "{body}");
+        assert_eq!(body["extension"], number.as_str());
+        numbers.push(number);
+    }
+    eventually("every imported extension is loaded", || async {
+        let loaded = asterisk.endpoints();
+        numbers.iter().all(|n| loaded.contains(n))
+    })
+    .await;
+    eventually("every imported extension is verified by an apply", || async {
+        let applies = d.admin(Method::GET, "/api/v1/applies?limit=100", None).await.body;
+        let verified: Vec<&str> = applies["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| a["objects"].as_array().into_iter().flatten())
+            .filter(|o| o["kind"] == "extension" && o["status"] == "verified")
+            .filter_map(|o| o["name"].as_str())
+            .collect();
+        numbers.iter().all(|n| verified.contains(&n.as_str()))
+    })
+    .await;
+    let reloads = asterisk.reload_count("res_pjsip.so") - before;
+    assert!(reloads <= 10, "100 writes that did not wait cost {reloads} reloads");
+
+    // `wait=0` is the same as respond-async; a waiting write still gets its outcome.
+    let quick = http
+        .patch(format!("{}/api/v1/extensions/4800", d.url))
+        .bearer_auth(&d.admin_token)
+        .header("prefer", "wait=0")
+        .json(&json!({"name": "Imported"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quick.status(), StatusCode::ACCEPTED);
+    assert_eq!(quick.headers()["preference-applied"], "wait=0");
+    let waited = d.admin(Method::PATCH, "/api/v1/extensions/4801", Some(json!({"name": "Waited"}))).await;
+    assert_eq!(waited.status, StatusCode::OK);
+    assert_eq!(waited.body["apply"]["status"], "verified", "{}", waited.body);
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn an_endpoint_asterisk_refuses_is_reported_failed() {
     // This Asterisk does not know `rewrite_contact`, as an older one might not:
     // it drops the endpoint and still says "Module Reloaded".

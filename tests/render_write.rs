@@ -258,3 +258,69 @@ fn edit_file_changes_one_block_and_writes_only_on_change() {
         "[global]\n; BEGIN MANAGED - B\nb=2\n; END MANAGED - B\n"
     );
 }
+
+#[test]
+fn files_synced_together_are_all_written_or_none_is() {
+    use rayan::render::{FileSync, sync_files};
+    let dir = tempfile::tempdir().unwrap();
+    let pjsip = dir.path().join("pjsip.conf");
+    let dialplan = dir.path().join("extensions.conf");
+    fs::write(&pjsip, "[global]\ntype=global\n").unwrap();
+    fs::write(&dialplan, "[general]\nstatic=yes\n").unwrap();
+    let endpoint = [ManagedBlock::new("Extension 1001", "[1001]\ntype=aor\n")];
+    let context = [ManagedBlock::new(
+        "Dialplan internal",
+        "[internal]\nexten => 1001,1,Dial(PJSIP/1001,30)\n",
+    )];
+    let both = [
+        FileSync {
+            path: &pjsip,
+            leader: ";",
+            blocks: &endpoint,
+        },
+        FileSync {
+            path: &dialplan,
+            leader: ";",
+            blocks: &context,
+        },
+    ];
+    let outcomes = sync_files(&both, &options(1)).unwrap();
+    assert!(outcomes.iter().all(|o| o.changed));
+    assert_eq!(outcomes[0].content, fs::read_to_string(&pjsip).unwrap());
+    assert_eq!(outcomes[1].content, fs::read_to_string(&dialplan).unwrap());
+    assert!(outcomes[1].content.starts_with("[general]\nstatic=yes\n"));
+    assert!(outcomes[1].content.contains("exten => 1001,1,Dial(PJSIP/1001,30)"));
+
+    // Only the file that changes is written.
+    let again = sync_files(&both, &options(1)).unwrap();
+    assert!(again.iter().all(|o| !o.changed && o.backup.is_none()));
+
+    // A malformed second file stops the step before the first is written.
+    let endpoint = [ManagedBlock::new("Extension 1001", "[1001]\ntype=aor\nmax_contacts=2\n")];
+    let broken = "[general]\n; BEGIN MANAGED - Dialplan internal\n[internal]\n";
+    fs::write(&dialplan, broken).unwrap();
+    let before = fs::read_to_string(&pjsip).unwrap();
+    let refused = sync_files(
+        &[
+            FileSync {
+                path: &pjsip,
+                leader: ";",
+                blocks: &endpoint,
+            },
+            FileSync {
+                path: &dialplan,
+                leader: ";",
+                blocks: &context,
+            },
+        ],
+        &options(1),
+    );
+    assert!(refused.is_err());
+    assert_eq!(fs::read_to_string(&pjsip).unwrap(), before);
+    assert_eq!(fs::read_to_string(&dialplan).unwrap(), broken);
+    assert!(
+        names(dir.path()).iter().all(|n| !n.contains("rayan-tmp")),
+        "{:?}",
+        names(dir.path())
+    );
+}

@@ -12,6 +12,7 @@ pub mod health;
 pub mod routes;
 pub mod templates;
 pub mod kamailio;
+pub mod prefer;
 pub mod tokens;
 pub mod trunks;
 
@@ -135,6 +136,7 @@ pub fn router_with(services: Services, runtime: Runtime) -> Router {
     routes
         .route("/api/v1/openapi.json", axum::routing::get(health::openapi_json))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(prefer::honour))
         // Inside the CORS layer, so preflights answered by it are not counted.
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(runtime.cors.layer())

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
-use crate::render::{self, ManagedBlock, ManagedFile, RenderError, RenderedConfig, WriteOptions};
+use crate::render::{self, FileSync, ManagedBlock, ManagedFile, RenderError, RenderedConfig, WriteOptions};
 use crate::store::{self, StoreError};
 
 /// Where the worker sends `apply` and `drift` events (the event hub).
@@ -44,6 +44,8 @@ pub enum ApplyError {
     Render(#[from] RenderError),
     #[error("cannot load provider templates: {0}")]
     Templates(String),
+    #[error("the file writer stopped: {0}")]
+    Io(String),
 }
 
 /// What the worker needs.
@@ -139,12 +141,14 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
-                // A burst becomes one apply: a change that follows another
-                // closely waits out the debounce window so that the rest of
-                // the burst joins it. A change on an idle system goes at once;
-                // whatever arrives meanwhile is taken by the next apply.
-                if last_apply.elapsed() < debounce {
-                    tokio::time::sleep(debounce).await;
+                // A change on an idle system goes at once; whatever arrives
+                // meanwhile is taken by the next apply. A change that follows
+                // an apply closely is part of a burst: wait for the burst to
+                // pause, so that it becomes one apply.
+                if last_apply.elapsed() < debounce.quiet {
+                    if !gather_burst(&mut rx, &mut batch, debounce).await {
+                        break;
+                    }
                 } else {
                     tokio::task::yield_now().await;
                 }
@@ -170,6 +174,24 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
         drift_task.abort();
     });
     (handle, task)
+}
+
+/// Collects requests until none has arrived for `quiet`, or `max_delay` has
+/// passed since the first. False when the channel closed.
+async fn gather_burst(
+    rx: &mut mpsc::UnboundedReceiver<ApplyRequest>,
+    batch: &mut Vec<ApplyRequest>,
+    debounce: crate::config::Debounce,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + debounce.max_delay;
+    loop {
+        let quiet_until = (tokio::time::Instant::now() + debounce.quiet).min(deadline);
+        match tokio::time::timeout_at(quiet_until, rx.recv()).await {
+            Ok(Some(request)) => batch.push(request),
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
 }
 
 fn summarise(triggers: &[String]) -> String {
@@ -202,6 +224,19 @@ fn current_blocks(path: &std::path::Path) -> Result<HashMap<String, String>, Ren
         RenderError::from(e)
     })?;
     Ok(file.blocks().map(|(id, body)| (id.to_owned(), body.to_owned())).collect())
+}
+
+/// The managed blocks each file held before, and what syncing both files did.
+type BothSynced = ([HashMap<String, String>; 2], Vec<render::SyncOutcome>);
+
+/// Brings `pjsip.conf` and `extensions.conf` (in `paths`) in line with `rendered`.
+fn sync_both(paths: &[PathBuf; 2], rendered: &RenderedConfig, write: &WriteOptions) -> Result<BothSynced, RenderError> {
+    let before = [current_blocks(&paths[0])?, current_blocks(&paths[1])?];
+    let files = [
+        FileSync { path: &paths[0], leader: render::ASTERISK_LEADER, blocks: &rendered.pjsip },
+        FileSync { path: &paths[1], leader: render::ASTERISK_LEADER, blocks: &rendered.extensions },
+    ];
+    Ok((before, render::sync_files(&files, write)?))
 }
 
 struct Outcomes {
@@ -347,24 +382,34 @@ impl Worker {
             new_file_mode: 0o640,
             with_diff: false,
         };
+        let paths = [self.ctx.file(PJSIP_CONF), self.ctx.file(EXTENSIONS_CONF)];
+        // File I/O (and its fsyncs) off the async threads.
+        let (rendered, synced) = {
+            let paths = paths.clone();
+            tokio::task::spawn_blocking(move || {
+                let synced = sync_both(&paths, &rendered, &write);
+                (rendered, synced)
+            })
+            .await
+            .map_err(|e| ApplyError::Io(e.to_string()))?
+        };
+        let (before, outcomes) = synced?;
         let mut files = Vec::new();
         let mut owed_modules: Vec<(&'static str, &'static str, String)> = Vec::new();
         let mut pjsip_content = String::new();
-        for (name, module, blocks) in [
-            (PJSIP_CONF, PJSIP_MODULE, &rendered.pjsip),
-            (EXTENSIONS_CONF, DIALPLAN_MODULE, &rendered.extensions),
-        ] {
-            let path = self.ctx.file(name);
-            let before = current_blocks(&path)?;
-            let outcome = render::sync_file(&path, ";", blocks, &write)?;
+        for ((((name, module), blocks), before), (path, outcome)) in [(PJSIP_CONF, PJSIP_MODULE), (EXTENSIONS_CONF, DIALPLAN_MODULE)]
+            .into_iter()
+            .zip([&rendered.pjsip, &rendered.extensions])
+            .zip(before)
+            .zip(paths.iter().zip(outcomes))
+        {
             self.note_changes(&before, blocks);
-            let content = render::write::read_existing(&path)?.unwrap_or_default();
-            let digest = persisted::digest(&content);
+            let digest = persisted::digest(&outcome.content);
             if force || self.persisted.reloaded.get(name) != Some(&digest) {
                 owed_modules.push((name, module, digest));
             }
             if name == PJSIP_CONF {
-                pjsip_content = content;
+                pjsip_content = outcome.content;
             }
             files.push(FileOutcome {
                 path: path.display().to_string(),

@@ -1,9 +1,9 @@
 //! Rendering: section text from templates, the managed-section file editor, atomic writes.
 //!
-//! The apply worker calls [`render_all`] on a database snapshot, then [`sync_file`] (or
-//! [`plan_file`] for a dry run) once for `pjsip.conf` with [`RenderedConfig::pjsip`] and
-//! once for `extensions.conf` with [`RenderedConfig::extensions`], both with the `;`
-//! comment leader. Kamailio's lists use the same editor with `#`.
+//! The apply worker calls [`render_all`] on a database snapshot, then [`sync_files`] (or
+//! [`plan_file`] for a dry run) for `pjsip.conf` with [`RenderedConfig::pjsip`] and
+//! `extensions.conf` with [`RenderedConfig::extensions`], both with the `;` comment
+//! leader. Kamailio's lists use the same editor with `#`.
 
 pub mod dialplan;
 pub mod diff;
@@ -23,7 +23,7 @@ pub use extension::{extension_block_id, render_extension};
 pub use managed::{Drift, DriftKind, Malformed, MalformedKind, ManagedBlock, ManagedFile};
 pub use settings::RenderSettings;
 pub use snapshot::{ConfigSnapshot, RenderedConfig, render_all};
-pub use sync::{SyncOutcome, SyncPlan, edit_file, plan_file, sync_file};
+pub use sync::{FileSync, SyncOutcome, SyncPlan, edit_file, plan_file, sync_file, sync_files};
 pub use trunk::{render_trunk, trunk_block_id};
 pub use write::{WriteOptions, WriteOutcome, backup_path, write_atomic};
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::diff::unified_diff;
 use super::managed::{Drift, ManagedFile};
-use super::write::{WriteOptions, read_existing, replace_file};
+use super::write::{Replacement, WriteOptions, read_existing, replace_files};
 use super::{ManagedBlock, RenderError};
 
 /// What `plan_file` found: what a sync would change, without changing anything.
@@ -21,7 +21,7 @@ pub struct SyncPlan {
 }
 
 /// What `sync_file` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncOutcome {
     /// True when the file was written.
     pub changed: bool,
@@ -31,6 +31,8 @@ pub struct SyncOutcome {
     pub drift: Vec<Drift>,
     /// Where the previous version was kept.
     pub backup: Option<std::path::PathBuf>,
+    /// The file's content after the sync.
+    pub content: String,
 }
 
 fn file_label(path: &Path) -> String {
@@ -47,76 +49,160 @@ pub fn plan_file(
     leader: &str,
     blocks: &[ManagedBlock],
 ) -> Result<SyncPlan, RenderError> {
-    let current = read_existing(path)?.unwrap_or_default();
-    let mut file = ManagedFile::parse(&current, leader).map_err(|mut e| {
-        e.path = Some(path.to_path_buf());
-        e
-    })?;
-    let drift = file.set_blocks(blocks)?;
-    let content = file.render();
-    let changed = content != current;
+    let edited = edit_in_memory(path, leader, |file| file.set_blocks(blocks))?;
+    let changed = edited.changed();
     let diff = if changed {
-        unified_diff(&file_label(path), &current, &content)
+        unified_diff(
+            &file_label(path),
+            edited.current.as_deref().unwrap_or_default(),
+            &edited.content,
+        )
     } else {
         String::new()
     };
     Ok(SyncPlan {
         changed,
         diff,
-        drift,
-        content,
+        drift: edited.drift,
+        content: edited.content,
     })
 }
 
-/// Makes the managed blocks of `path` exactly `blocks` (existing ones replaced in place,
-/// new ones appended, stale ones removed), leaving every other byte as it was, and writes
-/// the file atomically only when its content changes.
+/// A file to bring in line with its rendered blocks ([`sync_files`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FileSync<'a> {
+    pub path: &'a Path,
+    /// The comment leader of the file's dialect (`;` or `#`).
+    pub leader: &'a str,
+    pub blocks: &'a [ManagedBlock],
+}
+
+/// A file read, parsed and edited in memory.
+struct Edited {
+    current: Option<String>,
+    content: String,
+    drift: Vec<Drift>,
+}
+
+impl Edited {
+    fn changed(&self) -> bool {
+        self.content != self.current.as_deref().unwrap_or_default()
+    }
+}
+
+fn edit_in_memory(
+    path: &Path,
+    leader: &str,
+    edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<Vec<Drift>, RenderError>,
+) -> Result<Edited, RenderError> {
+    let current = read_existing(path)?;
+    let (content, drift) = {
+        let mut file = ManagedFile::parse(current.as_deref().unwrap_or_default(), leader)
+            .map_err(|mut e| {
+                e.path = Some(path.to_path_buf());
+                e
+            })?;
+        let drift = edit(&mut file)?;
+        (file.render(), drift)
+    };
+    Ok(Edited {
+        current,
+        content,
+        drift,
+    })
+}
+
+/// Writes the edited files whose content changed (together, see
+/// [`write::replace_files`](super::write)) and says what was done.
+fn write_edited(
+    paths: &[&Path],
+    edited: Vec<Edited>,
+    options: &WriteOptions,
+) -> Result<Vec<SyncOutcome>, RenderError> {
+    let replacements: Vec<Replacement<'_>> = paths
+        .iter()
+        .zip(&edited)
+        .map(|(path, e)| Replacement {
+            path,
+            contents: e.content.as_bytes(),
+            // A missing file counts as empty: nothing to write creates no file.
+            current: Some(e.current.as_deref().unwrap_or_default().as_bytes()),
+        })
+        .collect();
+    let written = replace_files(&replacements, options)?;
+    Ok(paths
+        .iter()
+        .zip(edited)
+        .zip(written)
+        .map(|((path, e), written)| {
+            let diff = options.with_diff.then(|| {
+                if e.changed() {
+                    unified_diff(
+                        &file_label(path),
+                        e.current.as_deref().unwrap_or_default(),
+                        &e.content,
+                    )
+                } else {
+                    String::new()
+                }
+            });
+            if written.changed {
+                tracing::info!(
+                    path = %path.display(),
+                    changed_blocks = e.drift.len(),
+                    backup = ?written.backup,
+                    "config file written"
+                );
+            } else {
+                tracing::debug!(path = %path.display(), "config file unchanged");
+            }
+            SyncOutcome {
+                changed: written.changed,
+                diff,
+                drift: e.drift,
+                backup: written.backup,
+                content: e.content,
+            }
+        })
+        .collect())
+}
+
+/// Makes the managed blocks of each file exactly its `blocks` (existing ones replaced in
+/// place, new ones appended, stale ones removed), leaving every other byte as it was, and
+/// writes the files whose content changes, atomically and together. A malformed file
+/// stops everything before any file is written.
+pub fn sync_files(
+    files: &[FileSync<'_>],
+    options: &WriteOptions,
+) -> Result<Vec<SyncOutcome>, RenderError> {
+    let edited = files
+        .iter()
+        .map(|f| edit_in_memory(f.path, f.leader, |file| file.set_blocks(f.blocks)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let paths: Vec<&Path> = files.iter().map(|f| f.path).collect();
+    write_edited(&paths, edited, options)
+}
+
+fn only(outcomes: Vec<SyncOutcome>) -> SyncOutcome {
+    outcomes.into_iter().next().unwrap_or_default()
+}
+
+/// [`sync_files`] for one file.
 pub fn sync_file(
     path: &Path,
     leader: &str,
     blocks: &[ManagedBlock],
     options: &WriteOptions,
 ) -> Result<SyncOutcome, RenderError> {
-    let current = read_existing(path)?;
-    let current_text = current.as_deref().unwrap_or_default();
-    let mut file = ManagedFile::parse(current_text, leader).map_err(|mut e| {
-        e.path = Some(path.to_path_buf());
-        e
-    })?;
-    let drift = file.set_blocks(blocks)?;
-    let content = file.render();
-    // Unchanged, or still nothing to write where there is no file.
-    if content == current_text {
-        tracing::debug!(path = %path.display(), "config file unchanged");
-        return Ok(SyncOutcome {
-            changed: false,
-            diff: options.with_diff.then(String::new),
-            drift,
-            backup: None,
-        });
-    }
-    let diff = options
-        .with_diff
-        .then(|| unified_diff(&file_label(path), current_text, &content));
-    let written = replace_file(
-        path,
-        content.as_bytes(),
-        current.as_deref().map(str::as_bytes),
+    sync_files(
+        &[FileSync {
+            path,
+            leader,
+            blocks,
+        }],
         options,
-    )?;
-    tracing::info!(
-        path = %path.display(),
-        blocks = blocks.len(),
-        changed_blocks = drift.len(),
-        backup = ?written.backup,
-        "config file written"
-    );
-    Ok(SyncOutcome {
-        changed: written.changed,
-        diff,
-        drift,
-        backup: written.backup,
-    })
+    )
+    .map(only)
 }
 
 /// Reads `path` (a missing file is empty), lets `edit` insert, replace or remove blocks,
@@ -128,36 +214,6 @@ pub fn edit_file(
     options: &WriteOptions,
     edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<(), RenderError>,
 ) -> Result<SyncOutcome, RenderError> {
-    let current = read_existing(path)?;
-    let current_text = current.as_deref().unwrap_or_default();
-    let mut file = ManagedFile::parse(current_text, leader).map_err(|mut e| {
-        e.path = Some(path.to_path_buf());
-        e
-    })?;
-    edit(&mut file)?;
-    let content = file.render();
-    if content == current_text {
-        return Ok(SyncOutcome {
-            changed: false,
-            diff: options.with_diff.then(String::new),
-            drift: Vec::new(),
-            backup: None,
-        });
-    }
-    let diff = options
-        .with_diff
-        .then(|| unified_diff(&file_label(path), current_text, &content));
-    let written = replace_file(
-        path,
-        content.as_bytes(),
-        current.as_deref().map(str::as_bytes),
-        options,
-    )?;
-    tracing::info!(path = %path.display(), backup = ?written.backup, "config file edited");
-    Ok(SyncOutcome {
-        changed: written.changed,
-        diff,
-        drift: Vec::new(),
-        backup: written.backup,
-    })
+    let edited = edit_in_memory(path, leader, |file| edit(file).map(|()| Vec::new()))?;
+    write_edited(&[path], vec![edited], options).map(only)
 }

@@ -2,7 +2,8 @@
 //!
 //! A file is replaced by writing a temporary file in the same directory, syncing it,
 //! giving it the old file's owner, group and mode, and renaming it over the old one; the
-//! directory is synced after the rename. The old version is kept as
+//! directory is synced after the rename. Files written together (`pjsip.conf` and
+//! `extensions.conf` in one apply) are synced side by side. The old version is kept as
 //! `<name>.rayan-bak.1` (newest) … `<name>.rayan-bak.<n>`. Nothing is written when the
 //! content is unchanged, so the file's mtime only moves on a real change.
 
@@ -36,7 +37,7 @@ impl Default for WriteOptions {
 }
 
 /// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
     /// False when the file already had this content (nothing was written).
     pub changed: bool,
@@ -84,61 +85,137 @@ pub fn write_atomic(
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(RenderError::io(path, "read", e)),
     };
-    replace_file(path, contents, current.as_deref(), options)
+    let mut outcomes = replace_files(
+        &[Replacement {
+            path,
+            contents,
+            current: current.as_deref(),
+        }],
+        options,
+    )?;
+    Ok(outcomes.pop().unwrap_or_default())
 }
 
-/// [`write_atomic`] for a caller that has just read the file (`current`, `None` when it
-/// did not exist).
-pub(crate) fn replace_file(
-    path: &Path,
-    contents: &[u8],
-    current: Option<&[u8]>,
+/// One file for [`replace_files`]: the new contents, and what the caller just read
+/// (`None` when the file did not exist).
+pub(crate) struct Replacement<'a> {
+    pub path: &'a Path,
+    pub contents: &'a [u8],
+    pub current: Option<&'a [u8]>,
+}
+
+/// A temporary file written and synced, waiting to be renamed over `path`.
+struct Staged {
+    path: PathBuf,
+    temp: PathBuf,
+    existed: bool,
+    index: usize,
+}
+
+/// Replaces the files whose content changed as one step: their temporary files are
+/// written and synced side by side (a file sync waits on the disk, so two files take
+/// about as long as one), then renamed in order, then each directory is synced once.
+/// An error before the renames leaves every file as it was.
+pub(crate) fn replace_files(
+    files: &[Replacement<'_>],
     options: &WriteOptions,
-) -> Result<WriteOutcome, RenderError> {
-    if current == Some(contents) {
-        return Ok(WriteOutcome {
-            changed: false,
-            backup: None,
+) -> Result<Vec<WriteOutcome>, RenderError> {
+    let mut outcomes = vec![WriteOutcome::default(); files.len()];
+    let mut staged = Vec::new();
+    let mut existing = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        if file.current == Some(file.contents) {
+            continue;
+        }
+        let path = resolve(file.path)?;
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(RenderError::io(&path, "read the metadata of", e)),
+        };
+        staged.push(Staged {
+            temp: temp_path(&path),
+            path,
+            existed: meta.is_some(),
+            index,
         });
+        existing.push(meta);
     }
-    let path = resolve(path)?;
-    let existing = match fs::metadata(&path) {
-        Ok(meta) => Some(meta),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(RenderError::io(&path, "read the metadata of", e)),
+    let written: Vec<Result<(), RenderError>> = match staged.as_slice() {
+        [] => return Ok(outcomes),
+        [one] => vec![write_temp(&one.temp, files[one.index].contents, existing[0].as_ref(), options)],
+        many => std::thread::scope(|scope| {
+            let writers: Vec<_> = many
+                .iter()
+                .zip(&existing)
+                .map(|(s, meta)| {
+                    let contents = files[s.index].contents;
+                    scope.spawn(move || write_temp(&s.temp, contents, meta.as_ref(), options))
+                })
+                .collect();
+            writers
+                .into_iter()
+                .zip(many)
+                .map(|(writer, s)| {
+                    writer.join().unwrap_or_else(|_| {
+                        Err(RenderError::io(
+                            &s.temp,
+                            "write",
+                            std::io::Error::other("the writing thread failed"),
+                        ))
+                    })
+                })
+                .collect()
+        }),
     };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
+    let remove_temps = |from: usize| {
+        // The temp files are ours; each original is untouched until its rename.
+        for s in &staged[from..] {
+            let _ = fs::remove_file(&s.temp);
+        }
     };
-    let temp = temp_path(&path);
-    let result = write_temp(&temp, contents, existing.as_ref(), options)
-        .and_then(|()| {
-            if existing.is_some() && options.keep_backups > 0 {
-                rotate_backups(&path, options.keep_backups).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
+    if let Some(error) = written.into_iter().find_map(Result::err) {
+        remove_temps(0);
+        return Err(error);
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (n, s) in staged.iter().enumerate() {
+        let renamed = if s.existed && options.keep_backups > 0 {
+            rotate_backups(&s.path, options.keep_backups).map(Some)
+        } else {
+            Ok(None)
+        }
         .and_then(|backup| {
-            fs::rename(&temp, &path)
-                .map_err(|e| RenderError::io(&path, "rename the new version over", e))?;
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| RenderError::io(&dir, "sync the directory", e))?;
+            fs::rename(&s.temp, &s.path)
+                .map_err(|e| RenderError::io(&s.path, "rename the new version over", e))?;
             Ok(backup)
         });
-    match result {
-        Ok(backup) => Ok(WriteOutcome {
-            changed: true,
-            backup,
-        }),
-        Err(e) => {
-            // The temp file is ours; the original is untouched until the rename.
-            let _ = fs::remove_file(&temp);
-            Err(e)
+        match renamed {
+            Ok(backup) => {
+                outcomes[s.index] = WriteOutcome {
+                    changed: true,
+                    backup,
+                };
+            }
+            Err(e) => {
+                remove_temps(n);
+                return Err(e);
+            }
+        }
+        let dir = match s.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
         }
     }
+    for dir in dirs {
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| RenderError::io(&dir, "sync the directory", e))?;
+    }
+    Ok(outcomes)
 }
 
 fn temp_path(path: &Path) -> PathBuf {

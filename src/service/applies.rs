@@ -1,5 +1,7 @@
 //! Applies: waiting for the one a write triggered, listing, forcing, dry runs.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -62,12 +64,29 @@ impl From<store::applies::ApplyRow> for ApplyRecord {
     }
 }
 
+tokio::task_local! {
+    /// How long the current request lets its write wait for the apply, when
+    /// the client said (HTTP `Prefer`); never longer than `apply.wait_ms`.
+    pub static WAIT_PREFERENCE: Duration;
+}
+
 impl Services {
     /// Wakes the apply worker after a committed write and waits (up to
-    /// `apply.wait_ms`) for the outcome for `kind`/`name`.
+    /// `apply.wait_ms`, or less if the request prefers) for the outcome for
+    /// `kind`/`name`.
     pub async fn after_write(&self, action: &str, kind: &str, name: &str) -> ApplyView {
         let rx = self.apply.request(format!("{action} {kind} {name}"), false);
-        match tokio::time::timeout(self.settings.apply_wait(), rx).await {
+        let limit = WAIT_PREFERENCE.try_with(|wait| *wait).map_or(self.settings.apply_wait(), |wait| {
+            wait.min(self.settings.apply_wait())
+        });
+        if limit.is_zero() {
+            return ApplyView {
+                id: None,
+                status: Outcome::Pending,
+                detail: Some("saved; the apply runs in the background (see GET /api/v1/applies)".into()),
+            };
+        }
+        match tokio::time::timeout(limit, rx).await {
             Ok(Ok(report)) => {
                 let (status, detail) = report.outcome_for(kind, name);
                 ApplyView { id: Some(report.id), status, detail }
