@@ -73,28 +73,29 @@ fn measure_memory<T>(f: impl FnOnce() -> T) -> (usize, usize, T) {
     )
 }
 
-/// CPU time of this thread: on a machine shared with other work, wall-clock figures
-/// mostly measure the neighbours, so both are printed.
-fn thread_cpu() -> Duration {
+/// CPU time of the process (all threads: rendering runs on every core): on a machine
+/// shared with other work, wall-clock figures also measure the neighbours, so both are
+/// printed.
+fn process_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime only writes the timespec it is given.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     if rc != 0 {
         return Duration::ZERO;
     }
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// One timed run: wall clock and thread CPU time.
+/// One timed run: wall clock and process CPU time.
 struct Sample(Duration, Duration);
 
 fn timed<T>(f: impl FnOnce() -> T) -> (Sample, T) {
-    let (wall, cpu) = (Instant::now(), thread_cpu());
+    let (wall, cpu) = (Instant::now(), process_cpu());
     let out = f();
-    (Sample(wall.elapsed(), thread_cpu() - cpu), out)
+    (Sample(wall.elapsed(), process_cpu() - cpu), out)
 }
 
 fn median(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {

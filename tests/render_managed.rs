@@ -181,13 +181,19 @@ proptest! {
         edited.set_blocks(&same).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(edited.render(), file.text.clone());
         prop_assert!(parsed.drift(&same).is_empty());
+        // The sync skips rendering a file that no edit modified: that must be exact.
+        prop_assert!(!parsed.is_modified() && !edited.is_modified());
     }
 
     #[test]
     fn set_blocks_changes_only_blocks(file in generated_file(), desired in desired_blocks()) {
         let mut parsed = ManagedFile::parse(&file.text, ";").map_err(|e| TestCaseError::fail(e.to_string()))?;
-        parsed.set_blocks(&desired).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let drift = parsed.set_blocks(&desired).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let written = parsed.render();
+        prop_assert_eq!(parsed.is_modified(), !drift.is_empty());
+        if !parsed.is_modified() {
+            prop_assert_eq!(&written, &file.text);
+        }
 
         // Every byte outside blocks stays; at most a newline is added after a last line
         // that had none, so that an appended marker starts its own line.

@@ -295,6 +295,13 @@ fn files_synced_together_are_all_written_or_none_is() {
     let again = sync_files(&both, &options(1)).unwrap();
     assert!(again.iter().all(|o| !o.changed && o.backup.is_none()));
 
+    // A block no longer rendered is removed, and reported with the body it had.
+    let gone = sync_file(&pjsip, ";", &[], &options(1)).unwrap();
+    assert!(gone.changed);
+    assert_eq!(gone.removed, endpoint.to_vec());
+    assert_eq!(gone.content, "[global]\ntype=global\n");
+    sync_file(&pjsip, ";", &endpoint, &options(1)).unwrap();
+
     // A malformed second file stops the step before the first is written.
     let endpoint = [ManagedBlock::new("Extension 1001", "[1001]\ntype=aor\nmax_contacts=2\n")];
     let broken = "[general]\n; BEGIN MANAGED - Dialplan internal\n[internal]\n";

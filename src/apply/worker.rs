@@ -1,6 +1,6 @@
 //! The worker task and one apply, step by step.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,7 +23,7 @@ use super::{
 };
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
-use crate::render::{self, FileSync, ManagedBlock, ManagedFile, RenderError, RenderedConfig, WriteOptions};
+use crate::render::{self, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
 use crate::store::{self, StoreError};
 
 /// Where the worker sends `apply` and `drift` events (the event hub).
@@ -44,7 +44,7 @@ pub enum ApplyError {
     Render(#[from] RenderError),
     #[error("cannot load provider templates: {0}")]
     Templates(String),
-    #[error("the file writer stopped: {0}")]
+    #[error("a rendering or writing task stopped: {0}")]
     Io(String),
 }
 
@@ -67,7 +67,12 @@ impl ApplyContext {
     async fn render(&self) -> Result<RenderedConfig, ApplyError> {
         let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
         let providers = store::snapshot::provider_templates(&self.db).await?;
-        Ok(render::render_all(&snapshot, &providers, &self.settings.render_settings())?)
+        let settings = self.settings.render_settings();
+        // CPU work (on every core at scale): off the async threads.
+        let rendered = tokio::task::spawn_blocking(move || render::render_all(&snapshot, &providers, &settings))
+            .await
+            .map_err(|e| ApplyError::Io(e.to_string()))?;
+        Ok(rendered?)
     }
 }
 
@@ -212,31 +217,17 @@ fn block_kind(id: &str) -> (String, String) {
     }
 }
 
-fn same_body(a: &str, b: &str) -> bool {
-    a.trim_end_matches('\n') == b.trim_end_matches('\n')
-}
-
-/// The managed blocks currently in a file, by id.
-fn current_blocks(path: &std::path::Path) -> Result<HashMap<String, String>, RenderError> {
-    let text = render::write::read_existing(path)?.unwrap_or_default();
-    let file = ManagedFile::parse(&text, ";").map_err(|mut e| {
-        e.path = Some(path.to_path_buf());
-        RenderError::from(e)
-    })?;
-    Ok(file.blocks().map(|(id, body)| (id.to_owned(), body.to_owned())).collect())
-}
-
-/// The managed blocks each file held before, and what syncing both files did.
-type BothSynced = ([HashMap<String, String>; 2], Vec<render::SyncOutcome>);
-
 /// Brings `pjsip.conf` and `extensions.conf` (in `paths`) in line with `rendered`.
-fn sync_both(paths: &[PathBuf; 2], rendered: &RenderedConfig, write: &WriteOptions) -> Result<BothSynced, RenderError> {
-    let before = [current_blocks(&paths[0])?, current_blocks(&paths[1])?];
+fn sync_both(
+    paths: &[PathBuf; 2],
+    rendered: &RenderedConfig,
+    write: &WriteOptions,
+) -> Result<Vec<render::SyncOutcome>, RenderError> {
     let files = [
         FileSync { path: &paths[0], leader: render::ASTERISK_LEADER, blocks: &rendered.pjsip },
         FileSync { path: &paths[1], leader: render::ASTERISK_LEADER, blocks: &rendered.extensions },
     ];
-    Ok((before, render::sync_files(&files, write)?))
+    render::sync_files(&files, write)
 }
 
 struct Outcomes {
@@ -393,17 +384,16 @@ impl Worker {
             .await
             .map_err(|e| ApplyError::Io(e.to_string()))?
         };
-        let (before, outcomes) = synced?;
+        let outcomes = synced?;
         let mut files = Vec::new();
         let mut owed_modules: Vec<(&'static str, &'static str, String)> = Vec::new();
         let mut pjsip_content = String::new();
-        for ((((name, module), blocks), before), (path, outcome)) in [(PJSIP_CONF, PJSIP_MODULE), (EXTENSIONS_CONF, DIALPLAN_MODULE)]
+        for (((name, module), blocks), (path, outcome)) in [(PJSIP_CONF, PJSIP_MODULE), (EXTENSIONS_CONF, DIALPLAN_MODULE)]
             .into_iter()
             .zip([&rendered.pjsip, &rendered.extensions])
-            .zip(before)
             .zip(paths.iter().zip(outcomes))
         {
-            self.note_changes(&before, blocks);
+            self.note_changes(&outcome, blocks);
             let digest = persisted::digest(&outcome.content);
             if force || self.persisted.reloaded.get(name) != Some(&digest) {
                 owed_modules.push((name, module, digest));
@@ -532,13 +522,14 @@ impl Worker {
     }
 
     /// Adds every changed or removed block to what must be verified.
-    fn note_changes(&mut self, before: &HashMap<String, String>, desired: &[ManagedBlock]) {
-        let mut desired_ids = std::collections::HashSet::with_capacity(desired.len());
-        for block in desired {
-            desired_ids.insert(block.id.as_str());
-            if before.get(&block.id).is_some_and(|old| same_body(old, &block.body)) {
-                continue;
-            }
+    fn note_changes(&mut self, synced: &render::SyncOutcome, desired: &[ManagedBlock]) {
+        let changed: HashSet<&str> = synced
+            .drift
+            .iter()
+            .filter(|d| d.kind != render::DriftKind::Unexpected)
+            .map(|d| d.id.as_str())
+            .collect();
+        for block in desired.iter().filter(|b| changed.contains(b.id.as_str())) {
             let key = block_kind(&block.id);
             let pending = if key.0 == "dialplan" {
                 Pending::Dialplan { context: key.1.clone(), extensions: expected_extensions(&block.body) }
@@ -547,16 +538,14 @@ impl Worker {
             };
             self.pending.insert(key, pending);
         }
-        for (id, body) in before {
-            if !desired_ids.contains(id.as_str()) {
-                let key = block_kind(id);
-                let pending = if key.0 == "dialplan" {
-                    Pending::Dialplan { context: key.1.clone(), extensions: Vec::new() }
-                } else {
-                    Pending::Removed(expected_endpoints(body).into_iter().map(|e| e.name).collect())
-                };
-                self.pending.insert(key, pending);
-            }
+        for block in &synced.removed {
+            let key = block_kind(&block.id);
+            let pending = if key.0 == "dialplan" {
+                Pending::Dialplan { context: key.1.clone(), extensions: Vec::new() }
+            } else {
+                Pending::Removed(expected_endpoints(&block.body).into_iter().map(|e| e.name).collect())
+            };
+            self.pending.insert(key, pending);
         }
     }
 

@@ -29,6 +29,10 @@ use utoipa::ToSchema;
 
 use super::RenderError;
 
+/// Block ids come from the database and the administrator's files: a fast hasher,
+/// still seeded per process.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 const BEGIN: &str = "BEGIN MANAGED";
 const END: &str = "END MANAGED";
 /// In every marker line.
@@ -160,6 +164,8 @@ pub struct ManagedFile<'a> {
     leader: String,
     newline: &'static str,
     parts: Vec<Part<'a>>,
+    /// False while the file is exactly as parsed, so rendering would give the input back.
+    modified: bool,
 }
 
 /// The 1-based number of the line holding byte `offset`.
@@ -235,7 +241,7 @@ impl<'a> ManagedFile<'a> {
             _ => "\n",
         };
         let mut parts = Vec::new();
-        let mut seen: HashMap<&'a str, usize> = HashMap::new();
+        let mut seen: FastMap<&'a str, usize> = FastMap::default();
         // (id, byte offset of the BEGIN line, byte offset of the body)
         let mut open: Option<(&'a str, usize, usize)> = None;
         let mut text_start = 0;
@@ -315,7 +321,14 @@ impl<'a> ManagedFile<'a> {
             leader: leader.to_owned(),
             newline,
             parts,
+            modified: false,
         })
+    }
+
+    /// True once an edit changed a block; until then [`ManagedFile::render`] gives back
+    /// the parsed text byte for byte.
+    pub fn is_modified(&self) -> bool {
+        self.modified
     }
 
     /// The managed blocks as `(id, body)`, in file order (bodies as in the file).
@@ -399,6 +412,7 @@ impl<'a> ManagedFile<'a> {
             });
         }
         self.parts.push(Self::new_part(block));
+        self.modified = true;
         Ok(())
     }
 
@@ -407,7 +421,7 @@ impl<'a> ManagedFile<'a> {
         self.check_block(block)?;
         match self.position(&block.id) {
             Some(i) => {
-                Self::set_body(&mut self.parts[i], &block.body);
+                self.modified |= Self::set_body(&mut self.parts[i], &block.body);
                 Ok(true)
             }
             None => Ok(false),
@@ -418,6 +432,7 @@ impl<'a> ManagedFile<'a> {
     pub fn upsert(&mut self, block: &ManagedBlock) -> Result<(), RenderError> {
         if !self.replace(block)? {
             self.parts.push(Self::new_part(block));
+            self.modified = true;
         }
         Ok(())
     }
@@ -427,6 +442,7 @@ impl<'a> ManagedFile<'a> {
         match self.position(id) {
             Some(i) => {
                 self.parts.remove(i);
+                self.modified = true;
                 true
             }
             None => false,
@@ -437,7 +453,17 @@ impl<'a> ManagedFile<'a> {
     /// place, missing ones appended in the given order, the others removed. Returns what
     /// differed (the same as [`ManagedFile::drift`] before the edit).
     pub fn set_blocks(&mut self, desired: &[ManagedBlock]) -> Result<Vec<Drift>, RenderError> {
-        let mut wanted: HashMap<&str, usize> = HashMap::with_capacity(desired.len());
+        self.replace_blocks(desired).map(|(drift, _)| drift)
+    }
+
+    /// [`ManagedFile::set_blocks`], also returning the blocks it removed with the bodies
+    /// they had.
+    pub fn replace_blocks(
+        &mut self,
+        desired: &[ManagedBlock],
+    ) -> Result<(Vec<Drift>, Vec<ManagedBlock>), RenderError> {
+        let mut wanted: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(desired.len(), Default::default());
         for (i, block) in desired.iter().enumerate() {
             self.check_block(block)?;
             if wanted.insert(block.id.as_str(), i).is_some() {
@@ -450,14 +476,16 @@ impl<'a> ManagedFile<'a> {
         let mut placed = vec![false; desired.len()];
         let mut changed = vec![false; desired.len()];
         let mut unexpected = Vec::new();
+        let mut removed = Vec::new();
         let mut parts = Vec::with_capacity(self.parts.len() + desired.len());
         for mut part in std::mem::take(&mut self.parts) {
-            if let Part::Block { id, .. } = &part {
+            if let Part::Block { id, body, .. } = &part {
                 let Some(&i) = wanted.get(id.as_ref()) else {
                     unexpected.push(Drift {
                         id: id.clone().into_owned(),
                         kind: DriftKind::Unexpected,
                     });
+                    removed.push(ManagedBlock::new(id.as_ref(), body.as_ref()));
                     continue;
                 };
                 placed[i] = true;
@@ -482,7 +510,8 @@ impl<'a> ManagedFile<'a> {
         }
         drift.extend(unexpected);
         self.parts = parts;
-        Ok(drift)
+        self.modified |= !drift.is_empty();
+        Ok((drift, removed))
     }
 
     /// The blocks whose text differs from `desired`, those missing from the file, and

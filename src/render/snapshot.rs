@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
+
 use super::dialplan::render_dialplan;
 use super::extension::render_extension;
 use super::trunk::render_trunk;
@@ -35,15 +37,26 @@ pub fn render_all(
     providers: &[ProviderTemplate],
     settings: &RenderSettings,
 ) -> Result<RenderedConfig, RenderError> {
+    // The two files do not depend on each other: render them side by side.
+    let (pjsip, extensions) = rayon::join(
+        || render_pjsip(snapshot, providers, settings),
+        || render_dialplan(snapshot, settings),
+    );
+    Ok(RenderedConfig {
+        pjsip: pjsip?,
+        extensions: extensions?,
+    })
+}
+
+fn render_pjsip(
+    snapshot: &ConfigSnapshot,
+    providers: &[ProviderTemplate],
+    settings: &RenderSettings,
+) -> Result<Vec<ManagedBlock>, RenderError> {
     let mut extensions: Vec<&Extension> = snapshot.extensions.iter().collect();
     extensions.sort_by(|a, b| (a.number.len(), &a.number).cmp(&(b.number.len(), &b.number)));
-    let mut trunks: Vec<&Trunk> = snapshot.trunks.iter().collect();
+    let mut trunks: Vec<&Trunk> = snapshot.trunks.iter().filter(|t| t.enabled).collect();
     trunks.sort_by(|a, b| a.name.cmp(&b.name));
-
-    let mut pjsip = Vec::with_capacity(extensions.len() + trunks.len());
-    // Sections are unique per (type, name): an endpoint `1001` from an extension and one
-    // from a trunk named `1001` would collide.
-    let mut endpoint_names: HashSet<&str> = HashSet::with_capacity(pjsip.capacity());
     for pair in extensions.windows(2) {
         if pair[0].number == pair[1].number {
             return Err(RenderError::Duplicate {
@@ -52,28 +65,45 @@ pub fn render_all(
             });
         }
     }
-    for extension in &extensions {
-        if let Some(block) = render_extension(extension, settings)? {
+    for pair in snapshot_trunk_names(snapshot).windows(2) {
+        if pair[0] == pair[1] {
+            return Err(RenderError::Duplicate {
+                what: "trunk",
+                name: pair[0].to_owned(),
+            });
+        }
+    }
+    // Objects are independent of each other and most of the work: render them on
+    // every core.
+    let extension_blocks: Vec<Option<ManagedBlock>> = extensions
+        .par_iter()
+        .map(|extension| render_extension(extension, settings))
+        .collect::<Result<_, _>>()?;
+    let trunk_blocks: Vec<Option<ManagedBlock>> = trunks
+        .par_iter()
+        .map(|trunk| {
+            let provider = find_provider(providers, &trunk.provider).ok_or_else(|| {
+                RenderError::UnknownProvider {
+                    trunk: trunk.name.clone(),
+                    provider: trunk.provider.clone(),
+                }
+            })?;
+            render_trunk(trunk, provider, settings)
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut pjsip = Vec::with_capacity(extensions.len() + trunks.len());
+    // Sections are unique per (type, name): an endpoint `1001` from an extension and one
+    // from a trunk named `1001` would collide.
+    let mut endpoint_names: HashSet<&str> = HashSet::with_capacity(pjsip.capacity());
+    for (extension, block) in extensions.iter().zip(extension_blocks) {
+        if let Some(block) = block {
             endpoint_names.insert(&extension.number);
             pjsip.push(block);
         }
     }
-    for pair in trunks.windows(2) {
-        if pair[0].name == pair[1].name {
-            return Err(RenderError::Duplicate {
-                what: "trunk",
-                name: pair[0].name.clone(),
-            });
-        }
-    }
-    for trunk in trunks.iter().filter(|t| t.enabled) {
-        let provider = find_provider(providers, &trunk.provider).ok_or_else(|| {
-            RenderError::UnknownProvider {
-                trunk: trunk.name.clone(),
-                provider: trunk.provider.clone(),
-            }
-        })?;
-        if let Some(block) = render_trunk(trunk, provider, settings)? {
+    for (trunk, block) in trunks.iter().zip(trunk_blocks) {
+        if let Some(block) = block {
             if !endpoint_names.insert(&trunk.name) {
                 return Err(RenderError::Duplicate {
                     what: "pjsip endpoint",
@@ -83,6 +113,12 @@ pub fn render_all(
             pjsip.push(block);
         }
     }
-    let extensions = render_dialplan(snapshot, settings)?;
-    Ok(RenderedConfig { pjsip, extensions })
+    Ok(pjsip)
+}
+
+/// Every trunk's name (enabled or not), sorted.
+fn snapshot_trunk_names(snapshot: &ConfigSnapshot) -> Vec<&str> {
+    let mut names: Vec<&str> = snapshot.trunks.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    names
 }

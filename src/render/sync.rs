@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::diff::unified_diff;
 use super::managed::{Drift, ManagedFile};
 use super::write::{Replacement, WriteOptions, read_existing, replace_files};
@@ -33,6 +35,8 @@ pub struct SyncOutcome {
     pub backup: Option<std::path::PathBuf>,
     /// The file's content after the sync.
     pub content: String,
+    /// The blocks the sync removed, with the bodies they had (empty for `edit_file`).
+    pub removed: Vec<ManagedBlock>,
 }
 
 fn file_label(path: &Path) -> String {
@@ -49,7 +53,7 @@ pub fn plan_file(
     leader: &str,
     blocks: &[ManagedBlock],
 ) -> Result<SyncPlan, RenderError> {
-    let edited = edit_in_memory(path, leader, |file| file.set_blocks(blocks))?;
+    let edited = edit_in_memory(path, leader, |file| file.replace_blocks(blocks))?;
     let changed = edited.changed();
     let diff = if changed {
         unified_diff(
@@ -82,6 +86,7 @@ struct Edited {
     current: Option<String>,
     content: String,
     drift: Vec<Drift>,
+    removed: Vec<ManagedBlock>,
 }
 
 impl Edited {
@@ -93,22 +98,29 @@ impl Edited {
 fn edit_in_memory(
     path: &Path,
     leader: &str,
-    edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<Vec<Drift>, RenderError>,
+    edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<(Vec<Drift>, Vec<ManagedBlock>), RenderError>,
 ) -> Result<Edited, RenderError> {
     let current = read_existing(path)?;
-    let (content, drift) = {
+    let (content, (drift, removed)) = {
         let mut file = ManagedFile::parse(current.as_deref().unwrap_or_default(), leader)
             .map_err(|mut e| {
                 e.path = Some(path.to_path_buf());
                 e
             })?;
-        let drift = edit(&mut file)?;
-        (file.render(), drift)
+        let edits = edit(&mut file)?;
+        // Unedited, the file renders to its own text: skip building and comparing it.
+        let content = if file.is_modified() {
+            file.render()
+        } else {
+            current.clone().unwrap_or_default()
+        };
+        (content, edits)
     };
     Ok(Edited {
         current,
         content,
         drift,
+        removed,
     })
 }
 
@@ -160,6 +172,7 @@ fn write_edited(
                 changed: written.changed,
                 diff,
                 drift: e.drift,
+                removed: e.removed,
                 backup: written.backup,
                 content: e.content,
             }
@@ -176,8 +189,8 @@ pub fn sync_files(
     options: &WriteOptions,
 ) -> Result<Vec<SyncOutcome>, RenderError> {
     let edited = files
-        .iter()
-        .map(|f| edit_in_memory(f.path, f.leader, |file| file.set_blocks(f.blocks)))
+        .par_iter()
+        .map(|f| edit_in_memory(f.path, f.leader, |file| file.replace_blocks(f.blocks)))
         .collect::<Result<Vec<_>, _>>()?;
     let paths: Vec<&Path> = files.iter().map(|f| f.path).collect();
     write_edited(&paths, edited, options)
@@ -214,6 +227,8 @@ pub fn edit_file(
     options: &WriteOptions,
     edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<(), RenderError>,
 ) -> Result<SyncOutcome, RenderError> {
-    let edited = edit_in_memory(path, leader, |file| edit(file).map(|()| Vec::new()))?;
+    let edited = edit_in_memory(path, leader, |file| {
+        edit(file).map(|()| (Vec::new(), Vec::new()))
+    })?;
     write_edited(&[path], vec![edited], options).map(only)
 }
