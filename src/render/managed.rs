@@ -385,7 +385,8 @@ impl<'a> ManagedFile<'a> {
             body: current, raw, ..
         } = part
         {
-            if normalized_body(current) != normalized_body(body) {
+            // Equal bytes are the common case; only different ones need normalising.
+            if current.as_ref() != body && normalized_body(current) != normalized_body(body) {
                 *current = Cow::Owned(body.to_owned());
                 *raw = None;
                 return true;
