@@ -259,9 +259,30 @@ fn edit_file_changes_one_block_and_writes_only_on_change() {
     );
 }
 
+fn asterisk_files<'a>(
+    pjsip: &'a Path,
+    endpoints: &'a [ManagedBlock],
+    dialplan: &'a Path,
+    contexts: &'a [ManagedBlock],
+) -> [rayan::render::FileSync<'a>; 2] {
+    use rayan::render::FileSync;
+    [
+        FileSync {
+            path: pjsip,
+            leader: ";",
+            blocks: endpoints,
+        },
+        FileSync {
+            path: dialplan,
+            leader: ";",
+            blocks: contexts,
+        },
+    ]
+}
+
 #[test]
 fn files_synced_together_are_all_written_or_none_is() {
-    use rayan::render::{FileSync, sync_files};
+    use rayan::render::sync_files;
     let dir = tempfile::tempdir().unwrap();
     let pjsip = dir.path().join("pjsip.conf");
     let dialplan = dir.path().join("extensions.conf");
@@ -272,18 +293,7 @@ fn files_synced_together_are_all_written_or_none_is() {
         "Dialplan internal",
         "[internal]\nexten => 1001,1,Dial(PJSIP/1001,30)\n",
     )];
-    let both = [
-        FileSync {
-            path: &pjsip,
-            leader: ";",
-            blocks: &endpoint,
-        },
-        FileSync {
-            path: &dialplan,
-            leader: ";",
-            blocks: &context,
-        },
-    ];
+    let both = asterisk_files(&pjsip, &endpoint, &dialplan, &context);
     let outcomes = sync_files(&both, &options(1)).unwrap();
     assert!(outcomes.iter().all(|o| o.changed));
     assert_eq!(outcomes[0].content, fs::read_to_string(&pjsip).unwrap());
@@ -303,23 +313,15 @@ fn files_synced_together_are_all_written_or_none_is() {
     sync_file(&pjsip, ";", &endpoint, &options(1)).unwrap();
 
     // A malformed second file stops the step before the first is written.
-    let endpoint = [ManagedBlock::new("Extension 1001", "[1001]\ntype=aor\nmax_contacts=2\n")];
+    let changed = [ManagedBlock::new(
+        "Extension 1001",
+        "[1001]\ntype=aor\nmax_contacts=2\n",
+    )];
     let broken = "[general]\n; BEGIN MANAGED - Dialplan internal\n[internal]\n";
     fs::write(&dialplan, broken).unwrap();
     let before = fs::read_to_string(&pjsip).unwrap();
     let refused = sync_files(
-        &[
-            FileSync {
-                path: &pjsip,
-                leader: ";",
-                blocks: &endpoint,
-            },
-            FileSync {
-                path: &dialplan,
-                leader: ";",
-                blocks: &context,
-            },
-        ],
+        &asterisk_files(&pjsip, &changed, &dialplan, &context),
         &options(1),
     );
     assert!(refused.is_err());

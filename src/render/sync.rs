@@ -55,15 +55,7 @@ pub fn plan_file(
 ) -> Result<SyncPlan, RenderError> {
     let edited = edit_in_memory(path, leader, |file| file.replace_blocks(blocks))?;
     let changed = edited.changed();
-    let diff = if changed {
-        unified_diff(
-            &file_label(path),
-            edited.current.as_deref().unwrap_or_default(),
-            &edited.content,
-        )
-    } else {
-        String::new()
-    };
+    let diff = edited.diff(path);
     Ok(SyncPlan {
         changed,
         diff,
@@ -92,6 +84,19 @@ struct Edited {
 impl Edited {
     fn changed(&self) -> bool {
         self.content != self.current.as_deref().unwrap_or_default()
+    }
+
+    /// The unified diff of the edit (secrets masked); empty when nothing changed.
+    fn diff(&self, path: &Path) -> String {
+        if self.changed() {
+            unified_diff(
+                &file_label(path),
+                self.current.as_deref().unwrap_or_default(),
+                &self.content,
+            )
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -147,17 +152,7 @@ fn write_edited(
         .zip(edited)
         .zip(written)
         .map(|((path, e), written)| {
-            let diff = options.with_diff.then(|| {
-                if e.changed() {
-                    unified_diff(
-                        &file_label(path),
-                        e.current.as_deref().unwrap_or_default(),
-                        &e.content,
-                    )
-                } else {
-                    String::new()
-                }
-            });
+            let diff = options.with_diff.then(|| e.diff(path));
             if written.changed {
                 tracing::info!(
                     path = %path.display(),
