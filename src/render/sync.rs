@@ -53,14 +53,14 @@ pub fn plan_file(
     leader: &str,
     blocks: &[ManagedBlock],
 ) -> Result<SyncPlan, RenderError> {
-    let edited = edit_in_memory(path, leader, |file| file.replace_blocks(blocks))?;
+    let mut edited = edit_in_memory(path, leader, |file| file.replace_blocks(blocks))?;
     let changed = edited.changed();
     let diff = edited.diff(path);
     Ok(SyncPlan {
         changed,
         diff,
-        drift: edited.drift,
-        content: edited.content,
+        drift: std::mem::take(&mut edited.drift),
+        content: edited.into_content(),
     })
 }
 
@@ -75,15 +75,29 @@ pub struct FileSync<'a> {
 
 /// A file read, parsed and edited in memory.
 struct Edited {
+    /// The file as read (`None` when it did not exist).
     current: Option<String>,
-    content: String,
+    /// The new text; `None` when no edit modified the file, whose text then stays.
+    rendered: Option<String>,
     drift: Vec<Drift>,
     removed: Vec<ManagedBlock>,
 }
 
 impl Edited {
+    fn current_text(&self) -> &str {
+        self.current.as_deref().unwrap_or_default()
+    }
+
+    fn content(&self) -> &str {
+        self.rendered.as_deref().unwrap_or(self.current_text())
+    }
+
+    fn into_content(self) -> String {
+        self.rendered.or(self.current).unwrap_or_default()
+    }
+
     fn changed(&self) -> bool {
-        self.content != self.current.as_deref().unwrap_or_default()
+        self.content() != self.current_text()
     }
 
     /// The unified diff of the edit (secrets masked); empty when nothing changed.
@@ -91,8 +105,8 @@ impl Edited {
         if self.changed() {
             unified_diff(
                 &file_label(path),
-                self.current.as_deref().unwrap_or_default(),
-                &self.content,
+                self.current_text(),
+                self.content(),
             )
         } else {
             String::new()
@@ -106,7 +120,7 @@ fn edit_in_memory(
     edit: impl FnOnce(&mut ManagedFile<'_>) -> Result<(Vec<Drift>, Vec<ManagedBlock>), RenderError>,
 ) -> Result<Edited, RenderError> {
     let current = read_existing(path)?;
-    let (content, (drift, removed)) = {
+    let (rendered, (drift, removed)) = {
         let mut file = ManagedFile::parse(current.as_deref().unwrap_or_default(), leader)
             .map_err(|mut e| {
                 e.path = Some(path.to_path_buf());
@@ -114,16 +128,11 @@ fn edit_in_memory(
             })?;
         let edits = edit(&mut file)?;
         // Unedited, the file renders to its own text: skip building and comparing it.
-        let content = if file.is_modified() {
-            file.render()
-        } else {
-            current.clone().unwrap_or_default()
-        };
-        (content, edits)
+        (file.is_modified().then(|| file.render()), edits)
     };
     Ok(Edited {
         current,
-        content,
+        rendered,
         drift,
         removed,
     })
@@ -141,9 +150,9 @@ fn write_edited(
         .zip(&edited)
         .map(|(path, e)| Replacement {
             path,
-            contents: e.content.as_bytes(),
+            contents: e.content().as_bytes(),
             // A missing file counts as empty: nothing to write creates no file.
-            current: Some(e.current.as_deref().unwrap_or_default().as_bytes()),
+            current: Some(e.current_text().as_bytes()),
         })
         .collect();
     let written = replace_files(&replacements, options)?;
@@ -151,7 +160,7 @@ fn write_edited(
         .iter()
         .zip(edited)
         .zip(written)
-        .map(|((path, e), written)| {
+        .map(|((path, mut e), written)| {
             let diff = options.with_diff.then(|| e.diff(path));
             if written.changed {
                 tracing::info!(
@@ -166,10 +175,10 @@ fn write_edited(
             SyncOutcome {
                 changed: written.changed,
                 diff,
-                drift: e.drift,
-                removed: e.removed,
+                drift: std::mem::take(&mut e.drift),
+                removed: std::mem::take(&mut e.removed),
                 backup: written.backup,
-                content: e.content,
+                content: e.into_content(),
             }
         })
         .collect())

@@ -108,7 +108,8 @@ pub(crate) struct Replacement<'a> {
 struct Staged {
     path: PathBuf,
     temp: PathBuf,
-    existed: bool,
+    /// The replaced file's metadata; `None` when it did not exist.
+    existing: Option<fs::Metadata>,
     index: usize,
 }
 
@@ -122,13 +123,12 @@ pub(crate) fn replace_files(
 ) -> Result<Vec<WriteOutcome>, RenderError> {
     let mut outcomes = vec![WriteOutcome::default(); files.len()];
     let mut staged = Vec::new();
-    let mut existing = Vec::new();
     for (index, file) in files.iter().enumerate() {
         if file.current == Some(file.contents) {
             continue;
         }
         let path = resolve(file.path)?;
-        let meta = match fs::metadata(&path) {
+        let existing = match fs::metadata(&path) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(RenderError::io(&path, "read the metadata of", e)),
@@ -136,22 +136,25 @@ pub(crate) fn replace_files(
         staged.push(Staged {
             temp: temp_path(&path),
             path,
-            existed: meta.is_some(),
+            existing,
             index,
         });
-        existing.push(meta);
     }
+    let write = |s: &Staged| {
+        write_temp(
+            &s.temp,
+            files[s.index].contents,
+            s.existing.as_ref(),
+            options,
+        )
+    };
     let written: Vec<Result<(), RenderError>> = match staged.as_slice() {
         [] => return Ok(outcomes),
-        [one] => vec![write_temp(&one.temp, files[one.index].contents, existing[0].as_ref(), options)],
+        [one] => vec![write(one)],
         many => std::thread::scope(|scope| {
             let writers: Vec<_> = many
                 .iter()
-                .zip(&existing)
-                .map(|(s, meta)| {
-                    let contents = files[s.index].contents;
-                    scope.spawn(move || write_temp(&s.temp, contents, meta.as_ref(), options))
-                })
+                .map(|s| scope.spawn(move || write(s)))
                 .collect();
             writers
                 .into_iter()
@@ -180,7 +183,7 @@ pub(crate) fn replace_files(
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (n, s) in staged.iter().enumerate() {
-        let renamed = if s.existed && options.keep_backups > 0 {
+        let renamed = if s.existing.is_some() && options.keep_backups > 0 {
             rotate_backups(&s.path, options.keep_backups).map(Some)
         } else {
             Ok(None)
