@@ -12,12 +12,16 @@
 //!
 //! `cargo bench --bench events`; `EVENTS_BENCH_SECONDS` shortens the runs.
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use latency::Histogram;
 use rayan::ami::Message;
 use rayan::events::{CallTrackerConfig, Delivery, EventHub, EventKind, Filter, Pump, Subscription};
 
@@ -31,66 +35,6 @@ const ENDPOINTS: u64 = 1_000;
 const FILTERED_ENDPOINTS: [&str; 10] = [
     "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009",
 ];
-
-/// Latency buckets: 10 µs up to 2 ms, 250 µs up to 50 ms, 10 ms up to 1 s, then one more.
-struct Histogram {
-    counts: Vec<u32>,
-}
-
-impl Histogram {
-    const BUCKETS: usize = 200 + 192 + 95 + 1;
-
-    fn new() -> Self {
-        Self {
-            counts: vec![0; Self::BUCKETS],
-        }
-    }
-
-    fn bucket(us: u64) -> usize {
-        match us {
-            0..2_000 => (us / 10) as usize,
-            2_000..50_000 => 200 + ((us - 2_000) / 250) as usize,
-            50_000..1_000_000 => 392 + ((us - 50_000) / 10_000) as usize,
-            _ => Self::BUCKETS - 1,
-        }
-    }
-
-    /// The upper bound of a bucket, in µs.
-    fn upper(bucket: usize) -> u64 {
-        match bucket {
-            0..200 => (bucket as u64 + 1) * 10,
-            200..392 => 2_000 + (bucket as u64 - 199) * 250,
-            392..487 => 50_000 + (bucket as u64 - 391) * 10_000,
-            _ => u64::MAX,
-        }
-    }
-
-    fn record(&mut self, us: u64) {
-        self.counts[Self::bucket(us)] += 1;
-    }
-
-    fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-    }
-
-    fn total(&self) -> u64 {
-        self.counts.iter().map(|&c| u64::from(c)).sum()
-    }
-
-    fn quantile(&self, q: f64) -> u64 {
-        let target = (self.total() as f64 * q).ceil() as u64;
-        let mut seen = 0;
-        for (bucket, &count) in self.counts.iter().enumerate() {
-            seen += u64::from(count);
-            if seen >= target.max(1) {
-                return Self::upper(bucket);
-            }
-        }
-        0
-    }
-}
 
 struct Keeper {
     received: u64,
