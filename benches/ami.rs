@@ -112,13 +112,24 @@ fn millions(rate: f64) -> String {
     format!("{:.2}M events/s", rate / 1e6)
 }
 
-/// 1. Decoding from memory, in 64 KiB reads, as the connection does.
-fn bench_decode() {
+/// How messages are taken out of the read buffer.
+#[derive(Clone, Copy, PartialEq)]
+enum DecodeMode {
+    /// `Decoder::decode`, one message per call, each owning its text.
+    OnePerCall,
+    /// `AmiCodec::decode_batch`, every message of a read at once sharing one block: what
+    /// the connection does.
+    Batch,
+}
+
+/// 1. Decoding from memory, in 64 KiB reads.
+fn bench_decode(mode: DecodeMode) {
     const COUNT: usize = 1_000_000;
     let stream = event_stream(COUNT);
     let mut best = f64::MAX;
     let mut best_cpu = f64::MAX;
     let mut checksum = 0usize;
+    let mut batch = Vec::new();
     for _ in 0..7 {
         let mut codec = AmiCodec::server(CodecLimits::default());
         let mut buffer = BytesMut::with_capacity(128 * 1024);
@@ -127,10 +138,21 @@ fn bench_decode() {
         let mut decoded = 0usize;
         for chunk in stream.chunks(64 * 1024) {
             buffer.put_slice(chunk);
-            while let Some(frame) = codec.decode(&mut buffer).expect("valid") {
-                if let Frame::Message(message) = frame {
-                    checksum += message.len();
-                    decoded += 1;
+            match mode {
+                DecodeMode::OnePerCall => {
+                    while let Some(frame) = codec.decode(&mut buffer).expect("valid") {
+                        if let Frame::Message(message) = frame {
+                            checksum += message.len();
+                            decoded += 1;
+                        }
+                    }
+                }
+                DecodeMode::Batch => {
+                    codec.decode_batch(&mut buffer, &mut batch).expect("valid");
+                    for message in batch.drain(..) {
+                        checksum += message.len();
+                        decoded += 1;
+                    }
                 }
             }
         }
@@ -140,8 +162,12 @@ fn bench_decode() {
             best_cpu = best_cpu.min((after - before).as_secs_f64());
         }
     }
+    let how = match mode {
+        DecodeMode::OnePerCall => "one message per decode call",
+        DecodeMode::Batch => "decode_batch, the connection's path",
+    };
     println!(
-        "decode from memory: {} wall, {} per CPU-second on one core ({:.0} MB/s, {} bytes/event, best of 7 runs of {COUNT}) [goal >= 4M]",
+        "decode from memory ({how}): {} wall, {} per CPU-second on one core ({:.0} MB/s, {} bytes/event, best of 7 runs of {COUNT}) [goal >= 4M]",
         millions(COUNT as f64 / best),
         millions(COUNT as f64 / best_cpu),
         stream.len() as f64 / best_cpu / 1e6,
@@ -372,7 +398,8 @@ fn main() {
     let only = std::env::var("AMI_BENCH").ok();
     let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
     if runs("decode") {
-        bench_decode();
+        bench_decode(DecodeMode::Batch);
+        bench_decode(DecodeMode::OnePerCall);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayan::ami::{AmiClient, EventStream, Lagged, Message};
@@ -13,7 +12,7 @@ use support::connected;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-async fn next_event(events: &mut EventStream) -> Result<Arc<Message>, Lagged> {
+async fn next_event(events: &mut EventStream) -> Result<Message, Lagged> {
     tokio::time::timeout(WITHIN, events.next())
         .await
         .expect("event in time")
@@ -21,7 +20,7 @@ async fn next_event(events: &mut EventStream) -> Result<Arc<Message>, Lagged> {
 }
 
 /// The next event named `name`, skipping login noise.
-async fn next_named(events: &mut EventStream, name: &str) -> Arc<Message> {
+async fn next_named(events: &mut EventStream, name: &str) -> Message {
     loop {
         let event = next_event(events).await.expect("no lag");
         if event.event() == Some(name) {

@@ -251,8 +251,95 @@ fn decode_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec
     }
 }
 
+/// As [`decode_until_error`], through `decode_batch` (the connection's path): the
+/// messages decoded before the first error, and whether one came. The banner is skipped.
+fn decode_batches_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec<Message>, bool) {
+    let mut codec = AmiCodec::client(limits);
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.push(bytes.len());
+    let mut buffer = BytesMut::new();
+    let mut messages = Vec::new();
+    let mut from = 0;
+    for cut in cuts {
+        buffer.put_slice(&bytes[from..cut]);
+        from = cut;
+        if codec.decode_batch(&mut buffer, &mut messages).is_err() {
+            return (messages, true);
+        }
+    }
+    loop {
+        match codec.decode_eof(&mut buffer) {
+            Ok(Some(Frame::Message(message))) => messages.push(message),
+            Ok(Some(Frame::Banner(_))) => {}
+            Ok(None) => return (messages, false),
+            Err(_) => return (messages, true),
+        }
+    }
+}
+
+fn messages_only((frames, failed): (Vec<Frame>, bool)) -> (Vec<Message>, bool) {
+    let messages = frames
+        .into_iter()
+        .filter_map(|frame| match frame {
+            Frame::Message(message) => Some(message),
+            Frame::Banner(_) => None,
+        })
+        .collect();
+    (messages, failed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn batch_decoding_yields_exactly_the_written_messages(
+        messages in prop::collection::vec(raw_message(), 1..12),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+        banner in any::<bool>(),
+    ) {
+        let mut bytes = Vec::new();
+        if banner {
+            bytes.extend_from_slice(b"Asterisk Call Manager/11.0.0\r\n");
+        }
+        for message in &messages {
+            message.write(&mut bytes);
+        }
+        let expected: Vec<Message> = messages.iter().map(RawMessage::expected).collect();
+        let (decoded, failed) = decode_batches_until_error(&bytes, &cuts, CodecLimits::default());
+        prop_assert!(!failed);
+        prop_assert_eq!(decoded, expected);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn batch_and_single_decoding_agree_even_for_garbage(
+        pieces in prop::collection::vec(
+            prop_oneof![
+                Just(b"\r\n".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"Event: X".to_vec()),
+                Just(b": ".to_vec()),
+                Just(vec![0xc3, 0xbc]),
+                Just(vec![0xff]),
+                prop::collection::vec(any::<u8>(), 0..24),
+            ],
+            0..60,
+        ),
+        cuts in prop::collection::vec(any::<usize>(), 0..20),
+        max_message_bytes in 8usize..200,
+        max_headers in 1usize..10,
+    ) {
+        let bytes = pieces.concat();
+        let limits = CodecLimits { max_message_bytes, max_headers };
+        prop_assert_eq!(
+            decode_batches_until_error(&bytes, &cuts, limits),
+            messages_only(decode_until_error(&bytes, &[], limits))
+        );
+    }
 
     #[test]
     fn chunking_never_changes_the_outcome_even_for_garbage(

@@ -17,7 +17,7 @@ pub(crate) const MAX_BATCH: usize = 32;
 
 pub(crate) struct EventBatch {
     pub(crate) first_seq: u64,
-    pub(crate) events: Vec<Arc<Message>>,
+    pub(crate) events: Vec<Message>,
 }
 
 pub(crate) struct EventBus {
@@ -37,7 +37,7 @@ impl EventBus {
         }
     }
 
-    pub(crate) fn publish(&self, events: Vec<Arc<Message>>) {
+    pub(crate) fn publish(&self, events: Vec<Message>) {
         if events.is_empty() {
             return;
         }

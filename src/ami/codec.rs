@@ -12,7 +12,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::error::AmiError;
-use super::message::{Field, Message};
+use super::message::{Block, Field, Message};
 
 /// Bounds on what the decoder accepts before it gives up on the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,63 @@ impl AmiCodec {
         }
     }
 
+    /// Decodes every complete message in `buf` into `out`, in order. The messages of one
+    /// call share one block of text, so a read full of events costs one allocation for
+    /// their text and one for their headers. Messages complete before a framing error
+    /// are still delivered, then the error is returned. A banner line still expected
+    /// (only before the first message) is logged and skipped.
+    pub fn decode_batch(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut Vec<Message>,
+    ) -> Result<(), AmiError> {
+        while self.expect_banner {
+            match self.decode(buf)? {
+                Some(Frame::Banner(banner)) => tracing::warn!(%banner, "banner line skipped"),
+                Some(Frame::Message(message)) => out.push(message),
+                None => return Ok(()),
+            }
+        }
+        if self.searched.max(self.scanned) > buf.len() {
+            self.reset();
+        }
+        let mut batch = Batch::for_bytes(buf.len() - self.start.min(buf.len()));
+        let mut consumed = 0;
+        let outcome = loop {
+            match self.scan(buf) {
+                Ok(Some(Found::Message { body_end, next })) => {
+                    batch.add(self.start, body_end, &self.fields);
+                    consumed = next;
+                    self.start = next;
+                    self.scanned = next;
+                    self.searched = next;
+                    self.fields.clear();
+                }
+                // The banner is only looked for before the first message, handled above.
+                Ok(Some(Found::Banner { next, .. })) => {
+                    self.start = next;
+                    self.scanned = next;
+                    self.searched = next;
+                }
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        batch.finish(buf, out);
+        if consumed > 0 {
+            buf.advance(consumed);
+            self.start -= consumed;
+            self.scanned -= consumed;
+            self.searched = self.searched.saturating_sub(consumed);
+        }
+        outcome?;
+        if self.fields.is_empty() && self.start > 0 {
+            let skipped = self.start;
+            self.discard(buf, skipped);
+        }
+        Ok(())
+    }
+
     fn too_large(&self) -> AmiError {
         AmiError::MessageTooLarge {
             limit: self.limits.max_message_bytes,
@@ -134,12 +191,7 @@ impl AmiCodec {
             if end > line_start && buf[end - 1] == b'\r' {
                 end -= 1;
             }
-            // Header names are short: a plain loop finds the colon faster than a search
-            // that would also stop at every colon inside values.
-            let colon = buf[line_start..end]
-                .iter()
-                .position(|&b| b == b':')
-                .map(|i| line_start + i);
+            let colon = find_colon(&buf[line_start..end]).map(|i| line_start + i);
             self.scanned = pos + 1;
             if end == line_start {
                 if self.fields.is_empty() {
@@ -235,17 +287,94 @@ impl Decoder for AmiCodec {
     }
 }
 
-/// Position of the first `\n`, eight bytes at a time. AMI lines are short (17 bytes on
-/// average in the recordings), where a plain word-at-a-time loop beats a vectorised search
-/// whose per-call setup dominates.
+/// Messages found by one [`AmiCodec::decode_batch`] call, as offsets into the buffer.
+struct Batch {
+    /// Where the first message starts: the block's text begins here.
+    first: Option<usize>,
+    /// Every message's headers, offsets relative to `first`.
+    fields: Vec<Field>,
+    /// Per message: its range in `fields`, and its start and end in the buffer.
+    messages: Vec<((u32, u32), usize, usize)>,
+}
+
+impl Batch {
+    /// Room for the headers and messages of `bytes` of events (17 bytes a line and 276 a
+    /// message on average in the recordings), so a read does not regrow the tables.
+    fn for_bytes(bytes: usize) -> Self {
+        Self {
+            first: None,
+            fields: Vec::with_capacity(bytes / 16),
+            messages: Vec::with_capacity(bytes / 128),
+        }
+    }
+
+    /// A message at `start..end` of the buffer whose headers, relative to `start`, are `fields`.
+    fn add(&mut self, start: usize, end: usize, fields: &[Field]) {
+        let first = *self.first.get_or_insert(start);
+        let from = self.fields.len() as u32;
+        let base = (start - first) as u32;
+        self.fields
+            .extend(fields.iter().map(|field| field.rebased(0, base)));
+        self.messages
+            .push(((from, self.fields.len() as u32), start, end));
+    }
+
+    fn finish(self, buf: &[u8], out: &mut Vec<Message>) {
+        let Batch {
+            first,
+            fields,
+            messages,
+        } = self;
+        let (Some(first), Some(&(_, _, end))) = (first, messages.last()) else {
+            return;
+        };
+        if let Ok(text) = std::str::from_utf8(&buf[first..end]) {
+            let mut fields = fields;
+            // Held as long as any of the messages is: give back what the estimate overshot.
+            fields.shrink_to_fit();
+            let spans = messages.iter().map(|&(span, ..)| span);
+            Block::split(Box::from(text), fields, spans, out);
+            return;
+        }
+        // Some message holds invalid UTF-8: each message on its own, that one lossy.
+        for &((from, to), start, end) in &messages {
+            let base = (start - first) as u32;
+            let fields = &fields[from as usize..to as usize];
+            let body = &buf[start..end];
+            out.push(match std::str::from_utf8(body) {
+                Ok(text) => Message::from_parts(
+                    text.to_owned(),
+                    fields.iter().map(|field| field.rebased(base, 0)).collect(),
+                ),
+                Err(_) => parse_lossy(body, fields.len()),
+            });
+        }
+    }
+}
+
+/// Position of the first `\n`. AMI lines are short (17 bytes on average in the
+/// recordings), where a plain word-at-a-time loop beats a vectorised search whose
+/// per-call setup dominates.
 fn find_line_feed(haystack: &[u8]) -> Option<usize> {
+    find_byte(haystack, b'\n')
+}
+
+/// Position of the first `:`; the search stops at the first one, inside the header name.
+fn find_colon(line: &[u8]) -> Option<usize> {
+    find_byte(line, b':')
+}
+
+/// Position of the first `byte`, eight bytes at a time.
+#[inline(always)]
+fn find_byte(haystack: &[u8], byte: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const LINE_FEEDS: u64 = ONES * b'\n' as u64;
+    let pattern = ONES * u64::from(byte);
     let mut offset = 0;
     while let Some(word) = haystack[offset..].first_chunk::<8>() {
-        let x = u64::from_le_bytes(*word) ^ LINE_FEEDS;
-        // The lowest flagged byte is the first zero byte of `x`, i.e. the first `\n`.
+        let x = u64::from_le_bytes(*word) ^ pattern;
+        // The lowest flagged byte is the first zero byte of `x`, i.e. the first match
+        // (a borrow can only flag bytes after it).
         let found = x.wrapping_sub(ONES) & !x & HIGHS;
         if found != 0 {
             return Some(offset + (found.trailing_zeros() / 8) as usize);
@@ -254,7 +383,7 @@ fn find_line_feed(haystack: &[u8]) -> Option<usize> {
     }
     haystack[offset..]
         .iter()
-        .position(|&b| b == b'\n')
+        .position(|&b| b == byte)
         .map(|i| offset + i)
 }
 
@@ -266,10 +395,7 @@ fn parse_lossy(body: &[u8], lines: usize) -> Message {
     let mut start = 0;
     while start < bytes.len() {
         let line_feed = find_line_feed(&bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let colon = bytes[start..line_feed]
-            .iter()
-            .position(|&b| b == b':')
-            .map(|i| start + i);
+        let colon = find_colon(&bytes[start..line_feed]).map(|i| start + i);
         fields.push(split_line(bytes, start, colon, line_feed, 0));
         start = line_feed + 1;
     }
@@ -500,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn word_at_a_time_line_feed_search_matches_a_plain_search() {
+    fn word_at_a_time_searches_match_a_plain_search() {
         let alphabet = [
             b'\n', b'\x0b', b'\x09', b'\x8a', b'\xff', b'\x00', b'a', b':',
         ];
@@ -512,6 +638,11 @@ mod tests {
                 assert_eq!(
                     find_line_feed(&haystack),
                     haystack.iter().position(|&b| b == b'\n'),
+                    "{haystack:?}"
+                );
+                assert_eq!(
+                    find_colon(&haystack),
+                    haystack.iter().position(|&b| b == b':'),
                     "{haystack:?}"
                 );
             }

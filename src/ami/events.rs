@@ -41,8 +41,9 @@ impl EventStream {
     }
 
     /// The next event, `Err(Lagged(n))` once after `n` events were missed, or `None` after
-    /// the client shut down and the buffered events were read.
-    pub async fn next(&mut self) -> Option<Result<Arc<Message>, Lagged>> {
+    /// the client shut down and the buffered events were read. Events decoded from one
+    /// read share their text, so the message handed out costs a reference count, not a copy.
+    pub async fn next(&mut self) -> Option<Result<Message, Lagged>> {
         loop {
             if let Some(item) = self.take_buffered() {
                 tokio::task::consume_budget().await;
@@ -68,7 +69,7 @@ impl EventStream {
     }
 
     /// The next buffered event without waiting.
-    pub fn try_next(&mut self) -> Option<Result<Arc<Message>, Lagged>> {
+    pub fn try_next(&mut self) -> Option<Result<Message, Lagged>> {
         loop {
             if let Some(item) = self.take_buffered() {
                 return Some(item);
@@ -82,7 +83,7 @@ impl EventStream {
     }
 
     /// The same events as a `futures` stream.
-    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Arc<Message>, Lagged>> {
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Message, Lagged>> {
         futures_util::stream::unfold(self, |mut events| async move {
             events.next().await.map(|item| (item, events))
         })
@@ -94,7 +95,7 @@ impl EventStream {
     }
 
     /// The next event of the current batch, or the lag report that comes before it.
-    fn take_buffered(&mut self) -> Option<Result<Arc<Message>, Lagged>> {
+    fn take_buffered(&mut self) -> Option<Result<Message, Lagged>> {
         let batch = self.batch.as_ref()?;
         let Some(event) = batch.events.get(self.index) else {
             self.batch = None;
@@ -117,13 +118,13 @@ mod tests {
     use super::*;
     use crate::ami::bus::EventBus;
 
-    fn batch(range: std::ops::Range<usize>) -> Vec<Arc<Message>> {
+    fn batch(range: std::ops::Range<usize>) -> Vec<Message> {
         range
-            .map(|n| Arc::new(Message::new().with("Seq", n.to_string())))
+            .map(|n| Message::new().with("Seq", n.to_string()))
             .collect()
     }
 
-    fn seq(item: Option<Result<Arc<Message>, Lagged>>) -> Result<String, Lagged> {
+    fn seq(item: Option<Result<Message, Lagged>>) -> Result<String, Lagged> {
         item.expect("an item")
             .map(|m| m.get("Seq").unwrap_or_default().to_owned())
     }

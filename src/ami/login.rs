@@ -1,7 +1,6 @@
 //! Opening a connection: TCP connect, banner, optional MD5 challenge, Login, CoreSettings.
 //! Nothing else is written before the Login answer arrives.
 
-use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -173,7 +172,7 @@ impl Handshake<'_> {
                         return Ok(message);
                     }
                     if message.event().is_some() {
-                        self.events.publish(vec![Arc::new(message)]);
+                        self.events.publish(vec![message]);
                     }
                 }
                 Some(Ok(Frame::Banner(_))) => {}

@@ -1,11 +1,14 @@
 //! One AMI message: an ordered list of headers. Repeated headers (`Output:`,
 //! `ChanVariable:`) keep their order, so a message is never collapsed into a map.
 //!
-//! Names and values live in one string buffer with offsets beside it: a decoded
-//! message costs two allocations however many headers it has.
+//! Names and values live in one string buffer with offsets beside it. A message
+//! built here owns its buffer; the messages the connection decodes from one read
+//! share a single block instead, so decoding a burst allocates per read, not per
+//! message, and cloning a decoded message only bumps a reference count.
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Offsets of one header's name and value inside [`Message::text`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +27,64 @@ impl Field {
     }
 }
 
+impl Field {
+    /// The same header with its offsets taken from `to` instead of `from`.
+    pub(crate) fn rebased(self, from: u32, to: u32) -> Self {
+        let move_to = |offset: u32| offset - from + to;
+        Self {
+            name: (move_to(self.name.0), move_to(self.name.1)),
+            value: (move_to(self.value.0), move_to(self.value.1)),
+        }
+    }
+}
+
 /// An AMI message as it crossed the wire: headers in order, values trimmed.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Message {
-    text: String,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    Owned { text: String, fields: Vec<Field> },
+    /// Headers `fields.0..fields.1` of a block shared with the other messages of one read.
+    Shared { block: Arc<Block>, fields: (u32, u32) },
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Self {
+            repr: Repr::Owned {
+                text: String::new(),
+                fields: Vec::new(),
+            },
+        }
+    }
+}
+
+/// The text and headers of several messages decoded together; field offsets are
+/// relative to the start of `text`.
+pub(crate) struct Block {
+    text: Box<str>,
     fields: Vec<Field>,
+}
+
+impl Block {
+    /// The messages whose headers are `fields[spans[i]]`.
+    pub(crate) fn split(
+        text: Box<str>,
+        fields: Vec<Field>,
+        spans: impl IntoIterator<Item = (u32, u32)>,
+        out: &mut Vec<Message>,
+    ) {
+        let block = Arc::new(Block { text, fields });
+        out.extend(spans.into_iter().map(|fields| Message {
+            repr: Repr::Shared {
+                block: Arc::clone(&block),
+                fields,
+            },
+        }));
+    }
 }
 
 /// Headers whose values are credentials; they are masked whenever a message is logged.
@@ -62,21 +118,46 @@ impl Message {
 
     /// Built by the codec from the text of a whole message and the header offsets into it.
     pub(crate) fn from_parts(text: String, fields: Vec<Field>) -> Self {
-        Self { text, fields }
+        Self {
+            repr: Repr::Owned { text, fields },
+        }
+    }
+
+    /// The text the header offsets point into, and the headers.
+    fn parts(&self) -> (&str, &[Field]) {
+        match &self.repr {
+            Repr::Owned { text, fields } => (text, fields),
+            Repr::Shared { block, fields } => {
+                (&block.text, &block.fields[fields.0 as usize..fields.1 as usize])
+            }
+        }
+    }
+
+    /// The buffers to change, copied out of a shared block first.
+    fn owned_parts(&mut self) -> (&mut String, &mut Vec<Field>) {
+        if let Repr::Shared { .. } = self.repr {
+            let mut owned = Message::new();
+            for (name, value) in self.headers() {
+                owned.push(name, value);
+            }
+            *self = owned;
+        }
+        match &mut self.repr {
+            Repr::Owned { text, fields } => (text, fields),
+            Repr::Shared { .. } => unreachable!("converted to owned above"),
+        }
     }
 
     /// Appends a header, keeping any earlier one with the same name.
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let name = name.as_ref();
         let value = value.as_ref();
-        let name_start = self.text.len();
-        self.text.push_str(name);
-        let value_start = self.text.len();
-        self.text.push_str(value);
-        self.fields.push(Field::new(
-            name_start..value_start,
-            value_start..self.text.len(),
-        ));
+        let (text, fields) = self.owned_parts();
+        let name_start = text.len();
+        text.push_str(name);
+        let value_start = text.len();
+        text.push_str(value);
+        fields.push(Field::new(name_start..value_start, value_start..text.len()));
     }
 
     /// Builder form of [`Message::push`].
@@ -90,12 +171,12 @@ impl Message {
     pub fn set(&mut self, name: &str, value: &str) {
         match self.position(name) {
             Some(index) => {
-                let start = self.text.len();
-                self.text.push_str(value);
-                self.fields[index].value = (start as u32, self.text.len() as u32);
+                let (text, fields) = self.owned_parts();
+                let start = text.len();
+                text.push_str(value);
+                fields[index].value = (start as u32, text.len() as u32);
                 let mut seen = 0usize;
-                let text = &self.text;
-                self.fields.retain(|field| {
+                fields.retain(|field| {
                     if !slice(text, field.name).eq_ignore_ascii_case(name) {
                         return true;
                     }
@@ -109,15 +190,18 @@ impl Message {
 
     /// Removes every `name` header.
     pub fn remove(&mut self, name: &str) {
-        let text = &self.text;
-        self.fields
-            .retain(|field| !slice(text, field.name).eq_ignore_ascii_case(name));
+        if self.position(name).is_none() {
+            return;
+        }
+        let (text, fields) = self.owned_parts();
+        fields.retain(|field| !slice(text, field.name).eq_ignore_ascii_case(name));
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.fields
+        let (text, fields) = self.parts();
+        fields
             .iter()
-            .position(|field| slice(&self.text, field.name).eq_ignore_ascii_case(name))
+            .position(|field| slice(text, field.name).eq_ignore_ascii_case(name))
     }
 
     /// The first value of `name`; header names compare case-insensitively, as Asterisk does.
@@ -136,9 +220,10 @@ impl Message {
 
     /// All headers in wire order.
     pub fn headers(&self) -> Headers<'_> {
+        let (text, fields) = self.parts();
         Headers {
-            text: &self.text,
-            fields: self.fields.iter(),
+            text,
+            fields: fields.iter(),
         }
     }
 
@@ -150,11 +235,11 @@ impl Message {
 
     /// Number of headers.
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.parts().1.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.len() == 0
     }
 
     /// `Event:` value, for events.
@@ -183,20 +268,21 @@ impl Message {
     /// `ActionID` and [`Message::is_response`] in one pass over the header names, for the
     /// reader's hot path.
     pub(crate) fn routing(&self) -> (Option<&str>, bool) {
+        let (text, fields) = self.parts();
         let (mut action_id, mut response, mut event) = (None, false, false);
-        for field in &self.fields {
+        for field in fields {
             // Only names of 5 or 8 bytes can matter: skip the others without slicing.
             let len = field.name.1 - field.name.0;
             if len != 5 && len != 8 {
                 continue;
             }
-            let name = slice(&self.text, field.name);
+            let name = slice(text, field.name);
             if name.eq_ignore_ascii_case("Event") {
                 event = true;
             } else if name.eq_ignore_ascii_case("Response") {
                 response = true;
             } else if action_id.is_none() && name.eq_ignore_ascii_case("ActionID") {
-                action_id = Some(slice(&self.text, field.value));
+                action_id = Some(slice(text, field.value));
             }
         }
         (action_id, response && !event)
@@ -357,6 +443,29 @@ mod tests {
         b.remove("X");
         assert_eq!(a, b);
         assert_ne!(a, Message::new().with("A", "1"));
+    }
+
+    #[test]
+    fn messages_sharing_a_block_change_alone() {
+        let text = "Event: A\nX: 1\nEvent: B\nX: 2\n";
+        let fields = vec![
+            Field::new(0..5, 7..8),
+            Field::new(9..10, 12..13),
+            Field::new(14..19, 21..22),
+            Field::new(23..24, 26..27),
+        ];
+        let mut out = Vec::new();
+        Block::split(Box::from(text), fields, [(0, 2), (2, 4)], &mut out);
+        let [mut a, b] = <[Message; 2]>::try_from(out).expect("two messages");
+        assert_eq!(a, Message::new().with("Event", "A").with("X", "1"));
+        assert_eq!(b, Message::new().with("Event", "B").with("X", "2"));
+        let copy = b.clone();
+        a.set("X", "changed");
+        a.push("Y", "new");
+        a.remove("Event");
+        assert_eq!(a, Message::new().with("X", "changed").with("Y", "new"));
+        assert_eq!(b, copy);
+        assert_eq!(b.headers().next_back(), Some(("X", "2")));
     }
 
     #[test]

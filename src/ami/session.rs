@@ -5,7 +5,7 @@
 //! deadlock against a peer that stops reading while its own answers pile up.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -17,7 +17,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use super::bus::{EventBus, MAX_BATCH};
-use super::codec::{AmiCodec, Frame, encode_message};
+use super::codec::{AmiCodec, encode_message};
 use super::error::AmiError;
 use super::list::ListResponse;
 use super::message::Message;
@@ -173,29 +173,22 @@ async fn read_loop(
     ctx: &SessionContext<'_>,
 ) -> String {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut decoded = Vec::new();
     loop {
-        loop {
-            match codec.decode(&mut buffer) {
-                Ok(Some(Frame::Message(message))) => {
-                    if let Some(event) = route(message, pending, ctx) {
-                        batch.push(Arc::new(event));
-                        if batch.len() == MAX_BATCH {
-                            ctx.events.publish(next_batch(&mut batch));
-                        }
-                    }
-                }
-                Ok(Some(Frame::Banner(banner))) => {
-                    tracing::warn!(link = ctx.link, %banner, "unexpected banner line ignored")
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    ctx.events.publish(batch);
-                    return error.to_string();
+        let outcome = codec.decode_batch(&mut buffer, &mut decoded);
+        for message in decoded.drain(..) {
+            if let Some(event) = route(message, pending, ctx) {
+                batch.push(event);
+                if batch.len() == MAX_BATCH {
+                    ctx.events.publish(next_batch(&mut batch));
                 }
             }
         }
         if !batch.is_empty() {
             ctx.events.publish(next_batch(&mut batch));
+        }
+        if let Err(error) = outcome {
+            return error.to_string();
         }
         if buffer.capacity() - buffer.len() < READ_BUFFER / 4 {
             buffer.reserve(READ_BUFFER);
@@ -214,7 +207,7 @@ async fn read_loop(
 }
 
 /// Hands over the filled batch and starts an empty one with room for a full batch.
-fn next_batch(batch: &mut Vec<Arc<Message>>) -> Vec<Arc<Message>> {
+fn next_batch(batch: &mut Vec<Message>) -> Vec<Message> {
     std::mem::replace(batch, Vec::with_capacity(MAX_BATCH))
 }
 
