@@ -13,8 +13,9 @@
 //! shows what they cost the others.
 //!
 //! Printed: events lost by subscribers that keep up, lagged frames they got,
-//! latency percentiles, what the stalled subscribers got, the daemon's CPU time
-//! and peak RSS (VmHWM).
+//! latency percentiles (end to end, and inside the daemon from its own
+//! `rayan_event_delivery_seconds` histogram: AMI read to frame written), what
+//! the stalled subscribers got, the daemon's CPU time and peak RSS (VmHWM).
 //!
 //! `cargo bench --bench ws`; `WS_BENCH_SECONDS` changes the duration.
 
@@ -413,6 +414,8 @@ async fn run(seconds: u64, stalled_count: usize) {
     }
     let (hwm_load, rss_load, cpu_load) = process_figures(pid);
     let (_, _, own_cpu_end) = process_figures(std::process::id());
+    // Before the stalled subscribers drain: their late writes are not deliveries on time.
+    let delivery = daemon_delivery_buckets(&daemon).await;
 
     let mut stalled = Vec::new();
     for ws in stalled_sockets {
@@ -440,6 +443,20 @@ async fn run(seconds: u64, stalled_count: usize) {
         total.quantile(0.99) as f64 / 1000.0,
         total.quantile(0.999) as f64 / 1000.0,
         total.max_us as f64 / 1000.0,
+    );
+    let writes = delivery.last().map_or(0, |&(_, count)| count);
+    let bound = |q: f64| {
+        delivery
+            .iter()
+            .find(|&&(_, count)| count as f64 >= q * writes as f64)
+            .map_or(f64::INFINITY, |&(le, _)| le * 1000.0)
+    };
+    println!(
+        "latency inside rayand, AMI read -> write taken by the socket, oldest event of each of {writes} writes (bucket bounds): p50 <= {} ms, p90 <= {} ms, p99 <= {} ms, p99.9 <= {} ms",
+        bound(0.50),
+        bound(0.90),
+        bound(0.99),
+        bound(0.999),
     );
     for (i, s) in stalled.iter().enumerate() {
         println!(
@@ -469,6 +486,28 @@ async fn run(seconds: u64, stalled_count: usize) {
             .join(" ")
     );
     let _ = daemon.child.kill().await;
+}
+
+/// The daemon's own delivery-latency histogram from `/metrics`: (upper bound in
+/// seconds, cumulative count), in bucket order, `+Inf` last.
+async fn daemon_delivery_buckets(daemon: &Daemon) -> Vec<(f64, u64)> {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", daemon.url))
+        .bearer_auth(&daemon.token)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter_map(|line| line.strip_prefix("rayan_event_delivery_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 fn main() {

@@ -36,6 +36,10 @@ pub const AMI_RECONNECTS: &str = "rayan_ami_reconnects_total";
 pub const EVENTS_IN: &str = "rayan_events_in_total";
 /// Events delivered to WebSocket subscribers, by `type` (one per subscriber).
 pub const EVENTS_OUT: &str = "rayan_events_out_total";
+/// Age of the oldest event in each WebSocket write: from the moment the daemon read
+/// it from Asterisk (or published it, for its own events) to the moment the write
+/// was taken by the socket.
+pub const EVENT_DELIVERY: &str = "rayan_event_delivery_seconds";
 /// WebSocket subscribers connected now.
 pub const WEBSOCKET_SUBSCRIBERS: &str = "rayan_websocket_subscribers";
 /// Events dropped for subscribers that read too slowly (each reported as `lagged`).
@@ -82,7 +86,13 @@ pub fn install() {
 
 /// Histograms with their bucket bounds in seconds; rendered as Prometheus
 /// histograms (aggregatable across nodes) rather than summaries.
-const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
+const HISTOGRAM_BUCKETS: [(&str, &[f64]); 4] = [
+    (
+        EVENT_DELIVERY,
+        &[
+            0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0, 5.0,
+        ],
+    ),
     (
         APPLY_DURATION,
         &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
@@ -128,6 +138,11 @@ fn describe() {
     describe_counter!(
         EVENTS_OUT,
         "Events delivered to WebSocket subscribers, by type"
+    );
+    describe_histogram!(
+        EVENT_DELIVERY,
+        Unit::Seconds,
+        "Age of the oldest event in each WebSocket write, from its read from Asterisk"
     );
     describe_gauge!(WEBSOCKET_SUBSCRIBERS, "Connected WebSocket subscribers");
     describe_counter!(LAGGED_DROPS, "Events dropped for slow subscribers");
@@ -190,9 +205,43 @@ pub fn record_event_in(event_type: &'static str) {
     counter!(EVENTS_IN, "type" => event_type).increment(1);
 }
 
-/// Records `subscribers` deliveries of one event of `event_type`.
-pub fn record_events_out(event_type: &'static str, subscribers: u64) {
-    counter!(EVENTS_OUT, "type" => event_type).increment(subscribers);
+/// One event-stream session's metric handles, looked up once rather than at every
+/// write (a lookup hashes the name and labels).
+pub struct DeliveryMetrics {
+    latency: metrics::Histogram,
+    events_out: Vec<metrics::Counter>,
+    lagged: metrics::Counter,
+}
+
+impl DeliveryMetrics {
+    /// Handles for events of `types`, in the order [`DeliveryMetrics::record_write`]
+    /// gets their counts.
+    pub fn new(types: &[&'static str]) -> Self {
+        Self {
+            latency: histogram!(EVENT_DELIVERY),
+            events_out: types
+                .iter()
+                .map(|kind| counter!(EVENTS_OUT, "type" => *kind))
+                .collect(),
+            lagged: counter!(LAGGED_DROPS),
+        }
+    }
+
+    /// Records one write taken by the socket: the age of its oldest event, its events
+    /// per type, and the events its `lagged` frames reported lost.
+    pub fn record_write(&self, oldest_age: Option<Duration>, events: &[u64], dropped: u64) {
+        if let Some(age) = oldest_age {
+            self.latency.record(age.as_secs_f64());
+        }
+        for (counter, &count) in self.events_out.iter().zip(events) {
+            if count > 0 {
+                counter.increment(count);
+            }
+        }
+        if dropped > 0 {
+            self.lagged.increment(dropped);
+        }
+    }
 }
 
 /// Records a WebSocket subscriber connecting.
@@ -203,11 +252,6 @@ pub fn websocket_subscriber_joined() {
 /// Records a WebSocket subscriber leaving.
 pub fn websocket_subscriber_left() {
     gauge!(WEBSOCKET_SUBSCRIBERS).decrement(1.0);
-}
-
-/// Records `dropped` events lost to a slow subscriber (the `dropped` of its `lagged` message).
-pub fn record_lagged_drops(dropped: u64) {
-    counter!(LAGGED_DROPS).increment(dropped);
 }
 
 /// Records one answered HTTP request. `route` is the matched route template

@@ -7,8 +7,10 @@ mod support;
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 use reqwest::{Method, StatusCode};
+use support::asterisk::AmiEvent;
 use support::daemon::TestDaemon;
 use support::db::Backend;
+use support::ws::Ws;
 
 type Exposition = MetricsExposition<PrometheusType, PrometheusValue>;
 
@@ -157,14 +159,21 @@ async fn metrics_count_http_requests_by_route_template_and_status() {
     assert!(!families[requests].help.is_empty(), "described");
     assert_eq!(families[requests].family_type, PrometheusType::Counter);
 
-    // A write moves the apply and reload metrics; the helpers other modules
-    // call show up with their labels.
+    // A write moves the apply and reload metrics; an event from Asterisk that a
+    // subscriber receives moves the event metrics.
     let created = d.admin(Method::POST, "/api/v1/extensions", Some(serde_json::json!({"extension": "1001"}))).await;
     assert_eq!(created.body["apply"]["status"], "verified");
-    rayan::metrics::record_event_in("contact_status");
-    rayan::metrics::record_events_out("contact_status", 3);
-    rayan::metrics::record_lagged_drops(5);
+    let (mut ws, _hello) = Ws::connect(&d.url, &viewer, "types=contact_status").await;
+    let asterisk = d.asterisk.as_ref().expect("an Asterisk double");
+    asterisk.emit(&AmiEvent::contact_status("1001", "sip:1001@127.0.0.1:5081", "Reachable", 293));
+    let frame = ws.json().await;
+    assert_eq!(frame["type"], "contact_status", "{frame}");
     let scrape = scrape_metrics(&d, &viewer).await;
+    assert_eq!(number(sample(&scrape, "rayan_websocket_subscribers", &[])), Some(1.0));
+    match sample(&scrape, "rayan_event_delivery_seconds", &[]) {
+        Some(PrometheusValue::Histogram(h)) => assert_eq!(h.count, Some(1), "one write: {h:?}"),
+        other => panic!("expected a histogram, got {other:?}"),
+    }
     let applies_after = number(sample(&scrape, "rayan_applies_total", &[("outcome", "verified")])).unwrap_or(0.0);
     assert!(applies_after >= applies_before + 1.0, "the create's apply is counted");
     assert_eq!(
@@ -173,11 +182,11 @@ async fn metrics_count_http_requests_by_route_template_and_status() {
     );
     assert_eq!(
         number(sample(&scrape, "rayan_events_out_total", &[("type", "contact_status")])),
-        Some(3.0)
+        Some(1.0)
     );
     assert_eq!(
         number(sample(&scrape, "rayan_lagged_dropped_events_total", &[])),
-        Some(5.0)
+        Some(0.0)
     );
     match sample(
         &scrape,

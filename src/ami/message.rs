@@ -9,6 +9,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Offsets of one header's name and value inside [`Message::text`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ impl Default for Message {
 pub(crate) struct Block {
     text: Box<str>,
     fields: Vec<Field>,
+    /// When the read that brought these messages was decoded.
+    received: Instant,
 }
 
 impl Block {
@@ -77,7 +80,11 @@ impl Block {
         spans: impl IntoIterator<Item = (u32, u32)>,
         out: &mut Vec<Message>,
     ) {
-        let block = Arc::new(Block { text, fields });
+        let block = Arc::new(Block {
+            text,
+            fields,
+            received: Instant::now(),
+        });
         out.extend(spans.into_iter().map(|fields| Message {
             repr: Repr::Shared {
                 block: Arc::clone(&block),
@@ -120,6 +127,15 @@ impl Message {
     pub(crate) fn from_parts(text: String, fields: Vec<Field>) -> Self {
         Self {
             repr: Repr::Owned { text, fields },
+        }
+    }
+
+    /// When the connection decoded this message, for messages that came from Asterisk
+    /// through a connection's reader; `None` for messages built or decoded elsewhere.
+    pub fn received_at(&self) -> Option<Instant> {
+        match &self.repr {
+            Repr::Owned { .. } => None,
+            Repr::Shared { block, .. } => Some(block.received),
         }
     }
 

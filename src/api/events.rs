@@ -37,7 +37,8 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
-use crate::events::{Delivery, Filter, Subscription};
+use crate::events::{Delivery, EventKind, Filter, Subscription};
+use crate::metrics::{self, DeliveryMetrics};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
 use crate::service::tokens::Caller;
@@ -129,7 +130,8 @@ pub async fn stream(
         // Subscribing here, not before the upgrade, keeps a refused handshake from
         // ever holding a queue.
         let subscription = services.events.subscribe(filter.clone(), since);
-        let session = Session { subscription, role: caller.role, liveness, filter };
+        let metrics = DeliveryMetrics::new(&EventKind::ALL.map(EventKind::as_str));
+        let session = Session { subscription, metrics, role: caller.role, liveness, filter };
         streams.track_future(session.run(socket))
     }))
 }
@@ -157,6 +159,7 @@ struct Liveness {
 
 struct Session {
     subscription: Subscription,
+    metrics: DeliveryMetrics,
     role: Role,
     liveness: Liveness,
     filter: Filter,
@@ -172,6 +175,42 @@ enum End {
 
 fn text(frame: Cow<'_, str>) -> Message {
     Message::Text(Utf8Bytes::from(frame.into_owned()))
+}
+
+/// What one write carries besides its frames, for the metrics.
+#[derive(Default)]
+struct Written {
+    /// When the oldest event in the write was read from Asterisk.
+    oldest: Option<std::time::Instant>,
+    /// Events per type, in [`EventKind::ALL`] order.
+    events: [u64; EventKind::ALL.len()],
+    /// Events reported lost in `lagged` frames.
+    dropped: u64,
+}
+
+impl Written {
+    fn of(batch: &[Delivery]) -> Self {
+        let mut written = Written::default();
+        for delivery in batch {
+            match delivery {
+                Delivery::Event(event) => {
+                    let received = event.received();
+                    written.oldest = Some(written.oldest.map_or(received, |o| o.min(received)));
+                    if let Some(index) = EventKind::ALL.iter().position(|kind| *kind == event.kind) {
+                        written.events[index] += 1;
+                    }
+                }
+                Delivery::Lagged { dropped } => written.dropped += dropped,
+                Delivery::Gap { .. } => {}
+            }
+        }
+        written
+    }
+
+    /// Records the write once the socket took it.
+    fn record(&self, metrics: &DeliveryMetrics) {
+        metrics.record_write(self.oldest.map(|oldest| oldest.elapsed()), &self.events, self.dropped);
+    }
 }
 
 /// The frames of a batch, their texts copied side by side into one buffer: one
@@ -194,6 +233,22 @@ fn frames(batch: &[Delivery]) -> Vec<Message> {
         .collect()
 }
 
+/// Counts a connected subscriber for as long as it lives, however its session ends.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        metrics::websocket_subscriber_joined();
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::websocket_subscriber_left();
+    }
+}
+
 /// What woke a session up.
 enum Wake {
     Delivery(Option<Delivery>),
@@ -203,15 +258,20 @@ enum Wake {
 
 impl Session {
     async fn run(mut self, mut socket: WebSocket) {
+        let _counted = Counted::new();
+        self.converse(&mut socket).await;
+    }
+
+    async fn converse(&mut self, socket: &mut WebSocket) {
         let idle_after = self.liveness.idle_after;
         let hello = Notice::subscribed(&self.filter).to_json();
-        let end = match write(&mut socket, vec![text(hello.into())], idle_after).await {
-            Ok(()) => self.serve(&mut socket).await,
+        let end = match write(socket, vec![text(hello.into())], idle_after).await {
+            Ok(()) => self.serve(socket).await,
             Err(end) => end,
         };
         if let End::Close(code, reason) = end {
             let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.as_ref()) }));
-            if write(&mut socket, vec![close], CLOSE_GRACE).await.is_ok() {
+            if write(socket, vec![close], CLOSE_GRACE).await.is_ok() {
                 // The close handshake: the client answers with its own close frame.
                 let _ =
                     tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
@@ -238,11 +298,13 @@ impl Session {
                 message = socket.recv() => Wake::Incoming(message),
                 _ = ping.tick() => Wake::Ping,
             };
+            let mut written = Written::default();
             let frames = match wake {
                 Wake::Delivery(Some(first)) => {
-                    let frames = self.batch(first);
-                    next_flush = if frames.len() < BATCH { Instant::now() + FLUSH_GAP } else { Instant::now() };
-                    frames
+                    let batch = self.batch(first);
+                    next_flush = if batch.len() < BATCH { Instant::now() + FLUSH_GAP } else { Instant::now() };
+                    written = Written::of(&batch);
+                    frames(&batch)
                 }
                 Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
                 Wake::Incoming(message) => {
@@ -269,11 +331,12 @@ impl Session {
             if let Err(end) = write(socket, frames, idle_after).await {
                 return end;
             }
+            written.record(&self.metrics);
         }
     }
 
-    /// `first` and whatever else is queued now, up to [`BATCH`] frames.
-    fn batch(&mut self, first: Delivery) -> Vec<Message> {
+    /// `first` and whatever else is queued now, up to [`BATCH`] deliveries.
+    fn batch(&mut self, first: Delivery) -> Vec<Delivery> {
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match self.subscription.try_next() {
@@ -281,7 +344,7 @@ impl Session {
                 None => break,
             }
         }
-        frames(&batch)
+        batch
     }
 
     fn apply_op(&mut self, op: &str) -> Message {

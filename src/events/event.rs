@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -108,10 +109,19 @@ pub struct Event {
     /// Endpoints the event concerns, taken from `data` once at publish time.
     pub(crate) endpoints: Box<[Box<str>]>,
     json: Box<str>,
+    /// When the daemon read what this event reports from Asterisk (or published it,
+    /// for events of its own): where delivery latency is measured from.
+    received: Instant,
 }
 
 impl Event {
-    pub(crate) fn from_draft(seq: u64, time: DateTime<Utc>, node: &NodeName, draft: Draft) -> Self {
+    pub(crate) fn from_draft(
+        seq: u64,
+        time: DateTime<Utc>,
+        node: &NodeName,
+        draft: Draft,
+        received: Instant,
+    ) -> Self {
         let json = format!(
             r#"{{"seq":{seq},"time":"{}","node":{},"type":"{}","data":{}}}"#,
             format_time(&time),
@@ -128,7 +138,13 @@ impl Event {
             data: draft.data,
             endpoints: draft.endpoints,
             json,
+            received,
         }
+    }
+
+    /// When the daemon read what this event reports from Asterisk, or published it.
+    pub fn received(&self) -> Instant {
+        self.received
     }
 
     /// The event as one line of JSON, serialised once at publish time.
@@ -375,7 +391,7 @@ mod tests {
             .expect("valid time");
         let data = serde_json::json!({"endpoint": "1001", "rtt_ms": 0.379});
         let draft = Draft::new(EventKind::ContactStatus, data);
-        let event = Event::from_draft(812, t, &NodeName::new("pbx\"1"), draft);
+        let event = Event::from_draft(812, t, &NodeName::new("pbx\"1"), draft, Instant::now());
         assert_eq!(
             event.json(),
             r#"{"seq":812,"time":"2026-11-21T16:34:19.000Z","node":"pbx\"1","type":"contact_status","data":{"endpoint":"1001","rtt_ms":0.379}}"#

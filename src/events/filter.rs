@@ -76,7 +76,7 @@ mod tests {
     use serde_json::json;
 
     fn event(kind: EventKind, data: serde_json::Value) -> Event {
-        Event::from_draft(1, Utc::now(), &NodeName::new("n"), Draft::new(kind, data))
+        Event::from_draft(1, Utc::now(), &NodeName::new("n"), Draft::new(kind, data), std::time::Instant::now())
     }
 
     #[test]

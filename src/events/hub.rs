@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -136,27 +137,38 @@ impl EventHub {
     /// the previous event's), keeps it in the ring and queues it for every
     /// subscriber whose filter accepts it. Never blocks on a subscriber.
     pub fn publish(&self, kind: EventKind, data: Value) -> Arc<Event> {
-        self.publish_draft(Draft::new(kind, data))
+        self.publish_draft(Draft::new(kind, data), None)
     }
 
     /// Publishes a typed payload under its own event type, its fields in
     /// declaration order on the wire.
     pub fn publish_payload<P: EventPayload>(&self, payload: &P) -> Arc<Event> {
+        self.publish_payload_received(payload, None)
+    }
+
+    /// As [`EventHub::publish_payload`], for an event about something the daemon
+    /// read from Asterisk at `received` (delivery latency is measured from there).
+    pub fn publish_payload_received<P: EventPayload>(
+        &self,
+        payload: &P,
+        received: Option<Instant>,
+    ) -> Arc<Event> {
         let draft = Draft::from_payload(payload).unwrap_or_else(|error| {
             tracing::error!(%error, kind = %P::KIND, "event payload did not serialise");
             Draft::new(P::KIND, Value::Null)
         });
-        self.publish_draft(draft)
+        self.publish_draft(draft, received)
     }
 
-    fn publish_draft(&self, draft: Draft) -> Arc<Event> {
+    fn publish_draft(&self, draft: Draft, received: Option<Instant>) -> Arc<Event> {
+        let received = received.unwrap_or_else(Instant::now);
         let mut state = lock(&self.inner.state);
         let seq = state.last_seq + 1;
         let now = (self.inner.clock)();
         let time = state.last_time.filter(|last| *last > now).unwrap_or(now);
         state.last_seq = seq;
         state.last_time = Some(time);
-        let event = Arc::new(Event::from_draft(seq, time, &self.inner.node, draft));
+        let event = Arc::new(Event::from_draft(seq, time, &self.inner.node, draft, received));
         if state.ring_size > 0 {
             if state.ring.len() >= state.ring_size {
                 state.ring.pop_front();

@@ -8,7 +8,7 @@
 //! their work off (e.g. `try_send` into a channel) rather than wait.
 
 use std::borrow::Borrow;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
@@ -17,7 +17,7 @@ use crate::ami::Message;
 
 use super::call_record::CallRecord;
 use super::calls::{CallOutput, CallTracker, CallTrackerConfig};
-use super::event::ContactStatus;
+use super::event::{ContactStatus, EventPayload};
 use super::hub::EventHub;
 use super::normalize;
 
@@ -68,26 +68,27 @@ impl Pump {
         if msg.event().is_none() {
             return;
         }
+        let read_at = msg.received_at();
         if let Some(contact) = normalize::contact_status(msg) {
-            self.hub.publish_payload(&contact);
+            self.publish(&contact, read_at);
             if let Some(sink) = &mut self.contact_sink {
                 sink(&contact);
             }
         } else if let Some(hangup) = normalize::hangup(msg) {
-            self.hub.publish_payload(&hangup);
+            self.publish(&hangup, read_at);
         } else if self.hub.raw_wanted() {
             if let Some(raw) = normalize::raw(msg) {
-                self.hub.publish_payload(&raw);
+                self.publish(&raw, read_at);
             }
         }
         let outputs = self.calls.handle(msg, received);
-        self.deliver(outputs);
+        self.deliver(outputs, read_at);
     }
 
     /// Lets time pass for the call tracker (records waiting for a `Cdr`, stale calls).
     pub fn tick(&mut self, now: DateTime<Utc>) {
         let outputs = self.calls.tick(now);
-        self.deliver(outputs);
+        self.deliver(outputs, None);
     }
 
     /// Pumps `messages` until the stream ends, ticking meanwhile. A tokio mpsc
@@ -112,11 +113,18 @@ impl Pump {
         }
     }
 
-    fn deliver(&mut self, outputs: Vec<CallOutput>) {
+    /// Publishes one event about what was read from Asterisk at `read_at`, and counts it.
+    fn publish<P: EventPayload>(&self, payload: &P, read_at: Option<Instant>) {
+        self.hub.publish_payload_received(payload, read_at);
+        crate::metrics::record_event_in(P::KIND.as_str());
+    }
+
+    /// Publishes call updates caused by what was read from Asterisk at `read_at`.
+    fn deliver(&mut self, outputs: Vec<CallOutput>, read_at: Option<Instant>) {
         for output in outputs {
             match output {
                 CallOutput::Update(update) => {
-                    self.hub.publish_payload(&update);
+                    self.publish(&update, read_at);
                 }
                 CallOutput::Record(record) => {
                     if let Some(sink) = &mut self.record_sink {
