@@ -107,9 +107,7 @@ fn decode_in_chunks(bytes: &[u8], cuts: &[usize], banner: bool) -> Vec<Frame> {
     } else {
         AmiCodec::server(limits)
     };
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.push(bytes.len());
+    let cuts = read_ends(bytes, cuts);
     let mut buffer = BytesMut::new();
     let mut frames = Vec::new();
     let mut from = 0;
@@ -199,9 +197,7 @@ proptest! {
         let limits = CodecLimits { max_message_bytes: 512, max_headers: 16 };
         let mut codec = AmiCodec::client(limits);
         let mut buffer = BytesMut::new();
-        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (garbage.len() + 1)).collect();
-        cuts.sort_unstable();
-        cuts.push(garbage.len());
+        let cuts = read_ends(&garbage, &cuts);
         let mut from = 0;
         'feed: for cut in cuts {
             buffer.put_slice(&garbage[from..cut]);
@@ -222,12 +218,35 @@ proptest! {
     }
 }
 
+/// Where each read ends: the cuts folded into the input, in order, then its end.
+fn read_ends(bytes: &[u8], cuts: &[usize]) -> Vec<usize> {
+    let mut ends: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    ends.sort_unstable();
+    ends.push(bytes.len());
+    ends
+}
+
+/// Bytes that are mostly AMI-like framing pieces, mixed with anything at all.
+fn garbage() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"Event: X".to_vec()),
+            Just(b": ".to_vec()),
+            Just(vec![0xc3, 0xbc]),
+            Just(vec![0xff]),
+            prop::collection::vec(any::<u8>(), 0..24),
+        ],
+        0..60,
+    )
+    .prop_map(|pieces| pieces.concat())
+}
+
 /// Frames decoded before the first error, and whether an error (or a truncated end) came.
 fn decode_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec<Frame>, bool) {
     let mut codec = AmiCodec::client(limits);
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.push(bytes.len());
+    let cuts = read_ends(bytes, cuts);
     let mut buffer = BytesMut::new();
     let mut frames = Vec::new();
     let mut from = 0;
@@ -255,9 +274,7 @@ fn decode_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec
 /// messages decoded before the first error, and whether one came. The banner is skipped.
 fn decode_batches_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec<Message>, bool) {
     let mut codec = AmiCodec::client(limits);
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.push(bytes.len());
+    let cuts = read_ends(bytes, cuts);
     let mut buffer = BytesMut::new();
     let mut messages = Vec::new();
     let mut from = 0;
@@ -317,23 +334,11 @@ proptest! {
 
     #[test]
     fn batch_and_single_decoding_agree_even_for_garbage(
-        pieces in prop::collection::vec(
-            prop_oneof![
-                Just(b"\r\n".to_vec()),
-                Just(b"\n".to_vec()),
-                Just(b"Event: X".to_vec()),
-                Just(b": ".to_vec()),
-                Just(vec![0xc3, 0xbc]),
-                Just(vec![0xff]),
-                prop::collection::vec(any::<u8>(), 0..24),
-            ],
-            0..60,
-        ),
+        bytes in garbage(),
         cuts in prop::collection::vec(any::<usize>(), 0..20),
         max_message_bytes in 8usize..200,
         max_headers in 1usize..10,
     ) {
-        let bytes = pieces.concat();
         let limits = CodecLimits { max_message_bytes, max_headers };
         prop_assert_eq!(
             decode_batches_until_error(&bytes, &cuts, limits),
@@ -343,23 +348,11 @@ proptest! {
 
     #[test]
     fn chunking_never_changes_the_outcome_even_for_garbage(
-        pieces in prop::collection::vec(
-            prop_oneof![
-                Just(b"\r\n".to_vec()),
-                Just(b"\n".to_vec()),
-                Just(b"Event: X".to_vec()),
-                Just(b": ".to_vec()),
-                Just(vec![0xc3, 0xbc]),
-                Just(vec![0xff]),
-                prop::collection::vec(any::<u8>(), 0..24),
-            ],
-            0..60,
-        ),
+        bytes in garbage(),
         cuts in prop::collection::vec(any::<usize>(), 0..20),
         max_message_bytes in 8usize..200,
         max_headers in 1usize..10,
     ) {
-        let bytes = pieces.concat();
         let limits = CodecLimits { max_message_bytes, max_headers };
         prop_assert_eq!(
             decode_until_error(&bytes, &cuts, limits),
