@@ -12,8 +12,11 @@ use tokio::sync::broadcast;
 
 use super::message::Message;
 
-/// Most events in one batch.
-pub(crate) const MAX_BATCH: usize = 32;
+/// Most events in one batch. A 64 KiB read holds about 230 recorded-style events: at 32 a
+/// burst woke a waiting subscriber seven times per read, and the wake-ups cost more than the
+/// events. 128 cuts the subscriber's CPU per event in the stream benchmark from 150-280 ns
+/// to about 130 ns and keeps a trickle of single events 1,024 slots deep at the default buffer.
+pub(crate) const MAX_BATCH: usize = 128;
 
 pub(crate) struct EventBatch {
     pub(crate) first_seq: u64,

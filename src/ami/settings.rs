@@ -29,9 +29,9 @@ pub struct AmiSettings {
     /// How often each connection sends a keepalive `Ping`.
     pub ping_interval: Duration,
     /// Events kept for slow subscribers: one that falls further behind misses events (and
-    /// is told how many). Events travel in batches of up to 32, `event_buffer / 32` batches
-    /// are kept, so memory holds at most this many events; a slow trickle of single events
-    /// gets `event_buffer / 32` of slack.
+    /// is told how many). Events travel in batches of up to 128, `event_buffer / 128`
+    /// batches are kept, so memory holds at most this many events; a slow trickle of single
+    /// events gets `event_buffer / 128` of slack.
     pub event_buffer: usize,
     /// `Events:` of the event connection's Login: `on`, or a class list such as
     /// `system,call,security`.
