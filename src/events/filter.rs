@@ -4,6 +4,44 @@ use std::collections::HashSet;
 
 use super::event::{Event, EventKind};
 
+/// Endpoint names a subscriber asked for; looked up once per event and subscriber, so
+/// with a fast hasher (still seeded per process).
+pub type EndpointSet = HashSet<String, foldhash::fast::RandomState>;
+
+/// A set of event types, one bit per [`EventKind`]: the hub asks every subscriber's
+/// filter about every event, and a bit test is all that takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    fn bit(kind: EventKind) -> u8 {
+        1 << kind as u8
+    }
+
+    pub fn contains(self, kind: EventKind) -> bool {
+        self.0 & Self::bit(kind) != 0
+    }
+
+    pub fn insert(&mut self, kind: EventKind) {
+        self.0 |= Self::bit(kind);
+    }
+
+    /// The types in the set, in [`EventKind::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = EventKind> {
+        EventKind::ALL.into_iter().filter(move |kind| self.contains(*kind))
+    }
+}
+
+impl FromIterator<EventKind> for KindSet {
+    fn from_iter<I: IntoIterator<Item = EventKind>>(kinds: I) -> Self {
+        let mut set = KindSet::default();
+        for kind in kinds {
+            set.insert(kind);
+        }
+        set
+    }
+}
+
 /// A subscriber's choice of events. The default receives every type except `raw`.
 ///
 /// - `types`: only these types (`None`: all).
@@ -15,8 +53,8 @@ use super::event::{Event, EventKind};
 ///   `types` still applies, so `types` without `raw` excludes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    pub types: Option<HashSet<EventKind>>,
-    pub endpoints: Option<HashSet<String>>,
+    pub types: Option<KindSet>,
+    pub endpoints: Option<EndpointSet>,
     pub raw: bool,
 }
 
@@ -50,7 +88,7 @@ impl Filter {
         if kind == EventKind::Raw && !self.raw {
             return false;
         }
-        self.types.as_ref().is_none_or(|t| t.contains(&kind))
+        self.types.is_none_or(|t| t.contains(kind))
     }
 
     fn wants_endpoints(&self, event: &Event) -> bool {
@@ -79,6 +117,25 @@ mod tests {
         Event::from_draft(1, Utc::now(), &NodeName::new("n"), Draft::new(kind, data), std::time::Instant::now())
     }
 
+
+    #[test]
+    fn kind_sets_hold_what_was_put_in_and_list_it_in_type_order() {
+        for mask in 0u8..(1 << EventKind::ALL.len()) {
+            let kinds: Vec<EventKind> = EventKind::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, kind)| kind)
+                .collect();
+            let set: KindSet = kinds.iter().rev().copied().collect();
+            for kind in EventKind::ALL {
+                assert_eq!(set.contains(kind), kinds.contains(&kind), "{kind:?} in {mask:b}");
+            }
+            let mut sorted = kinds.clone();
+            sorted.sort();
+            assert_eq!(set.iter().collect::<Vec<_>>(), sorted);
+        }
+    }
     #[test]
     fn default_takes_all_but_raw() {
         let f = Filter::all();

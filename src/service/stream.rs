@@ -43,10 +43,8 @@ pub enum Notice {
 
 impl Notice {
     pub fn subscribed(filter: &Filter) -> Self {
-        let mut types: Option<Vec<EventKind>> = filter.types.as_ref().map(|t| t.iter().copied().collect());
-        if let Some(types) = &mut types {
-            types.sort();
-        }
+        // In `EventKind` order, as sorting would give.
+        let types: Option<Vec<EventKind>> = filter.types.map(|t| t.iter().collect());
         let mut endpoints: Option<Vec<String>> = filter.endpoints.as_ref().map(|e| e.iter().cloned().collect());
         if let Some(endpoints) = &mut endpoints {
             endpoints.sort();
