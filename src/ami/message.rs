@@ -26,9 +26,7 @@ impl Field {
             value: (value.start as u32, value.end as u32),
         }
     }
-}
 
-impl Field {
     /// The same header with its offsets taken from `to` instead of `from`.
     pub(crate) fn rebased(self, from: u32, to: u32) -> Self {
         let move_to = |offset: u32| offset - from + to;

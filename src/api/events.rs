@@ -196,9 +196,7 @@ impl Written {
                 Delivery::Event(event) => {
                     let received = event.received();
                     written.oldest = Some(written.oldest.map_or(received, |o| o.min(received)));
-                    if let Some(index) = EventKind::ALL.iter().position(|kind| *kind == event.kind) {
-                        written.events[index] += 1;
-                    }
+                    written.events[event.kind.index()] += 1;
                 }
                 Delivery::Lagged { dropped } => written.dropped += dropped,
                 Delivery::Gap { .. } => {}

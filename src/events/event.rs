@@ -47,6 +47,11 @@ impl EventKind {
         EventKind::Raw,
     ];
 
+    /// The kind's position in [`EventKind::ALL`], which lists kinds in declaration order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::ContactStatus => "contact_status",
@@ -350,7 +355,8 @@ mod tests {
 
     #[test]
     fn kind_names_round_trip() {
-        for kind in EventKind::ALL {
+        for (index, kind) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), index);
             assert_eq!(kind.as_str().parse::<EventKind>().ok(), Some(kind));
             let json = serde_json::to_string(&kind).expect("serialises");
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

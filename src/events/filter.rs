@@ -15,7 +15,7 @@ pub struct KindSet(u8);
 
 impl KindSet {
     fn bit(kind: EventKind) -> u8 {
-        1 << kind as u8
+        1 << kind.index()
     }
 
     pub fn contains(self, kind: EventKind) -> bool {
