@@ -100,6 +100,18 @@ impl RawMessage {
     }
 }
 
+/// What Asterisk would send: the banner line when asked, then the messages.
+fn wire(messages: &[RawMessage], banner: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if banner {
+        bytes.extend_from_slice(b"Asterisk Call Manager/11.0.0\r\n");
+    }
+    for message in messages {
+        message.write(&mut bytes);
+    }
+    bytes
+}
+
 fn decode_in_chunks(bytes: &[u8], cuts: &[usize], banner: bool) -> Vec<Frame> {
     let limits = CodecLimits::default();
     let mut codec = if banner {
@@ -136,13 +148,7 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..40),
         banner in any::<bool>(),
     ) {
-        let mut bytes = Vec::new();
-        if banner {
-            bytes.extend_from_slice(b"Asterisk Call Manager/11.0.0\r\n");
-        }
-        for message in &messages {
-            message.write(&mut bytes);
-        }
+        let bytes = wire(&messages, banner);
         let frames = decode_in_chunks(&bytes, &cuts, banner);
         let mut expected: Vec<Frame> = Vec::new();
         if banner {
@@ -156,10 +162,7 @@ proptest! {
     fn byte_at_a_time_equals_one_read(
         messages in prop::collection::vec(raw_message(), 1..6),
     ) {
-        let mut bytes = Vec::new();
-        for message in &messages {
-            message.write(&mut bytes);
-        }
+        let bytes = wire(&messages, false);
         let every_byte: Vec<usize> = (0..bytes.len()).collect();
         prop_assert_eq!(
             decode_in_chunks(&bytes, &every_byte, false),
@@ -315,13 +318,7 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..40),
         banner in any::<bool>(),
     ) {
-        let mut bytes = Vec::new();
-        if banner {
-            bytes.extend_from_slice(b"Asterisk Call Manager/11.0.0\r\n");
-        }
-        for message in &messages {
-            message.write(&mut bytes);
-        }
+        let bytes = wire(&messages, banner);
         let expected: Vec<Message> = messages.iter().map(RawMessage::expected).collect();
         let (decoded, failed) = decode_batches_until_error(&bytes, &cuts, CodecLimits::default());
         prop_assert!(!failed);
