@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use fs4::fs_std::FileExt;
 use thiserror::Error;
 use tokio::sync::watch;
@@ -255,6 +256,13 @@ impl Daemon {
         let runtime = Runtime { cors: cors.clone(), status: status.clone() };
         let app = crate::api::router_with(services.clone(), runtime);
         let server = tokio::spawn(async move {
+            // Event frames are small writes spaced apart: with Nagle's algorithm each
+            // could wait for the client's delayed ACK of the previous one.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+                }
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = server_shutdown.wait_for(|stop| *stop).await;
