@@ -306,8 +306,8 @@ async fn start_daemon(double_addr: std::net::SocketAddr, dir: tempfile::TempDir)
     Daemon { child, url, token, _dir: dir }
 }
 
-/// `VmHWM`/`VmRSS` (kB) and CPU seconds of a process.
-fn process_figures(pid: u32) -> (u64, u64, f64) {
+/// `VmHWM`/`VmRSS` (kB) and CPU seconds (user, system) of a process.
+fn process_figures(pid: u32) -> (u64, u64, Cpu) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb = |key: &str| {
         status
@@ -322,8 +322,27 @@ fn process_figures(pid: u32) -> (u64, u64, f64) {
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let cpu = (ticks(11) + ticks(12)) as f64 / 100.0;
+    let cpu = Cpu { user: ticks(11) as f64 / 100.0, system: ticks(12) as f64 / 100.0 };
     (kb("VmHWM:"), kb("VmRSS:"), cpu)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    user: f64,
+    system: f64,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu { user: self.user - earlier.user, system: self.system - earlier.system }
+    }
+}
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} s ({:.1} user, {:.1} system)", self.user + self.system, self.user, self.system)
+    }
 }
 
 fn query_for(k: usize, stalled: usize) -> String {
@@ -444,15 +463,15 @@ async fn run(seconds: u64, stalled_count: usize) {
         total.quantile(0.999) as f64 / 1000.0,
         total.max_us as f64 / 1000.0,
     );
-    let writes = delivery.last().map_or(0, |&(_, count)| count);
+    let deliveries = delivery.last().map_or(0, |&(_, count)| count);
     let bound = |q: f64| {
         delivery
             .iter()
-            .find(|&&(_, count)| count as f64 >= q * writes as f64)
+            .find(|&&(_, count)| count as f64 >= q * deliveries as f64)
             .map_or(f64::INFINITY, |&(le, _)| le * 1000.0)
     };
     println!(
-        "latency inside rayand, AMI read -> write taken by the socket, oldest event of each of {writes} writes (bucket bounds): p50 <= {} ms, p90 <= {} ms, p99 <= {} ms, p99.9 <= {} ms",
+        "latency inside rayand, AMI read -> write taken by the socket, {deliveries} deliveries (bucket bounds): p50 <= {} ms, p90 <= {} ms, p99 <= {} ms, p99.9 <= {} ms",
         bound(0.50),
         bound(0.90),
         bound(0.99),
@@ -468,7 +487,7 @@ async fn run(seconds: u64, stalled_count: usize) {
         );
     }
     println!(
-        "rayand: RSS idle {:.1} MB, with {SUBSCRIBERS} sockets {:.1} MB, after the load {:.1} MB; peak RSS (VmHWM) {:.1} MB; CPU {:.1} s during the load",
+        "rayand: RSS idle {:.1} MB, with {SUBSCRIBERS} sockets {:.1} MB, after the load {:.1} MB; peak RSS (VmHWM) {:.1} MB; CPU {} during the load",
         rss_idle as f64 / 1024.0,
         rss_connected as f64 / 1024.0,
         rss_load as f64 / 1024.0,
@@ -476,7 +495,7 @@ async fn run(seconds: u64, stalled_count: usize) {
         cpu_load - cpu_idle,
     );
     println!(
-        "this process (the double and {SUBSCRIBERS} clients): CPU {:.1} s; machine load average {}",
+        "this process (the double and {SUBSCRIBERS} clients): CPU {}; machine load average {}",
         own_cpu_end - own_cpu_start,
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()

@@ -9,7 +9,9 @@
 //! sets stay bounded: pass fixed names (`"verified"`, `"res_pjsip.so"`,
 //! `"contact_status"`), never user input.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -36,9 +38,9 @@ pub const AMI_RECONNECTS: &str = "rayan_ami_reconnects_total";
 pub const EVENTS_IN: &str = "rayan_events_in_total";
 /// Events delivered to WebSocket subscribers, by `type` (one per subscriber).
 pub const EVENTS_OUT: &str = "rayan_events_out_total";
-/// Age of the oldest event in each WebSocket write: from the moment the daemon read
-/// it from Asterisk (or published it, for its own events) to the moment the write
-/// was taken by the socket.
+/// Delivery latency of each event to each WebSocket subscriber: from the moment the
+/// daemon read it from Asterisk (or published it, for its own events) to the moment
+/// the socket took the write that carried it.
 pub const EVENT_DELIVERY: &str = "rayan_event_delivery_seconds";
 /// WebSocket subscribers connected now.
 pub const WEBSOCKET_SUBSCRIBERS: &str = "rayan_websocket_subscribers";
@@ -86,13 +88,7 @@ pub fn install() {
 
 /// Histograms with their bucket bounds in seconds; rendered as Prometheus
 /// histograms (aggregatable across nodes) rather than summaries.
-const HISTOGRAM_BUCKETS: [(&str, &[f64]); 4] = [
-    (
-        EVENT_DELIVERY,
-        &[
-            0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0, 5.0,
-        ],
-    ),
+const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
     (
         APPLY_DURATION,
         &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
@@ -139,11 +135,6 @@ fn describe() {
         EVENTS_OUT,
         "Events delivered to WebSocket subscribers, by type"
     );
-    describe_histogram!(
-        EVENT_DELIVERY,
-        Unit::Seconds,
-        "Age of the oldest event in each WebSocket write, from its read from Asterisk"
-    );
     describe_gauge!(WEBSOCKET_SUBSCRIBERS, "Connected WebSocket subscribers");
     describe_counter!(LAGGED_DROPS, "Events dropped for slow subscribers");
     describe_counter!(HTTP_REQUESTS, "HTTP requests, by method, route and status");
@@ -163,11 +154,104 @@ fn describe() {
 /// The Prometheus text exposition (format 0.0.4) of every metric; empty when
 /// [`install`] has not run or could not install the recorder.
 pub fn render() -> String {
-    HANDLE
-        .get()
-        .and_then(Option::as_ref)
-        .map(PrometheusHandle::render)
-        .unwrap_or_default()
+    let Some(handle) = HANDLE.get().and_then(Option::as_ref) else {
+        return String::new();
+    };
+    let mut text = handle.render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    DELIVERY_LATENCY.render(&mut text);
+    text
+}
+
+/// Upper bounds (seconds) of the delivery latency buckets: fine around the 20 ms
+/// the event stream aims at.
+const DELIVERY_BOUNDS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.05, 0.1,
+    0.25, 1.0, 5.0,
+];
+
+static DELIVERY_LATENCY: BucketHistogram<{ DELIVERY_BOUNDS.len() + 1 }> = BucketHistogram::new(
+    EVENT_DELIVERY,
+    "Delivery latency of each event to each WebSocket subscriber, from its read from Asterisk",
+    &DELIVERY_BOUNDS,
+);
+
+/// A Prometheus histogram whose buckets are plain atomic counters, rendered
+/// next to the recorder's metrics.
+///
+/// The recorder keeps every histogram sample until it folds them into buckets
+/// (at a scrape, or every few seconds). Delivery latency has one sample per event
+/// and subscriber, millions a second under load: each write tallies its own
+/// events into buckets ([`LatencyTally`]) and adds the tally here instead.
+struct BucketHistogram<const N: usize> {
+    name: &'static str,
+    help: &'static str,
+    bounds: &'static [f64],
+    /// Per bucket, not cumulative; the last one is `+Inf`.
+    counts: [AtomicU64; N],
+    sum_nanos: AtomicU64,
+}
+
+impl<const N: usize> BucketHistogram<N> {
+    const fn new(name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
+        assert!(bounds.len() + 1 == N, "one counter per bound, and +Inf");
+        Self { name, help, bounds, counts: [const { AtomicU64::new(0) }; N], sum_nanos: AtomicU64::new(0) }
+    }
+
+    fn add(&self, tally: &LatencyTally) {
+        for (counter, &count) in self.counts.iter().zip(&tally.counts) {
+            if count > 0 {
+                counter.fetch_add(count, Ordering::Relaxed);
+            }
+        }
+        self.sum_nanos.fetch_add(tally.sum_nanos, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let name = self.name;
+        let _ = writeln!(out, "# HELP {name} {}", self.help);
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, counter) in self.counts.iter().enumerate() {
+            cumulative += counter.load(Ordering::Relaxed);
+            match self.bounds.get(i) {
+                Some(bound) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+        out.push('\n');
+    }
+}
+
+/// The delivery latencies of one write's events, tallied into
+/// `rayan_event_delivery_seconds` buckets.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyTally {
+    counts: [u64; DELIVERY_BOUNDS.len() + 1],
+    sum_nanos: u64,
+}
+
+impl LatencyTally {
+    /// Counts one delivery that took `latency`.
+    pub fn count(&mut self, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        let bucket = DELIVERY_BOUNDS.partition_point(|&bound| bound < seconds);
+        self.counts[bucket] += 1;
+        self.sum_nanos = self.sum_nanos.saturating_add(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.iter().all(|&count| count == 0)
+    }
 }
 
 /// The content type of [`render`]'s output.
@@ -208,7 +292,6 @@ pub fn record_event_in(event_type: &'static str) {
 /// One event-stream session's metric handles, looked up once rather than at every
 /// write (a lookup hashes the name and labels).
 pub struct DeliveryMetrics {
-    latency: metrics::Histogram,
     events_out: Vec<metrics::Counter>,
     lagged: metrics::Counter,
 }
@@ -218,7 +301,6 @@ impl DeliveryMetrics {
     /// gets their counts.
     pub fn new(types: &[&'static str]) -> Self {
         Self {
-            latency: histogram!(EVENT_DELIVERY),
             events_out: types
                 .iter()
                 .map(|kind| counter!(EVENTS_OUT, "type" => *kind))
@@ -227,11 +309,11 @@ impl DeliveryMetrics {
         }
     }
 
-    /// Records one write taken by the socket: the age of its oldest event, its events
-    /// per type, and the events its `lagged` frames reported lost.
-    pub fn record_write(&self, oldest_age: Option<Duration>, events: &[u64], dropped: u64) {
-        if let Some(age) = oldest_age {
-            self.latency.record(age.as_secs_f64());
+    /// Records one write taken by the socket: the delivery latency of its events,
+    /// its events per type, and the events its `lagged` frames reported lost.
+    pub fn record_write(&self, latency: &LatencyTally, events: &[u64], dropped: u64) {
+        if !latency.is_empty() {
+            DELIVERY_LATENCY.add(latency);
         }
         for (counter, &count) in self.events_out.iter().zip(events) {
             if count > 0 {
@@ -308,6 +390,43 @@ mod tests {
         assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
         let custom = Method::from_bytes(b"PROPFIND").expect("valid method");
         assert_eq!(method_label(&custom), "other");
+    }
+
+    #[test]
+    fn delivery_tallies_render_as_cumulative_buckets() {
+        let histogram: BucketHistogram<{ DELIVERY_BOUNDS.len() + 1 }> =
+            BucketHistogram::new("latency_seconds", "test", &DELIVERY_BOUNDS);
+        let mut tally = LatencyTally::default();
+        assert!(tally.is_empty());
+        for ms in [0.5, 10.0, 12.0, 19.0, 30_000.0] {
+            tally.count(Duration::from_secs_f64(ms / 1000.0));
+        }
+        assert!(!tally.is_empty());
+        histogram.add(&tally);
+        histogram.add(&tally);
+        let mut text = String::new();
+        histogram.render(&mut text);
+        for line in [
+            "# TYPE latency_seconds histogram",
+            // A bound is inclusive: 10 ms counts in le=0.01.
+            "latency_seconds_bucket{le=\"0.001\"} 2",
+            "latency_seconds_bucket{le=\"0.0075\"} 2",
+            "latency_seconds_bucket{le=\"0.01\"} 4",
+            "latency_seconds_bucket{le=\"0.0125\"} 6",
+            "latency_seconds_bucket{le=\"0.0175\"} 6",
+            "latency_seconds_bucket{le=\"0.02\"} 8",
+            "latency_seconds_bucket{le=\"5\"} 8",
+            "latency_seconds_bucket{le=\"+Inf\"} 10",
+            "latency_seconds_count 10",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+        }
+        let sum: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("latency_seconds_sum "))
+            .and_then(|v| v.parse().ok())
+            .expect("a sum");
+        assert!((sum - 2.0 * 30.0415).abs() < 1e-6, "{sum}");
     }
 
     #[test]

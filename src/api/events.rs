@@ -12,7 +12,12 @@
 //! slowly. Client messages are `subscribe` ops (see [`crate::service::stream`]).
 //!
 //! Each socket reads only its own subscription queue, so a slow or stalled client
-//! costs the hub one queue push per event and no one else anything. The server
+//! costs the hub one queue push per event and no one else anything. Events go out
+//! as text frames encoded here, side by side in one buffer, and are written to the
+//! connection directly: every subscriber gets the same bytes, so going through
+//! tungstenite frame by frame (a message, a payload, a copy each) would cost the
+//! daemon its busiest path for nothing. tungstenite handles everything else: the
+//! handshake, client messages, pings, pongs and the close. The server
 //! pings every `events.ping_interval_ms`; a client from which nothing arrived for
 //! `events.idle_timeout_ms`, or which does not take a write within that time, is
 //! closed (1008). Shutdown closes every socket with 1001. Binary messages are
@@ -21,16 +26,19 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use axum::extract::ws::{
-    CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
-};
-use axum::extract::{FromRequestParts, State};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
+use hyper_tungstenite::HyperWebsocketStream as Socket;
+use hyper_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use hyper_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use hyper_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use hyper_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, MissedTickBehavior};
 use utoipa::IntoParams;
 
@@ -38,7 +46,7 @@ use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
 use crate::events::{Delivery, EventKind, Filter, Subscription};
-use crate::metrics::{self, DeliveryMetrics};
+use crate::metrics::{self, DeliveryMetrics, LatencyTally};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
 use crate::service::tokens::Caller;
@@ -105,7 +113,7 @@ pub async fn stream(
     State(state): State<AppState>,
     StreamCaller(caller): StreamCaller,
     Query(query): Query<EventsQuery>,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Result<Response, ApiError> {
     let types = stream::split_list(query.types.as_deref());
     let endpoints = stream::split_list(query.endpoints.as_deref());
@@ -114,9 +122,16 @@ pub async fn stream(
             FilterError::Invalid(errors) => ApiError::Validation(errors),
             FilterError::RawNeedsAdmin => ApiError::Forbidden(Role::Admin),
         })?;
-    let upgrade = match upgrade {
+    if !hyper_tungstenite::is_upgrade_request(&request) {
+        return Ok(upgrade_required("the request has no `Connection: upgrade` and `Upgrade: websocket`"));
+    }
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    let (response, upgraded) = match hyper_tungstenite::upgrade(&mut request, Some(config)) {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return Ok(upgrade_required(&rejection.body_text())),
+        Err(error) => return Ok(upgrade_required(&error.to_string())),
     };
     let services = state.services.clone();
     let liveness = Liveness {
@@ -125,15 +140,22 @@ pub async fn stream(
     };
     let streams = services.streams.clone();
     let since = query.since;
-    let upgrade = upgrade.read_buffer_size(READ_BUFFER).max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
-    Ok(upgrade.on_upgrade(move |socket| {
-        // Subscribing here, not before the upgrade, keeps a refused handshake from
+    tokio::spawn(streams.track_future(async move {
+        let socket = match upgraded.await {
+            Ok(socket) => socket,
+            Err(error) => {
+                tracing::debug!(%error, "event stream upgrade failed");
+                return;
+            }
+        };
+        // Subscribing here, not before the upgrade, keeps a failed handshake from
         // ever holding a queue.
         let subscription = services.events.subscribe(filter.clone(), since);
         let metrics = DeliveryMetrics::new(&EventKind::ALL.map(EventKind::as_str));
         let session = Session { subscription, metrics, role: caller.role, liveness, filter };
-        streams.track_future(session.run(socket))
-    }))
+        session.run(socket).await;
+    }));
+    Ok(response.map(Body::new))
 }
 
 fn upgrade_required(detail: &str) -> Response {
@@ -177,58 +199,46 @@ fn text(frame: Cow<'_, str>) -> Message {
     Message::Text(Utf8Bytes::from(frame.into_owned()))
 }
 
-/// What one write carries besides its frames, for the metrics.
-#[derive(Default)]
-struct Written {
-    /// When the oldest event in the write was read from Asterisk.
-    oldest: Option<std::time::Instant>,
-    /// Events per type, in [`EventKind::ALL`] order.
-    events: [u64; EventKind::ALL.len()],
-    /// Events reported lost in `lagged` frames.
-    dropped: u64,
+/// What one write sends: messages through tungstenite, or event frames encoded
+/// by [`encode`].
+enum Outgoing {
+    Messages(Vec<Message>),
+    Frames(Vec<u8>),
 }
 
-impl Written {
-    fn of(batch: &[Delivery]) -> Self {
-        let mut written = Written::default();
-        for delivery in batch {
-            match delivery {
-                Delivery::Event(event) => {
-                    let received = event.received();
-                    written.oldest = Some(written.oldest.map_or(received, |o| o.min(received)));
-                    written.events[event.kind.index()] += 1;
-                }
-                Delivery::Lagged { dropped } => written.dropped += dropped,
-                Delivery::Gap { .. } => {}
+/// Records a write of `batch` once the socket took it: each event's delivery
+/// latency, the events per type, and the events its `lagged` frames reported lost.
+fn record_delivered(batch: &[Delivery], metrics: &DeliveryMetrics) {
+    let written = std::time::Instant::now();
+    let mut latency = LatencyTally::default();
+    let mut events = [0u64; EventKind::ALL.len()];
+    let mut dropped = 0;
+    for delivery in batch {
+        match delivery {
+            Delivery::Event(event) => {
+                latency.count(written.saturating_duration_since(event.received()));
+                events[event.kind.index()] += 1;
             }
+            Delivery::Lagged { dropped: n } => dropped += n,
+            Delivery::Gap { .. } => {}
         }
-        written
     }
-
-    /// Records the write once the socket took it.
-    fn record(&self, metrics: &DeliveryMetrics) {
-        metrics.record_write(self.oldest.map(|oldest| oldest.elapsed()), &self.events, self.dropped);
-    }
+    metrics.record_write(&latency, &events, dropped);
 }
 
-/// The frames of a batch, their texts copied side by side into one buffer: one
-/// allocation per batch instead of one per frame, and no reference count shared
-/// with the other subscribers' sessions.
-fn frames(batch: &[Delivery]) -> Vec<Message> {
+/// The deliveries of a batch as WebSocket text frames (final, unmasked, as a
+/// server sends them), one after the other in one buffer.
+fn encode(batch: &[Delivery]) -> Vec<u8> {
+    const LONGEST_HEADER: usize = 10;
     let texts: Vec<Cow<'_, str>> = batch.iter().map(Delivery::to_json).collect();
-    let mut buffer = BytesMut::with_capacity(texts.iter().map(|t| t.len()).sum());
+    let mut wire = Vec::with_capacity(texts.iter().map(|text| LONGEST_HEADER + text.len()).sum());
+    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
     for text in &texts {
-        buffer.extend_from_slice(text.as_bytes());
+        // Formatting into a Vec cannot fail: it never refuses bytes.
+        let _ = header.format(text.len() as u64, &mut wire);
+        wire.extend_from_slice(text.as_bytes());
     }
-    let mut buffer = buffer.freeze();
-    texts
-        .iter()
-        .map(|text| {
-            let json = buffer.split_to(text.len());
-            // Each piece is one whole `str`, so this cannot fail.
-            Message::Text(Utf8Bytes::try_from(json).unwrap_or_else(|_| Utf8Bytes::from(text.as_ref())))
-        })
-        .collect()
+    wire
 }
 
 /// Counts a connected subscriber for as long as it lives, however its session ends.
@@ -250,34 +260,35 @@ impl Drop for Counted {
 /// What woke a session up.
 enum Wake {
     Delivery(Option<Delivery>),
-    Incoming(Option<Result<Message, axum::Error>>),
+    Incoming(Option<Result<Message, WsError>>),
     Ping,
 }
 
 impl Session {
-    async fn run(mut self, mut socket: WebSocket) {
+    async fn run(mut self, mut socket: Socket) {
         let _counted = Counted::new();
         self.converse(&mut socket).await;
     }
 
-    async fn converse(&mut self, socket: &mut WebSocket) {
+    async fn converse(&mut self, socket: &mut Socket) {
         let idle_after = self.liveness.idle_after;
         let hello = Notice::subscribed(&self.filter).to_json();
-        let end = match write(socket, vec![text(hello.into())], idle_after).await {
+        let end = match write(socket, Outgoing::Messages(vec![text(hello.into())]), idle_after).await {
             Ok(()) => self.serve(socket).await,
             Err(end) => end,
         };
         if let End::Close(code, reason) = end {
-            let close = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason.as_ref()) }));
-            if write(socket, vec![close], CLOSE_GRACE).await.is_ok() {
+            let close =
+                Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason.as_ref()) }));
+            if write(socket, Outgoing::Messages(vec![close]), CLOSE_GRACE).await.is_ok() {
                 // The close handshake: the client answers with its own close frame.
                 let _ =
-                    tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = socket.recv().await {} }).await;
+                    tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = socket.next().await {} }).await;
             }
         }
     }
 
-    async fn serve(&mut self, socket: &mut WebSocket) -> End {
+    async fn serve(&mut self, socket: &mut Socket) -> End {
         let Liveness { ping_every, idle_after } = self.liveness;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -293,27 +304,26 @@ impl Session {
                     tokio::time::sleep_until(next_flush).await;
                     subscription.next().await
                 } => Wake::Delivery(delivery),
-                message = socket.recv() => Wake::Incoming(message),
+                message = socket.next() => Wake::Incoming(message),
                 _ = ping.tick() => Wake::Ping,
             };
-            let mut written = Written::default();
-            let frames = match wake {
+            let mut batch = Vec::new();
+            let outgoing = match wake {
                 Wake::Delivery(Some(first)) => {
-                    let batch = self.batch(first);
+                    batch = self.batch(first);
                     next_flush = if batch.len() < BATCH { Instant::now() + FLUSH_GAP } else { Instant::now() };
-                    written = Written::of(&batch);
-                    frames(&batch)
+                    Outgoing::Frames(encode(&batch))
                 }
                 Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
                 Wake::Incoming(message) => {
                     last_heard = Instant::now();
                     match message {
-                        Some(Ok(Message::Text(op))) => vec![self.apply_op(&op)],
+                        Some(Ok(Message::Text(op))) => Outgoing::Messages(vec![self.apply_op(&op)]),
                         Some(Ok(Message::Binary(_))) => {
                             return End::Close(CLOSE_UNSUPPORTED, "only JSON text messages are accepted".into());
                         }
                         // Pongs only prove the client alive; pings are answered by the socket.
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                         Some(Ok(Message::Close(_))) | None => return End::Gone,
                         Some(Err(error)) => return failed_read(error),
                     }
@@ -323,13 +333,15 @@ impl Session {
                         let reason = format!("nothing received for {} s", idle_after.as_secs_f32());
                         return End::Close(CLOSE_POLICY, reason.into());
                     }
-                    vec![Message::Ping(Default::default())]
+                    Outgoing::Messages(vec![Message::Ping(Default::default())])
                 }
             };
-            if let Err(end) = write(socket, frames, idle_after).await {
+            if let Err(end) = write(socket, outgoing, idle_after).await {
                 return end;
             }
-            written.record(&self.metrics);
+            if !batch.is_empty() {
+                record_delivered(&batch, &self.metrics);
+            }
         }
     }
 
@@ -361,10 +373,8 @@ impl Session {
 
 /// A read error: an oversized message is answered with 1009, anything else
 /// means the client is gone.
-fn failed_read(error: axum::Error) -> End {
-    use tokio_tungstenite::tungstenite::Error as WsError;
-    let error = error.into_inner();
-    if matches!(error.downcast_ref::<WsError>(), Some(WsError::Capacity(_))) {
+fn failed_read(error: WsError) -> End {
+    if matches!(error, WsError::Capacity(_)) {
         let reason = format!("messages are limited to {} KiB", MAX_MESSAGE / 1024);
         return End::Close(CLOSE_TOO_BIG, reason.into());
     }
@@ -372,13 +382,23 @@ fn failed_read(error: axum::Error) -> End {
     End::Gone
 }
 
-/// Writes `frames` and flushes them, giving up after `within`.
-async fn write(sink: &mut WebSocket, frames: Vec<Message>, within: Duration) -> Result<(), End> {
+/// Writes `outgoing` and flushes it, giving up after `within`.
+async fn write(socket: &mut Socket, outgoing: Outgoing, within: Duration) -> Result<(), End> {
     let written = tokio::time::timeout(within, async {
-        for frame in frames {
-            sink.feed(frame).await?;
+        match outgoing {
+            Outgoing::Messages(messages) => {
+                for message in messages {
+                    socket.feed(message).await?;
+                }
+                socket.flush().await
+            }
+            Outgoing::Frames(wire) => {
+                // Whatever tungstenite still holds (a pong it owes) goes first, whole,
+                // so that frames never interleave.
+                socket.flush().await?;
+                socket.get_mut().write_all(&wire).await.map_err(WsError::Io)
+            }
         }
-        sink.flush().await
     })
     .await;
     match written {
@@ -390,6 +410,57 @@ async fn write(sink: &mut WebSocket, frames: Vec<Message>, within: Duration) -> 
         Err(_) => {
             tracing::info!(after = ?within, "event stream client took no data; dropped");
             Err(End::Gone)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::events::EventHub;
+
+    /// The frames in `wire`, parsed by tungstenite as a client would: opcode, final
+    /// bit, mask and text of each.
+    fn parse(wire: &[u8]) -> Vec<(OpCode, bool, bool, String)> {
+        let mut cursor = Cursor::new(wire);
+        let mut frames = Vec::new();
+        while (cursor.position() as usize) < wire.len() {
+            let (header, length) = FrameHeader::parse(&mut cursor).expect("a valid header").expect("a whole header");
+            let start = cursor.position() as usize;
+            let end = start + length as usize;
+            let text = std::str::from_utf8(&wire[start..end]).expect("UTF-8 text").to_owned();
+            frames.push((header.opcode, header.is_final, header.mask.is_some(), text));
+            cursor.set_position(end as u64);
+        }
+        frames
+    }
+
+    proptest! {
+        /// Each delivery becomes one final, unmasked text frame holding exactly its
+        /// JSON, whatever its length: payload lengths on both sides of the 7-bit,
+        /// 16-bit and 64-bit length forms are covered.
+        #[test]
+        fn encoded_batches_parse_back_frame_by_frame(
+            lengths in prop::collection::vec(prop_oneof![0usize..300, 65_400usize..65_700], 1..6),
+            dropped in any::<u64>(),
+        ) {
+            let hub = EventHub::new("pbx1", 0, 16);
+            let mut batch: Vec<Delivery> = lengths
+                .iter()
+                .map(|&n| Delivery::Event(hub.publish(EventKind::Drift, json!({"note": "é".repeat(n / 2)}))))
+                .collect();
+            batch.insert(batch.len() / 2, Delivery::Lagged { dropped });
+            let frames = parse(&encode(&batch));
+            let expected: Vec<_> = batch
+                .iter()
+                .map(|d| (OpCode::Data(Data::Text), true, false, d.to_json().into_owned()))
+                .collect();
+            prop_assert_eq!(frames, expected);
         }
     }
 }
