@@ -100,6 +100,10 @@ pub struct EventSettings {
     pub ping_interval_ms: u64,
     /// A subscriber that sent nothing, not even a pong, for this long is closed.
     pub idle_timeout_ms: u64,
+    /// While events keep coming, each subscriber's socket is written at most once
+    /// per this many milliseconds, with everything that arrived meanwhile; an
+    /// event after a quiet spell goes out at once. 0 writes each event on its own.
+    pub write_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,9 +178,21 @@ impl Default for ApplySettings {
     }
 }
 
+/// See [`EventSettings::write_delay_ms`]. 15 ms rather than 10: with 1,000
+/// subscribers of 2,000 events a second on two cores, 10 ms spends nearly all the
+/// CPU on writes and the tail latency grows past what the shorter wait saves.
+pub const DEFAULT_WRITE_DELAY_MS: u64 = 15;
+const MAX_WRITE_DELAY_MS: u64 = 1_000;
+
 impl Default for EventSettings {
     fn default() -> Self {
-        Self { ring_size: 10_000, subscriber_queue: 1_024, ping_interval_ms: 20_000, idle_timeout_ms: 60_000 }
+        Self {
+            ring_size: 10_000,
+            subscriber_queue: 1_024,
+            ping_interval_ms: 20_000,
+            idle_timeout_ms: 60_000,
+            write_delay_ms: DEFAULT_WRITE_DELAY_MS,
+        }
     }
 }
 
@@ -271,6 +287,9 @@ impl Settings {
         }
         if self.events.ping_interval_ms == 0 || self.events.idle_timeout_ms <= self.events.ping_interval_ms {
             return Err(ConfigError::invalid("events.idle_timeout_ms", "need 0 < ping_interval_ms < idle_timeout_ms"));
+        }
+        if self.events.write_delay_ms > MAX_WRITE_DELAY_MS {
+            return Err(ConfigError::invalid("events.write_delay_ms", "at most 1000 (one second)"));
         }
         let ast = &self.asterisk;
         if !ast.ami_addr.contains(':') {
@@ -460,6 +479,7 @@ mod tests {
         assert!(s.effective_database_url().starts_with("sqlite://"));
         assert_eq!(s.asterisk.ami_addr, "127.0.0.1:5038");
         assert!(s.kamailio.is_none());
+        assert_eq!(s.events.write_delay_ms, DEFAULT_WRITE_DELAY_MS);
     }
 
     #[test]
@@ -486,6 +506,7 @@ mod tests {
             (&[("RAYAN_DATABASE_URL", "mysql://x")], "database_url"),
             (&[("RAYAN_ASTERISK_AMI_PORT", "5038")], "asterisk"),
             (&[("RAYAN_KAMAILIO_RPC_URL", "ftp://x")], "kamailio"),
+            (&[("RAYAN_EVENTS_WRITE_DELAY_MS", "5000")], "events.write_delay_ms"),
         ];
         for (vars, key) in cases {
             let err = Settings::load(None, env(vars)).expect_err("must fail").to_string();

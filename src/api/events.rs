@@ -54,11 +54,6 @@ use crate::service::tokens::Caller;
 /// Frames written per flush at most, so a large backlog still lets the loop look
 /// at pings, client messages and shutdown in between.
 const BATCH: usize = 256;
-/// A socket that is keeping up is flushed at most once per this interval while
-/// events keep coming: what arrives meanwhile goes out in the same write. An event
-/// after a quiet spell goes out at once, and a backlog without pause. Under a heavy stream this turns one write per event and
-/// subscriber into one per interval, the difference between keeping up and not.
-const FLUSH_GAP: Duration = Duration::from_millis(10);
 /// Client messages are small `subscribe` ops.
 const READ_BUFFER: usize = 4 * 1024;
 /// Largest client message accepted.
@@ -134,9 +129,10 @@ pub async fn stream(
         Err(error) => return Ok(upgrade_required(&error.to_string())),
     };
     let services = state.services.clone();
-    let liveness = Liveness {
+    let timing = Timing {
         ping_every: Duration::from_millis(services.settings.events.ping_interval_ms),
         idle_after: Duration::from_millis(services.settings.events.idle_timeout_ms),
+        write_delay: Duration::from_millis(services.settings.events.write_delay_ms),
     };
     let streams = services.streams.clone();
     let since = query.since;
@@ -152,7 +148,7 @@ pub async fn stream(
         // ever holding a queue.
         let subscription = services.events.subscribe(filter.clone(), since);
         let metrics = DeliveryMetrics::new(&EventKind::ALL.map(EventKind::as_str));
-        let session = Session { subscription, metrics, role: caller.role, liveness, filter };
+        let session = Session { subscription, metrics, role: caller.role, timing, filter };
         session.run(socket).await;
     }));
     Ok(response.map(Body::new))
@@ -174,16 +170,22 @@ fn upgrade_required(detail: &str) -> Response {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Liveness {
+struct Timing {
     ping_every: Duration,
     idle_after: Duration,
+    /// A socket that is keeping up is written at most once per this interval while
+    /// events keep coming: what arrives meanwhile goes out in the same write. An
+    /// event after a quiet spell goes out at once, and a backlog without pause.
+    /// Under a heavy stream this turns one write per event and subscriber into one
+    /// per interval, the difference between keeping up and not.
+    write_delay: Duration,
 }
 
 struct Session {
     subscription: Subscription,
     metrics: DeliveryMetrics,
     role: Role,
-    liveness: Liveness,
+    timing: Timing,
     filter: Filter,
 }
 
@@ -271,7 +273,7 @@ impl Session {
     }
 
     async fn converse(&mut self, socket: &mut Socket) {
-        let idle_after = self.liveness.idle_after;
+        let idle_after = self.timing.idle_after;
         let hello = Notice::subscribed(&self.filter).to_json();
         let end = match write(socket, Outgoing::Messages(vec![text(hello.into())]), idle_after).await {
             Ok(()) => self.serve(socket).await,
@@ -289,14 +291,14 @@ impl Session {
     }
 
     async fn serve(&mut self, socket: &mut Socket) -> End {
-        let Liveness { ping_every, idle_after } = self.liveness;
+        let Timing { ping_every, idle_after, write_delay } = self.timing;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut next_flush = Instant::now();
         loop {
             // Right after a flush that emptied the queue, events are only looked at again
-            // once FLUSH_GAP has passed: what arrives meanwhile waits in the queue
+            // once `write_delay` has passed: what arrives meanwhile waits in the queue
             // without waking anyone. A backlog is written without pause.
             let subscription = &mut self.subscription;
             let wake = tokio::select! {
@@ -311,7 +313,7 @@ impl Session {
             let outgoing = match wake {
                 Wake::Delivery(Some(first)) => {
                     batch = self.batch(first);
-                    next_flush = if batch.len() < BATCH { Instant::now() + FLUSH_GAP } else { Instant::now() };
+                    next_flush = if batch.len() < BATCH { Instant::now() + write_delay } else { Instant::now() };
                     Outgoing::Frames(encode(&batch))
                 }
                 Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
@@ -347,13 +349,9 @@ impl Session {
 
     /// `first` and whatever else is queued now, up to [`BATCH`] deliveries.
     fn batch(&mut self, first: Delivery) -> Vec<Delivery> {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match self.subscription.try_next() {
-                Some(delivery) => batch.push(delivery),
-                None => break,
-            }
-        }
+        let mut batch = Vec::with_capacity(BATCH);
+        batch.push(first);
+        self.subscription.drain_into(&mut batch, BATCH);
         batch
     }
 
@@ -464,3 +462,4 @@ mod tests {
         }
     }
 }
+

@@ -354,6 +354,18 @@ impl Subscription {
         lock(&self.subscriber.queue).take()
     }
 
+    /// Moves what is queued now into `batch`, in order, until it holds `max`
+    /// deliveries: [`Subscription::try_next`] repeated, under one lock.
+    pub fn drain_into(&mut self, batch: &mut Vec<Delivery>, max: usize) {
+        let mut queue = lock(&self.subscriber.queue);
+        while batch.len() < max {
+            match queue.take() {
+                Some(delivery) => batch.push(delivery),
+                None => break,
+            }
+        }
+    }
+
     /// Replaces the filter. Later events are chosen by the new filter, and queued
     /// ones the new filter rejects are discarded.
     pub fn set_filter(&self, filter: Filter) {
@@ -473,6 +485,25 @@ mod tests {
             seqs(&events(&mut sub)),
             ["1", "2", "3", "lagged 1", "5", "6"]
         );
+    }
+
+    #[test]
+    fn drain_into_takes_what_try_next_would_in_the_same_order() {
+        let hub = EventHub::new("n", 4, 3);
+        publish_n(&hub, 10);
+        let mut one_by_one = hub.subscribe(Filter::all(), Some(2));
+        let mut drained = hub.subscribe(Filter::all(), Some(2));
+        publish_n(&hub, 5);
+        let expected = seqs(&events(&mut one_by_one));
+        assert_eq!(expected, ["gap 3-6", "7", "8", "9", "10", "lagged 2", "13", "14", "15"]);
+        let mut batch = Vec::new();
+        for max in [2, 2, 5, 100] {
+            drained.drain_into(&mut batch, max);
+            assert!(batch.len() <= max);
+        }
+        assert_eq!(seqs(&batch), expected);
+        drained.drain_into(&mut batch, 100);
+        assert_eq!(batch.len(), expected.len(), "nothing left");
     }
 
     #[test]
