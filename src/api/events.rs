@@ -303,7 +303,7 @@ impl Session {
             let subscription = &mut self.subscription;
             let wake = tokio::select! {
                 delivery = async {
-                    tokio::time::sleep_until(next_flush).await;
+                    subscription.gather_until(next_flush).await;
                     subscription.next().await
                 } => Wake::Delivery(delivery),
                 message = socket.next() => Wake::Incoming(message),

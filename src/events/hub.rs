@@ -86,7 +86,11 @@ struct HubState {
 struct Subscriber {
     id: u64,
     queue: Mutex<Queue>,
+    /// A reader waiting on an empty queue.
     wake: Notify,
+    /// A reader letting events gather ([`Subscription::gather_until`]): woken only
+    /// when its queue is half full, so that a steady stream wakes no one early.
+    filling: Notify,
 }
 
 struct Queue {
@@ -208,6 +212,7 @@ impl EventHub {
             id: state.next_subscriber,
             queue: Mutex::new(queue),
             wake: Notify::new(),
+            filling: Notify::new(),
         });
         state.next_subscriber += 1;
         if !state.closed {
@@ -241,6 +246,7 @@ impl EventHub {
         for subscriber in state.subscribers.drain(..) {
             lock(&subscriber.queue).closed = true;
             subscriber.wake.notify_one();
+            subscriber.filling.notify_one();
         }
         self.inner.raw_subscribers.store(0, Ordering::Relaxed);
     }
@@ -292,8 +298,9 @@ impl Subscriber {
         if queue.closed || !queue.filter.matches(event) {
             return false;
         }
-        // A reader only waits after finding its queue empty, so only the push that
-        // ends the emptiness needs to wake it.
+        // A reader waits after finding its queue empty, or while it lets events
+        // gather for one write: only the push that ends the emptiness, and the one
+        // that fills the queue halfway, need to wake it, each on its own Notify.
         let was_empty = queue.live.is_empty();
         let dropped = queue.live.len() >= queue.capacity;
         if dropped {
@@ -301,15 +308,24 @@ impl Subscriber {
             queue.dropped += 1;
         }
         queue.live.push_back(Arc::clone(event));
+        let half_full = queue.live.len() == queue.half_full();
         drop(queue);
         if was_empty {
             self.wake.notify_one();
+        }
+        if half_full {
+            self.filling.notify_one();
         }
         dropped
     }
 }
 
 impl Queue {
+    /// The length at which a reader letting events gather is woken.
+    fn half_full(&self) -> usize {
+        self.capacity.div_ceil(2)
+    }
+
     fn take(&mut self) -> Option<Delivery> {
         if let Some((from, to)) = self.gap.take() {
             return Some(Delivery::Gap { from, to });
@@ -346,6 +362,26 @@ impl Subscription {
                 }
             }
             self.subscriber.wake.notified().await;
+        }
+    }
+
+    /// Waits until `deadline`, or less while the queue is at least half full or
+    /// closed: a reader that lets events gather for one write never loses them to
+    /// its own wait.
+    pub async fn gather_until(&mut self, deadline: tokio::time::Instant) {
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        loop {
+            {
+                let queue = lock(&self.subscriber.queue);
+                if queue.closed || queue.live.len() >= queue.half_full() {
+                    return;
+                }
+            }
+            tokio::select! {
+                () = &mut sleep => return,
+                () = self.subscriber.filling.notified() => {}
+            }
         }
     }
 
@@ -539,6 +575,43 @@ mod tests {
         let second = hub.publish(EventKind::Drift, json!({}));
         assert_eq!(first.time.to_rfc3339(), "2026-11-21T16:00:00+00:00");
         assert_eq!(second.time, first.time);
+    }
+
+    #[tokio::test]
+    async fn gathering_ends_at_the_deadline_or_once_the_queue_is_half_full() {
+        use tokio::time::{Duration, Instant, timeout};
+        let hub = EventHub::new("n", 10, 8);
+        let mut sub = hub.subscribe(Filter::all(), None);
+
+        // Fewer than half the queue: the wait lasts until the deadline.
+        publish_n(&hub, 3);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        sub.gather_until(deadline).await;
+        assert!(Instant::now() >= deadline);
+
+        // The push that fills the queue halfway ends the wait at once.
+        let publisher = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                publish_n(&hub, 1);
+            })
+        };
+        let far = Instant::now() + Duration::from_secs(3600);
+        timeout(Duration::from_secs(10), sub.gather_until(far)).await.expect("woken when half full");
+        publisher.await.expect("publisher");
+        assert_eq!(events(&mut sub).len(), 4, "nothing lost");
+
+        // Closing ends it too.
+        let closer = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                hub.close();
+            })
+        };
+        timeout(Duration::from_secs(10), sub.gather_until(far)).await.expect("woken by close");
+        closer.await.expect("closer");
     }
 
     #[tokio::test]
