@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use events_support::timed_events;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use rayan::events::EventHub;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -463,6 +463,31 @@ async fn idle_and_misbehaving_clients_are_closed(backend: Backend) {
     assert_eq!(silent.closed().await.map(|(code, _)| code), Some(1008));
     contact(&d, "1001", "Reachable");
     assert_eq!(alive.json().await["type"], "contact_status", "the live one is still served");
+
+    // A client's ping is answered between event frames, which stay whole.
+    alive.stream.send(Message::Ping(b"are you there".to_vec().into())).await.expect("ping");
+    for i in 0..20 {
+        contact(&d, "1001", if i % 2 == 0 { "Unreachable" } else { "Reachable" });
+    }
+    let (mut pongs, mut events) = (0, 0);
+    while events < 20 || pongs == 0 {
+        let message = tokio::time::timeout(support::ws::PATIENCE, alive.stream.next()).await.expect("a frame in time");
+        match message {
+            Some(Ok(Message::Pong(payload))) => {
+                assert_eq!(&payload[..], b"are you there");
+                pongs += 1;
+            }
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).expect("a whole JSON frame");
+                assert_eq!(frame["type"], "contact_status", "{frame}");
+                events += 1;
+            }
+            // The server's own keepalive.
+            Some(Ok(Message::Ping(_))) => {}
+            other => panic!("expected events and one pong, got {other:?}"),
+        }
+    }
+    assert_eq!((pongs, events), (1, 20));
 
     let (mut binary, _) = Ws::connect(&d.url, &viewer, "").await;
     binary.stream.send(Message::Binary(vec![1, 2, 3].into())).await.expect("send");

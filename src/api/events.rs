@@ -201,8 +201,8 @@ fn text(frame: Cow<'_, str>) -> Message {
     Message::Text(Utf8Bytes::from(frame.into_owned()))
 }
 
-/// What one write sends: messages through tungstenite, or event frames encoded
-/// by [`encode`].
+/// What one write sends: messages through tungstenite (then flushed; none is an
+/// empty flush), or event frames encoded by [`encode`].
 enum Outgoing {
     Messages(Vec<Message>),
     Frames(Vec<u8>),
@@ -324,8 +324,11 @@ impl Session {
                         Some(Ok(Message::Binary(_))) => {
                             return End::Close(CLOSE_UNSUPPORTED, "only JSON text messages are accepted".into());
                         }
-                        // Pongs only prove the client alive; pings are answered by the socket.
-                        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                        // tungstenite queued the pong; it goes out now, so that it never
+                        // waits in tungstenite's buffer while frames are written directly.
+                        Some(Ok(Message::Ping(_))) => Outgoing::Messages(Vec::new()),
+                        // Pongs only prove the client alive.
+                        Some(Ok(Message::Pong(_) | Message::Frame(_))) => continue,
                         Some(Ok(Message::Close(_))) | None => return End::Gone,
                         Some(Err(error)) => return failed_read(error),
                     }
@@ -390,12 +393,9 @@ async fn write(socket: &mut Socket, outgoing: Outgoing, within: Duration) -> Res
                 }
                 socket.flush().await
             }
-            Outgoing::Frames(wire) => {
-                // Whatever tungstenite still holds (a pong it owes) goes first, whole,
-                // so that frames never interleave.
-                socket.flush().await?;
-                socket.get_mut().write_all(&wire).await.map_err(WsError::Io)
-            }
+            // Every write through tungstenite is flushed before the next one starts
+            // (a pong too, see above), so it holds nothing that could interleave.
+            Outgoing::Frames(wire) => socket.get_mut().write_all(&wire).await.map_err(WsError::Io),
         }
     })
     .await;
