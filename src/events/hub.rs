@@ -1,19 +1,23 @@
 //! The hub: assigns sequence numbers, keeps a replay ring, fans events out to
 //! subscribers without ever waiting for one.
 //!
-//! Each subscriber has its own bounded queue, filled at publish time with only the
-//! events its filter accepts. A full queue drops its oldest event and counts it;
-//! the subscriber then reads `Lagged { dropped }` before the events that are left,
-//! so it learns of the loss before anything newer and its view stays fresh.
-//! Publishing takes one lock for the sequence number, the ring and the fan-out, so
-//! every subscriber sees events in `seq` order even with several publishers. It
-//! never waits for a subscriber to read: a stalled one costs the publisher one
-//! queue push. The only waits are other hub calls' short critical sections.
+//! Subscribers with equal filters share a channel: a bounded queue of the newest
+//! events that filter accepts (`subscriber_queue` of them), which each subscriber
+//! reads from its own position. Publishing queues an event once per channel that
+//! wants it, so its cost grows with the number of distinct filters, not with the
+//! number of subscribers. A subscriber whose position fell behind the oldest event
+//! its channel still holds has lost what lies between: it reads
+//! `Lagged { dropped }` before the events that are left, so it learns of the loss
+//! before anything newer and its view stays fresh. A channel never waits for its
+//! readers, so a stalled subscriber costs no one anything. Publishing takes one
+//! lock for the sequence number, the ring and the fan-out, so every subscriber sees
+//! events in `seq` order even with several publishers. The only waits are other
+//! hub calls' short critical sections.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -78,29 +82,113 @@ struct HubState {
     last_time: Option<DateTime<Utc>>,
     ring: VecDeque<Arc<Event>>,
     ring_size: usize,
-    subscribers: Vec<Arc<Subscriber>>,
-    next_subscriber: u64,
+    channels: Vec<Joined>,
     closed: bool,
 }
 
-struct Subscriber {
-    id: u64,
-    queue: Mutex<Queue>,
-    /// A reader waiting on an empty queue.
-    wake: Notify,
-    /// A reader letting events gather ([`Subscription::gather_until`]): woken only
-    /// when its queue is half full, so that a steady stream wakes no one early.
-    filling: Notify,
+/// A channel and how many subscriptions read it; it goes when the last one leaves.
+struct Joined {
+    channel: Arc<Channel>,
+    members: usize,
 }
 
-struct Queue {
+/// How many groups a channel sorts readers letting events gather into, by the
+/// position at which they want to be woken; see [`Channel::fill_bucket`].
+const FILL_BUCKETS: usize = 16;
+
+/// The events one filter accepts, shared by every subscription with that filter.
+struct Channel {
     filter: Filter,
-    gap: Option<(u64, u64)>,
-    replay: VecDeque<Arc<Event>>,
-    live: VecDeque<Arc<Event>>,
     capacity: usize,
-    dropped: u64,
+    log: RwLock<Log>,
+    /// Readers that found nothing left to read.
+    arrived: Notify,
+    /// Readers letting events gather ([`Subscription::gather_until`]), grouped by
+    /// the position at which their backlog reaches half the capacity: each is
+    /// woken about then and not before, so a steady stream wakes no one early.
+    filling: [Notify; FILL_BUCKETS],
+    fill_step: u64,
+}
+
+struct Log {
+    /// The position of `events[0]`: how many events the channel dropped so far.
+    first: u64,
+    events: VecDeque<Arc<Event>>,
     closed: bool,
+}
+
+impl Log {
+    /// The position the next event will take.
+    fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+
+    /// The delivery at `cursor`, moving it on: `Lagged` first if the events at
+    /// `cursor` were dropped meanwhile.
+    fn take(&self, cursor: &mut u64) -> Option<Delivery> {
+        if *cursor < self.first {
+            let dropped = self.first - *cursor;
+            *cursor = self.first;
+            return Some(Delivery::Lagged { dropped });
+        }
+        let event = self.events.get(usize::try_from(*cursor - self.first).ok()?)?;
+        *cursor += 1;
+        Some(Delivery::Event(Arc::clone(event)))
+    }
+}
+
+impl Channel {
+    fn new(filter: Filter, capacity: usize, closed: bool) -> Self {
+        let half = capacity.div_ceil(2) as u64;
+        Self {
+            filter,
+            capacity,
+            log: RwLock::new(Log { first: 0, events: VecDeque::new(), closed }),
+            arrived: Notify::new(),
+            filling: std::array::from_fn(|_| Notify::new()),
+            // Fine enough that a woken reader holds less than a full queue, coarse
+            // enough that the buckets span twice the wait: one wakes no one early.
+            fill_step: half.div_ceil(8).max(1),
+        }
+    }
+
+    /// The length of backlog at which a reader letting events gather is woken.
+    fn half_full(&self) -> u64 {
+        self.capacity.div_ceil(2) as u64
+    }
+
+    /// Where a reader waits to be woken once the channel reaches `position`: the
+    /// bucket of the first step at or after it. The push that reaches that step
+    /// wakes the bucket; with [`FILL_BUCKETS`] steps spanning twice the half-full
+    /// backlog, no other reader waiting in it is due before.
+    fn fill_bucket(&self, position: u64) -> usize {
+        let step = position.div_ceil(self.fill_step);
+        (step % FILL_BUCKETS as u64) as usize
+    }
+
+    fn push(&self, event: &Arc<Event>) {
+        let end = {
+            let mut log = write(&self.log);
+            if log.events.len() >= self.capacity {
+                log.events.pop_front();
+                log.first += 1;
+            }
+            log.events.push_back(Arc::clone(event));
+            log.end()
+        };
+        self.arrived.notify_waiters();
+        if end % self.fill_step == 0 {
+            self.filling[self.fill_bucket(end)].notify_waiters();
+        }
+    }
+
+    fn close(&self) {
+        write(&self.log).closed = true;
+        self.arrived.notify_waiters();
+        for bucket in &self.filling {
+            bucket.notify_waiters();
+        }
+    }
 }
 
 impl EventHub {
@@ -117,8 +205,7 @@ impl EventHub {
             last_time: None,
             ring: VecDeque::with_capacity(ring_size.min(65_536)),
             ring_size,
-            subscribers: Vec::new(),
-            next_subscriber: 0,
+            channels: Vec::new(),
             closed: false,
         };
         Self {
@@ -179,9 +266,9 @@ impl EventHub {
             }
             state.ring.push_back(Arc::clone(&event));
         }
-        for subscriber in &state.subscribers {
-            if subscriber.offer(&event) {
-                self.inner.dropped_total.fetch_add(1, Ordering::Relaxed);
+        for joined in &state.channels {
+            if joined.channel.filter.matches(&event) {
+                joined.channel.push(&event);
             }
         }
         event
@@ -193,49 +280,41 @@ impl EventHub {
     /// earlier run of the daemon (sequence numbers restart with it): the whole ring
     /// is replayed then.
     pub fn subscribe(&self, filter: Filter, since: Option<u64>) -> Subscription {
-        let wants_raw = filter.wants_kind(EventKind::Raw);
         let mut state = lock(&self.inner.state);
         let (gap, held) = match since {
             Some(since) => state.held_after(since),
             None => (None, Vec::new()),
         };
-        let queue = Queue {
-            filter,
-            gap,
-            replay: VecDeque::new(),
-            live: VecDeque::new(),
-            capacity: self.inner.queue_capacity,
-            dropped: 0,
-            closed: state.closed,
-        };
-        let subscriber = Arc::new(Subscriber {
-            id: state.next_subscriber,
-            queue: Mutex::new(queue),
-            wake: Notify::new(),
-            filling: Notify::new(),
-        });
-        state.next_subscriber += 1;
-        if !state.closed {
-            state.subscribers.push(Arc::clone(&subscriber));
-            if wants_raw {
-                self.inner.raw_subscribers.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let (channel, cursor) = self.join(&mut state, filter);
         drop(state);
         // Filtering the replay outside the hub's lock keeps publishers from waiting on
         // it; live events queued meanwhile are read after the replay anyway.
-        if !held.is_empty() {
-            let mut queue = lock(&subscriber.queue);
-            let replay = held
-                .into_iter()
-                .filter(|e| queue.filter.matches(e))
-                .collect();
-            queue.replay = replay;
+        let mut backlog: VecDeque<Delivery> = gap.map(|(from, to)| Delivery::Gap { from, to }).into_iter().collect();
+        backlog.extend(held.into_iter().filter(|e| channel.filter.matches(e)).map(Delivery::Event));
+        Subscription { hub: Arc::clone(&self.inner), channel, cursor, backlog }
+    }
+
+    /// The channel for `filter` and the position of its next event; a closed one
+    /// of its own once the hub is closed.
+    fn join(&self, state: &mut HubState, filter: Filter) -> (Arc<Channel>, u64) {
+        if state.closed {
+            return (Arc::new(Channel::new(filter, self.inner.queue_capacity, true)), 0);
         }
-        Subscription {
-            hub: Arc::clone(&self.inner),
-            subscriber,
+        if filter.wants_kind(EventKind::Raw) {
+            self.inner.raw_subscribers.fetch_add(1, Ordering::Relaxed);
         }
+        let joined = match state.channels.iter_mut().find(|j| j.channel.filter == filter) {
+            Some(joined) => joined,
+            None => {
+                let channel = Arc::new(Channel::new(filter, self.inner.queue_capacity, false));
+                state.channels.push(Joined { channel, members: 0 });
+                let last = state.channels.len() - 1;
+                &mut state.channels[last]
+            }
+        };
+        joined.members += 1;
+        let cursor = read(&joined.channel.log).end();
+        (Arc::clone(&joined.channel), cursor)
     }
 
     /// Ends every subscription (each still yields what it had queued, then `None`)
@@ -243,10 +322,8 @@ impl EventHub {
     pub fn close(&self) {
         let mut state = lock(&self.inner.state);
         state.closed = true;
-        for subscriber in state.subscribers.drain(..) {
-            lock(&subscriber.queue).closed = true;
-            subscriber.wake.notify_one();
-            subscriber.filling.notify_one();
+        for joined in state.channels.drain(..) {
+            joined.channel.close();
         }
         self.inner.raw_subscribers.store(0, Ordering::Relaxed);
     }
@@ -257,7 +334,7 @@ impl EventHub {
     }
 
     pub fn subscriber_count(&self) -> usize {
-        lock(&self.inner.state).subscribers.len()
+        lock(&self.inner.state).channels.iter().map(|j| j.members).sum()
     }
 
     /// True while some subscriber accepts `raw` events, so AMI events without a
@@ -266,7 +343,8 @@ impl EventHub {
         self.inner.raw_subscribers.load(Ordering::Relaxed) > 0
     }
 
-    /// Events dropped from slow subscribers' queues since the hub started.
+    /// Events slow subscribers lost since the hub started, counted once each
+    /// learned of the loss or went away.
     pub fn dropped_total(&self) -> u64 {
         self.inner.dropped_total.load(Ordering::Relaxed)
     }
@@ -289,62 +367,27 @@ impl HubState {
         let start = self.ring.partition_point(|e| e.seq <= since);
         (gap, self.ring.range(start..).cloned().collect())
     }
-}
 
-impl Subscriber {
-    /// Queues `event` if the filter accepts it; true when that dropped an older one.
-    fn offer(&self, event: &Arc<Event>) -> bool {
-        let mut queue = lock(&self.queue);
-        if queue.closed || !queue.filter.matches(event) {
-            return false;
+    /// Takes one member off `channel`, dropping the channel with its last one.
+    fn leave(&mut self, channel: &Arc<Channel>) {
+        if let Some(index) = self.channels.iter().position(|j| Arc::ptr_eq(&j.channel, channel)) {
+            self.channels[index].members -= 1;
+            if self.channels[index].members == 0 {
+                self.channels.swap_remove(index);
+            }
         }
-        // A reader waits after finding its queue empty, or while it lets events
-        // gather for one write: only the push that ends the emptiness, and the one
-        // that fills the queue halfway, need to wake it, each on its own Notify.
-        let was_empty = queue.live.is_empty();
-        let dropped = queue.live.len() >= queue.capacity;
-        if dropped {
-            queue.live.pop_front();
-            queue.dropped += 1;
-        }
-        queue.live.push_back(Arc::clone(event));
-        let half_full = queue.live.len() == queue.half_full();
-        drop(queue);
-        if was_empty {
-            self.wake.notify_one();
-        }
-        if half_full {
-            self.filling.notify_one();
-        }
-        dropped
-    }
-}
-
-impl Queue {
-    /// The length at which a reader letting events gather is woken.
-    fn half_full(&self) -> usize {
-        self.capacity.div_ceil(2)
-    }
-
-    fn take(&mut self) -> Option<Delivery> {
-        if let Some((from, to)) = self.gap.take() {
-            return Some(Delivery::Gap { from, to });
-        }
-        if let Some(event) = self.replay.pop_front() {
-            return Some(Delivery::Event(event));
-        }
-        if self.dropped > 0 {
-            let dropped = std::mem::take(&mut self.dropped);
-            return Some(Delivery::Lagged { dropped });
-        }
-        self.live.pop_front().map(Delivery::Event)
     }
 }
 
 /// One subscriber's view of the hub. Dropping it unsubscribes.
 pub struct Subscription {
     hub: Arc<Inner>,
-    subscriber: Arc<Subscriber>,
+    channel: Arc<Channel>,
+    /// The position in `channel` of the next event to read.
+    cursor: u64,
+    /// What comes before the channel's events: the gap and the replay asked for with
+    /// `since`, and what a filter change kept of the previous channel.
+    backlog: VecDeque<Delivery>,
 }
 
 impl Subscription {
@@ -352,95 +395,133 @@ impl Subscription {
     /// everything queued has been read.
     pub async fn next(&mut self) -> Option<Delivery> {
         loop {
+            let arrived = self.channel.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(delivery) = self.backlog.pop_front() {
+                return Some(delivery);
+            }
             {
-                let mut queue = lock(&self.subscriber.queue);
-                if let Some(delivery) = queue.take() {
+                let log = read(&self.channel.log);
+                if let Some(delivery) = log.take(&mut self.cursor) {
+                    self.count(&delivery);
                     return Some(delivery);
                 }
-                if queue.closed {
+                if log.closed {
                     return None;
                 }
             }
-            self.subscriber.wake.notified().await;
+            arrived.await;
         }
     }
 
-    /// Waits until `deadline`, or less while the queue is at least half full or
-    /// closed: a reader that lets events gather for one write never loses them to
-    /// its own wait.
+    /// Waits until `deadline`, or less once half a queue of events is waiting or
+    /// the hub closed: a reader that lets events gather for one write never loses
+    /// them to its own wait.
     pub async fn gather_until(&mut self, deadline: tokio::time::Instant) {
+        let half = self.channel.half_full();
+        let bucket = self.channel.fill_bucket(self.cursor + half);
         let sleep = tokio::time::sleep_until(deadline);
         tokio::pin!(sleep);
         loop {
+            let filling = self.channel.filling[bucket].notified();
+            tokio::pin!(filling);
+            filling.as_mut().enable();
             {
-                let queue = lock(&self.subscriber.queue);
-                if queue.closed || queue.live.len() >= queue.half_full() {
+                let log = read(&self.channel.log);
+                if log.closed || log.end().saturating_sub(self.cursor) >= half {
                     return;
                 }
             }
             tokio::select! {
                 () = &mut sleep => return,
-                () = self.subscriber.filling.notified() => {}
+                () = filling => {}
             }
         }
     }
 
     /// The next delivery if one is queued now; never waits.
     pub fn try_next(&mut self) -> Option<Delivery> {
-        lock(&self.subscriber.queue).take()
+        if let Some(delivery) = self.backlog.pop_front() {
+            return Some(delivery);
+        }
+        let delivery = read(&self.channel.log).take(&mut self.cursor)?;
+        self.count(&delivery);
+        Some(delivery)
     }
 
     /// Moves what is queued now into `batch`, in order, until it holds `max`
     /// deliveries: [`Subscription::try_next`] repeated, under one lock.
     pub fn drain_into(&mut self, batch: &mut Vec<Delivery>, max: usize) {
-        let mut queue = lock(&self.subscriber.queue);
         while batch.len() < max {
-            match queue.take() {
+            match self.backlog.pop_front() {
                 Some(delivery) => batch.push(delivery),
+                None => break,
+            }
+        }
+        let log = read(&self.channel.log);
+        while batch.len() < max {
+            match log.take(&mut self.cursor) {
+                Some(delivery) => {
+                    self.count(&delivery);
+                    batch.push(delivery);
+                }
                 None => break,
             }
         }
     }
 
-    /// Replaces the filter. Later events are chosen by the new filter, and queued
-    /// ones the new filter rejects are discarded.
-    pub fn set_filter(&self, filter: Filter) {
-        let state = lock(&self.hub.state);
-        let mut queue = lock(&self.subscriber.queue);
-        let was_raw = queue.filter.wants_kind(EventKind::Raw);
-        let is_raw = filter.wants_kind(EventKind::Raw);
-        queue.replay.retain(|e| filter.matches(e));
-        queue.live.retain(|e| filter.matches(e));
-        queue.filter = filter;
-        if !queue.closed && !state.closed && was_raw != is_raw {
-            if is_raw {
-                self.hub.raw_subscribers.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
-            }
+    /// Counts what a `Lagged` read from the channel reports lost.
+    fn count(&self, delivery: &Delivery) {
+        if let Delivery::Lagged { dropped } = delivery {
+            self.hub.dropped_total.fetch_add(*dropped, Ordering::Relaxed);
         }
     }
 
+    /// Replaces the filter. Later events are chosen by the new filter, and queued
+    /// ones the new filter rejects are discarded.
+    pub fn set_filter(&mut self, filter: Filter) {
+        let mut state = lock(&self.hub.state);
+        self.backlog.retain(|d| match d {
+            Delivery::Event(event) => filter.matches(event),
+            Delivery::Lagged { .. } | Delivery::Gap { .. } => true,
+        });
+        {
+            let log = read(&self.channel.log);
+            if self.cursor < log.first {
+                let lagged = Delivery::Lagged { dropped: log.first - self.cursor };
+                self.count(&lagged);
+                self.backlog.push_back(lagged);
+            }
+            let unread = usize::try_from(self.cursor.saturating_sub(log.first)).unwrap_or(usize::MAX);
+            let kept = log.events.range(unread.min(log.events.len())..).filter(|e| filter.matches(e));
+            self.backlog.extend(kept.cloned().map(Delivery::Event));
+        }
+        if !state.closed {
+            state.leave(&self.channel);
+            if self.channel.filter.wants_kind(EventKind::Raw) {
+                self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let hub = EventHub { inner: Arc::clone(&self.hub) };
+        (self.channel, self.cursor) = hub.join(&mut state, filter);
+    }
+
     pub fn filter(&self) -> Filter {
-        lock(&self.subscriber.queue).filter.clone()
+        self.channel.filter.clone()
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        let lost = read(&self.channel.log).first.saturating_sub(self.cursor);
+        self.hub.dropped_total.fetch_add(lost, Ordering::Relaxed);
         let mut state = lock(&self.hub.state);
-        let Some(index) = state
-            .subscribers
-            .iter()
-            .position(|s| s.id == self.subscriber.id)
-        else {
+        if state.closed {
             return;
-        };
-        state.subscribers.swap_remove(index);
-        if lock(&self.subscriber.queue)
-            .filter
-            .wants_kind(EventKind::Raw)
-        {
+        }
+        state.leave(&self.channel);
+        if self.channel.filter.wants_kind(EventKind::Raw) {
             self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -450,6 +531,14 @@ impl Drop for Subscription {
 /// the hub keeps serving rather than spreading the panic to every publisher.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -546,8 +635,8 @@ mod tests {
     fn raw_wanted_follows_subscribers() {
         let hub = EventHub::new("n", 10, 10);
         assert!(!hub.raw_wanted());
-        let admin = hub.subscribe(Filter::all().with_raw(true), None);
-        let viewer = hub.subscribe(Filter::all(), None);
+        let mut admin = hub.subscribe(Filter::all().with_raw(true), None);
+        let mut viewer = hub.subscribe(Filter::all(), None);
         assert!(hub.raw_wanted());
         admin.set_filter(Filter::all().types([EventKind::Hangup]).with_raw(true));
         assert!(!hub.raw_wanted());
