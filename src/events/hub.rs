@@ -716,6 +716,127 @@ mod tests {
         assert_eq!(hub.subscriber_count(), 0);
     }
 
+    /// What one subscriber should read, kept on its own: the backlog, then a queue of
+    /// at most `capacity` events that counts what it drops.
+    #[derive(Default)]
+    struct ModelSubscriber {
+        filter: Filter,
+        backlog: VecDeque<Delivery>,
+        live: VecDeque<Arc<Event>>,
+        dropped: u64,
+    }
+
+    impl ModelSubscriber {
+        fn take(&mut self) -> Option<Delivery> {
+            if let Some(delivery) = self.backlog.pop_front() {
+                return Some(delivery);
+            }
+            if self.dropped > 0 {
+                return Some(Delivery::Lagged { dropped: std::mem::take(&mut self.dropped) });
+            }
+            self.live.pop_front().map(Delivery::Event)
+        }
+
+        fn set_filter(&mut self, filter: Filter) {
+            self.backlog.retain(|d| !matches!(d, Delivery::Event(e) if !filter.matches(e)));
+            if self.dropped > 0 {
+                self.backlog.push_back(Delivery::Lagged { dropped: std::mem::take(&mut self.dropped) });
+            }
+            let kept = self.live.drain(..).filter(|e| filter.matches(e)).map(Delivery::Event);
+            self.backlog.extend(kept);
+            self.filter = filter;
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Publish { kind: usize, endpoint: usize },
+        Subscribe { filter: usize },
+        Read { subscriber: usize, max: usize },
+        SetFilter { subscriber: usize, filter: usize },
+        Unsubscribe { subscriber: usize },
+    }
+
+    fn model_filter(index: usize) -> Filter {
+        match index % 4 {
+            0 => Filter::all(),
+            1 => Filter::all().types([EventKind::ContactStatus]),
+            2 => Filter::all().endpoints(["e0"]),
+            _ => Filter::all().types([EventKind::Hangup, EventKind::Apply]).endpoints(["e1"]),
+        }
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..3usize, 0..3usize).prop_map(|(kind, endpoint)| Op::Publish { kind, endpoint }),
+            1 => (0..4usize).prop_map(|filter| Op::Subscribe { filter }),
+            3 => (0..6usize, 0..8usize).prop_map(|(subscriber, max)| Op::Read { subscriber, max }),
+            1 => (0..6usize, 0..4usize).prop_map(|(subscriber, filter)| Op::SetFilter { subscriber, filter }),
+            1 => (0..6usize).prop_map(|subscriber| Op::Unsubscribe { subscriber }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Subscribers sharing a channel read exactly what each would read from a
+        /// queue of its own: in order, the same lag counts, whatever the others
+        /// read, change or leave.
+        #[test]
+        fn shared_channels_deliver_what_own_queues_would(
+            capacity in 1..6usize,
+            ops in proptest::collection::vec(op(), 1..120),
+        ) {
+            let hub = EventHub::new("n", 0, capacity);
+            let mut subs: Vec<(Subscription, ModelSubscriber)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Publish { kind, endpoint } => {
+                        let kind = [EventKind::ContactStatus, EventKind::Hangup, EventKind::Apply][kind];
+                        let event = hub.publish(kind, json!({"endpoint": format!("e{endpoint}"), "caller": format!("e{endpoint}")}));
+                        for (_, model) in &mut subs {
+                            if model.filter.matches(&event) {
+                                if model.live.len() >= capacity {
+                                    model.live.pop_front();
+                                    model.dropped += 1;
+                                }
+                                model.live.push_back(Arc::clone(&event));
+                            }
+                        }
+                    }
+                    Op::Subscribe { filter } => {
+                        let model = ModelSubscriber { filter: model_filter(filter), ..Default::default() };
+                        subs.push((hub.subscribe(model_filter(filter), None), model));
+                    }
+                    Op::Read { subscriber, max } => {
+                        let Some((sub, model)) = subs.get_mut(subscriber) else { continue };
+                        let mut batch = Vec::new();
+                        sub.drain_into(&mut batch, max);
+                        let expected: Vec<Delivery> = std::iter::from_fn(|| model.take()).take(max).collect();
+                        proptest::prop_assert_eq!(seqs(&batch), seqs(&expected));
+                    }
+                    Op::SetFilter { subscriber, filter } => {
+                        let Some((sub, model)) = subs.get_mut(subscriber) else { continue };
+                        sub.set_filter(model_filter(filter));
+                        model.set_filter(model_filter(filter));
+                    }
+                    Op::Unsubscribe { subscriber } => {
+                        if subscriber < subs.len() {
+                            subs.swap_remove(subscriber);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(hub.subscriber_count(), subs.len());
+            }
+            for (sub, model) in &mut subs {
+                let read = events(sub);
+                let expected: Vec<Delivery> = std::iter::from_fn(|| model.take()).collect();
+                proptest::prop_assert_eq!(seqs(&read), seqs(&expected));
+            }
+            drop(subs);
+            proptest::prop_assert_eq!(lock(&hub.inner.state).channels.len(), 0, "channels go with their last reader");
+        }
+    }
+
     #[test]
     fn control_frames() {
         assert_eq!(
