@@ -194,6 +194,7 @@ impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
         settings.prepare_dirs()?;
         crate::metrics::install();
+        crate::metrics::name_event_types(&crate::events::EventKind::ALL.map(crate::events::EventKind::as_str));
         let lock = acquire_lock(&settings)?;
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -131,12 +131,7 @@ fn describe() {
     describe_gauge!(AMI_CONNECTED, "1 while the AMI connection is logged in");
     describe_counter!(AMI_RECONNECTS, "AMI reconnections");
     describe_counter!(EVENTS_IN, "Events received from Asterisk, by type");
-    describe_counter!(
-        EVENTS_OUT,
-        "Events delivered to WebSocket subscribers, by type"
-    );
     describe_gauge!(WEBSOCKET_SUBSCRIBERS, "Connected WebSocket subscribers");
-    describe_counter!(LAGGED_DROPS, "Events dropped for slow subscribers");
     describe_counter!(HTTP_REQUESTS, "HTTP requests, by method, route and status");
     describe_histogram!(
         HTTP_DURATION,
@@ -148,7 +143,6 @@ fn describe() {
     gauge!(WEBSOCKET_SUBSCRIBERS).set(0.0);
     counter!(AMI_RECONNECTS).absolute(0);
     counter!(VERIFY_FAILURES).absolute(0);
-    counter!(LAGGED_DROPS).absolute(0);
 }
 
 /// The Prometheus text exposition (format 0.0.4) of every metric; empty when
@@ -161,97 +155,174 @@ pub fn render() -> String {
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    DELIVERY_LATENCY.render(&mut text);
+    render_deliveries(&mut text);
     text
 }
 
-/// Upper bounds (seconds) of the delivery latency buckets: fine around the 20 ms
-/// the event stream aims at.
-const DELIVERY_BOUNDS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.05, 0.1,
-    0.25, 1.0, 5.0,
+/// Upper bounds (µs) of the delivery latency buckets: fine around the 20 ms the
+/// event stream aims at.
+const DELIVERY_BOUNDS_US: [u64; 16] = [
+    1_000, 2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 17_500, 20_000, 25_000, 30_000, 50_000,
+    100_000, 250_000, 1_000_000, 5_000_000,
 ];
+const DELIVERY_BUCKETS: usize = DELIVERY_BOUNDS_US.len() + 1;
+/// Event types counted apart in `rayan_events_out_total`, at most.
+const MAX_EVENT_TYPES: usize = 8;
+/// Slots the delivery counters are spread over, one per thread (threads beyond
+/// share): far more than the runtime's worker threads.
+const STRIPES: usize = 8;
 
-static DELIVERY_LATENCY: BucketHistogram<{ DELIVERY_BOUNDS.len() + 1 }> = BucketHistogram::new(
-    EVENT_DELIVERY,
-    "Delivery latency of each event to each WebSocket subscriber, from its read from Asterisk",
-    &DELIVERY_BOUNDS,
-);
-
-/// A Prometheus histogram whose buckets are plain atomic counters, rendered
-/// next to the recorder's metrics.
+/// What the event stream's writes add up to: `rayan_event_delivery_seconds`,
+/// `rayan_events_out_total` and `rayan_lagged_dropped_events_total`.
 ///
-/// The recorder keeps every histogram sample until it folds them into buckets
-/// (at a scrape, or every few seconds). Delivery latency has one sample per event
-/// and subscriber, millions a second under load: each write tallies its own
-/// events into buckets ([`LatencyTally`]) and adds the tally here instead.
-struct BucketHistogram<const N: usize> {
-    name: &'static str,
-    help: &'static str,
-    bounds: &'static [f64],
+/// These move at every write to every subscriber, hundreds of thousands of times
+/// a second under load, from every worker thread. The recorder would keep every
+/// latency sample until it folds them, and threads bumping the same counters
+/// fight over their cache lines. So each write tallies its own batch
+/// ([`WriteTally`]), adds it to its thread's slot of plain atomic counters, and a
+/// scrape sums the slots.
+#[repr(align(128))]
+struct DeliveryStripe {
     /// Per bucket, not cumulative; the last one is `+Inf`.
-    counts: [AtomicU64; N],
-    sum_nanos: AtomicU64,
+    latency: [AtomicU64; DELIVERY_BUCKETS],
+    latency_sum_nanos: AtomicU64,
+    events: [AtomicU64; MAX_EVENT_TYPES],
+    lagged: AtomicU64,
 }
 
-impl<const N: usize> BucketHistogram<N> {
-    const fn new(name: &'static str, help: &'static str, bounds: &'static [f64]) -> Self {
-        assert!(bounds.len() + 1 == N, "one counter per bound, and +Inf");
-        Self { name, help, bounds, counts: [const { AtomicU64::new(0) }; N], sum_nanos: AtomicU64::new(0) }
+impl DeliveryStripe {
+    const fn new() -> Self {
+        Self {
+            latency: [const { AtomicU64::new(0) }; DELIVERY_BUCKETS],
+            latency_sum_nanos: AtomicU64::new(0),
+            events: [const { AtomicU64::new(0) }; MAX_EVENT_TYPES],
+            lagged: AtomicU64::new(0),
+        }
     }
 
-    fn add(&self, tally: &LatencyTally) {
-        for (counter, &count) in self.counts.iter().zip(&tally.counts) {
+    fn add(&self, tally: &WriteTally) {
+        let add = |counter: &AtomicU64, count: u64| {
             if count > 0 {
                 counter.fetch_add(count, Ordering::Relaxed);
             }
+        };
+        for (counter, &count) in self.latency.iter().zip(&tally.latency) {
+            add(counter, count);
         }
-        self.sum_nanos.fetch_add(tally.sum_nanos, Ordering::Relaxed);
+        add(&self.latency_sum_nanos, tally.latency_sum_nanos);
+        for (counter, &count) in self.events.iter().zip(&tally.events) {
+            add(counter, count);
+        }
+        add(&self.lagged, tally.lagged);
+    }
+}
+
+static DELIVERIES: [DeliveryStripe; STRIPES] = [const { DeliveryStripe::new() }; STRIPES];
+/// The names of the event types [`WriteTally::event`] counts, by index.
+static EVENT_TYPES: OnceLock<Vec<&'static str>> = OnceLock::new();
+
+/// Names the event types that writes count by index (the first call wins; the
+/// daemon has one list). Types beyond [`MAX_EVENT_TYPES`] are not counted apart.
+pub fn name_event_types(types: &[&'static str]) {
+    EVENT_TYPES.get_or_init(|| types.iter().copied().take(MAX_EVENT_TYPES).collect());
+}
+
+/// The calling thread's slot of [`DELIVERIES`].
+fn stripe() -> &'static DeliveryStripe {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    &DELIVERIES[INDEX.with(|index| *index)]
+}
+
+/// Records one write the socket took; see [`DeliveryStripe`].
+pub fn record_write(tally: &WriteTally) {
+    stripe().add(tally);
+}
+
+/// Everything in one write to one subscriber.
+#[derive(Debug, Clone, Default)]
+pub struct WriteTally {
+    latency: [u64; DELIVERY_BUCKETS],
+    latency_sum_nanos: u64,
+    events: [u64; MAX_EVENT_TYPES],
+    lagged: u64,
+}
+
+impl WriteTally {
+    /// Counts one event of the type at `type_index` (see [`name_event_types`]) whose
+    /// delivery took `latency`.
+    pub fn event(&mut self, type_index: usize, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        // A bound is inclusive: a latency of exactly 10 ms counts as `le="0.01"`.
+        let bucket = DELIVERY_BOUNDS_US.partition_point(|&bound| bound < micros);
+        self.latency[bucket] += 1;
+        self.latency_sum_nanos = self.latency_sum_nanos.saturating_add(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+        if let Some(count) = self.events.get_mut(type_index) {
+            *count += 1;
+        }
     }
 
-    fn render(&self, out: &mut String) {
-        let name = self.name;
-        let _ = writeln!(out, "# HELP {name} {}", self.help);
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, counter) in self.counts.iter().enumerate() {
-            cumulative += counter.load(Ordering::Relaxed);
-            match self.bounds.get(i) {
-                Some(bound) => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-                }
-                None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-                }
+    /// Counts events a `lagged` frame reported lost.
+    pub fn lagged(&mut self, dropped: u64) {
+        self.lagged = self.lagged.saturating_add(dropped);
+    }
+}
+
+/// The delivery counters summed over `stripes`.
+fn totals(stripes: &[DeliveryStripe]) -> WriteTally {
+    let mut total = WriteTally::default();
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    for stripe in stripes {
+        for (sum, counter) in total.latency.iter_mut().zip(&stripe.latency) {
+            *sum += load(counter);
+        }
+        total.latency_sum_nanos += load(&stripe.latency_sum_nanos);
+        for (sum, counter) in total.events.iter_mut().zip(&stripe.events) {
+            *sum += load(counter);
+        }
+        total.lagged += load(&stripe.lagged);
+    }
+    total
+}
+
+fn render_deliveries(out: &mut String) {
+    render_tally(&totals(&DELIVERIES), EVENT_TYPES.get().map_or(&[][..], Vec::as_slice), out);
+}
+
+/// The exposition of `tally`: a histogram and two counters.
+fn render_tally(tally: &WriteTally, types: &[&str], out: &mut String) {
+    let name = EVENT_DELIVERY;
+    let _ = writeln!(out, "# HELP {name} Delivery latency of each event to each WebSocket subscriber, from its read from Asterisk");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, count) in tally.latency.iter().enumerate() {
+        cumulative += count;
+        match DELIVERY_BOUNDS_US.get(i) {
+            Some(&bound) => {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", bound as f64 / 1e6);
+            }
+            None => {
+                let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
             }
         }
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {cumulative}");
-        out.push('\n');
     }
-}
+    let _ = writeln!(out, "{name}_sum {}", tally.latency_sum_nanos as f64 / 1e9);
+    let _ = writeln!(out, "{name}_count {cumulative}");
+    out.push('\n');
 
-/// The delivery latencies of one write's events, tallied into
-/// `rayan_event_delivery_seconds` buckets.
-#[derive(Debug, Clone, Default)]
-pub struct LatencyTally {
-    counts: [u64; DELIVERY_BOUNDS.len() + 1],
-    sum_nanos: u64,
-}
-
-impl LatencyTally {
-    /// Counts one delivery that took `latency`.
-    pub fn count(&mut self, latency: Duration) {
-        let seconds = latency.as_secs_f64();
-        let bucket = DELIVERY_BOUNDS.partition_point(|&bound| bound < seconds);
-        self.counts[bucket] += 1;
-        self.sum_nanos = self.sum_nanos.saturating_add(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+    let _ = writeln!(out, "# HELP {EVENTS_OUT} Events delivered to WebSocket subscribers, by type");
+    let _ = writeln!(out, "# TYPE {EVENTS_OUT} counter");
+    for (kind, count) in types.iter().zip(&tally.events) {
+        let _ = writeln!(out, "{EVENTS_OUT}{{type=\"{kind}\"}} {count}");
     }
+    out.push('\n');
 
-    pub fn is_empty(&self) -> bool {
-        self.counts.iter().all(|&count| count == 0)
-    }
+    let _ = writeln!(out, "# HELP {LAGGED_DROPS} Events dropped for slow subscribers");
+    let _ = writeln!(out, "# TYPE {LAGGED_DROPS} counter");
+    let _ = writeln!(out, "{LAGGED_DROPS} {}", tally.lagged);
+    out.push('\n');
 }
 
 /// The content type of [`render`]'s output.
@@ -287,43 +358,6 @@ pub fn record_ami_reconnect() {
 /// Records one event received from Asterisk, by its normalised type (`contact_status`, `hangup`, ...).
 pub fn record_event_in(event_type: &'static str) {
     counter!(EVENTS_IN, "type" => event_type).increment(1);
-}
-
-/// One event-stream session's metric handles, looked up once rather than at every
-/// write (a lookup hashes the name and labels).
-pub struct DeliveryMetrics {
-    events_out: Vec<metrics::Counter>,
-    lagged: metrics::Counter,
-}
-
-impl DeliveryMetrics {
-    /// Handles for events of `types`, in the order [`DeliveryMetrics::record_write`]
-    /// gets their counts.
-    pub fn new(types: &[&'static str]) -> Self {
-        Self {
-            events_out: types
-                .iter()
-                .map(|kind| counter!(EVENTS_OUT, "type" => *kind))
-                .collect(),
-            lagged: counter!(LAGGED_DROPS),
-        }
-    }
-
-    /// Records one write taken by the socket: the delivery latency of its events,
-    /// its events per type, and the events its `lagged` frames reported lost.
-    pub fn record_write(&self, latency: &LatencyTally, events: &[u64], dropped: u64) {
-        if !latency.is_empty() {
-            DELIVERY_LATENCY.add(latency);
-        }
-        for (counter, &count) in self.events_out.iter().zip(events) {
-            if count > 0 {
-                counter.increment(count);
-            }
-        }
-        if dropped > 0 {
-            self.lagged.increment(dropped);
-        }
-    }
 }
 
 /// Records a WebSocket subscriber connecting.
@@ -393,40 +427,46 @@ mod tests {
     }
 
     #[test]
-    fn delivery_tallies_render_as_cumulative_buckets() {
-        let histogram: BucketHistogram<{ DELIVERY_BOUNDS.len() + 1 }> =
-            BucketHistogram::new("latency_seconds", "test", &DELIVERY_BOUNDS);
-        let mut tally = LatencyTally::default();
-        assert!(tally.is_empty());
+    fn delivery_tallies_render_as_cumulative_buckets_and_counters() {
+        let mut tally = WriteTally::default();
         for ms in [0.5, 10.0, 12.0, 19.0, 30_000.0] {
-            tally.count(Duration::from_secs_f64(ms / 1000.0));
+            tally.event(0, Duration::from_secs_f64(ms / 1000.0));
         }
-        assert!(!tally.is_empty());
-        histogram.add(&tally);
-        histogram.add(&tally);
+        tally.event(1, Duration::from_millis(3));
+        tally.event(MAX_EVENT_TYPES, Duration::from_millis(3));
+        tally.lagged(7);
+        // Two writes land in two threads' slots; the totals add both up.
+        let stripes = [DeliveryStripe::new(), DeliveryStripe::new()];
+        stripes[0].add(&tally);
+        stripes[1].add(&tally);
         let mut text = String::new();
-        histogram.render(&mut text);
+        render_tally(&totals(&stripes), &["contact_status", "hangup"], &mut text);
         for line in [
-            "# TYPE latency_seconds histogram",
+            "# TYPE rayan_event_delivery_seconds histogram",
             // A bound is inclusive: 10 ms counts in le=0.01.
-            "latency_seconds_bucket{le=\"0.001\"} 2",
-            "latency_seconds_bucket{le=\"0.0075\"} 2",
-            "latency_seconds_bucket{le=\"0.01\"} 4",
-            "latency_seconds_bucket{le=\"0.0125\"} 6",
-            "latency_seconds_bucket{le=\"0.0175\"} 6",
-            "latency_seconds_bucket{le=\"0.02\"} 8",
-            "latency_seconds_bucket{le=\"5\"} 8",
-            "latency_seconds_bucket{le=\"+Inf\"} 10",
-            "latency_seconds_count 10",
+            "rayan_event_delivery_seconds_bucket{le=\"0.001\"} 2",
+            "rayan_event_delivery_seconds_bucket{le=\"0.0025\"} 2",
+            "rayan_event_delivery_seconds_bucket{le=\"0.005\"} 6",
+            "rayan_event_delivery_seconds_bucket{le=\"0.01\"} 8",
+            "rayan_event_delivery_seconds_bucket{le=\"0.0125\"} 10",
+            "rayan_event_delivery_seconds_bucket{le=\"0.0175\"} 10",
+            "rayan_event_delivery_seconds_bucket{le=\"0.02\"} 12",
+            "rayan_event_delivery_seconds_bucket{le=\"5\"} 12",
+            "rayan_event_delivery_seconds_bucket{le=\"+Inf\"} 14",
+            "rayan_event_delivery_seconds_count 14",
+            "# TYPE rayan_events_out_total counter",
+            "rayan_events_out_total{type=\"contact_status\"} 10",
+            "rayan_events_out_total{type=\"hangup\"} 2",
+            "rayan_lagged_dropped_events_total 14",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }
         let sum: f64 = text
             .lines()
-            .find_map(|l| l.strip_prefix("latency_seconds_sum "))
+            .find_map(|l| l.strip_prefix("rayan_event_delivery_seconds_sum "))
             .and_then(|v| v.parse().ok())
             .expect("a sum");
-        assert!((sum - 2.0 * 30.0415).abs() < 1e-6, "{sum}");
+        assert!((sum - 2.0 * 30.0475).abs() < 1e-6, "{sum}");
     }
 
     #[test]

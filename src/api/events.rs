@@ -45,8 +45,8 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
-use crate::events::{Delivery, EventKind, Filter, Subscription};
-use crate::metrics::{self, DeliveryMetrics, LatencyTally};
+use crate::events::{Delivery, Filter, Subscription};
+use crate::metrics::{self, WriteTally};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
 use crate::service::tokens::Caller;
@@ -147,8 +147,7 @@ pub async fn stream(
         // Subscribing here, not before the upgrade, keeps a failed handshake from
         // ever holding a queue.
         let subscription = services.events.subscribe(filter.clone(), since);
-        let metrics = DeliveryMetrics::new(&EventKind::ALL.map(EventKind::as_str));
-        let session = Session { subscription, metrics, role: caller.role, timing, filter };
+        let session = Session { subscription, role: caller.role, timing, filter };
         session.run(socket).await;
     }));
     Ok(response.map(Body::new))
@@ -183,7 +182,6 @@ struct Timing {
 
 struct Session {
     subscription: Subscription,
-    metrics: DeliveryMetrics,
     role: Role,
     timing: Timing,
     filter: Filter,
@@ -209,23 +207,18 @@ enum Outgoing {
 }
 
 /// Records a write of `batch` once the socket took it: each event's delivery
-/// latency, the events per type, and the events its `lagged` frames reported lost.
-fn record_delivered(batch: &[Delivery], metrics: &DeliveryMetrics) {
+/// latency and type, and the events its `lagged` frames reported lost.
+fn record_delivered(batch: &[Delivery]) {
     let written = std::time::Instant::now();
-    let mut latency = LatencyTally::default();
-    let mut events = [0u64; EventKind::ALL.len()];
-    let mut dropped = 0;
+    let mut tally = WriteTally::default();
     for delivery in batch {
         match delivery {
-            Delivery::Event(event) => {
-                latency.count(written.saturating_duration_since(event.received()));
-                events[event.kind.index()] += 1;
-            }
-            Delivery::Lagged { dropped: n } => dropped += n,
+            Delivery::Event(event) => tally.event(event.kind.index(), written.saturating_duration_since(event.received())),
+            Delivery::Lagged { dropped } => tally.lagged(*dropped),
             Delivery::Gap { .. } => {}
         }
     }
-    metrics.record_write(&latency, &events, dropped);
+    metrics::record_write(&tally);
 }
 
 /// The deliveries of a batch as WebSocket text frames (final, unmasked, as a
@@ -345,7 +338,7 @@ impl Session {
                 return end;
             }
             if !batch.is_empty() {
-                record_delivered(&batch, &self.metrics);
+                record_delivered(&batch);
             }
         }
     }
@@ -420,7 +413,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::events::EventHub;
+    use crate::events::{EventHub, EventKind};
 
     /// The frames in `wire`, parsed by tungstenite as a client would: opcode, final
     /// bit, mask and text of each.
