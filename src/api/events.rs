@@ -200,40 +200,68 @@ fn text(frame: Cow<'_, str>) -> Message {
 }
 
 /// What one write sends: messages through tungstenite (then flushed; none is an
-/// empty flush), or event frames encoded by [`encode`].
-enum Outgoing {
+/// empty flush), or event frames encoded into a [`Batch`].
+enum Outgoing<'a> {
     Messages(Vec<Message>),
-    Frames(Vec<u8>),
+    Frames(&'a [u8]),
 }
 
-/// Records a write of `batch` once the socket took it: each event's delivery
-/// latency and type, and the events its `lagged` frames reported lost.
-fn record_delivered(batch: &[Delivery]) {
-    let written = std::time::Instant::now();
-    let mut tally = WriteTally::default();
-    for delivery in batch {
+/// The event frames of one write, encoded as they leave the queue: text frames
+/// (final, unmasked, as a server sends them) one after the other in one buffer,
+/// with what the metrics need once the socket took them.
+#[derive(Default)]
+struct Batch {
+    wire: Vec<u8>,
+    deliveries: usize,
+    /// Each event's type index and when it was read from Asterisk.
+    events: Vec<(usize, std::time::Instant)>,
+    lagged: u64,
+}
+
+impl Batch {
+    /// A buffer grown past this by a backlog is let go rather than kept for the
+    /// next write, so an idle subscriber holds little.
+    const KEEP_CAPACITY: usize = 64 * 1024;
+
+    fn push(&mut self, delivery: &Delivery) {
+        const LONGEST_HEADER: usize = 10;
+        let text = delivery.to_json();
+        self.wire.reserve(LONGEST_HEADER + text.len());
+        let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
+        // Formatting into a Vec cannot fail: it never refuses bytes.
+        let _ = header.format(text.len() as u64, &mut self.wire);
+        self.wire.extend_from_slice(text.as_bytes());
+        self.deliveries += 1;
         match delivery {
-            Delivery::Event(event) => tally.event(event.kind.index(), written.saturating_duration_since(event.received())),
-            Delivery::Lagged { dropped } => tally.lagged(*dropped),
+            Delivery::Event(event) => self.events.push((event.kind.index(), event.received())),
+            Delivery::Lagged { dropped } => self.lagged += dropped,
             Delivery::Gap { .. } => {}
         }
     }
-    metrics::record_write(&tally);
-}
 
-/// The deliveries of a batch as WebSocket text frames (final, unmasked, as a
-/// server sends them), one after the other in one buffer.
-fn encode(batch: &[Delivery]) -> Vec<u8> {
-    const LONGEST_HEADER: usize = 10;
-    let texts: Vec<Cow<'_, str>> = batch.iter().map(Delivery::to_json).collect();
-    let mut wire = Vec::with_capacity(texts.iter().map(|text| LONGEST_HEADER + text.len()).sum());
-    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
-    for text in &texts {
-        // Formatting into a Vec cannot fail: it never refuses bytes.
-        let _ = header.format(text.len() as u64, &mut wire);
-        wire.extend_from_slice(text.as_bytes());
+    fn is_empty(&self) -> bool {
+        self.deliveries == 0
     }
-    wire
+
+    /// Records the write once the socket took it: each event's delivery latency and
+    /// type, and the events its `lagged` frames reported lost. Then empties the batch.
+    fn record_and_clear(&mut self) {
+        let written = std::time::Instant::now();
+        let mut tally = WriteTally::default();
+        for &(kind, received) in &self.events {
+            tally.event(kind, written.saturating_duration_since(received));
+        }
+        tally.lagged(self.lagged);
+        metrics::record_write(&tally);
+        if self.wire.capacity() > Self::KEEP_CAPACITY {
+            *self = Batch::default();
+        } else {
+            self.wire.clear();
+            self.events.clear();
+            self.deliveries = 0;
+            self.lagged = 0;
+        }
+    }
 }
 
 /// Counts a connected subscriber for as long as it lives, however its session ends.
@@ -289,6 +317,7 @@ impl Session {
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut next_flush = Instant::now();
+        let mut batch = Batch::default();
         loop {
             // Right after a flush that emptied the queue, events are only looked at again
             // once `write_delay` has passed: what arrives meanwhile waits in the queue
@@ -302,12 +331,12 @@ impl Session {
                 message = socket.next() => Wake::Incoming(message),
                 _ = ping.tick() => Wake::Ping,
             };
-            let mut batch = Vec::new();
             let outgoing = match wake {
                 Wake::Delivery(Some(first)) => {
-                    batch = self.batch(first);
-                    next_flush = if batch.len() < BATCH { Instant::now() + write_delay } else { Instant::now() };
-                    Outgoing::Frames(encode(&batch))
+                    batch.push(&first);
+                    self.subscription.drain_each(BATCH - 1, |delivery| batch.push(delivery));
+                    next_flush = if batch.deliveries < BATCH { Instant::now() + write_delay } else { Instant::now() };
+                    Outgoing::Frames(&batch.wire)
                 }
                 Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
                 Wake::Incoming(message) => {
@@ -338,17 +367,9 @@ impl Session {
                 return end;
             }
             if !batch.is_empty() {
-                record_delivered(&batch);
+                batch.record_and_clear();
             }
         }
-    }
-
-    /// `first` and whatever else is queued now, up to [`BATCH`] deliveries.
-    fn batch(&mut self, first: Delivery) -> Vec<Delivery> {
-        let mut batch = Vec::with_capacity(BATCH);
-        batch.push(first);
-        self.subscription.drain_into(&mut batch, BATCH);
-        batch
     }
 
     fn apply_op(&mut self, op: &str) -> Message {
@@ -377,7 +398,7 @@ fn failed_read(error: WsError) -> End {
 }
 
 /// Writes `outgoing` and flushes it, giving up after `within`.
-async fn write(socket: &mut Socket, outgoing: Outgoing, within: Duration) -> Result<(), End> {
+async fn write(socket: &mut Socket, outgoing: Outgoing<'_>, within: Duration) -> Result<(), End> {
     let written = tokio::time::timeout(within, async {
         match outgoing {
             Outgoing::Messages(messages) => {
@@ -388,7 +409,7 @@ async fn write(socket: &mut Socket, outgoing: Outgoing, within: Duration) -> Res
             }
             // Every write through tungstenite is flushed before the next one starts
             // (a pong too, see above), so it holds nothing that could interleave.
-            Outgoing::Frames(wire) => socket.get_mut().write_all(&wire).await.map_err(WsError::Io),
+            Outgoing::Frames(wire) => socket.get_mut().write_all(wire).await.map_err(WsError::Io),
         }
     })
     .await;
@@ -441,13 +462,17 @@ mod tests {
             dropped in any::<u64>(),
         ) {
             let hub = EventHub::new("pbx1", 0, 16);
-            let mut batch: Vec<Delivery> = lengths
+            let mut deliveries: Vec<Delivery> = lengths
                 .iter()
                 .map(|&n| Delivery::Event(hub.publish(EventKind::Drift, json!({"note": "é".repeat(n / 2)}))))
                 .collect();
-            batch.insert(batch.len() / 2, Delivery::Lagged { dropped });
-            let frames = parse(&encode(&batch));
-            let expected: Vec<_> = batch
+            deliveries.insert(deliveries.len() / 2, Delivery::Lagged { dropped });
+            let mut batch = Batch::default();
+            for delivery in &deliveries {
+                batch.push(delivery);
+            }
+            let frames = parse(&batch.wire);
+            let expected: Vec<_> = deliveries
                 .iter()
                 .map(|d| (OpCode::Data(Data::Text), true, false, d.to_json().into_owned()))
                 .collect();

@@ -113,7 +113,8 @@ struct Channel {
 struct Log {
     /// The position of `events[0]`: how many events the channel dropped so far.
     first: u64,
-    events: VecDeque<Arc<Event>>,
+    /// Every one a `Delivery::Event`, so that readers can be handed them in place.
+    events: VecDeque<Delivery>,
     closed: bool,
 }
 
@@ -133,7 +134,7 @@ impl Log {
         }
         let event = self.events.get(usize::try_from(*cursor - self.first).ok()?)?;
         *cursor += 1;
-        Some(Delivery::Event(Arc::clone(event)))
+        Some(event.clone())
     }
 }
 
@@ -173,7 +174,7 @@ impl Channel {
                 log.events.pop_front();
                 log.first += 1;
             }
-            log.events.push_back(Arc::clone(event));
+            log.events.push_back(Delivery::Event(Arc::clone(event)));
             log.end()
         };
         self.arrived.notify_waiters();
@@ -453,22 +454,36 @@ impl Subscription {
     /// Moves what is queued now into `batch`, in order, until it holds `max`
     /// deliveries: [`Subscription::try_next`] repeated, under one lock.
     pub fn drain_into(&mut self, batch: &mut Vec<Delivery>, max: usize) {
-        while batch.len() < max {
-            match self.backlog.pop_front() {
-                Some(delivery) => batch.push(delivery),
-                None => break,
-            }
+        self.drain_each(max.saturating_sub(batch.len()), |delivery| batch.push(delivery.clone()));
+    }
+
+    /// Hands what is queued now to `each`, in order, at most `max` deliveries, and
+    /// returns how many it handed: [`Subscription::drain_into`] without a copy. The
+    /// events are lent from the shared queue, under its read lock, so `each`
+    /// should be quick (an encoder's copy).
+    pub fn drain_each(&mut self, max: usize, mut each: impl FnMut(&Delivery)) -> usize {
+        let mut handed = 0;
+        while handed < max {
+            let Some(delivery) = self.backlog.pop_front() else { break };
+            each(&delivery);
+            handed += 1;
+        }
+        if handed == max {
+            return handed;
         }
         let log = read(&self.channel.log);
-        while batch.len() < max {
-            match log.take(&mut self.cursor) {
-                Some(delivery) => {
-                    self.count(&delivery);
-                    batch.push(delivery);
-                }
-                None => break,
-            }
+        if self.cursor < log.first {
+            let lagged = Delivery::Lagged { dropped: log.first - self.cursor };
+            self.cursor = log.first;
+            self.count(&lagged);
+            each(&lagged);
+            handed += 1;
         }
+        let start = usize::try_from(self.cursor - log.first).unwrap_or(usize::MAX).min(log.events.len());
+        let end = start + (max - handed).min(log.events.len() - start);
+        log.events.range(start..end).for_each(&mut each);
+        self.cursor += (end - start) as u64;
+        handed + (end - start)
     }
 
     /// Counts what a `Lagged` read from the channel reports lost.
@@ -494,8 +509,11 @@ impl Subscription {
                 self.backlog.push_back(lagged);
             }
             let unread = usize::try_from(self.cursor.saturating_sub(log.first)).unwrap_or(usize::MAX);
-            let kept = log.events.range(unread.min(log.events.len())..).filter(|e| filter.matches(e));
-            self.backlog.extend(kept.cloned().map(Delivery::Event));
+            let kept = log.events.range(unread.min(log.events.len())..).filter(|d| match d {
+                Delivery::Event(event) => filter.matches(event),
+                Delivery::Lagged { .. } | Delivery::Gap { .. } => false,
+            });
+            self.backlog.extend(kept.cloned());
         }
         if !state.closed {
             state.leave(&self.channel);
