@@ -115,6 +115,9 @@ struct Log {
     first: u64,
     /// Every one a `Delivery::Event`, so that readers can be handed them in place.
     events: VecDeque<Delivery>,
+    /// Each reader's position as it last published it (never ahead of the real
+    /// one): events before the lowest are let go ([`Channel::push`]).
+    readers: Vec<Arc<AtomicU64>>,
     closed: bool,
 }
 
@@ -144,7 +147,7 @@ impl Channel {
         Self {
             filter,
             capacity,
-            log: RwLock::new(Log { first: 0, events: VecDeque::new(), closed }),
+            log: RwLock::new(Log { first: 0, events: VecDeque::new(), readers: Vec::new(), closed }),
             arrived: Notify::new(),
             filling: std::array::from_fn(|_| Notify::new()),
             // Fine enough that a woken reader holds less than a full queue, coarse
@@ -167,6 +170,13 @@ impl Channel {
         (step % FILL_BUCKETS as u64) as usize
     }
 
+    /// How often (in events pushed) a channel lets go of the events every reader
+    /// has read, so that it holds fewer than this many beyond what someone has yet
+    /// to read.
+    fn trim_every(&self) -> u64 {
+        self.capacity.min(32) as u64
+    }
+
     fn push(&self, event: &Arc<Event>) {
         let end = {
             let mut log = write(&self.log);
@@ -175,7 +185,14 @@ impl Channel {
                 log.first += 1;
             }
             log.events.push_back(Delivery::Event(Arc::clone(event)));
-            log.end()
+            let end = log.end();
+            if end % self.trim_every() == 0 {
+                let slowest = log.readers.iter().map(|p| p.load(Ordering::Relaxed)).min().unwrap_or(end);
+                while log.first < slowest && log.events.pop_front().is_some() {
+                    log.first += 1;
+                }
+            }
+            end
         };
         self.arrived.notify_waiters();
         if end % self.fill_step == 0 {
@@ -286,20 +303,21 @@ impl EventHub {
             Some(since) => state.held_after(since),
             None => (None, Vec::new()),
         };
-        let (channel, cursor) = self.join(&mut state, filter);
+        let (channel, position) = self.join(&mut state, filter);
         drop(state);
         // Filtering the replay outside the hub's lock keeps publishers from waiting on
         // it; live events queued meanwhile are read after the replay anyway.
         let mut backlog: VecDeque<Delivery> = gap.map(|(from, to)| Delivery::Gap { from, to }).into_iter().collect();
         backlog.extend(held.into_iter().filter(|e| channel.filter.matches(e)).map(Delivery::Event));
-        Subscription { hub: Arc::clone(&self.inner), channel, cursor, backlog }
+        let cursor = position.load(Ordering::Relaxed);
+        Subscription { hub: Arc::clone(&self.inner), channel, cursor, position, backlog }
     }
 
-    /// The channel for `filter` and the position of its next event; a closed one
-    /// of its own once the hub is closed.
-    fn join(&self, state: &mut HubState, filter: Filter) -> (Arc<Channel>, u64) {
+    /// The channel for `filter` and the new reader's position in it, at its next
+    /// event; a closed channel of its own once the hub is closed.
+    fn join(&self, state: &mut HubState, filter: Filter) -> (Arc<Channel>, Arc<AtomicU64>) {
         if state.closed {
-            return (Arc::new(Channel::new(filter, self.inner.queue_capacity, true)), 0);
+            return (Arc::new(Channel::new(filter, self.inner.queue_capacity, true)), Arc::default());
         }
         if filter.wants_kind(EventKind::Raw) {
             self.inner.raw_subscribers.fetch_add(1, Ordering::Relaxed);
@@ -314,8 +332,11 @@ impl EventHub {
             }
         };
         joined.members += 1;
-        let cursor = read(&joined.channel.log).end();
-        (Arc::clone(&joined.channel), cursor)
+        let mut log = write(&joined.channel.log);
+        let position = Arc::new(AtomicU64::new(log.end()));
+        log.readers.push(Arc::clone(&position));
+        drop(log);
+        (Arc::clone(&joined.channel), position)
     }
 
     /// Ends every subscription (each still yields what it had queued, then `None`)
@@ -369,8 +390,10 @@ impl HubState {
         (gap, self.ring.range(start..).cloned().collect())
     }
 
-    /// Takes one member off `channel`, dropping the channel with its last one.
-    fn leave(&mut self, channel: &Arc<Channel>) {
+    /// Takes the reader at `position` off `channel`, dropping the channel with its
+    /// last one.
+    fn leave(&mut self, channel: &Arc<Channel>, position: &Arc<AtomicU64>) {
+        write(&channel.log).readers.retain(|p| !Arc::ptr_eq(p, position));
         if let Some(index) = self.channels.iter().position(|j| Arc::ptr_eq(&j.channel, channel)) {
             self.channels[index].members -= 1;
             if self.channels[index].members == 0 {
@@ -386,6 +409,8 @@ pub struct Subscription {
     channel: Arc<Channel>,
     /// The position in `channel` of the next event to read.
     cursor: u64,
+    /// `cursor` as the channel sees it, updated after each read.
+    position: Arc<AtomicU64>,
     /// What comes before the channel's events: the gap and the replay asked for with
     /// `since`, and what a filter change kept of the previous channel.
     backlog: VecDeque<Delivery>,
@@ -406,6 +431,7 @@ impl Subscription {
                 let log = read(&self.channel.log);
                 if let Some(delivery) = log.take(&mut self.cursor) {
                     self.count(&delivery);
+                    self.position.store(self.cursor, Ordering::Relaxed);
                     return Some(delivery);
                 }
                 if log.closed {
@@ -448,6 +474,7 @@ impl Subscription {
         }
         let delivery = read(&self.channel.log).take(&mut self.cursor)?;
         self.count(&delivery);
+        self.position.store(self.cursor, Ordering::Relaxed);
         Some(delivery)
     }
 
@@ -483,6 +510,7 @@ impl Subscription {
         let end = start + (max - handed).min(log.events.len() - start);
         log.events.range(start..end).for_each(&mut each);
         self.cursor += (end - start) as u64;
+        self.position.store(self.cursor, Ordering::Relaxed);
         handed + (end - start)
     }
 
@@ -516,13 +544,14 @@ impl Subscription {
             self.backlog.extend(kept.cloned());
         }
         if !state.closed {
-            state.leave(&self.channel);
+            state.leave(&self.channel, &self.position);
             if self.channel.filter.wants_kind(EventKind::Raw) {
                 self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
             }
         }
         let hub = EventHub { inner: Arc::clone(&self.hub) };
-        (self.channel, self.cursor) = hub.join(&mut state, filter);
+        (self.channel, self.position) = hub.join(&mut state, filter);
+        self.cursor = self.position.load(Ordering::Relaxed);
     }
 
     pub fn filter(&self) -> Filter {
@@ -538,7 +567,7 @@ impl Drop for Subscription {
         if state.closed {
             return;
         }
-        state.leave(&self.channel);
+        state.leave(&self.channel, &self.position);
         if self.channel.filter.wants_kind(EventKind::Raw) {
             self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
         }
@@ -853,6 +882,26 @@ mod tests {
             drop(subs);
             proptest::prop_assert_eq!(lock(&hub.inner.state).channels.len(), 0, "channels go with their last reader");
         }
+    }
+
+    #[test]
+    fn a_channel_lets_go_of_what_every_reader_has_read() {
+        let hub = EventHub::new("n", 0, 100);
+        let held = |sub: &Subscription| read(&sub.channel.log).events.len();
+        let mut a = hub.subscribe(Filter::all(), None);
+        let mut b = hub.subscribe(Filter::all(), None);
+        publish_n(&hub, 90);
+        assert_eq!(events(&mut a).len(), 90);
+        publish_n(&hub, 10);
+        assert_eq!(held(&a), 100, "b has read nothing yet");
+        assert_eq!(events(&mut b).len(), 100);
+        publish_n(&hub, 28);
+        assert_eq!(held(&a), 38, "what a has not read");
+        assert_eq!(events(&mut a).len(), 38);
+        assert_eq!(events(&mut b).len(), 28);
+        publish_n(&hub, 32);
+        assert_eq!(held(&a), 32, "only what neither has read");
+        assert_eq!(seqs(&events(&mut b)).first().map(String::as_str), Some("129"), "b loses nothing");
     }
 
     #[test]
