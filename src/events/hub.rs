@@ -9,7 +9,8 @@
 //! its channel still holds has lost what lies between: it reads
 //! `Lagged { dropped }` before the events that are left, so it learns of the loss
 //! before anything newer and its view stays fresh. A channel never waits for its
-//! readers, so a stalled subscriber costs no one anything. Publishing takes one
+//! readers, so a stalled subscriber costs no one anything, and it lets go of what
+//! all of them have read, so it holds little once they caught up. Publishing takes one
 //! lock for the sequence number, the ring and the fan-out, so every subscriber sees
 //! events in `seq` order even with several publishers. The only waits are other
 //! hub calls' short critical sections.
@@ -111,7 +112,7 @@ struct Channel {
 }
 
 struct Log {
-    /// The position of `events[0]`: how many events the channel dropped so far.
+    /// The position of `events[0]`: how many events the channel let go so far.
     first: u64,
     /// Every one a `Delivery::Event`, so that readers can be handed them in place.
     events: VecDeque<Delivery>,
