@@ -212,6 +212,9 @@ enum Outgoing<'a> {
 #[derive(Default)]
 struct Batch {
     wire: Vec<u8>,
+    /// The previous write's length: the next buffer is allocated at that size once,
+    /// rather than grown frame by frame or kept between writes by every subscriber.
+    last_length: usize,
     deliveries: usize,
     /// Each event's type index and when it was read from Asterisk.
     events: Vec<(usize, std::time::Instant)>,
@@ -219,13 +222,12 @@ struct Batch {
 }
 
 impl Batch {
-    /// A buffer grown past this by a backlog is let go rather than kept for the
-    /// next write, so an idle subscriber holds little.
-    const KEEP_CAPACITY: usize = 64 * 1024;
-
     fn push(&mut self, delivery: &Delivery) {
         const LONGEST_HEADER: usize = 10;
         let text = delivery.to_json();
+        if self.wire.capacity() == 0 {
+            self.wire.reserve(self.last_length);
+        }
         self.wire.reserve(LONGEST_HEADER + text.len());
         let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
         // Formatting into a Vec cannot fail: it never refuses bytes.
@@ -253,14 +255,11 @@ impl Batch {
         }
         tally.lagged(self.lagged);
         metrics::record_write(&tally);
-        if self.wire.capacity() > Self::KEEP_CAPACITY {
-            *self = Batch::default();
-        } else {
-            self.wire.clear();
-            self.events.clear();
-            self.deliveries = 0;
-            self.lagged = 0;
-        }
+        self.last_length = self.wire.len();
+        self.wire = Vec::new();
+        self.events.clear();
+        self.deliveries = 0;
+        self.lagged = 0;
     }
 }
 
