@@ -222,7 +222,7 @@ static DELIVERIES: [DeliveryStripe; STRIPES] = [const { DeliveryStripe::new() };
 static EVENT_TYPES: OnceLock<Vec<&'static str>> = OnceLock::new();
 
 /// Names the event types that writes count by index (the first call wins; the
-/// daemon has one list). Types beyond [`MAX_EVENT_TYPES`] are not counted apart.
+/// daemon has one list). Types beyond the first eight are not counted apart.
 pub fn name_event_types(types: &[&'static str]) {
     EVENT_TYPES.get_or_init(|| types.iter().copied().take(MAX_EVENT_TYPES).collect());
 }
@@ -236,7 +236,7 @@ fn stripe() -> &'static DeliveryStripe {
     &DELIVERIES[INDEX.with(|index| *index)]
 }
 
-/// Records one write the socket took; see [`DeliveryStripe`].
+/// Records one write the socket took, in the calling thread's slot of counters.
 pub fn record_write(tally: &WriteTally) {
     stripe().add(tally);
 }

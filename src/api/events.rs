@@ -11,10 +11,11 @@
 //! `{"type":"lagged","dropped":N}` where this subscriber lost events by reading too
 //! slowly. Client messages are `subscribe` ops (see [`crate::service::stream`]).
 //!
-//! Each socket reads only its own subscription queue, so a slow or stalled client
-//! costs the hub one queue push per event and no one else anything. Events go out
-//! as text frames encoded here, side by side in one buffer, and are written to the
-//! connection directly: every subscriber gets the same bytes, so going through
+//! Each socket reads its subscription from its own position in the queue its
+//! filter shares (see [`crate::events::hub`]), so a slow or stalled client costs
+//! no one else anything. Events go out as text frames encoded here, straight from
+//! that queue and side by side in one buffer, and are written to the connection
+//! directly: every subscriber gets the same bytes, so going through
 //! tungstenite frame by frame (a message, a payload, a copy each) would cost the
 //! daemon its busiest path for nothing. tungstenite handles everything else: the
 //! handshake, client messages, pings, pongs and the close. The server

@@ -16,7 +16,7 @@ use crate::store;
 pub struct AsteriskStatus {
     /// True when the AMI action connection is logged in.
     pub connected: bool,
-    /// connecting, connected, disconnected: <reason>, authentication failed: <reason>.
+    /// `connecting`, `connected`, `disconnected: <reason>`, `authentication failed: <reason>`.
     pub ami: String,
     pub events_connected: bool,
     pub version: Option<String>,
