@@ -12,7 +12,6 @@
 //! (3.3 ms for 10 endpoints, 165 ms for 1,000; see the recorded timings).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::collections::HashSet;

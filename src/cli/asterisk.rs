@@ -9,7 +9,8 @@ pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> anyhow::Resu
     if dry_run {
         let plan = client.post("/api/v1/applies?dry_run=true", &json!({})).await?;
         if out.json {
-            return Ok(out.object(&plan));
+            out.object(&plan);
+            return Ok(());
         }
         let files = plan.get("files").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut any = false;

@@ -21,7 +21,7 @@ pub fn double_config(config_dir: &std::path::Path) -> DoubleConfig {
         pjsip_conf: Some(config_dir.join("pjsip.conf")),
         extensions_conf: Some(config_dir.join("extensions.conf")),
         login_failure_delay: std::time::Duration::from_millis(50),
-        option_validator: std::sync::Arc::new(|kind, option| rayan::templates::is_valid_option(kind, option)),
+        option_validator: std::sync::Arc::new(rayan::templates::is_valid_option),
         ..DoubleConfig::default()
     }
 }
@@ -53,10 +53,12 @@ pub struct TestDaemon {
 
 /// Settings for a test daemon: loopback port 0, a temp state dir, the given database.
 pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".into();
-    settings.database_url = db_url.to_owned();
-    settings.state_dir = dir.join("state");
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: db_url.to_owned(),
+        state_dir: dir.join("state"),
+        ..Settings::default()
+    };
     settings.asterisk.config_dir = settings.state_dir.join("asterisk");
     settings.node = "test1".into();
     settings.max_body_bytes = 64 * 1024;
