@@ -128,13 +128,22 @@ impl Log {
         self.first + self.events.len() as u64
     }
 
+    /// `Lagged` if the events at `cursor` were let go meanwhile, moving it on to
+    /// the oldest event still held.
+    fn lag(&self, cursor: &mut u64) -> Option<Delivery> {
+        if *cursor >= self.first {
+            return None;
+        }
+        let dropped = self.first - *cursor;
+        *cursor = self.first;
+        Some(Delivery::Lagged { dropped })
+    }
+
     /// The delivery at `cursor`, moving it on: `Lagged` first if the events at
-    /// `cursor` were dropped meanwhile.
+    /// `cursor` were let go meanwhile.
     fn take(&self, cursor: &mut u64) -> Option<Delivery> {
-        if *cursor < self.first {
-            let dropped = self.first - *cursor;
-            *cursor = self.first;
-            return Some(Delivery::Lagged { dropped });
+        if let Some(lagged) = self.lag(cursor) {
+            return Some(lagged);
         }
         let event = self.events.get(usize::try_from(*cursor - self.first).ok()?)?;
         *cursor += 1;
@@ -304,7 +313,7 @@ impl EventHub {
             Some(since) => state.held_after(since),
             None => (None, Vec::new()),
         };
-        let (channel, position) = self.join(&mut state, filter);
+        let (channel, position) = self.inner.join(&mut state, filter);
         drop(state);
         // Filtering the replay outside the hub's lock keeps publishers from waiting on
         // it; live events queued meanwhile are read after the replay anyway.
@@ -312,32 +321,6 @@ impl EventHub {
         backlog.extend(held.into_iter().filter(|e| channel.filter.matches(e)).map(Delivery::Event));
         let cursor = position.load(Ordering::Relaxed);
         Subscription { hub: Arc::clone(&self.inner), channel, cursor, position, backlog }
-    }
-
-    /// The channel for `filter` and the new reader's position in it, at its next
-    /// event; a closed channel of its own once the hub is closed.
-    fn join(&self, state: &mut HubState, filter: Filter) -> (Arc<Channel>, Arc<AtomicU64>) {
-        if state.closed {
-            return (Arc::new(Channel::new(filter, self.inner.queue_capacity, true)), Arc::default());
-        }
-        if filter.wants_kind(EventKind::Raw) {
-            self.inner.raw_subscribers.fetch_add(1, Ordering::Relaxed);
-        }
-        let joined = match state.channels.iter_mut().find(|j| j.channel.filter == filter) {
-            Some(joined) => joined,
-            None => {
-                let channel = Arc::new(Channel::new(filter, self.inner.queue_capacity, false));
-                state.channels.push(Joined { channel, members: 0 });
-                let last = state.channels.len() - 1;
-                &mut state.channels[last]
-            }
-        };
-        joined.members += 1;
-        let mut log = write(&joined.channel.log);
-        let position = Arc::new(AtomicU64::new(log.end()));
-        log.readers.push(Arc::clone(&position));
-        drop(log);
-        (Arc::clone(&joined.channel), position)
     }
 
     /// Ends every subscription (each still yields what it had queued, then `None`)
@@ -390,16 +373,50 @@ impl HubState {
         let start = self.ring.partition_point(|e| e.seq <= since);
         (gap, self.ring.range(start..).cloned().collect())
     }
+}
+
+impl Inner {
+    /// The channel for `filter` and the new reader's position in it, at its next
+    /// event; a closed channel of its own once the hub is closed.
+    fn join(&self, state: &mut HubState, filter: Filter) -> (Arc<Channel>, Arc<AtomicU64>) {
+        if state.closed {
+            return (Arc::new(Channel::new(filter, self.queue_capacity, true)), Arc::default());
+        }
+        if filter.wants_kind(EventKind::Raw) {
+            self.raw_subscribers.fetch_add(1, Ordering::Relaxed);
+        }
+        let joined = match state.channels.iter_mut().find(|j| j.channel.filter == filter) {
+            Some(joined) => joined,
+            None => {
+                let channel = Arc::new(Channel::new(filter, self.queue_capacity, false));
+                state.channels.push(Joined { channel, members: 0 });
+                let last = state.channels.len() - 1;
+                &mut state.channels[last]
+            }
+        };
+        joined.members += 1;
+        let mut log = write(&joined.channel.log);
+        let position = Arc::new(AtomicU64::new(log.end()));
+        log.readers.push(Arc::clone(&position));
+        drop(log);
+        (Arc::clone(&joined.channel), position)
+    }
 
     /// Takes the reader at `position` off `channel`, dropping the channel with its
-    /// last one.
-    fn leave(&mut self, channel: &Arc<Channel>, position: &Arc<AtomicU64>) {
+    /// last one; nothing to do once the hub is closed.
+    fn leave(&self, state: &mut HubState, channel: &Arc<Channel>, position: &Arc<AtomicU64>) {
+        if state.closed {
+            return;
+        }
         write(&channel.log).readers.retain(|p| !Arc::ptr_eq(p, position));
-        if let Some(index) = self.channels.iter().position(|j| Arc::ptr_eq(&j.channel, channel)) {
-            self.channels[index].members -= 1;
-            if self.channels[index].members == 0 {
-                self.channels.swap_remove(index);
+        if let Some(index) = state.channels.iter().position(|j| Arc::ptr_eq(&j.channel, channel)) {
+            state.channels[index].members -= 1;
+            if state.channels[index].members == 0 {
+                state.channels.swap_remove(index);
             }
+        }
+        if channel.filter.wants_kind(EventKind::Raw) {
+            self.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -500,9 +517,7 @@ impl Subscription {
             return handed;
         }
         let log = read(&self.channel.log);
-        if self.cursor < log.first {
-            let lagged = Delivery::Lagged { dropped: log.first - self.cursor };
-            self.cursor = log.first;
+        if let Some(lagged) = log.lag(&mut self.cursor) {
             self.count(&lagged);
             each(&lagged);
             handed += 1;
@@ -532,26 +547,19 @@ impl Subscription {
         });
         {
             let log = read(&self.channel.log);
-            if self.cursor < log.first {
-                let lagged = Delivery::Lagged { dropped: log.first - self.cursor };
+            if let Some(lagged) = log.lag(&mut self.cursor) {
                 self.count(&lagged);
                 self.backlog.push_back(lagged);
             }
-            let unread = usize::try_from(self.cursor.saturating_sub(log.first)).unwrap_or(usize::MAX);
+            let unread = usize::try_from(self.cursor - log.first).unwrap_or(usize::MAX);
             let kept = log.events.range(unread.min(log.events.len())..).filter(|d| match d {
                 Delivery::Event(event) => filter.matches(event),
                 Delivery::Lagged { .. } | Delivery::Gap { .. } => false,
             });
             self.backlog.extend(kept.cloned());
         }
-        if !state.closed {
-            state.leave(&self.channel, &self.position);
-            if self.channel.filter.wants_kind(EventKind::Raw) {
-                self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let hub = EventHub { inner: Arc::clone(&self.hub) };
-        (self.channel, self.position) = hub.join(&mut state, filter);
+        self.hub.leave(&mut state, &self.channel, &self.position);
+        (self.channel, self.position) = self.hub.join(&mut state, filter);
         self.cursor = self.position.load(Ordering::Relaxed);
     }
 
@@ -565,13 +573,7 @@ impl Drop for Subscription {
         let lost = read(&self.channel.log).first.saturating_sub(self.cursor);
         self.hub.dropped_total.fetch_add(lost, Ordering::Relaxed);
         let mut state = lock(&self.hub.state);
-        if state.closed {
-            return;
-        }
-        state.leave(&self.channel, &self.position);
-        if self.channel.filter.wants_kind(EventKind::Raw) {
-            self.hub.raw_subscribers.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.hub.leave(&mut state, &self.channel, &self.position);
     }
 }
 
