@@ -1,7 +1,6 @@
 //! Extension use cases.
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -125,16 +124,16 @@ impl Services {
             enabled: input.enabled.unwrap_or(true),
             auth,
         };
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let change = LayoutChange::Extension { previous: None, number: &row.number, context: &row.context };
-        if let Some(clash) = self.inbound_clash(&txn, change).await? {
+        if let Some(clash) = self.inbound_clash(&*txn, change).await? {
             let mut errors = FieldErrors::new();
             errors.push("extension", clash);
             return Err(errors.into());
         }
-        let ext = store::extensions::insert(&txn, row).await?;
+        let ext = store::extensions::insert(&*txn, row).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "create",
@@ -192,8 +191,8 @@ impl Services {
         }
         errors.finish()?;
 
-        let txn = self.db.begin().await?;
-        let before = store::extensions::get(&txn, number).await?;
+        let txn = self.begin_write().await?;
+        let before = store::extensions::get(&*txn, number).await?;
         let mut ext = before.clone();
         if let Some(name) = patch.name {
             ext.name = name;
@@ -222,15 +221,15 @@ impl Services {
         }
         if ext.context != before.context {
             let change = LayoutChange::Extension { previous: Some(number), number, context: &ext.context };
-            if let Some(clash) = self.inbound_clash(&txn, change).await? {
+            if let Some(clash) = self.inbound_clash(&*txn, change).await? {
                 let mut errors = FieldErrors::new();
                 errors.push("context", clash);
                 return Err(errors.into());
             }
         }
-        let after = store::extensions::update(&txn, &ext).await?;
+        let after = store::extensions::update(&*txn, &ext).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "update",
@@ -248,15 +247,15 @@ impl Services {
     }
 
     pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
-        let txn = self.db.begin().await?;
-        let ext = store::extensions::get(&txn, number).await?;
-        let users = store::routes::using_extension(&txn, ext.id).await?;
+        let txn = self.begin_write().await?;
+        let ext = store::extensions::get(&*txn, number).await?;
+        let users = store::routes::using_extension(&*txn, ext.id).await?;
         if !users.is_empty() {
             return Err(ServiceError::InUse { what: format!("extension {number}"), by: users.join(", ") });
         }
-        store::extensions::delete(&txn, &ext, || "an inbound route".into()).await?;
+        store::extensions::delete(&*txn, &ext, || "an inbound route".into()).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "delete",

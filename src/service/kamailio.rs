@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -358,10 +357,10 @@ impl Services {
             priority: input.priority.unwrap_or(0),
             attrs: Attributes { duid: input.duid, weight: input.weight, extra: input.attrs.unwrap_or_default() },
         })?;
-        let txn = self.db.begin().await?;
-        let row = store::kamailio::insert_dispatcher(&txn, fields).await?;
+        let txn = self.begin_write().await?;
+        let row = store::kamailio::insert_dispatcher(&*txn, fields).await?;
         let mut view = destination_view(&row)?;
-        self.audit(&txn, actor, "create", "kamailio_dispatcher", row.id, None, Some(audit_json(&view))).await?;
+        self.audit(&*txn, actor, "create", "kamailio_dispatcher", row.id, None, Some(audit_json(&view))).await?;
         txn.commit().await?;
         view.apply = Some(self.after_write("create", "kamailio", &dispatcher_object(view.set_id)).await);
         Ok(view)
@@ -374,8 +373,8 @@ impl Services {
         patch: DestinationPatch,
     ) -> Result<DestinationView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.db.begin().await?;
-        let before_row = store::kamailio::dispatcher(&txn, id).await?;
+        let txn = self.begin_write().await?;
+        let before_row = store::kamailio::dispatcher(&*txn, id).await?;
         let before = destination_view(&before_row)?;
         let mut destination = store::kamailio::destination(&before_row)?;
         if let Some(set_id) = patch.set_id {
@@ -400,10 +399,10 @@ impl Services {
             destination.attrs.extra = extra;
         }
         let fields = destination_fields(destination)?;
-        let row = store::kamailio::update_dispatcher(&txn, id, fields).await?;
+        let row = store::kamailio::update_dispatcher(&*txn, id, fields).await?;
         let mut view = destination_view(&row)?;
         self.audit(
-            &txn,
+            &*txn,
             actor,
             "update",
             "kamailio_dispatcher",
@@ -419,11 +418,11 @@ impl Services {
 
     pub async fn delete_destination(&self, actor: &Actor, id: i64) -> Result<ApplyView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.db.begin().await?;
-        let row = store::kamailio::dispatcher(&txn, id).await?;
+        let txn = self.begin_write().await?;
+        let row = store::kamailio::dispatcher(&*txn, id).await?;
         let before = destination_view(&row)?;
-        store::kamailio::delete_dispatcher(&txn, id).await?;
-        self.audit(&txn, actor, "delete", "kamailio_dispatcher", id, Some(audit_json(&before)), None).await?;
+        store::kamailio::delete_dispatcher(&*txn, id).await?;
+        self.audit(&*txn, actor, "delete", "kamailio_dispatcher", id, Some(audit_json(&before)), None).await?;
         txn.commit().await?;
         Ok(self.after_write("delete", "kamailio", &dispatcher_object(before.set_id)).await)
     }
@@ -441,13 +440,13 @@ impl Services {
     pub async fn create_address(&self, actor: &Actor, input: NewAddress) -> Result<AddressView, ServiceError> {
         self.kamailio_settings()?;
         let fields = address_fields(input.group, &input.address, input.port.unwrap_or(0), input.tag)?;
-        let txn = self.db.begin().await?;
-        if store::kamailio::find_same_address(&txn, &fields, None).await?.is_some() {
+        let txn = self.begin_write().await?;
+        if store::kamailio::find_same_address(&*txn, &fields, None).await?.is_some() {
             return Err(same_address(&fields));
         }
-        let row = store::kamailio::insert_address(&txn, fields).await?;
+        let row = store::kamailio::insert_address(&*txn, fields).await?;
         let mut view = address_view(&row)?;
-        self.audit(&txn, actor, "create", "kamailio_address", row.id, None, Some(audit_json(&view))).await?;
+        self.audit(&*txn, actor, "create", "kamailio_address", row.id, None, Some(audit_json(&view))).await?;
         txn.commit().await?;
         view.apply = Some(self.after_write("create", "kamailio", &address_object(view.group)).await);
         Ok(view)
@@ -460,20 +459,20 @@ impl Services {
         patch: AddressPatch,
     ) -> Result<AddressView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.db.begin().await?;
-        let before = address_view(&store::kamailio::address(&txn, id).await?)?;
+        let txn = self.begin_write().await?;
+        let before = address_view(&store::kamailio::address(&*txn, id).await?)?;
         let fields = address_fields(
             patch.group.unwrap_or(before.group),
             patch.address.as_deref().unwrap_or(&before.address),
             patch.port.unwrap_or(before.port),
             patch.tag.unwrap_or_else(|| before.tag.clone()),
         )?;
-        if store::kamailio::find_same_address(&txn, &fields, Some(id)).await?.is_some() {
+        if store::kamailio::find_same_address(&*txn, &fields, Some(id)).await?.is_some() {
             return Err(same_address(&fields));
         }
-        let row = store::kamailio::update_address(&txn, id, fields).await?;
+        let row = store::kamailio::update_address(&*txn, id, fields).await?;
         let mut view = address_view(&row)?;
-        self.audit(&txn, actor, "update", "kamailio_address", id, Some(audit_json(&before)), Some(audit_json(&view)))
+        self.audit(&*txn, actor, "update", "kamailio_address", id, Some(audit_json(&before)), Some(audit_json(&view)))
             .await?;
         txn.commit().await?;
         view.apply = Some(self.after_write("update", "kamailio", &address_object(view.group)).await);
@@ -482,10 +481,10 @@ impl Services {
 
     pub async fn delete_address(&self, actor: &Actor, id: i64) -> Result<ApplyView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.db.begin().await?;
-        let before = address_view(&store::kamailio::address(&txn, id).await?)?;
-        store::kamailio::delete_address(&txn, id).await?;
-        self.audit(&txn, actor, "delete", "kamailio_address", id, Some(audit_json(&before)), None).await?;
+        let txn = self.begin_write().await?;
+        let before = address_view(&store::kamailio::address(&*txn, id).await?)?;
+        store::kamailio::delete_address(&*txn, id).await?;
+        self.audit(&*txn, actor, "delete", "kamailio_address", id, Some(audit_json(&before)), None).await?;
         txn.commit().await?;
         Ok(self.after_write("delete", "kamailio", &address_object(before.group)).await)
     }

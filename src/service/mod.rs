@@ -119,9 +119,16 @@ pub struct Services {
     pub secrets: crate::secrets::Secrets,
     /// Open event streams (WebSockets), so that shutdown can wait for them to close.
     pub streams: tokio_util::task::TaskTracker,
+    write_gate: crate::store::WriteGate,
 }
 
 impl Services {
+    /// Begins a write transaction; concurrent writes queue for their turn (on SQLite)
+    /// instead of failing.
+    pub(crate) async fn begin_write(&self) -> Result<crate::store::WriteTxn, sea_orm::DbErr> {
+        self.write_gate.begin(&self.db).await
+    }
+
     pub fn new(
         db: DatabaseConnection,
         settings: std::sync::Arc<Settings>,
@@ -132,6 +139,7 @@ impl Services {
         secrets: crate::secrets::Secrets,
     ) -> Self {
         Services {
+            write_gate: crate::store::WriteGate::for_db(&db),
             db,
             settings,
             tokens: tokens::TokenCache::default(),

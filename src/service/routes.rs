@@ -2,7 +2,7 @@
 //! its pattern, strip and prepend must render.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -216,11 +216,11 @@ impl Services {
             priority: input.priority.unwrap_or(DEFAULT_ROUTE_PRIORITY),
             context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
         };
-        let txn = self.db.begin().await?;
-        let trunk_id = self.check_outbound(&txn, &route, errors).await?;
-        let stored = store::routes::insert_outbound(&txn, outbound_row(&route, trunk_id)).await?;
+        let txn = self.begin_write().await?;
+        let trunk_id = self.check_outbound(&*txn, &route, errors).await?;
+        let stored = store::routes::insert_outbound(&*txn, outbound_row(&route, trunk_id)).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "create",
@@ -278,15 +278,15 @@ impl Services {
         patch: OutboundRoutePatch,
     ) -> Result<OutboundRouteView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let txn = self.db.begin().await?;
-        let before = store::routes::get_outbound(&txn, name).await?;
+        let txn = self.begin_write().await?;
+        let before = store::routes::get_outbound(&*txn, name).await?;
         let mut route = before.route.clone();
         patch.apply_to(&mut route);
-        let trunk_id = self.check_outbound(&txn, &route, errors).await?;
+        let trunk_id = self.check_outbound(&*txn, &route, errors).await?;
         let after =
-            store::routes::update_outbound(&txn, &before, outbound_row(&route, trunk_id)).await?;
+            store::routes::update_outbound(&*txn, &before, outbound_row(&route, trunk_id)).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "update",
@@ -311,11 +311,11 @@ impl Services {
         actor: &Actor,
         name: &str,
     ) -> Result<ApplyView, ServiceError> {
-        let txn = self.db.begin().await?;
-        let route = store::routes::get_outbound(&txn, name).await?;
-        store::routes::delete_outbound(&txn, route.route.id).await?;
+        let txn = self.begin_write().await?;
+        let route = store::routes::get_outbound(&*txn, name).await?;
+        store::routes::delete_outbound(&*txn, route.route.id).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "delete",
@@ -408,12 +408,12 @@ impl Services {
             trunk: input.trunk,
             extension: input.extension,
         };
-        let txn = self.db.begin().await?;
-        let row = self.check_inbound(&txn, &route, errors).await?;
-        let stored = store::routes::insert_inbound(&txn, row).await?;
+        let txn = self.begin_write().await?;
+        let row = self.check_inbound(&*txn, &route, errors).await?;
+        let stored = store::routes::insert_inbound(&*txn, row).await?;
         let id = stored.route.id.to_string();
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "create",
@@ -471,14 +471,14 @@ impl Services {
         patch: InboundRoutePatch,
     ) -> Result<InboundRouteView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let txn = self.db.begin().await?;
-        let before = store::routes::get_inbound(&txn, id).await?;
+        let txn = self.begin_write().await?;
+        let before = store::routes::get_inbound(&*txn, id).await?;
         let mut route = before.route.clone();
         patch.apply_to(&mut route);
-        let row = self.check_inbound(&txn, &route, errors).await?;
-        let after = store::routes::update_inbound(&txn, &before, row).await?;
+        let row = self.check_inbound(&*txn, &route, errors).await?;
+        let after = store::routes::update_inbound(&*txn, &before, row).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "update",
@@ -503,11 +503,11 @@ impl Services {
         actor: &Actor,
         id: i64,
     ) -> Result<ApplyView, ServiceError> {
-        let txn = self.db.begin().await?;
-        let route = store::routes::get_inbound(&txn, id).await?;
-        store::routes::delete_inbound(&txn, id).await?;
+        let txn = self.begin_write().await?;
+        let route = store::routes::get_inbound(&*txn, id).await?;
+        store::routes::delete_inbound(&*txn, id).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "delete",

@@ -1,7 +1,6 @@
 //! Reading extension and provider templates; administrators' own provider templates.
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -144,11 +143,11 @@ impl Services {
         template: ProviderTemplate,
     ) -> Result<ProviderTemplateView, ServiceError> {
         check_provider_template(&template)?;
-        let txn = self.db.begin().await?;
-        let row = store::templates::insert_provider_template(&txn, &template).await?;
+        let txn = self.begin_write().await?;
+        let row = store::templates::insert_provider_template(&*txn, &template).await?;
         let view = provider_view(&row)?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "create",
@@ -169,14 +168,14 @@ impl Services {
         actor: &Actor,
         id: &str,
     ) -> Result<(), ServiceError> {
-        let txn = self.db.begin().await?;
-        let row = store::templates::get_provider_template(&txn, id).await?;
+        let txn = self.begin_write().await?;
+        let row = store::templates::get_provider_template(&*txn, id).await?;
         if row.builtin {
             return Err(ServiceError::Refused(format!(
                 "provider template {id} is built in and cannot be deleted"
             )));
         }
-        let users = store::trunks::names_using_provider(&txn, id).await?;
+        let users = store::trunks::names_using_provider(&*txn, id).await?;
         if !users.is_empty() {
             let by = users
                 .iter()
@@ -189,9 +188,9 @@ impl Services {
             });
         }
         let before = serde_json::to_value(provider_view(&row)?).unwrap_or_default();
-        store::templates::delete_provider_template(&txn, row, || "a trunk".into()).await?;
+        store::templates::delete_provider_template(&*txn, row, || "a trunk".into()).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "delete",

@@ -144,10 +144,10 @@ impl Services {
         errors.finish()?;
         let token = generate_token();
         let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
-        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
-        let row = store::tokens::insert(&txn, &name, input.role.as_str(), &hash_token(&token), &prefix, actor.token_id).await?;
+        let txn = self.begin_write().await?;
+        let row = store::tokens::insert(&*txn, &name, input.role.as_str(), &hash_token(&token), &prefix, actor.token_id).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             store::audit::AuditEntry {
                 actor,
                 action: "create",
@@ -167,10 +167,10 @@ impl Services {
     }
 
     pub async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
-        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
-        let row = store::tokens::revoke(&txn, id).await?;
+        let txn = self.begin_write().await?;
+        let row = store::tokens::revoke(&*txn, id).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             store::audit::AuditEntry {
                 actor,
                 action: "revoke",

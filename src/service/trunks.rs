@@ -2,7 +2,7 @@
 //! rendered once, so a trunk that would not load into Asterisk is refused at the API.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -271,12 +271,12 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.db.begin().await?;
-        self.check_trunk(&txn, &trunk, errors).await?;
+        let txn = self.begin_write().await?;
+        self.check_trunk(&*txn, &trunk, errors).await?;
         let secret_enc = trunk.password.as_deref().map(|p| self.secrets.encrypt(p));
-        let stored = store::trunks::insert(&txn, row_of(&trunk, secret_enc)).await?;
+        let stored = store::trunks::insert(&*txn, row_of(&trunk, secret_enc)).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "create",
@@ -320,8 +320,8 @@ impl Services {
         patch: TrunkPatch,
     ) -> Result<TrunkView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let txn = self.db.begin().await?;
-        let before = store::trunks::get(&txn, name).await?;
+        let txn = self.begin_write().await?;
+        let before = store::trunks::get(&*txn, name).await?;
         let stored_password = before
             .row
             .secret_enc
@@ -329,15 +329,15 @@ impl Services {
             .map(|_| STORED_PASSWORD.to_owned());
         let mut trunk = before.to_trunk_with(stored_password);
         patch.apply_to(&mut trunk);
-        self.check_trunk(&txn, &trunk, errors).await?;
+        self.check_trunk(&*txn, &trunk, errors).await?;
         let secret_enc = match &patch.password {
             None => before.row.secret_enc.clone(),
             Some(None) => None,
             Some(Some(password)) => Some(self.secrets.encrypt(password)),
         };
-        let after = store::trunks::update(&txn, &before, row_of(&trunk, secret_enc)).await?;
+        let after = store::trunks::update(&*txn, &before, row_of(&trunk, secret_enc)).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "update",
@@ -355,18 +355,18 @@ impl Services {
     }
 
     pub async fn delete_trunk(&self, actor: &Actor, name: &str) -> Result<ApplyView, ServiceError> {
-        let txn = self.db.begin().await?;
-        let trunk = store::trunks::get(&txn, name).await?;
-        let users = store::routes::using_trunk(&txn, trunk.id).await?;
+        let txn = self.begin_write().await?;
+        let trunk = store::trunks::get(&*txn, name).await?;
+        let users = store::routes::using_trunk(&*txn, trunk.id).await?;
         if !users.is_empty() {
             return Err(ServiceError::InUse {
                 what: format!("trunk {name}"),
                 by: users.join(", "),
             });
         }
-        store::trunks::delete(&txn, &trunk, || "a route".into()).await?;
+        store::trunks::delete(&*txn, &trunk, || "a route".into()).await?;
         store::audit::record(
-            &txn,
+            &*txn,
             AuditEntry {
                 actor,
                 action: "delete",

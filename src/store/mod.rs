@@ -15,9 +15,14 @@ pub mod trunks;
 #[path = "../../migrations/mod.rs"]
 mod migrations;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr, Statement};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
+    Statement, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use thiserror::Error;
 
@@ -62,16 +67,76 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         .max_connections(if url.starts_with("sqlite") { 4 } else { 16 })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers go on during a write; busy_timeout makes writers queue
-        // instead of failing with "database is locked".
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
-            db.execute(Statement::from_string(DbBackend::Sqlite, pragma)).await?;
-        }
+        .sqlx_logging(false)
+        // Set on every connection of the pool, not just the first: WAL lets readers go
+        // on during a write, busy_timeout makes a single statement wait for the write
+        // lock instead of failing with "database is locked". A transaction that reads
+        // first and writes later cannot wait that way (SQLite refuses the upgrade at
+        // once), which is why write transactions also queue in `WriteGate`.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true)
+        });
+    Ok(Database::connect(options).await?)
+}
+
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Lets write transactions queue instead of failing. On SQLite only one write
+/// transaction can run at a time, and one that started by reading fails with
+/// `database is locked` when another commits first; so on SQLite they take turns
+/// here (one process owns a SQLite file, see the state lock). PostgreSQL runs them
+/// side by side.
+#[derive(Clone, Debug)]
+pub struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
+
+/// A write transaction and, on SQLite, its turn; both end when it is dropped.
+pub struct WriteTxn {
+    pub txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteGate {
+    pub fn for_db(db: &DatabaseConnection) -> Self {
+        WriteGate((db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))))
     }
-    Ok(db)
+
+    /// Begins a write transaction once it is this caller's turn.
+    pub async fn begin(&self, db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+        let turn = match &self.0 {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = db.begin().await?;
+        if turn.is_some() {
+            // Take SQLite's write lock before the first read (what BEGIN IMMEDIATE
+            // does): a statement that writes nothing still takes it, and waits for it
+            // under busy_timeout, so a write by another connection in between (an apply
+            // record) cannot make this transaction's later write fail.
+            txn.execute(Statement::from_string(
+                DbBackend::Sqlite,
+                "UPDATE seaql_migrations SET version = version WHERE 0",
+            ))
+            .await?;
+        }
+        Ok(WriteTxn { txn, _turn: turn })
+    }
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
 }
 
 /// Applies every pending migration.
