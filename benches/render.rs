@@ -260,11 +260,13 @@ fn main() {
                 path: &pjsip,
                 leader: ";",
                 blocks: &rendered.pjsip,
+                keep: &[],
             },
             FileSync {
                 path: &extensions,
                 leader: ";",
                 blocks: &rendered.extensions,
+                keep: &[],
             },
         ];
         let synced = sync_files(&files, &options).unwrap_or_else(|e| panic!("sync: {e}"));

@@ -252,12 +252,21 @@ fn bad_extensions_are_refused_with_the_field_named() {
             Box::new(|e| e.template = "fancy".into()),
             "unknown extension template 'fancy'",
         ),
-        (Box::new(|e| e.number = "10a1".into()), "number must be"),
+        (
+            Box::new(|e| e.number = "10a1".into()),
+            "extension: must be 1 to 20 digits",
+        ),
         (Box::new(|e| e.auth.md5_cred = "abc".into()), "md5_cred"),
         (Box::new(|e| e.name = Some("Al\"ice".into())), "name"),
+        (Box::new(|e| e.name = Some("a<b".into())), "name: must not contain"),
+        (Box::new(|e| e.caller_id = Some(String::new())), "caller_id: must not be empty"),
+        (
+            Box::new(|e| e.name = Some("abc\u{202e}def".into())),
+            "name: must not contain invisible",
+        ),
         (
             Box::new(|e| e.context = "from internal".into()),
-            "section name",
+            "context: must be",
         ),
         (
             Box::new(|e| e.codecs = Some(vec!["mp3".into()])),
@@ -267,7 +276,7 @@ fn bad_extensions_are_refused_with_the_field_named() {
         (Box::new(|e| e.auth.realm = "asterisk;x".into()), "realm"),
         (
             Box::new(|e| e.caller_id = Some("x\n[evil]".into())),
-            "callerid",
+            "caller_id: must not contain a line break",
         ),
     ];
     for (mutate, expected) in cases {

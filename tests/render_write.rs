@@ -271,11 +271,13 @@ fn asterisk_files<'a>(
             path: pjsip,
             leader: ";",
             blocks: endpoints,
+            keep: &[],
         },
         FileSync {
             path: dialplan,
             leader: ";",
             blocks: contexts,
+            keep: &[],
         },
     ]
 }

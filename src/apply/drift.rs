@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::WorkerStatus;
 use super::worker::{ApplyContext, EXTENSIONS_CONF, PJSIP_CONF};
-use crate::render::{ManagedFile, RenderedConfig};
+use crate::render::{AsteriskFile, ManagedFile, RenderedConfig};
 
 /// Time for an editor's write-then-rename to settle before the file is read.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -51,15 +51,35 @@ pub fn watch(
             }
             tokio::time::sleep(SETTLE).await;
             while rx.try_recv().is_ok() {}
-            let Some(rendered) = desired.lock().ok().and_then(|d| d.clone()) else { continue };
-            let mut drifted = Vec::new();
-            for (name, blocks) in [(PJSIP_CONF, &rendered.pjsip), (EXTENSIONS_CONF, &rendered.extensions)] {
-                let Ok(text) = std::fs::read_to_string(dir.join(name)) else { continue };
-                match ManagedFile::parse(&text, ";") {
-                    Ok(file) => drifted.extend(file.drift(blocks).into_iter().map(|d| format!("{name}: {}", d.id))),
-                    Err(e) => drifted.push(format!("{name}: managed markers broken ({e})")),
+            // Read and compare under the worker's lock: a file it is writing is
+            // compared with what it is writing, never with the previous rendering.
+            let desired = desired.clone();
+            let dir = dir.clone();
+            let Ok(Some(drifted)) = tokio::task::spawn_blocking(move || {
+                let desired = desired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let rendered = desired.as_ref()?;
+                let mut drifted = Vec::new();
+                for (name, blocks, file) in [
+                    (PJSIP_CONF, &rendered.pjsip, AsteriskFile::Pjsip),
+                    (EXTENSIONS_CONF, &rendered.extensions, AsteriskFile::Extensions),
+                ] {
+                    let Ok(text) = std::fs::read_to_string(dir.join(name)) else { continue };
+                    match ManagedFile::parse(&text, ";") {
+                        Ok(parsed) => drifted.extend(
+                            parsed
+                                .drift_keeping(blocks, &rendered.kept(file))
+                                .into_iter()
+                                .map(|d| format!("{name}: {}", d.id)),
+                        ),
+                        Err(e) => drifted.push(format!("{name}: managed markers broken ({e})")),
+                    }
                 }
-            }
+                Some(drifted)
+            })
+            .await
+            else {
+                continue;
+            };
             let changed = status.lock().map(|mut s| {
                 let changed = s.drift != drifted;
                 s.drift = drifted.clone();

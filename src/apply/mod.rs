@@ -50,7 +50,8 @@ pub struct ObjectOutcome {
     pub kind: String,
     pub name: String,
     pub status: Outcome,
-    /// `changed` or `removed`.
+    /// `changed`, `removed`, or `refused` (the renderer could not render it; its last
+    /// good block stays in the file).
     pub change: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -90,10 +91,15 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     /// The outcome for one object, or the apply's own when the object was not in it
-    /// (its rendered text did not change, or the apply failed before verifying).
+    /// (its rendered text did not change, or the apply failed before verifying). When
+    /// the apply failed only because of other objects, an object not in it is as it
+    /// was: its outcome is not theirs.
     pub fn outcome_for(&self, kind: &str, name: &str) -> (Outcome, Option<String>) {
         match self.objects.iter().find(|o| o.kind == kind && o.name == name) {
             Some(o) => (o.status, o.detail.clone().or_else(|| self.detail.clone())),
+            None if self.status == Outcome::Failed && self.objects.iter().any(|o| o.status == Outcome::Failed) => {
+                (Outcome::Verified, None)
+            }
             None => (self.status, self.detail.clone()),
         }
     }

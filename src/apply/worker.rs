@@ -23,7 +23,7 @@ use super::{
 };
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
-use crate::render::{self, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
+use crate::render::{self, AsteriskFile, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
 use crate::store::{self, StoreError};
 
 /// Where the worker sends `apply` and `drift` events (the event hub).
@@ -63,16 +63,16 @@ impl ApplyContext {
         self.settings.asterisk.config_dir.join(name)
     }
 
-    /// Renders everything from a fresh database snapshot.
+    /// Renders everything from a fresh database snapshot; objects that cannot be
+    /// rendered are listed in the result, not fatal.
     async fn render(&self) -> Result<RenderedConfig, ApplyError> {
         let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
         let providers = store::snapshot::provider_templates(&self.db).await?;
         let settings = self.settings.render_settings();
         // CPU work (on every core at scale): off the async threads.
-        let rendered = tokio::task::spawn_blocking(move || render::render_all(&snapshot, &providers, &settings))
+        tokio::task::spawn_blocking(move || render::render_isolated(&snapshot, &providers, &settings))
             .await
-            .map_err(|e| ApplyError::Io(e.to_string()))?;
-        Ok(rendered?)
+            .map_err(|e| ApplyError::Io(e.to_string()))
     }
 }
 
@@ -217,17 +217,34 @@ fn block_kind(id: &str) -> (String, String) {
     }
 }
 
-/// Brings `pjsip.conf` and `extensions.conf` (in `paths`) in line with `rendered`.
+/// Brings `pjsip.conf` and `extensions.conf` (in `paths`) in line with `rendered`,
+/// leaving the blocks of objects that could not be rendered as they are.
 fn sync_both(
     paths: &[PathBuf; 2],
     rendered: &RenderedConfig,
     write: &WriteOptions,
 ) -> Result<Vec<render::SyncOutcome>, RenderError> {
+    let kept = [rendered.kept(AsteriskFile::Pjsip), rendered.kept(AsteriskFile::Extensions)];
     let files = [
-        FileSync { path: &paths[0], leader: render::ASTERISK_LEADER, blocks: &rendered.pjsip },
-        FileSync { path: &paths[1], leader: render::ASTERISK_LEADER, blocks: &rendered.extensions },
+        FileSync { path: &paths[0], leader: render::ASTERISK_LEADER, blocks: &rendered.pjsip, keep: &kept[0] },
+        FileSync { path: &paths[1], leader: render::ASTERISK_LEADER, blocks: &rendered.extensions, keep: &kept[1] },
     ];
     render::sync_files(&files, write)
+}
+
+/// The outcome of each object the renderer refused: failed, with its reason.
+fn refused_outcomes(rendered: &RenderedConfig) -> Vec<ObjectOutcome> {
+    rendered
+        .failures
+        .iter()
+        .map(|f| ObjectOutcome {
+            kind: f.kind.to_owned(),
+            name: f.name.clone(),
+            status: Outcome::Failed,
+            change: "refused".into(),
+            detail: Some(f.error.to_string()),
+        })
+        .collect()
 }
 
 struct Outcomes {
@@ -365,20 +382,51 @@ impl Worker {
         outcomes
     }
 
-    /// Writes the files, reloads what changed and verifies it.
+    /// Renders, writes the files, reloads what changed and verifies it. An object the
+    /// renderer refused fails alone: it keeps its last good block and every other object
+    /// goes on to Asterisk.
     async fn apply(&mut self, force: bool) -> Result<Outcomes, ApplyError> {
         let rendered = self.ctx.render().await?;
+        let refused = refused_outcomes(&rendered);
+        let mut outcomes = self.apply_rendered(rendered, force).await?;
+        if !refused.is_empty() {
+            for failure in &refused {
+                tracing::warn!(kind = %failure.kind, name = %failure.name, detail = ?failure.detail, "object not rendered; its last good block stays");
+            }
+            let note = format!("{} object(s) could not be rendered", refused.len());
+            outcomes.detail = match outcomes.detail.take() {
+                Some(d) if d != "nothing changed" => Some(format!("{note}; {d}")),
+                _ => Some(note),
+            };
+            if outcomes.status == Outcome::Verified {
+                outcomes.status = Outcome::Failed;
+            }
+            outcomes.objects.retain(|o| !refused.iter().any(|r| r.kind == o.kind && r.name == o.name));
+            outcomes.objects.extend(refused);
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes the rendered files, reloads what changed and verifies it.
+    async fn apply_rendered(&mut self, rendered: RenderedConfig, force: bool) -> Result<Outcomes, ApplyError> {
         let write = WriteOptions {
             keep_backups: self.ctx.settings.asterisk.keep_backups,
             new_file_mode: 0o640,
             with_diff: false,
         };
         let paths = [self.ctx.file(PJSIP_CONF), self.ctx.file(EXTENSIONS_CONF)];
-        // File I/O (and its fsyncs) off the async threads.
+        // File I/O (and its fsyncs) off the async threads. The drift watcher compares
+        // the files with `desired` under the same lock, so it never sees our own write
+        // beside the previous rendering.
         let (rendered, synced) = {
             let paths = paths.clone();
+            let desired = self.desired.clone();
             tokio::task::spawn_blocking(move || {
+                let mut desired = desired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let synced = sync_both(&paths, &rendered, &write);
+                if synced.is_ok() {
+                    *desired = Some(rendered.clone());
+                }
                 (rendered, synced)
             })
             .await
@@ -406,9 +454,6 @@ impl Worker {
                 changed: outcome.changed,
                 backup: outcome.backup.map(|b| b.display().to_string()),
             });
-        }
-        if let Ok(mut desired) = self.desired.lock() {
-            *desired = Some(rendered.clone());
         }
         if let Ok(mut status) = self.status.lock() {
             status.drift.clear();
@@ -679,9 +724,12 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
 pub async fn dry_run(ctx: &ApplyContext) -> Result<DryRun, ApplyError> {
     let rendered = ctx.render().await?;
     let mut files = Vec::new();
-    for (name, blocks) in [(PJSIP_CONF, &rendered.pjsip), (EXTENSIONS_CONF, &rendered.extensions)] {
+    for (name, blocks, file) in [
+        (PJSIP_CONF, &rendered.pjsip, AsteriskFile::Pjsip),
+        (EXTENSIONS_CONF, &rendered.extensions, AsteriskFile::Extensions),
+    ] {
         let path = ctx.file(name);
-        let plan = render::plan_file(&path, ";", blocks)?;
+        let plan = render::plan_file_keeping(&path, ";", blocks, &rendered.kept(file))?;
         files.push(PlannedFile {
             path: path.display().to_string(),
             changed: plan.changed,

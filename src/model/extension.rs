@@ -139,10 +139,7 @@ fn check_common(
     caller_id: Option<&str>,
 ) {
     if let Some(name) = name {
-        errors.text("name", name, 80);
-        if name.contains('"') {
-            errors.push("name", "must not contain '\"'");
-        }
+        check_display_name(errors, "name", name);
     }
     if let Some(template) = template {
         errors.identifier("template", template, 40);
@@ -159,7 +156,48 @@ fn check_common(
         }
     }
     if let Some(caller_id) = caller_id {
-        errors.text("caller_id", caller_id, 120);
+        errors.text("caller_id", caller_id, MAX_CALLER_ID_LEN);
+    }
+}
+
+pub const MAX_NAME_LEN: usize = 80;
+pub const MAX_CALLER_ID_LEN: usize = 120;
+
+/// A name becomes the caller ID `"name" <number>`: besides the config-value rule it
+/// must not carry the quote and angle brackets that delimit it.
+pub fn check_display_name(errors: &mut FieldErrors, field: &str, name: &str) {
+    let before = errors.0.len();
+    errors.text(field, name, MAX_NAME_LEN);
+    if errors.0.len() == before && name.contains(['"', '<', '>']) {
+        errors.push(field, "must not contain '\"', '<' or '>' (they delimit the caller ID)");
+    }
+}
+
+impl Extension {
+    /// The same field rules the API applies, for a stored extension (which may have
+    /// been written by an older version or by hand): the renderer refuses exactly what
+    /// the API would have refused. The number is checked as digits only, since the
+    /// number policy may have changed since it was created.
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        if self.number.is_empty() || self.number.len() > 20 || !self.number.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push("extension", "must be 1 to 20 digits");
+        }
+        check_common(
+            &mut errors,
+            self.name.as_deref(),
+            Some(&self.template),
+            Some(&self.context),
+            self.codecs.as_deref(),
+            self.max_contacts,
+            self.caller_id.as_deref(),
+        );
+        errors.text("realm", &self.auth.realm, 80);
+        let md5 = &self.auth.md5_cred;
+        if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+            errors.push("md5_cred", "must be 32 hexadecimal digits");
+        }
+        errors.finish()
     }
 }
 

@@ -27,10 +27,42 @@ pub enum UnsafeValue {
     Expansion,
     #[error("must not start or end with whitespace (Asterisk trims it)")]
     OuterWhitespace,
+    #[error("must not be empty")]
+    Empty,
+    #[error("must not start with '>' (Asterisk would read '=>')")]
+    LeadingArrow,
+    /// Bidirectional overrides, zero-width characters and the BOM change what an
+    /// administrator reading the file or a phone's display sees without being visible.
+    #[error("must not contain invisible or text-direction characters (U+{0:04X})")]
+    Invisible(u32),
+}
+
+/// Unicode format characters that reorder or hide text: bidirectional marks,
+/// embeddings, overrides and isolates, zero-width characters, word joiners and
+/// invisible operators, the Mongolian vowel separator, interlinear annotation
+/// marks and the byte order mark.
+pub fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// Checks one value destined for `key=value` in an Asterisk or Kamailio file.
 pub fn check_config_value(value: &str) -> Result<(), UnsafeValue> {
+    if value.is_empty() {
+        return Err(UnsafeValue::Empty);
+    }
+    if value.starts_with('>') {
+        return Err(UnsafeValue::LeadingArrow);
+    }
     for c in value.chars() {
         match c {
             '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{85}' => return Err(UnsafeValue::LineBreak),
@@ -39,6 +71,7 @@ pub fn check_config_value(value: &str) -> Result<(), UnsafeValue> {
             '[' | ']' => return Err(UnsafeValue::Bracket),
             '\\' => return Err(UnsafeValue::Backslash),
             c if c.is_control() => return Err(UnsafeValue::Control),
+            c if is_invisible_or_bidi(c) => return Err(UnsafeValue::Invisible(c as u32)),
             _ => {}
         }
     }
@@ -82,6 +115,13 @@ mod tests {
         assert_eq!(check_config_value("a\u{7}"), Err(UnsafeValue::Control));
         assert!(check_config_value("\"Alice B\" <1001>").is_ok());
         assert!(check_config_value("Jürgen Dvořák").is_ok());
+        assert_eq!(check_config_value(""), Err(UnsafeValue::Empty));
+        assert_eq!(check_config_value(">x"), Err(UnsafeValue::LeadingArrow));
+        for c in ['\u{202E}', '\u{200B}', '\u{200D}', '\u{2066}', '\u{FEFF}', '\u{061C}'] {
+            let value = format!("abc{c}def");
+            assert_eq!(check_config_value(&value), Err(UnsafeValue::Invisible(c as u32)), "{value:?}");
+        }
+        assert!(check_config_value("محمد رضا").is_ok(), "right-to-left text itself is fine");
     }
 
     proptest! {

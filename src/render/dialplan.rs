@@ -19,13 +19,14 @@
 //! Routes to a disabled extension or through a disabled trunk are left out, like the
 //! disabled objects themselves; routes to objects that do not exist are an error.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::extension::check_number;
 use super::section::{MAX_SECTION_NAME, check_name};
+use super::snapshot::RenderFailure;
 use super::{ConfigSnapshot, ManagedBlock, RenderError, RenderSettings};
 use crate::model::safe::is_plain_identifier;
-use crate::model::{Extension, OutboundRoute, Trunk};
+use crate::model::{Extension, InboundRoute, OutboundRoute, Trunk};
 use crate::templates::address::is_did;
 
 /// Contexts `extensions.conf` reserves for its own settings.
@@ -207,6 +208,8 @@ struct ContextLines<'s> {
     inbound: Vec<(&'s str, &'s str, &'s str)>,
     /// (priority, route name, route context)
     includes: Vec<(i32, &'s str, String)>,
+    /// Every number answered in the context, to refuse a second line for one.
+    numbers: HashSet<&'s str>,
 }
 
 fn natural(number: &str) -> (usize, &str) {
@@ -228,11 +231,13 @@ fn route_dial_line(route: &OutboundRoute, trunk: &str) -> String {
 }
 
 /// Renders every dialplan block: contexts (sorted by name), then outbound routes (sorted
-/// by name).
+/// by name). An object that cannot be rendered is left out and listed as a failure; the
+/// others are rendered as if it did not exist.
 pub fn render_dialplan(
     snapshot: &ConfigSnapshot,
     settings: &RenderSettings,
-) -> Result<Vec<ManagedBlock>, RenderError> {
+) -> (Vec<ManagedBlock>, Vec<RenderFailure>) {
+    let mut failures = Vec::new();
     let trunks: HashMap<&str, &Trunk> = snapshot
         .trunks
         .iter()
@@ -246,114 +251,44 @@ pub fn render_dialplan(
     let mut contexts: BTreeMap<&str, ContextLines> = BTreeMap::new();
 
     for extension in snapshot.extensions.iter().filter(|e| e.enabled) {
-        check_number(&extension.number)?;
-        let context = check_context(
-            || format!("extension {}", extension.number),
-            &extension.context,
-        )?;
-        contexts
-            .entry(context)
-            .or_default()
-            .extensions
-            .push(extension);
+        let checked = check_number(&extension.number).and_then(|()| {
+            check_context(|| format!("extension {}", extension.number), &extension.context)
+        });
+        match checked {
+            Ok(context) => contexts.entry(context).or_default().extensions.push(extension),
+            Err(error) => failures.push(RenderFailure::extension(&extension.number, error)),
+        }
+    }
+    for lines in contexts.values_mut() {
+        lines.numbers = lines.extensions.iter().map(|e| e.number.as_str()).collect();
     }
 
     for route in &snapshot.inbound_routes {
-        let object = format!("inbound route {}", route.did);
-        if !is_did(&route.did) {
-            return Err(RenderError::InvalidField {
-                object,
-                field: "did".to_owned(),
-                reason: "must be an optional '+' and 2 to 20 digits".to_owned(),
-            });
-        }
-        let Some(target) = extensions.get(route.extension.as_str()) else {
-            return Err(RenderError::MissingReference {
-                object,
-                missing: format!("extension {}", route.extension),
-            });
-        };
-        if !target.enabled {
-            continue;
-        }
-        let via: Vec<&Trunk> = match &route.trunk {
-            Some(name) => match trunks.get(name.as_str()) {
-                Some(trunk) => vec![*trunk],
-                None => {
-                    return Err(RenderError::MissingReference {
-                        object,
-                        missing: format!("trunk {name}"),
-                    });
-                }
-            },
-            None => snapshot.trunks.iter().collect(),
-        };
-        let mut seen_contexts: Vec<&str> = Vec::new();
-        for trunk in via.into_iter().filter(|t| t.enabled) {
-            let context = check_context(|| object.clone(), &trunk.context)?;
-            if !seen_contexts.contains(&context) {
-                seen_contexts.push(context);
-                contexts.entry(context).or_default().inbound.push((
-                    &route.did,
-                    &target.context,
-                    &target.number,
-                ));
-            }
+        if let Err(error) = inbound_lines(route, &extensions, &trunks, snapshot, &mut contexts) {
+            failures.push(RenderFailure::inbound_route(route.id, error));
         }
     }
 
     let mut route_blocks = Vec::new();
-    let mut route_names: Vec<&str> = Vec::new();
+    let mut route_names: HashSet<&str> = HashSet::new();
     for route in &snapshot.outbound_routes {
-        let object = format!("outbound route {}", route.name);
-        if !is_plain_identifier(&route.name, MAX_SECTION_NAME - 10) {
-            return Err(RenderError::InvalidField {
-                object,
-                field: "name".to_owned(),
-                reason: "must be letters, digits, '_', '-', '.' or '+'".to_owned(),
-            });
+        match outbound_block(route, &trunks, &mut route_names, &contexts) {
+            Ok(Some((context, block))) => {
+                contexts.entry(context).or_default().includes.push((
+                    route.priority,
+                    &route.name,
+                    route_context(&route.name),
+                ));
+                route_blocks.push(block);
+            }
+            Ok(None) => {}
+            Err(error) => failures.push(RenderFailure::outbound_route(&route.name, error)),
         }
-        if route_names.contains(&route.name.as_str()) {
-            return Err(RenderError::Duplicate {
-                what: "outbound route",
-                name: route.name.clone(),
-            });
-        }
-        route_names.push(&route.name);
-        check_strip_prepend(&route.pattern, route.strip, &route.prepend)?;
-        let context = check_context(|| object.clone(), &route.context)?;
-        let Some(trunk) = trunks.get(route.trunk.as_str()) else {
-            return Err(RenderError::MissingReference {
-                object,
-                missing: format!("trunk {}", route.trunk),
-            });
-        };
-        if !trunk.enabled {
-            continue;
-        }
-        check_name(&object, &trunk.name)?;
-        contexts.entry(context).or_default().includes.push((
-            route.priority,
-            &route.name,
-            route_context(&route.name),
-        ));
-        route_blocks.push(ManagedBlock {
-            id: route_block_id(&route.name),
-            body: route_dial_line(route, &trunk.name),
-        });
     }
     route_blocks.sort_by(|a, b| a.id.cmp(&b.id));
 
-    for route_context in route_names.iter().map(|n| route_context(n)) {
-        if contexts.contains_key(route_context.as_str()) {
-            return Err(RenderError::Duplicate {
-                what: "dialplan context",
-                name: route_context,
-            });
-        }
-    }
-
     let mut blocks = Vec::with_capacity(contexts.len() + route_blocks.len());
+    let timeout = settings.dial_timeout_secs.to_string();
     for (context, mut lines) in contexts {
         lines
             .extensions
@@ -364,11 +299,7 @@ pub fn render_dialplan(
         body.push('[');
         body.push_str(context);
         body.push_str("]\n");
-        let mut numbers: Vec<&str> =
-            Vec::with_capacity(lines.extensions.len() + lines.inbound.len());
-        let timeout = settings.dial_timeout_secs.to_string();
         for extension in &lines.extensions {
-            numbers.push(&extension.number);
             for piece in [
                 "exten => ",
                 &extension.number,
@@ -382,7 +313,6 @@ pub fn render_dialplan(
             }
         }
         for (did, target_context, number) in &lines.inbound {
-            numbers.push(did);
             for piece in [
                 "exten => ",
                 did,
@@ -395,30 +325,141 @@ pub fn render_dialplan(
                 body.push_str(piece);
             }
         }
-        numbers.sort_unstable();
-        if let Some(pair) = numbers.windows(2).find(|w| w[0] == w[1]) {
-            return Err(RenderError::Duplicate {
-                what: "dialplan extension",
-                name: format!("{context},{}", pair[0]),
-            });
-        }
         for (_, _, included) in &lines.includes {
             body.push_str("include => ");
             body.push_str(included);
             body.push('\n');
         }
-        blocks.push(ManagedBlock {
+        let block = ManagedBlock {
             id: dialplan_block_id(context),
             body,
-        });
+        };
+        match verify_dialplan(&block.id, &block.body) {
+            Ok(()) => blocks.push(block),
+            Err(error) => failures.push(RenderFailure::dialplan(context, error)),
+        }
     }
-    blocks.extend(route_blocks);
-    for block in &blocks {
-        verify_dialplan(&block.id, &block.body)?;
+    for block in route_blocks {
+        match verify_dialplan(&block.id, &block.body) {
+            Ok(()) => blocks.push(block),
+            Err(error) => {
+                let name = block.id.trim_start_matches("Route outbound ");
+                failures.push(RenderFailure::outbound_route(name, error));
+            }
+        }
     }
-    Ok(blocks)
+    (blocks, failures)
 }
 
+/// Adds an inbound route's lines to the contexts of the trunks it arrives through.
+fn inbound_lines<'s>(
+    route: &'s InboundRoute,
+    extensions: &HashMap<&str, &'s Extension>,
+    trunks: &HashMap<&str, &'s Trunk>,
+    snapshot: &'s ConfigSnapshot,
+    contexts: &mut BTreeMap<&'s str, ContextLines<'s>>,
+) -> Result<(), RenderError> {
+    let object = format!("inbound route {}", route.did);
+    if !is_did(&route.did) {
+        return Err(RenderError::InvalidField {
+            object,
+            field: "did".to_owned(),
+            reason: "must be an optional '+' and 2 to 20 digits".to_owned(),
+        });
+    }
+    let Some(target) = extensions.get(route.extension.as_str()) else {
+        return Err(RenderError::MissingReference {
+            object,
+            missing: format!("extension {}", route.extension),
+        });
+    };
+    if !target.enabled {
+        return Ok(());
+    }
+    let via: Vec<&Trunk> = match &route.trunk {
+        Some(name) => match trunks.get(name.as_str()) {
+            Some(trunk) => vec![*trunk],
+            None => {
+                return Err(RenderError::MissingReference {
+                    object,
+                    missing: format!("trunk {name}"),
+                });
+            }
+        },
+        None => snapshot.trunks.iter().collect(),
+    };
+    // Check every context first, so that a refused route adds no line anywhere.
+    let mut targets: Vec<&str> = Vec::new();
+    for trunk in via.into_iter().filter(|t| t.enabled) {
+        let context = check_context(|| object.clone(), &trunk.context)?;
+        if targets.contains(&context) {
+            continue;
+        }
+        if contexts.get(context).is_some_and(|lines| lines.numbers.contains(&route.did.as_str())) {
+            return Err(RenderError::Duplicate {
+                what: "dialplan extension",
+                name: format!("{context},{}", route.did),
+            });
+        }
+        targets.push(context);
+    }
+    for context in targets {
+        let lines = contexts.entry(context).or_default();
+        lines.numbers.insert(&route.did);
+        lines.inbound.push((&route.did, &target.context, &target.number));
+    }
+    Ok(())
+}
+
+/// An outbound route's own block and the callers' context that includes it; `None`
+/// when its trunk is disabled.
+fn outbound_block<'s>(
+    route: &'s OutboundRoute,
+    trunks: &HashMap<&str, &'s Trunk>,
+    route_names: &mut HashSet<&'s str>,
+    contexts: &BTreeMap<&'s str, ContextLines<'s>>,
+) -> Result<Option<(&'s str, ManagedBlock)>, RenderError> {
+    let object = format!("outbound route {}", route.name);
+    if !is_plain_identifier(&route.name, MAX_SECTION_NAME - 10) {
+        return Err(RenderError::InvalidField {
+            object,
+            field: "name".to_owned(),
+            reason: "must be letters, digits, '_', '-', '.' or '+'".to_owned(),
+        });
+    }
+    if !route_names.insert(&route.name) {
+        return Err(RenderError::Duplicate {
+            what: "outbound route",
+            name: route.name.clone(),
+        });
+    }
+    let own_context = route_context(&route.name);
+    if contexts.contains_key(own_context.as_str()) {
+        return Err(RenderError::Duplicate {
+            what: "dialplan context",
+            name: own_context,
+        });
+    }
+    check_strip_prepend(&route.pattern, route.strip, &route.prepend)?;
+    let context = check_context(|| object.clone(), &route.context)?;
+    let Some(trunk) = trunks.get(route.trunk.as_str()) else {
+        return Err(RenderError::MissingReference {
+            object,
+            missing: format!("trunk {}", route.trunk),
+        });
+    };
+    if !trunk.enabled {
+        return Ok(None);
+    }
+    check_name(&object, &trunk.name)?;
+    Ok(Some((
+        context,
+        ManagedBlock {
+            id: route_block_id(&route.name),
+            body: route_dial_line(route, &trunk.name),
+        },
+    )))
+}
 /// Reads a rendered dialplan block back: only `[context]`, `exten => `, ` same => ` and
 /// `include => ` lines, none of them carrying a comment or a line break.
 pub fn verify_dialplan(object: &str, text: &str) -> Result<(), RenderError> {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use super::managed::Malformed;
+use crate::model::FieldErrors;
 
 /// Why rendering, editing or writing a config file failed. Nothing is written when any
 /// of these is returned.
@@ -34,6 +35,9 @@ pub enum RenderError {
         field: String,
         reason: String,
     },
+    /// Fields the API would have refused (the object was stored by other means).
+    #[error("{object}: {errors}")]
+    InvalidFields { object: String, errors: FieldErrors },
     /// A field the object's template requires is empty.
     #[error("{object}: {field} is required")]
     MissingField { object: String, field: String },
@@ -77,6 +81,13 @@ pub enum RenderError {
 }
 
 impl RenderError {
+    pub(crate) fn invalid_fields(object: &str, errors: FieldErrors) -> Self {
+        RenderError::InvalidFields {
+            object: object.to_owned(),
+            errors,
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, action: &'static str, source: std::io::Error) -> Self {
         RenderError::Io {
             path: path.to_path_buf(),

@@ -95,13 +95,6 @@ fn callerid<'a>(
     let Some(name) = &extension.name else {
         return Ok(None);
     };
-    if name.contains(['"', '<', '>']) {
-        return Err(invalid(
-            object,
-            "name",
-            "must not contain '\"', '<' or '>' to form a caller ID",
-        ));
-    }
     check_value(
         object,
         "callerid",
@@ -120,6 +113,9 @@ pub fn render_extension(
     }
     let object = format!("extension {}", extension.number);
     let object = object.as_str();
+    extension
+        .check()
+        .map_err(|errors| RenderError::invalid_fields(object, errors))?;
     check_number(&extension.number)?;
     let template = extension_template(&extension.template).ok_or_else(|| {
         RenderError::UnknownExtensionTemplate {

@@ -463,6 +463,16 @@ impl<'a> ManagedFile<'a> {
         &mut self,
         desired: &[ManagedBlock],
     ) -> Result<(Vec<Drift>, Vec<ManagedBlock>), RenderError> {
+        self.replace_blocks_keeping(desired, &[])
+    }
+
+    /// [`ManagedFile::replace_blocks`], leaving the blocks named in `keep` exactly as
+    /// they are (the blocks of objects that could not be rendered this time).
+    pub fn replace_blocks_keeping(
+        &mut self,
+        desired: &[ManagedBlock],
+        keep: &[String],
+    ) -> Result<(Vec<Drift>, Vec<ManagedBlock>), RenderError> {
         let mut wanted: FastMap<&str, usize> =
             FastMap::with_capacity_and_hasher(desired.len(), Default::default());
         for (i, block) in desired.iter().enumerate() {
@@ -481,6 +491,10 @@ impl<'a> ManagedFile<'a> {
         let mut parts = Vec::with_capacity(self.parts.len() + desired.len());
         for mut part in std::mem::take(&mut self.parts) {
             if let Part::Block { id, body, .. } = &part {
+                if keep.iter().any(|k| k == id.as_ref()) && !wanted.contains_key(id.as_ref()) {
+                    parts.push(part);
+                    continue;
+                }
                 let Some(&i) = wanted.get(id.as_ref()) else {
                     unexpected.push(Drift {
                         id: id.clone().into_owned(),
@@ -518,6 +532,11 @@ impl<'a> ManagedFile<'a> {
     /// The blocks whose text differs from `desired`, those missing from the file, and
     /// those in the file that `desired` no longer has.
     pub fn drift(&self, desired: &[ManagedBlock]) -> Vec<Drift> {
+        self.drift_keeping(desired, &[])
+    }
+
+    /// [`ManagedFile::drift`], not counting the blocks named in `keep`.
+    pub fn drift_keeping(&self, desired: &[ManagedBlock], keep: &[String]) -> Vec<Drift> {
         let present: HashMap<&str, &str> = self.blocks().collect();
         let mut drift = Vec::new();
         for block in desired {
@@ -538,7 +557,7 @@ impl<'a> ManagedFile<'a> {
         let wanted: std::collections::HashSet<&str> =
             desired.iter().map(|b| b.id.as_str()).collect();
         for (id, _) in self.blocks() {
-            if !wanted.contains(id) {
+            if !wanted.contains(id) && !keep.iter().any(|k| k == id) {
                 drift.push(Drift {
                     id: id.to_owned(),
                     kind: DriftKind::Unexpected,

@@ -22,8 +22,10 @@ pub use error::RenderError;
 pub use extension::{extension_block_id, render_extension};
 pub use managed::{Drift, DriftKind, Malformed, MalformedKind, ManagedBlock, ManagedFile};
 pub use settings::RenderSettings;
-pub use snapshot::{ConfigSnapshot, RenderedConfig, render_all};
-pub use sync::{FileSync, SyncOutcome, SyncPlan, edit_file, plan_file, sync_file, sync_files};
+pub use snapshot::{AsteriskFile, ConfigSnapshot, RenderFailure, RenderedConfig, render_all, render_isolated};
+pub use sync::{
+    FileSync, SyncOutcome, SyncPlan, edit_file, plan_file, plan_file_keeping, sync_file, sync_files,
+};
 pub use trunk::{render_trunk, trunk_block_id};
 pub use write::{WriteOptions, WriteOutcome, backup_path, write_atomic};
 

@@ -1,8 +1,8 @@
 //! Section text with a last line of defence.
 //!
 //! Every value the renderer writes passes [`check_value`] (the shared
-//! [`check_config_value`] rule, plus a refusal of a leading `>` that Asterisk would read as
-//! part of `=>`), and every section name [`check_name`]. Rendered pjsip text is then read
+//! [`check_config_value`] rule the API validators use too), and every section name
+//! [`check_name`]. Rendered pjsip text is then read
 //! back by [`verify_pjsip`], which accepts only `[name]` headers, a `type=` first, and
 //! `option=value` lines whose option Asterisk documents for that type. A caller that skipped
 //! validation gets an error naming the object and the option, never a file with an extra
@@ -35,16 +35,7 @@ impl fmt::Display for Checked<'_> {
 }
 
 fn value_problem(value: &str) -> Option<String> {
-    if let Err(e) = check_config_value(value) {
-        return Some(e.to_string());
-    }
-    if value.is_empty() {
-        return Some("is empty".to_owned());
-    }
-    if value.starts_with('>') {
-        return Some("must not start with '>' (Asterisk would read '=>')".to_owned());
-    }
-    None
+    check_config_value(value).err().map(|e| e.to_string())
 }
 
 /// Checks a value for `option` of `object`.

@@ -1,12 +1,13 @@
 //! Rendering everything from one database snapshot.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::dialplan::render_dialplan;
-use super::extension::render_extension;
-use super::trunk::render_trunk;
+use super::dialplan::{dialplan_block_id, render_dialplan, route_block_id};
+use super::extension::{extension_block_id, render_extension};
+use super::trunk::{render_trunk, trunk_block_id};
 use super::{ManagedBlock, RenderError, RenderSettings};
 use crate::model::{Extension, InboundRoute, OutboundRoute, Trunk};
 use crate::templates::{ProviderTemplate, find_provider};
@@ -20,105 +21,224 @@ pub struct ConfigSnapshot {
     pub outbound_routes: Vec<OutboundRoute>,
 }
 
-/// The managed blocks of both Asterisk files.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which managed Asterisk file a block belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AsteriskFile {
+    Pjsip,
+    Extensions,
+}
+
+/// An object the renderer refused. Every other object is still rendered; this one keeps
+/// the block it already has in the file (or gets none, if it never had one).
+#[derive(Debug, Clone)]
+pub struct RenderFailure {
+    /// `extension`, `trunk`, `route`, `dialplan` or `inbound route`, as in apply outcomes.
+    pub kind: &'static str,
+    pub name: String,
+    /// The managed block the object owns, left as it is in the file.
+    pub keeps: Option<(AsteriskFile, String)>,
+    pub error: Arc<RenderError>,
+}
+
+impl RenderFailure {
+    fn new(kind: &'static str, name: impl Into<String>, keeps: Option<(AsteriskFile, String)>, error: RenderError) -> Self {
+        RenderFailure { kind, name: name.into(), keeps, error: Arc::new(error) }
+    }
+
+    pub(crate) fn extension(number: &str, error: RenderError) -> Self {
+        Self::new("extension", number, Some((AsteriskFile::Pjsip, extension_block_id(number))), error)
+    }
+
+    pub(crate) fn trunk(name: &str, error: RenderError) -> Self {
+        Self::new("trunk", name, Some((AsteriskFile::Pjsip, trunk_block_id(name))), error)
+    }
+
+    pub(crate) fn outbound_route(name: &str, error: RenderError) -> Self {
+        Self::new("route", format!("outbound {name}"), Some((AsteriskFile::Extensions, route_block_id(name))), error)
+    }
+
+    pub(crate) fn inbound_route(id: i64, error: RenderError) -> Self {
+        Self::new("inbound route", id.to_string(), None, error)
+    }
+
+    pub(crate) fn dialplan(context: &str, error: RenderError) -> Self {
+        Self::new("dialplan", context, Some((AsteriskFile::Extensions, dialplan_block_id(context))), error)
+    }
+}
+
+/// The managed blocks of both Asterisk files, and the objects that could not be rendered.
+#[derive(Debug, Clone, Default)]
 pub struct RenderedConfig {
     /// `Extension <number>` (by number) then `Trunk <name>` (by name).
     pub pjsip: Vec<ManagedBlock>,
     /// `Dialplan <context>` (by context) then `Route outbound <name>` (by name).
     pub extensions: Vec<ManagedBlock>,
+    /// One entry per refused object, in the order found.
+    pub failures: Vec<RenderFailure>,
 }
 
-/// Renders the snapshot. Disabled extensions and trunks produce nothing; any invalid or
-/// inconsistent object fails the whole render, so a half-rendered config is never
-/// written.
+impl RenderedConfig {
+    /// The ids of the blocks of `file` that keep their text because their object failed.
+    pub fn kept(&self, file: AsteriskFile) -> Vec<String> {
+        self.failures
+            .iter()
+            .filter_map(|f| f.keeps.as_ref())
+            .filter(|(f, _)| *f == file)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
+/// Renders the snapshot. Disabled extensions and trunks produce nothing. An invalid or
+/// inconsistent object is listed in [`RenderedConfig::failures`] and rendered as nothing,
+/// so one bad row never stops the others from reaching Asterisk.
+pub fn render_isolated(
+    snapshot: &ConfigSnapshot,
+    providers: &[ProviderTemplate],
+    settings: &RenderSettings,
+) -> RenderedConfig {
+    // The two files do not depend on each other: render them side by side.
+    let ((pjsip, mut failures), (extensions, dialplan_failures)) = rayon::join(
+        || render_pjsip(snapshot, providers, settings),
+        || render_dialplan(snapshot, settings),
+    );
+    for failure in dialplan_failures {
+        // An object refused in both files is reported once.
+        if !failures.iter().any(|f| f.kind == failure.kind && f.name == failure.name) {
+            failures.push(failure);
+        }
+    }
+    RenderedConfig { pjsip, extensions, failures }
+}
+
+/// [`render_isolated`], failing as a whole on the first refused object: for checking
+/// that a snapshot renders completely.
 pub fn render_all(
     snapshot: &ConfigSnapshot,
     providers: &[ProviderTemplate],
     settings: &RenderSettings,
 ) -> Result<RenderedConfig, RenderError> {
-    // The two files do not depend on each other: render them side by side.
-    let (pjsip, extensions) = rayon::join(
-        || render_pjsip(snapshot, providers, settings),
-        || render_dialplan(snapshot, settings),
-    );
-    Ok(RenderedConfig {
-        pjsip: pjsip?,
-        extensions: extensions?,
-    })
+    let rendered = render_isolated(snapshot, providers, settings);
+    match rendered.failures.first() {
+        Some(failure) => Err(clone_error(&failure.error)),
+        None => Ok(rendered),
+    }
+}
+
+/// Render errors hold I/O and template errors that cannot be cloned; a refused object's
+/// error is neither, but keep the text whatever it is.
+fn clone_error(error: &RenderError) -> RenderError {
+    match error {
+        RenderError::UnsafeSectionName { object, name } => {
+            RenderError::UnsafeSectionName { object: object.clone(), name: name.clone() }
+        }
+        RenderError::UnsafeValue { object, option, reason } => {
+            RenderError::UnsafeValue { object: object.clone(), option: option.clone(), reason: reason.clone() }
+        }
+        RenderError::UnknownOption { object, section_type, option } => RenderError::UnknownOption {
+            object: object.clone(),
+            section_type: section_type.clone(),
+            option: option.clone(),
+        },
+        RenderError::InvalidField { object, field, reason } => {
+            RenderError::InvalidField { object: object.clone(), field: field.clone(), reason: reason.clone() }
+        }
+        RenderError::InvalidFields { object, errors } => {
+            RenderError::InvalidFields { object: object.clone(), errors: errors.clone() }
+        }
+        RenderError::MissingField { object, field } => {
+            RenderError::MissingField { object: object.clone(), field: field.clone() }
+        }
+        RenderError::UnknownExtensionTemplate { extension, template } => {
+            RenderError::UnknownExtensionTemplate { extension: extension.clone(), template: template.clone() }
+        }
+        RenderError::UnknownProvider { trunk, provider } => {
+            RenderError::UnknownProvider { trunk: trunk.clone(), provider: provider.clone() }
+        }
+        RenderError::MissingReference { object, missing } => {
+            RenderError::MissingReference { object: object.clone(), missing: missing.clone() }
+        }
+        RenderError::Duplicate { what, name } => RenderError::Duplicate { what, name: name.clone() },
+        RenderError::InvalidDialPattern { pattern, reason } => {
+            RenderError::InvalidDialPattern { pattern: pattern.clone(), reason: reason.clone() }
+        }
+        RenderError::UnexpectedOutput { object, line, reason } => {
+            RenderError::UnexpectedOutput { object: object.clone(), line: *line, reason: reason.clone() }
+        }
+        other => RenderError::InvalidBlock { id: String::new(), reason: other.to_string() },
+    }
 }
 
 fn render_pjsip(
     snapshot: &ConfigSnapshot,
     providers: &[ProviderTemplate],
     settings: &RenderSettings,
-) -> Result<Vec<ManagedBlock>, RenderError> {
+) -> (Vec<ManagedBlock>, Vec<RenderFailure>) {
+    let mut failures = Vec::new();
     let mut extensions: Vec<&Extension> = snapshot.extensions.iter().collect();
     extensions.sort_by(|a, b| (a.number.len(), &a.number).cmp(&(b.number.len(), &b.number)));
-    let mut trunks: Vec<&Trunk> = snapshot.trunks.iter().filter(|t| t.enabled).collect();
+    extensions.dedup_by(|later, first| {
+        let twice = later.number == first.number;
+        if twice {
+            failures.push(RenderFailure::extension(
+                &later.number,
+                RenderError::Duplicate { what: "extension", name: later.number.clone() },
+            ));
+        }
+        twice
+    });
+    let mut trunks: Vec<&Trunk> = snapshot.trunks.iter().collect();
     trunks.sort_by(|a, b| a.name.cmp(&b.name));
-    for pair in extensions.windows(2) {
-        if pair[0].number == pair[1].number {
-            return Err(RenderError::Duplicate {
-                what: "extension",
-                name: pair[0].number.clone(),
-            });
+    trunks.dedup_by(|later, first| {
+        let twice = later.name == first.name;
+        if twice {
+            failures.push(RenderFailure::trunk(
+                &later.name,
+                RenderError::Duplicate { what: "trunk", name: later.name.clone() },
+            ));
         }
-    }
-    for pair in snapshot_trunk_names(snapshot).windows(2) {
-        if pair[0] == pair[1] {
-            return Err(RenderError::Duplicate {
-                what: "trunk",
-                name: pair[0].to_owned(),
-            });
-        }
-    }
+        twice
+    });
+    trunks.retain(|t| t.enabled);
     // Objects are independent of each other and most of the work: render them on
     // every core.
-    let extension_blocks: Vec<Option<ManagedBlock>> = extensions
-        .par_iter()
-        .map(|extension| render_extension(extension, settings))
-        .collect::<Result<_, _>>()?;
-    let trunk_blocks: Vec<Option<ManagedBlock>> = trunks
+    let extension_blocks: Vec<Result<Option<ManagedBlock>, RenderError>> =
+        extensions.par_iter().map(|extension| render_extension(extension, settings)).collect();
+    let trunk_blocks: Vec<Result<Option<ManagedBlock>, RenderError>> = trunks
         .par_iter()
         .map(|trunk| {
-            let provider = find_provider(providers, &trunk.provider).ok_or_else(|| {
-                RenderError::UnknownProvider {
-                    trunk: trunk.name.clone(),
-                    provider: trunk.provider.clone(),
-                }
+            let provider = find_provider(providers, &trunk.provider).ok_or_else(|| RenderError::UnknownProvider {
+                trunk: trunk.name.clone(),
+                provider: trunk.provider.clone(),
             })?;
             render_trunk(trunk, provider, settings)
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
 
     let mut pjsip = Vec::with_capacity(extensions.len() + trunks.len());
     // Sections are unique per (type, name): an endpoint `1001` from an extension and one
     // from a trunk named `1001` would collide.
     let mut endpoint_names: HashSet<&str> = HashSet::with_capacity(pjsip.capacity());
     for (extension, block) in extensions.iter().zip(extension_blocks) {
-        if let Some(block) = block {
-            endpoint_names.insert(&extension.number);
-            pjsip.push(block);
+        match block {
+            Ok(Some(block)) => {
+                endpoint_names.insert(&extension.number);
+                pjsip.push(block);
+            }
+            Ok(None) => {}
+            Err(error) => failures.push(RenderFailure::extension(&extension.number, error)),
         }
     }
     for (trunk, block) in trunks.iter().zip(trunk_blocks) {
-        if let Some(block) = block {
-            if !endpoint_names.insert(&trunk.name) {
-                return Err(RenderError::Duplicate {
-                    what: "pjsip endpoint",
-                    name: trunk.name.clone(),
-                });
-            }
-            pjsip.push(block);
+        match block {
+            Ok(Some(_)) if !endpoint_names.insert(&trunk.name) => failures.push(RenderFailure::trunk(
+                &trunk.name,
+                RenderError::Duplicate { what: "pjsip endpoint", name: trunk.name.clone() },
+            )),
+            Ok(Some(block)) => pjsip.push(block),
+            Ok(None) => {}
+            Err(error) => failures.push(RenderFailure::trunk(&trunk.name, error)),
         }
     }
-    Ok(pjsip)
-}
-
-/// Every trunk's name (enabled or not), sorted.
-fn snapshot_trunk_names(snapshot: &ConfigSnapshot) -> Vec<&str> {
-    let mut names: Vec<&str> = snapshot.trunks.iter().map(|t| t.name.as_str()).collect();
-    names.sort_unstable();
-    names
+    (pjsip, failures)
 }

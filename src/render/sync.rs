@@ -53,7 +53,19 @@ pub fn plan_file(
     leader: &str,
     blocks: &[ManagedBlock],
 ) -> Result<SyncPlan, RenderError> {
-    let mut edited = edit_in_memory(path, leader, |file| file.replace_blocks(blocks))?;
+    plan_file_keeping(path, leader, blocks, &[])
+}
+
+/// [`plan_file`], leaving the blocks named in `keep` as they are.
+pub fn plan_file_keeping(
+    path: &Path,
+    leader: &str,
+    blocks: &[ManagedBlock],
+    keep: &[String],
+) -> Result<SyncPlan, RenderError> {
+    let mut edited = edit_in_memory(path, leader, |file| {
+        file.replace_blocks_keeping(blocks, keep)
+    })?;
     let changed = edited.changed();
     let diff = edited.diff(path);
     Ok(SyncPlan {
@@ -71,6 +83,8 @@ pub struct FileSync<'a> {
     /// The comment leader of the file's dialect (`;` or `#`).
     pub leader: &'a str,
     pub blocks: &'a [ManagedBlock],
+    /// Blocks to leave as they are (their objects could not be rendered).
+    pub keep: &'a [String],
 }
 
 /// A file read, parsed and edited in memory.
@@ -194,7 +208,11 @@ pub fn sync_files(
 ) -> Result<Vec<SyncOutcome>, RenderError> {
     let edited = files
         .par_iter()
-        .map(|f| edit_in_memory(f.path, f.leader, |file| file.replace_blocks(f.blocks)))
+        .map(|f| {
+            edit_in_memory(f.path, f.leader, |file| {
+                file.replace_blocks_keeping(f.blocks, f.keep)
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let paths: Vec<&Path> = files.iter().map(|f| f.path).collect();
     write_edited(&paths, edited, options)
@@ -216,6 +234,7 @@ pub fn sync_file(
             path,
             leader,
             blocks,
+            keep: &[],
         }],
         options,
     )
