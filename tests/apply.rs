@@ -351,3 +351,19 @@ async fn registrations_are_served_from_memory_and_right_after_a_reconnect() {
     .await;
     d.stop().await;
 }
+
+/// rayan's own writes are never reported as hand edits: a burst of creates, one at a
+/// time, with nobody touching the files, sends no drift event.
+#[tokio::test]
+async fn a_burst_of_writes_reports_no_drift() {
+    let d = TestDaemon::start(Backend::Sqlite).await;
+    let (mut events, _) = support::ws::Ws::connect(&d.url, &d.admin_token, "types=drift").await;
+    for n in 0..300 {
+        let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": format!("{}", 2000 + n)}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    // The watcher looks at a change 100 ms after it settles.
+    events.assert_quiet(Duration::from_millis(600)).await;
+    assert_eq!(status(&d).await["drift"], json!([]));
+    d.stop().await;
+}
