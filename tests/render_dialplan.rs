@@ -210,7 +210,7 @@ fn dangling_and_duplicate_references_are_errors() {
     s.outbound_routes[0].strip = 12;
     assert!(matches!(
         render(&s),
-        Err(RenderError::InvalidDialPattern { .. })
+        Err(RenderError::InvalidFields { errors, .. }) if errors.0.iter().any(|e| e.field == "strip")
     ));
 }
 

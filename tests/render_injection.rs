@@ -185,3 +185,104 @@ proptest! {
         }
     }
 }
+
+/// Text a client might send: mostly plausible, sometimes hostile, sometimes empty or
+/// carrying invisible characters.
+fn client_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9 ._-]{0,12}",
+        hostile(),
+        Just(String::new()),
+        Just("abc\u{202e}def".to_owned()),
+        Just("<sip:evil@x>".to_owned()),
+        Just("a=>b".to_owned()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever the API accepts for an extension renders: the API and the renderer
+    /// apply one rule, so a write the API answered 2xx can never freeze the apply.
+    #[test]
+    fn extensions_the_api_accepts_render(
+        name in proptest::option::of(mostly("Alice B", client_text())),
+        caller_id in proptest::option::of(mostly("\"Front desk\" <200>", client_text())),
+        context in proptest::option::of(mostly("from-internal", client_text())),
+        template in proptest::option::of(prop_oneof![3 => Just("basic".to_owned()), 3 => Just("webrtc".to_owned()), 1 => client_text()]),
+        max_contacts in proptest::option::of(0u32..101),
+    ) {
+        let input = rayan::model::extension::NewExtension {
+            extension: "1001".into(),
+            name,
+            caller_id,
+            context,
+            template,
+            max_contacts,
+            ..Default::default()
+        };
+        let known_template = input.template.as_deref().is_none_or(|t| rayan::templates::extension_template(t).is_some());
+        prop_assume!(input.validate(&rayan::model::extension::NumberPolicy::default()).is_ok() && known_template);
+        let mut stored = extension("1001", input.template.as_deref().unwrap_or("basic"));
+        stored.name = input.name.clone();
+        stored.caller_id = input.caller_id.clone();
+        stored.context = input.context.clone().unwrap_or_else(|| "from-internal".into());
+        stored.max_contacts = input.max_contacts;
+        let rendered = render_extension(&stored, &RenderSettings::default());
+        prop_assert!(matches!(rendered, Ok(Some(_))), "accepted {:?} but {:?}", input, rendered.err().map(|e| e.to_string()));
+        let snapshot = ConfigSnapshot { extensions: vec![stored], ..Default::default() };
+        let all = rayan::render::render_isolated(&snapshot, &[], &RenderSettings::default());
+        prop_assert!(all.failures.is_empty(), "{:?}", all.failures);
+    }
+
+    /// The same for outbound and inbound routes.
+    #[test]
+    fn routes_the_api_accepts_render(
+        name in mostly("us_local", client_text()),
+        pattern in mostly("_1NXXNXXXXXX", client_text()),
+        strip in proptest::option::of(0u32..14),
+        prepend in proptest::option::of(mostly("+1", client_text())),
+        context in proptest::option::of(mostly("from-internal", client_text())),
+        did in mostly("+15551234567", client_text()),
+    ) {
+        let route = rayan::model::routes::NewOutboundRoute {
+            name,
+            pattern,
+            trunk: "telnyx_main".into(),
+            strip,
+            prepend,
+            priority: None,
+            context,
+        };
+        let stored = OutboundRoute {
+            id: 1,
+            name: route.name.clone(),
+            pattern: route.pattern.clone(),
+            trunk: route.trunk.clone(),
+            strip: route.strip.unwrap_or(0),
+            prepend: route.prepend.clone().unwrap_or_default(),
+            priority: 1,
+            context: route.context.clone().unwrap_or_else(|| "from-internal".into()),
+        };
+        let mut errors = rayan::model::FieldErrors::new();
+        rayan::model::routes::check_route_pattern(&mut errors, &stored.pattern, stored.strip, &stored.prepend);
+        let outbound_ok = route.validate().is_ok() && errors.is_empty();
+        let inbound = rayan::model::routes::NewInboundRoute { did, trunk: None, extension: "1001".into() };
+        let mut errors = rayan::model::FieldErrors::new();
+        rayan::model::routes::check_did(&mut errors, "did", &inbound.did);
+        let inbound_ok = inbound.validate().is_ok() && errors.is_empty();
+        let snapshot = ConfigSnapshot {
+            extensions: vec![extension("1001", "basic")],
+            trunks: vec![trunk("telnyx_main", "telnyx")],
+            inbound_routes: if inbound_ok {
+                vec![InboundRoute { id: 1, did: inbound.did.clone(), trunk: None, extension: "1001".to_owned() }]
+            } else {
+                vec![]
+            },
+            outbound_routes: if outbound_ok { vec![stored] } else { vec![] },
+        };
+        let providers = builtin_provider_templates().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let rendered = rayan::render::render_isolated(&snapshot, &providers, &RenderSettings::default());
+        prop_assert!(rendered.failures.is_empty(), "{:?}", rendered.failures.iter().map(|f| f.error.to_string()).collect::<Vec<_>>());
+    }
+}

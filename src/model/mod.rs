@@ -1,6 +1,8 @@
 //! Domain types and the validation rules every value must pass before it can
 //! reach a config file. Nothing here touches the database, the network or a file.
 
+pub mod address;
+pub mod dial_pattern;
 pub mod extension;
 pub mod role;
 pub mod routes;

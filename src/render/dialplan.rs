@@ -25,14 +25,13 @@ use super::extension::check_number;
 use super::section::{MAX_SECTION_NAME, check_name};
 use super::snapshot::RenderFailure;
 use super::{ConfigSnapshot, ManagedBlock, RenderError, RenderSettings};
+use crate::model::dial_pattern::{self, PatternError};
 use crate::model::safe::is_plain_identifier;
 use crate::model::{Extension, InboundRoute, OutboundRoute, Trunk};
-use crate::templates::address::is_did;
+use crate::model::address::is_did;
 
 /// Contexts `extensions.conf` reserves for its own settings.
 const RESERVED_CONTEXTS: &[&str] = &["general", "globals"];
-const MAX_PATTERN_LEN: usize = 80;
-const MAX_PREPEND_LEN: usize = 20;
 
 /// The managed block id of a context.
 pub fn dialplan_block_id(context: &str) -> String {
@@ -49,141 +48,21 @@ pub fn route_context(name: &str) -> String {
     format!("rayan-out-{name}")
 }
 
-fn pattern_error(pattern: &str, reason: impl Into<String>) -> RenderError {
-    RenderError::InvalidDialPattern {
-        pattern: pattern.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-fn is_dial_char(c: char) -> bool {
-    c.is_ascii_digit() || matches!(c, '*' | '#' | '+')
-}
-
-/// The fewest digits a dialled number matching `pattern` has.
-fn pattern_min_len(pattern: &str) -> Result<usize, RenderError> {
-    if pattern.is_empty() || pattern.len() > MAX_PATTERN_LEN {
-        return Err(pattern_error(
-            pattern,
-            format!("must be 1 to {MAX_PATTERN_LEN} characters"),
-        ));
-    }
-    let Some(body) = pattern.strip_prefix('_') else {
-        return match pattern.chars().find(|c| !is_dial_char(*c)) {
-            None => Ok(pattern.len()),
-            Some(c) => Err(pattern_error(
-                pattern,
-                format!(
-                    "'{}' is not allowed in a number; a pattern starts with '_'",
-                    c.escape_debug()
-                ),
-            )),
-        };
-    };
-    if body.is_empty() {
-        return Err(pattern_error(
-            pattern,
-            "'_' must be followed by the pattern",
-        ));
-    }
-    let mut len = 0;
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            c if is_dial_char(c) => len += 1,
-            'X' | 'x' | 'Z' | 'z' | 'N' | 'n' => len += 1,
-            '.' | '!' => {
-                if chars.peek().is_some() {
-                    return Err(pattern_error(
-                        pattern,
-                        format!("'{c}' may only end the pattern"),
-                    ));
-                }
-                if c == '.' {
-                    len += 1;
-                }
-            }
-            '[' => {
-                let rest = &body[i + 1..];
-                let Some(close) = rest.find(']') else {
-                    return Err(pattern_error(pattern, "'[' without ']'"));
-                };
-                check_class(pattern, &rest[..close])?;
-                for _ in 0..=close {
-                    chars.next();
-                }
-                len += 1;
-            }
-            other => {
-                return Err(pattern_error(
-                    pattern,
-                    format!(
-                        "'{}' is not pattern syntax (digits, * # +, X Z N, [..], . or !)",
-                        other.escape_debug()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(len)
-}
-
-/// A `[...]` character class: digits, `*`, `#`, `+` and ascending digit ranges `a-b`.
-fn check_class(pattern: &str, class: &str) -> Result<(), RenderError> {
-    let chars: Vec<char> = class.chars().collect();
-    if chars.is_empty() {
-        return Err(pattern_error(pattern, "'[]' is empty"));
-    }
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if !is_dial_char(c) {
-            return Err(pattern_error(
-                pattern,
-                format!("'{}' is not allowed inside [..]", c.escape_debug()),
-            ));
-        }
-        if chars.get(i + 1) == Some(&'-') {
-            let Some(&end) = chars.get(i + 2) else {
-                return Err(pattern_error(pattern, "range without an end inside [..]"));
-            };
-            if !(c.is_ascii_digit() && end.is_ascii_digit() && c <= end) {
-                return Err(pattern_error(
-                    pattern,
-                    format!("'{c}-{end}' is not an ascending digit range"),
-                ));
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    Ok(())
-}
-
-/// Checks an outbound route's dial pattern: a number (digits, `*`, `#`, `+`) or `_`
-/// followed by digits, `*` `#` `+`, `X` (0-9), `Z` (1-9), `N` (2-9), classes like
-/// `[1-5]` or `[268]`, and at the end `.` (one or more more) or `!` (zero or more).
+/// Checks an outbound route's dial pattern (the rule is [`dial_pattern::check_pattern`]).
 pub fn check_dial_pattern(pattern: &str) -> Result<(), RenderError> {
-    pattern_min_len(pattern).map(|_| ())
+    dial_pattern::check_pattern(pattern).map_err(|e| pattern_error(pattern, e))
 }
 
 /// Checks a route's strip and prepend against its pattern.
 pub fn check_strip_prepend(pattern: &str, strip: u32, prepend: &str) -> Result<(), RenderError> {
-    let min_len = pattern_min_len(pattern)?;
-    if strip as usize > min_len {
-        return Err(pattern_error(
-            pattern,
-            format!("strip {strip} removes more digits than the shortest match has ({min_len})"),
-        ));
+    dial_pattern::check_strip_prepend(pattern, strip, prepend).map_err(|e| pattern_error(pattern, e))
+}
+
+fn pattern_error(pattern: &str, error: PatternError) -> RenderError {
+    RenderError::InvalidDialPattern {
+        pattern: pattern.to_owned(),
+        reason: error.reason,
     }
-    if prepend.len() > MAX_PREPEND_LEN || !prepend.chars().all(is_dial_char) {
-        return Err(pattern_error(
-            pattern,
-            format!("prepend must be at most {MAX_PREPEND_LEN} of digits, '*', '#' and '+'"),
-        ));
-    }
-    Ok(())
 }
 
 /// Checks a context name; `object` names the owner, formatted only for an error.
@@ -360,6 +239,9 @@ fn inbound_lines<'s>(
     contexts: &mut BTreeMap<&'s str, ContextLines<'s>>,
 ) -> Result<(), RenderError> {
     let object = format!("inbound route {}", route.did);
+    route
+        .check()
+        .map_err(|errors| RenderError::invalid_fields(&object, errors))?;
     if !is_did(&route.did) {
         return Err(RenderError::InvalidField {
             object,
@@ -420,6 +302,9 @@ fn outbound_block<'s>(
     contexts: &BTreeMap<&'s str, ContextLines<'s>>,
 ) -> Result<Option<(&'s str, ManagedBlock)>, RenderError> {
     let object = format!("outbound route {}", route.name);
+    route
+        .check()
+        .map_err(|errors| RenderError::invalid_fields(&object, errors))?;
     if !is_plain_identifier(&route.name, MAX_SECTION_NAME - 10) {
         return Err(RenderError::InvalidField {
             object,
@@ -484,58 +369,4 @@ pub fn verify_dialplan(object: &str, text: &str) -> Result<(), RenderError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_asterisk_patterns() {
-        for (pattern, min) in [
-            ("_1NXXNXXXXXX", 11),
-            ("_NXXNXXXXXX", 10),
-            ("_011.", 4),
-            ("_9!", 1),
-            ("_[2-9]XX", 3),
-            ("_[268]X.", 3),
-            ("911", 3),
-            ("+15551234567", 12),
-            ("_*72X.", 5),
-            ("_zxn", 3),
-        ] {
-            assert_eq!(pattern_min_len(pattern).unwrap(), min, "{pattern}");
-        }
-    }
-
-    #[test]
-    fn refuses_what_is_not_pattern_syntax() {
-        for pattern in [
-            "",
-            "_",
-            "_1.X",
-            "_[2-9",
-            "_[]",
-            "_[9-2]",
-            "_[a-c]",
-            "_1,2",
-            "_1;x",
-            "1X",
-            "_X\nexten",
-            "_X)",
-            "_${X}",
-            "_1-2",
-            "__1",
-        ] {
-            assert!(check_dial_pattern(pattern).is_err(), "{pattern:?}");
-        }
-    }
-
-    #[test]
-    fn strip_and_prepend_are_checked() {
-        assert!(check_strip_prepend("_1NXXNXXXXXX", 1, "+1").is_ok());
-        assert!(check_strip_prepend("_9X", 3, "").is_err());
-        assert!(check_strip_prepend("_9X", 0, "1,2").is_err());
-        assert!(check_strip_prepend("_9X", 0, "12)").is_err());
-    }
 }

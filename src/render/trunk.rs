@@ -12,7 +12,7 @@ use super::extension::codec_list;
 use super::section::{check_name, verify_pjsip, write_section};
 use super::{ManagedBlock, RenderError, RenderSettings};
 use crate::model::Trunk;
-use crate::templates::address::{is_did, is_host, is_match_address, is_sip_user};
+use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::templates::provider::expand_placeholders;
 use crate::templates::{AuthType, ProviderTemplate};
 

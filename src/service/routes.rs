@@ -11,15 +11,14 @@ use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
 use crate::model::extension::DEFAULT_CONTEXT;
 use crate::model::routes::{
+    check_did, check_route_pattern,
     DEFAULT_ROUTE_PRIORITY, InboundRoutePatch, NewInboundRoute, NewOutboundRoute,
     OutboundRoutePatch,
 };
 use crate::model::{FieldErrors, InboundRoute, OutboundRoute};
-use crate::render::{RenderError, check_dial_pattern, check_strip_prepend};
 use crate::store::audit::{Actor, AuditEntry};
 use crate::store::routes::{InboundRow, OutboundRow, RouteFilter, Stored};
 use crate::store::{self};
-use crate::templates::address::is_did;
 
 /// An outbound route as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -121,13 +120,6 @@ fn has_error(errors: &FieldErrors, field: &str) -> bool {
     errors.0.iter().any(|e| e.field == field)
 }
 
-fn pattern_reason(error: RenderError) -> String {
-    match error {
-        RenderError::InvalidDialPattern { reason, .. } => reason,
-        other => other.to_string(),
-    }
-}
-
 fn audit_outbound(s: &Stored<OutboundRoute>) -> serde_json::Value {
     serde_json::to_value(OutboundRouteView::from(s)).unwrap_or_default()
 }
@@ -175,20 +167,7 @@ impl Services {
         route: &OutboundRoute,
         mut errors: FieldErrors,
     ) -> Result<i64, ServiceError> {
-        match check_dial_pattern(&route.pattern) {
-            Err(e) => errors.push("pattern", pattern_reason(e)),
-            Ok(()) => {
-                if let Err(e) = check_strip_prepend(&route.pattern, route.strip, &route.prepend) {
-                    let reason = pattern_reason(e);
-                    let field = if reason.starts_with("strip") {
-                        "strip"
-                    } else {
-                        "prepend"
-                    };
-                    errors.push(field, reason);
-                }
-            }
-        }
+        check_route_pattern(&mut errors, &route.pattern, route.strip, &route.prepend);
         let mut trunk_id = None;
         if !has_error(&errors, "trunk") {
             match store::trunks::find(db, &route.trunk).await? {
@@ -340,9 +319,7 @@ impl Services {
         route: &InboundRoute,
         mut errors: FieldErrors,
     ) -> Result<InboundRow, ServiceError> {
-        if !has_error(&errors, "did") && !is_did(&route.did) {
-            errors.push("did", "must be an optional '+' and 2 to 20 digits");
-        }
+        check_did(&mut errors, "did", &route.did);
         let mut extension_id = None;
         if !has_error(&errors, "extension") {
             extension_id = store::routes::extension_id(db, &route.extension).await?;

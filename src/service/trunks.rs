@@ -15,7 +15,7 @@ use crate::render::{RenderError, RenderSettings, render_trunk};
 use crate::store::audit::{Actor, AuditEntry};
 use crate::store::trunks::{StoredTrunk, TrunkFilter, TrunkRow};
 use crate::store::{self};
-use crate::templates::address::{is_did, is_host, is_match_address, is_sip_user};
+use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::templates::{ProviderTemplate, TrunkField};
 
 /// A trunk as the API shows it. The password never appears: only whether one is set.
