@@ -10,7 +10,8 @@ use tokio::task::JoinHandle;
 
 use super::WorkerStatus;
 use super::worker::{ApplyContext, EXTENSIONS_CONF, PJSIP_CONF};
-use crate::render::{AsteriskFile, ManagedFile, RenderedConfig};
+use crate::model::ConfigFile;
+use crate::render::{ManagedFile, RenderedConfig};
 
 /// Time for an editor's write-then-rename to settle before the file is read.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -60,8 +61,8 @@ pub fn watch(
                 let rendered = desired.as_ref()?;
                 let mut drifted = Vec::new();
                 for (name, blocks, file) in [
-                    (PJSIP_CONF, &rendered.pjsip, AsteriskFile::Pjsip),
-                    (EXTENSIONS_CONF, &rendered.extensions, AsteriskFile::Extensions),
+                    (PJSIP_CONF, &rendered.pjsip, ConfigFile::Pjsip),
+                    (EXTENSIONS_CONF, &rendered.extensions, ConfigFile::Extensions),
                 ] {
                     let Ok(text) = std::fs::read_to_string(dir.join(name)) else { continue };
                     match ManagedFile::parse(&text, ";") {

@@ -17,7 +17,7 @@ use crate::kamailio::{
     check_addresses, check_dispatcher, dispatcher_blocks,
 };
 use crate::render::{self, KAMAILIO_LEADER, ManagedBlock, ManagedFile, RenderError, WriteOptions};
-use crate::service::kamailio::{address_object, dispatcher_object};
+use crate::model::ObjectRef;
 use crate::store;
 
 /// Every JSON-RPC call must finish within this.
@@ -266,6 +266,14 @@ impl KamailioStage {
 enum Which {
     Dispatcher,
     Addresses,
+}
+
+fn dispatcher_object(set_id: u32) -> String {
+    ObjectRef::dispatcher_set(set_id).outcome_name()
+}
+
+fn address_object(group: u32) -> String {
+    ObjectRef::address_group(group).outcome_name()
 }
 
 fn object(name: &str, status: Outcome, change: &str, detail: Option<String>) -> ObjectOutcome {

@@ -19,6 +19,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::ToSchema;
 
+use crate::model::ObjectRef;
+
 pub use worker::{ApplyContext, EventSink, spawn};
 
 /// The outcome of an apply as a whole, and of each object in it.
@@ -57,6 +59,25 @@ pub struct ObjectOutcome {
     pub detail: Option<String>,
 }
 
+/// The `change` of an object the renderer refused (it keeps its last good block).
+pub const REFUSED: &str = "refused";
+
+impl ObjectOutcome {
+    pub fn new(object: &ObjectRef, status: Outcome, change: &str, detail: Option<String>) -> Self {
+        ObjectOutcome {
+            kind: object.outcome_kind().to_owned(),
+            name: object.outcome_name(),
+            status,
+            change: change.to_owned(),
+            detail,
+        }
+    }
+
+    pub fn is(&self, object: &ObjectRef) -> bool {
+        self.kind == object.outcome_kind() && self.name == object.outcome_name()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FileOutcome {
     pub path: String,
@@ -90,16 +111,19 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    fn failed_only_by_refusals(&self) -> bool {
+        let mut failed = self.objects.iter().filter(|o| o.status == Outcome::Failed).peekable();
+        failed.peek().is_some() && failed.all(|o| o.change == REFUSED)
+    }
+
     /// The outcome for one object, or the apply's own when the object was not in it
     /// (its rendered text did not change, or the apply failed before verifying). When
     /// the apply failed only because of other objects, an object not in it is as it
     /// was: its outcome is not theirs.
-    pub fn outcome_for(&self, kind: &str, name: &str) -> (Outcome, Option<String>) {
-        match self.objects.iter().find(|o| o.kind == kind && o.name == name) {
+    pub fn outcome_for(&self, object: &ObjectRef) -> (Outcome, Option<String>) {
+        match self.objects.iter().find(|o| o.is(object)) {
             Some(o) => (o.status, o.detail.clone().or_else(|| self.detail.clone())),
-            None if self.status == Outcome::Failed && self.objects.iter().any(|o| o.status == Outcome::Failed) => {
-                (Outcome::Verified, None)
-            }
+            None if self.status == Outcome::Failed && self.failed_only_by_refusals() => (Outcome::Verified, None),
             None => (self.status, self.detail.clone()),
         }
     }

@@ -23,7 +23,8 @@ use super::{
 };
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
-use crate::render::{self, AsteriskFile, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
+use crate::render::{self, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
+use crate::model::{ConfigFile, ObjectKind, ObjectRef};
 use crate::store::{self, StoreError};
 
 /// Where the worker sends `apply` and `drift` events (the event hub).
@@ -89,7 +90,7 @@ struct Worker {
     status: Arc<Mutex<WorkerStatus>>,
     persisted: Persisted,
     /// (kind, name) → what to verify once Asterisk has reloaded.
-    pending: BTreeMap<(String, String), Pending>,
+    pending: BTreeMap<ObjectRef, Pending>,
     desired: Arc<Mutex<Option<RenderedConfig>>>,
     /// Present when Kamailio is configured.
     kamailio: Option<KamailioStage>,
@@ -207,15 +208,6 @@ fn summarise(triggers: &[String]) -> String {
     }
 }
 
-fn block_kind(id: &str) -> (String, String) {
-    match id.split_once(' ') {
-        Some(("Extension", name)) => ("extension".into(), name.into()),
-        Some(("Trunk", name)) => ("trunk".into(), name.into()),
-        Some(("Dialplan", name)) => ("dialplan".into(), name.into()),
-        Some((kind, name)) => (kind.to_ascii_lowercase(), name.into()),
-        None => ("block".into(), id.into()),
-    }
-}
 
 /// Brings `pjsip.conf` and `extensions.conf` (in `paths`) in line with `rendered`,
 /// leaving the blocks of objects that could not be rendered as they are.
@@ -224,7 +216,7 @@ fn sync_both(
     rendered: &RenderedConfig,
     write: &WriteOptions,
 ) -> Result<Vec<render::SyncOutcome>, RenderError> {
-    let kept = [rendered.kept(AsteriskFile::Pjsip), rendered.kept(AsteriskFile::Extensions)];
+    let kept = [rendered.kept(ConfigFile::Pjsip), rendered.kept(ConfigFile::Extensions)];
     let files = [
         FileSync { path: &paths[0], leader: render::ASTERISK_LEADER, blocks: &rendered.pjsip, keep: &kept[0] },
         FileSync { path: &paths[1], leader: render::ASTERISK_LEADER, blocks: &rendered.extensions, keep: &kept[1] },
@@ -237,13 +229,7 @@ fn refused_outcomes(rendered: &RenderedConfig) -> Vec<ObjectOutcome> {
     rendered
         .failures
         .iter()
-        .map(|f| ObjectOutcome {
-            kind: f.kind.to_owned(),
-            name: f.name.clone(),
-            status: Outcome::Failed,
-            change: "refused".into(),
-            detail: Some(f.error.to_string()),
-        })
+        .map(|f| ObjectOutcome::new(&f.object, Outcome::Failed, super::REFUSED, Some(f.error.to_string())))
         .collect()
 }
 
@@ -436,12 +422,13 @@ impl Worker {
         let mut files = Vec::new();
         let mut owed_modules: Vec<(&'static str, &'static str, String)> = Vec::new();
         let mut pjsip_content = String::new();
-        for (((name, module), blocks), (path, outcome)) in [(PJSIP_CONF, PJSIP_MODULE), (EXTENSIONS_CONF, DIALPLAN_MODULE)]
-            .into_iter()
-            .zip([&rendered.pjsip, &rendered.extensions])
-            .zip(paths.iter().zip(outcomes))
+        for (((name, module, file), blocks), (path, outcome)) in
+            [(PJSIP_CONF, PJSIP_MODULE, ConfigFile::Pjsip), (EXTENSIONS_CONF, DIALPLAN_MODULE, ConfigFile::Extensions)]
+                .into_iter()
+                .zip([&rendered.pjsip, &rendered.extensions])
+                .zip(paths.iter().zip(outcomes))
         {
-            self.note_changes(&outcome, blocks);
+            self.note_changes(file, &outcome, blocks);
             let digest = persisted::digest(&outcome.content);
             if force || self.persisted.reloaded.get(name) != Some(&digest) {
                 owed_modules.push((name, module, digest));
@@ -567,30 +554,38 @@ impl Worker {
     }
 
     /// Adds every changed or removed block to what must be verified.
-    fn note_changes(&mut self, synced: &render::SyncOutcome, desired: &[ManagedBlock]) {
+    fn note_changes(&mut self, file: ConfigFile, synced: &render::SyncOutcome, desired: &[ManagedBlock]) {
         let changed: HashSet<&str> = synced
             .drift
             .iter()
             .filter(|d| d.kind != render::DriftKind::Unexpected)
             .map(|d| d.id.as_str())
             .collect();
+        let owner = |block: &ManagedBlock| {
+            let owner = ObjectRef::from_block(file, &block.id);
+            if owner.is_none() {
+                tracing::warn!(block = %block.id, "a managed block of no known object; not verified");
+            }
+            owner
+        };
         for block in desired.iter().filter(|b| changed.contains(b.id.as_str())) {
-            let key = block_kind(&block.id);
-            let pending = if key.0 == "dialplan" {
-                Pending::Dialplan { context: key.1.clone(), extensions: expected_extensions(&block.body) }
-            } else {
-                Pending::Changed(expected_endpoints(&block.body))
+            let Some(object) = owner(block) else { continue };
+            let pending = match object.kind() {
+                ObjectKind::Dialplan => Pending::Dialplan {
+                    context: object.key().to_owned(),
+                    extensions: expected_extensions(&block.body),
+                },
+                _ => Pending::Changed(expected_endpoints(&block.body)),
             };
-            self.pending.insert(key, pending);
+            self.pending.insert(object, pending);
         }
         for block in &synced.removed {
-            let key = block_kind(&block.id);
-            let pending = if key.0 == "dialplan" {
-                Pending::Dialplan { context: key.1.clone(), extensions: Vec::new() }
-            } else {
-                Pending::Removed(expected_endpoints(&block.body).into_iter().map(|e| e.name).collect())
+            let Some(object) = owner(block) else { continue };
+            let pending = match object.kind() {
+                ObjectKind::Dialplan => Pending::Dialplan { context: object.key().to_owned(), extensions: Vec::new() },
+                _ => Pending::Removed(expected_endpoints(&block.body).into_iter().map(|e| e.name).collect()),
             };
-            self.pending.insert(key, pending);
+            self.pending.insert(object, pending);
         }
     }
 
@@ -618,13 +613,7 @@ impl Worker {
         let objects = self
             .pending
             .iter()
-            .map(|((kind, name), p)| ObjectOutcome {
-                kind: kind.clone(),
-                name: name.clone(),
-                status: Outcome::Pending,
-                change: change_of(p).into(),
-                detail: None,
-            })
+            .map(|(object, p)| ObjectOutcome::new(object, Outcome::Pending, change_of(p), None))
             .collect();
         Outcomes { files, reloads: vec![], objects, restart_required: false, detail: Some(detail), status: Outcome::Pending }
     }
@@ -632,13 +621,7 @@ impl Worker {
     fn fail_pending(&mut self, why: &str) -> Vec<ObjectOutcome> {
         std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|((kind, name), p)| ObjectOutcome {
-                kind,
-                name,
-                status: Outcome::Failed,
-                change: change_of(&p).into(),
-                detail: Some(why.to_owned()),
-            })
+            .map(|(object, p)| ObjectOutcome::new(&object, Outcome::Failed, change_of(&p), Some(why.to_owned())))
             .collect()
     }
 
@@ -646,19 +629,14 @@ impl Worker {
     /// pending for the next apply.
     async fn verify(&mut self) -> Result<Vec<ObjectOutcome>, AmiError> {
         let ami = self.ctx.ami.clone();
-        let items: Vec<((String, String), Pending)> = self.pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let items: Vec<(ObjectRef, Pending)> = self.pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let results: Vec<Result<ObjectOutcome, AmiError>> = stream::iter(items)
-            .map(|((kind, name), pending)| {
+            .map(|(object, pending)| {
                 let ami = ami.clone();
                 async move {
                     let detail = verify_one(&ami, &pending).await?;
-                    Ok(ObjectOutcome {
-                        kind,
-                        name,
-                        status: if detail.is_none() { Outcome::Verified } else { Outcome::Failed },
-                        change: change_of(&pending).into(),
-                        detail,
-                    })
+                    let status = if detail.is_none() { Outcome::Verified } else { Outcome::Failed };
+                    Ok(ObjectOutcome::new(&object, status, change_of(&pending), detail))
                 }
             })
             .buffer_unordered(VERIFY_CONCURRENCY)
@@ -725,8 +703,8 @@ pub async fn dry_run(ctx: &ApplyContext) -> Result<DryRun, ApplyError> {
     let rendered = ctx.render().await?;
     let mut files = Vec::new();
     for (name, blocks, file) in [
-        (PJSIP_CONF, &rendered.pjsip, AsteriskFile::Pjsip),
-        (EXTENSIONS_CONF, &rendered.extensions, AsteriskFile::Extensions),
+        (PJSIP_CONF, &rendered.pjsip, ConfigFile::Pjsip),
+        (EXTENSIONS_CONF, &rendered.extensions, ConfigFile::Extensions),
     ] {
         let path = ctx.file(name);
         let plan = render::plan_file_keeping(&path, ";", blocks, &rendered.kept(file))?;

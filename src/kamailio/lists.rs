@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::address::TrustedAddress;
 use super::dispatcher::Destination;
 use super::error::KamailioError;
-use crate::model::FieldErrors;
+use crate::model::{FieldErrors, ObjectRef};
 
 /// Column names, written as a comment at the top of a whole file.
 pub const DISPATCHER_HEADER: &str = "# setid destination flags priority attrs";
@@ -26,12 +26,12 @@ const MAX_LINE_LEN: usize = 1000;
 
 /// Block id of a dispatcher set's managed block.
 pub fn dispatcher_block_id(set_id: u32) -> String {
-    format!("Dispatcher set {set_id}")
+    ObjectRef::dispatcher_set(set_id).block_id()
 }
 
 /// Block id of a permissions group's managed block.
 pub fn address_block_id(group: u32) -> String {
-    format!("Address group {group}")
+    ObjectRef::address_group(group).block_id()
 }
 
 /// The whole `dispatcher.list`: a header comment and one line per destination,

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod dial_pattern;
 pub mod extension;
+pub mod object;
 pub mod role;
 pub mod routes;
 pub mod safe;
@@ -11,6 +12,7 @@ pub mod trunk;
 pub mod validate;
 
 pub use extension::{Extension, ExtensionAuth};
+pub use object::{ConfigFile, ObjectKind, ObjectRef};
 pub use role::Role;
 pub use routes::{InboundRoute, OutboundRoute};
 pub use trunk::Trunk;

@@ -27,21 +27,11 @@ use super::snapshot::RenderFailure;
 use super::{ConfigSnapshot, ManagedBlock, RenderError, RenderSettings};
 use crate::model::dial_pattern::{self, PatternError};
 use crate::model::safe::is_plain_identifier;
-use crate::model::{Extension, InboundRoute, OutboundRoute, Trunk};
+use crate::model::{ConfigFile, Extension, InboundRoute, ObjectRef, OutboundRoute, Trunk};
 use crate::model::address::is_did;
 
 /// Contexts `extensions.conf` reserves for its own settings.
 const RESERVED_CONTEXTS: &[&str] = &["general", "globals"];
-
-/// The managed block id of a context.
-pub fn dialplan_block_id(context: &str) -> String {
-    format!("Dialplan {context}")
-}
-
-/// The managed block id of an outbound route.
-pub fn route_block_id(name: &str) -> String {
-    format!("Route outbound {name}")
-}
 
 /// The context holding an outbound route's pattern.
 pub fn route_context(name: &str) -> String {
@@ -135,7 +125,7 @@ pub fn render_dialplan(
         });
         match checked {
             Ok(context) => contexts.entry(context).or_default().extensions.push(extension),
-            Err(error) => failures.push(RenderFailure::extension(&extension.number, error)),
+            Err(error) => failures.push(RenderFailure::new(ObjectRef::extension(&extension.number), error)),
         }
     }
     for lines in contexts.values_mut() {
@@ -144,7 +134,7 @@ pub fn render_dialplan(
 
     for route in &snapshot.inbound_routes {
         if let Err(error) = inbound_lines(route, &extensions, &trunks, snapshot, &mut contexts) {
-            failures.push(RenderFailure::inbound_route(route.id, error));
+            failures.push(RenderFailure::new(ObjectRef::inbound_route(route.id), error));
         }
     }
 
@@ -161,7 +151,7 @@ pub fn render_dialplan(
                 route_blocks.push(block);
             }
             Ok(None) => {}
-            Err(error) => failures.push(RenderFailure::outbound_route(&route.name, error)),
+            Err(error) => failures.push(RenderFailure::new(ObjectRef::outbound_route(&route.name), error)),
         }
     }
     route_blocks.sort_by(|a, b| a.id.cmp(&b.id));
@@ -210,20 +200,21 @@ pub fn render_dialplan(
             body.push('\n');
         }
         let block = ManagedBlock {
-            id: dialplan_block_id(context),
+            id: ObjectRef::dialplan(context).block_id(),
             body,
         };
         match verify_dialplan(&block.id, &block.body) {
             Ok(()) => blocks.push(block),
-            Err(error) => failures.push(RenderFailure::dialplan(context, error)),
+            Err(error) => failures.push(RenderFailure::new(ObjectRef::dialplan(context), error)),
         }
     }
     for block in route_blocks {
         match verify_dialplan(&block.id, &block.body) {
             Ok(()) => blocks.push(block),
             Err(error) => {
-                let name = block.id.trim_start_matches("Route outbound ");
-                failures.push(RenderFailure::outbound_route(name, error));
+                let route = ObjectRef::from_block(ConfigFile::Extensions, &block.id)
+                    .unwrap_or_else(|| ObjectRef::dialplan(&block.id));
+                failures.push(RenderFailure::new(route, error));
             }
         }
     }
@@ -340,7 +331,7 @@ fn outbound_block<'s>(
     Ok(Some((
         context,
         ManagedBlock {
-            id: route_block_id(&route.name),
+            id: ObjectRef::outbound_route(&route.name).block_id(),
             body: route_dial_line(route, &trunk.name),
         },
     )))

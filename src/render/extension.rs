@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::section::{Checked, check_name, check_value, verify_pjsip};
 use super::{ManagedBlock, RenderError, RenderSettings};
-use crate::model::Extension;
+use crate::model::{Extension, ObjectRef};
 use crate::model::FieldErrors;
 use crate::model::extension::MAX_CONTACTS_LIMIT;
 use crate::model::validate::check_codecs;
@@ -48,11 +48,6 @@ struct Mobile<'a> {
 #[template(path = "pjsip_extension_webrtc.conf", escape = "none")]
 struct Webrtc<'a> {
     x: ExtensionFields<'a>,
-}
-
-/// The managed block id of an extension.
-pub fn extension_block_id(number: &str) -> String {
-    format!("Extension {number}")
 }
 
 /// Extension numbers as sections and dialplan entries: ASCII digits.
@@ -186,7 +181,7 @@ pub fn render_extension(
         verify_pjsip(object, &body)
     );
     Ok(Some(ManagedBlock {
-        id: extension_block_id(&extension.number),
+        id: ObjectRef::extension(&extension.number).block_id(),
         body,
     }))
 }

@@ -17,16 +17,16 @@ pub mod sync;
 pub mod trunk;
 pub mod write;
 
-pub use dialplan::{check_dial_pattern, check_strip_prepend, dialplan_block_id, route_block_id};
+pub use dialplan::{check_dial_pattern, check_strip_prepend};
 pub use error::RenderError;
-pub use extension::{extension_block_id, render_extension};
+pub use extension::render_extension;
 pub use managed::{Drift, DriftKind, Malformed, MalformedKind, ManagedBlock, ManagedFile};
 pub use settings::RenderSettings;
-pub use snapshot::{AsteriskFile, ConfigSnapshot, RenderFailure, RenderedConfig, render_all, render_isolated};
+pub use snapshot::{ConfigSnapshot, RenderFailure, RenderedConfig, render_all, render_isolated};
 pub use sync::{
     FileSync, SyncOutcome, SyncPlan, edit_file, plan_file, plan_file_keeping, sync_file, sync_files,
 };
-pub use trunk::{render_trunk, trunk_block_id};
+pub use trunk::render_trunk;
 pub use write::{WriteOptions, WriteOutcome, backup_path, write_atomic};
 
 /// The comment leader of Asterisk's config files.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::dialplan::{dialplan_block_id, render_dialplan, route_block_id};
-use super::extension::{extension_block_id, render_extension};
-use super::trunk::{render_trunk, trunk_block_id};
+use super::dialplan::render_dialplan;
+use super::extension::render_extension;
+use super::trunk::render_trunk;
 use super::{ManagedBlock, RenderError, RenderSettings};
-use crate::model::{Extension, InboundRoute, OutboundRoute, Trunk};
+use crate::model::{ConfigFile, Extension, InboundRoute, ObjectRef, OutboundRoute, Trunk};
 use crate::templates::{ProviderTemplate, find_provider};
 
 /// What the apply worker reads from the database before rendering.
@@ -21,48 +21,17 @@ pub struct ConfigSnapshot {
     pub outbound_routes: Vec<OutboundRoute>,
 }
 
-/// Which managed Asterisk file a block belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AsteriskFile {
-    Pjsip,
-    Extensions,
-}
-
 /// An object the renderer refused. Every other object is still rendered; this one keeps
 /// the block it already has in the file (or gets none, if it never had one).
 #[derive(Debug, Clone)]
 pub struct RenderFailure {
-    /// `extension`, `trunk`, `route`, `dialplan` or `inbound route`, as in apply outcomes.
-    pub kind: &'static str,
-    pub name: String,
-    /// The managed block the object owns, left as it is in the file.
-    pub keeps: Option<(AsteriskFile, String)>,
+    pub object: ObjectRef,
     pub error: Arc<RenderError>,
 }
 
 impl RenderFailure {
-    fn new(kind: &'static str, name: impl Into<String>, keeps: Option<(AsteriskFile, String)>, error: RenderError) -> Self {
-        RenderFailure { kind, name: name.into(), keeps, error: Arc::new(error) }
-    }
-
-    pub(crate) fn extension(number: &str, error: RenderError) -> Self {
-        Self::new("extension", number, Some((AsteriskFile::Pjsip, extension_block_id(number))), error)
-    }
-
-    pub(crate) fn trunk(name: &str, error: RenderError) -> Self {
-        Self::new("trunk", name, Some((AsteriskFile::Pjsip, trunk_block_id(name))), error)
-    }
-
-    pub(crate) fn outbound_route(name: &str, error: RenderError) -> Self {
-        Self::new("route", format!("outbound {name}"), Some((AsteriskFile::Extensions, route_block_id(name))), error)
-    }
-
-    pub(crate) fn inbound_route(id: i64, error: RenderError) -> Self {
-        Self::new("inbound route", id.to_string(), None, error)
-    }
-
-    pub(crate) fn dialplan(context: &str, error: RenderError) -> Self {
-        Self::new("dialplan", context, Some((AsteriskFile::Extensions, dialplan_block_id(context))), error)
+    pub(crate) fn new(object: ObjectRef, error: RenderError) -> Self {
+        RenderFailure { object, error: Arc::new(error) }
     }
 }
 
@@ -79,12 +48,12 @@ pub struct RenderedConfig {
 
 impl RenderedConfig {
     /// The ids of the blocks of `file` that keep their text because their object failed.
-    pub fn kept(&self, file: AsteriskFile) -> Vec<String> {
+    pub fn kept(&self, file: ConfigFile) -> Vec<String> {
         self.failures
             .iter()
-            .filter_map(|f| f.keeps.as_ref())
+            .filter_map(|f| f.object.block())
             .filter(|(f, _)| *f == file)
-            .map(|(_, id)| id.clone())
+            .map(|(_, id)| id)
             .collect()
     }
 }
@@ -104,7 +73,7 @@ pub fn render_isolated(
     );
     for failure in dialplan_failures {
         // An object refused in both files is reported once.
-        if !failures.iter().any(|f| f.kind == failure.kind && f.name == failure.name) {
+        if !failures.iter().any(|f| f.object == failure.object) {
             failures.push(failure);
         }
     }
@@ -180,8 +149,7 @@ fn render_pjsip(
     extensions.dedup_by(|later, first| {
         let twice = later.number == first.number;
         if twice {
-            failures.push(RenderFailure::extension(
-                &later.number,
+            failures.push(RenderFailure::new(ObjectRef::extension(&later.number),
                 RenderError::Duplicate { what: "extension", name: later.number.clone() },
             ));
         }
@@ -192,8 +160,7 @@ fn render_pjsip(
     trunks.dedup_by(|later, first| {
         let twice = later.name == first.name;
         if twice {
-            failures.push(RenderFailure::trunk(
-                &later.name,
+            failures.push(RenderFailure::new(ObjectRef::trunk(&later.name),
                 RenderError::Duplicate { what: "trunk", name: later.name.clone() },
             ));
         }
@@ -226,18 +193,17 @@ fn render_pjsip(
                 pjsip.push(block);
             }
             Ok(None) => {}
-            Err(error) => failures.push(RenderFailure::extension(&extension.number, error)),
+            Err(error) => failures.push(RenderFailure::new(ObjectRef::extension(&extension.number), error)),
         }
     }
     for (trunk, block) in trunks.iter().zip(trunk_blocks) {
         match block {
-            Ok(Some(_)) if !endpoint_names.insert(&trunk.name) => failures.push(RenderFailure::trunk(
-                &trunk.name,
+            Ok(Some(_)) if !endpoint_names.insert(&trunk.name) => failures.push(RenderFailure::new(ObjectRef::trunk(&trunk.name),
                 RenderError::Duplicate { what: "pjsip endpoint", name: trunk.name.clone() },
             )),
             Ok(Some(block)) => pjsip.push(block),
             Ok(None) => {}
-            Err(error) => failures.push(RenderFailure::trunk(&trunk.name, error)),
+            Err(error) => failures.push(RenderFailure::new(ObjectRef::trunk(&trunk.name), error)),
         }
     }
     (pjsip, failures)

@@ -11,15 +11,11 @@ use std::collections::BTreeMap;
 use super::extension::codec_list;
 use super::section::{check_name, verify_pjsip, write_section};
 use super::{ManagedBlock, RenderError, RenderSettings};
-use crate::model::Trunk;
+use crate::model::{ObjectRef, Trunk};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::templates::provider::expand_placeholders;
 use crate::templates::{AuthType, ProviderTemplate};
 
-/// The managed block id of a trunk.
-pub fn trunk_block_id(name: &str) -> String {
-    format!("Trunk {name}")
-}
 
 type Options = Vec<(String, String)>;
 
@@ -276,7 +272,7 @@ pub fn render_trunk(
     }
     verify_pjsip(object, &body)?;
     Ok(Some(ManagedBlock {
-        id: trunk_block_id(&trunk.name),
+        id: ObjectRef::trunk(&trunk.name).block_id(),
         body,
     }))
 }

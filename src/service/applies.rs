@@ -1,5 +1,7 @@
 //! Applies: waiting for the one a write triggered, listing, forcing, dry runs.
 
+use super::write::Action;
+use crate::model::ObjectRef;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -72,10 +74,9 @@ tokio::task_local! {
 
 impl Services {
     /// Wakes the apply worker after a committed write and waits (up to
-    /// `apply.wait_ms`, or less if the request prefers) for the outcome for
-    /// `kind`/`name`.
-    pub async fn after_write(&self, action: &str, kind: &str, name: &str) -> ApplyView {
-        let rx = self.apply.request(format!("{action} {kind} {name}"), false);
+    /// `apply.wait_ms`, or less if the request prefers) for the outcome for `object`.
+    pub(crate) async fn after_write(&self, action: Action, object: &ObjectRef) -> ApplyView {
+        let rx = self.apply.request(object.trigger(action.as_str()), false);
         let limit = WAIT_PREFERENCE.try_with(|wait| *wait).map_or(self.settings.apply_wait(), |wait| {
             wait.min(self.settings.apply_wait())
         });
@@ -88,7 +89,7 @@ impl Services {
         }
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(report)) => {
-                let (status, detail) = report.outcome_for(kind, name);
+                let (status, detail) = report.outcome_for(object);
                 ApplyView { id: Some(report.id), status, detail }
             }
             Ok(Err(_)) => ApplyView {

@@ -16,6 +16,8 @@
 //! `OriginateResponse` (which Asterisk sends at once when the extension cannot be
 //! rung at all, e.g. it has no contact, and otherwise when it answers).
 
+use super::write::Action;
+use crate::model::{ObjectKind, ObjectRef};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +28,7 @@ use super::{ServiceError, Services};
 use crate::ami::{AmiError, EventStream, Message, OriginateRequest};
 use crate::model::{Extension, FieldErrors};
 use crate::store;
-use crate::store::audit::{Actor, AuditEntry};
+use crate::store::audit::Actor;
 
 /// The channel variable that carries the call id.
 pub const CALL_ID_VARIABLE: &str = "RAYAN_CALL_ID";
@@ -218,18 +220,8 @@ impl Services {
         };
         let started = CallStarted { id, from: from.number, to: to.number, channel, state };
         tracing::info!(actor = %actor.name, call = %started.id, from = %started.from, to = %started.to, "click-to-call");
-        store::audit::record(
-            &self.db,
-            AuditEntry {
-                actor,
-                action: "originate",
-                object_kind: "call",
-                object_id: &started.id,
-                before: None,
-                after: serde_json::to_value(&started).ok(),
-            },
-        )
-        .await?;
+        let object = ObjectRef::new(ObjectKind::Call, started.id.clone());
+        self.record_action(actor, Action::Originate, &object, serde_json::to_value(&started).ok()).await?;
         Ok(started)
     }
 
@@ -265,18 +257,8 @@ impl Services {
         }
         tracing::info!(actor = %actor.name, call = %id, channels = ?hung_up, "call hung up");
         let result = CallHungUp { id: id.to_owned(), channels: hung_up };
-        store::audit::record(
-            &self.db,
-            AuditEntry {
-                actor,
-                action: "hangup",
-                object_kind: "call",
-                object_id: id,
-                before: None,
-                after: serde_json::to_value(&result).ok(),
-            },
-        )
-        .await?;
+        let object = ObjectRef::new(ObjectKind::Call, id);
+        self.record_action(actor, Action::Hangup, &object, serde_json::to_value(&result).ok()).await?;
         Ok(result)
     }
 }

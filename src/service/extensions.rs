@@ -1,5 +1,7 @@
 //! Extension use cases.
 
+use super::write::Action;
+use crate::model::ObjectRef;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +14,7 @@ use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
-use crate::store::audit::{Actor, AuditEntry};
+use crate::store::audit::Actor;
 use crate::store::extensions::{ExtensionFilter, ExtensionRow};
 use crate::store::{self};
 
@@ -124,32 +126,22 @@ impl Services {
             enabled: input.enabled.unwrap_or(true),
             auth,
         };
-        let txn = self.begin_write().await?;
+        let mut write = self.write(actor).await?;
         let change = LayoutChange::Extension { previous: None, number: &row.number, context: &row.context };
-        if let Some(clash) = self.inbound_clash(&*txn, change).await? {
+        if let Some(clash) = self.inbound_clash(&*write, change).await? {
             let mut errors = FieldErrors::new();
             errors.push("extension", clash);
             return Err(errors.into());
         }
-        let ext = store::extensions::insert(&*txn, row).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "create",
-                object_kind: "extension",
-                object_id: &ext.number,
-                before: None,
-                after: Some(audit_image(&ext, true)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let ext = store::extensions::insert(&*write, row).await?;
+        let object = ObjectRef::extension(&ext.number);
+        write.audit(Action::Create, &object, None, Some(audit_image(&ext, true))).await?;
+        let apply = write.commit_and_apply(&object).await?;
         let mut view = self.extension_view(&ext);
         if generated {
             view.password = Some(password);
         }
-        view.apply = Some(self.after_write("create", "extension", &ext.number).await);
+        view.apply = Some(apply);
         Ok(view)
     }
 
@@ -191,8 +183,8 @@ impl Services {
         }
         errors.finish()?;
 
-        let txn = self.begin_write().await?;
-        let before = store::extensions::get(&*txn, number).await?;
+        let mut write = self.write(actor).await?;
+        let before = store::extensions::get(&*write, number).await?;
         let mut ext = before.clone();
         if let Some(name) = patch.name {
             ext.name = name;
@@ -221,53 +213,32 @@ impl Services {
         }
         if ext.context != before.context {
             let change = LayoutChange::Extension { previous: Some(number), number, context: &ext.context };
-            if let Some(clash) = self.inbound_clash(&*txn, change).await? {
+            if let Some(clash) = self.inbound_clash(&*write, change).await? {
                 let mut errors = FieldErrors::new();
                 errors.push("context", clash);
                 return Err(errors.into());
             }
         }
-        let after = store::extensions::update(&*txn, &ext).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "update",
-                object_kind: "extension",
-                object_id: number,
-                before: Some(audit_image(&before, false)),
-                after: Some(audit_image(&after, password_changed)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let after = store::extensions::update(&*write, &ext).await?;
+        let object = ObjectRef::extension(number);
+        let images = (Some(audit_image(&before, false)), Some(audit_image(&after, password_changed)));
+        write.audit(Action::Update, &object, images.0, images.1).await?;
         let mut view = self.extension_view(&after);
-        view.apply = Some(self.after_write("update", "extension", number).await);
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
     pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
-        let txn = self.begin_write().await?;
-        let ext = store::extensions::get(&*txn, number).await?;
-        let users = store::routes::using_extension(&*txn, ext.id).await?;
+        let mut write = self.write(actor).await?;
+        let ext = store::extensions::get(&*write, number).await?;
+        let users = store::routes::using_extension(&*write, ext.id).await?;
         if !users.is_empty() {
             return Err(ServiceError::InUse { what: format!("extension {number}"), by: users.join(", ") });
         }
-        store::extensions::delete(&*txn, &ext, || "an inbound route".into()).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "delete",
-                object_kind: "extension",
-                object_id: number,
-                before: Some(audit_image(&ext, false)),
-                after: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(self.after_write("delete", "extension", number).await)
+        store::extensions::delete(&*write, &ext, || "an inbound route".into()).await?;
+        let object = ObjectRef::extension(number);
+        write.audit(Action::Delete, &object, Some(audit_image(&ext, false)), None).await?;
+        write.commit_and_apply(&object).await
     }
 
     fn extension_view(&self, ext: &Extension) -> ExtensionView {

@@ -1,6 +1,8 @@
 //! Nodes and the Kamailio use cases: dispatcher destinations, trusted
 //! addresses, and Kamailio's live status.
 
+use super::write::Action;
+use crate::model::{ObjectKind, ObjectRef};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -14,20 +16,12 @@ use crate::config::{KamailioSettings, Settings};
 use crate::kamailio::{Attributes, Destination, DispatcherState, KamailioRpc, TrustedAddress, canonical_sip_uri};
 use crate::model::FieldErrors;
 use crate::model::validate::double_option;
-use crate::store::audit::{Actor, AuditEntry};
+use crate::store::audit::Actor;
 use crate::store::kamailio::{
     AddressFields, AddressRow, DispatcherFields, DispatcherRow, NodeRow, attributes_text, state_name,
 };
-use crate::store::{self, StoreError};
+use crate::store;
 
-/// The apply object name of a dispatcher set and of a permissions group.
-pub fn dispatcher_object(set_id: u32) -> String {
-    format!("dispatcher set {set_id}")
-}
-
-pub fn address_object(group: u32) -> String {
-    format!("address group {group}")
-}
 
 /// Every RPC call to Kamailio from a request finishes within this.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -357,12 +351,12 @@ impl Services {
             priority: input.priority.unwrap_or(0),
             attrs: Attributes { duid: input.duid, weight: input.weight, extra: input.attrs.unwrap_or_default() },
         })?;
-        let txn = self.begin_write().await?;
-        let row = store::kamailio::insert_dispatcher(&*txn, fields).await?;
+        let mut write = self.write(actor).await?;
+        let row = store::kamailio::insert_dispatcher(&*write, fields).await?;
         let mut view = destination_view(&row)?;
-        self.audit(&*txn, actor, "create", "kamailio_dispatcher", row.id, None, Some(audit_json(&view))).await?;
-        txn.commit().await?;
-        view.apply = Some(self.after_write("create", "kamailio", &dispatcher_object(view.set_id)).await);
+        let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, row.id.to_string());
+        write.audit(Action::Create, &audited, None, Some(audit_json(&view))).await?;
+        view.apply = Some(write.commit_and_apply(&ObjectRef::dispatcher_set(view.set_id)).await?);
         Ok(view)
     }
 
@@ -373,8 +367,8 @@ impl Services {
         patch: DestinationPatch,
     ) -> Result<DestinationView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.begin_write().await?;
-        let before_row = store::kamailio::dispatcher(&*txn, id).await?;
+        let mut write = self.write(actor).await?;
+        let before_row = store::kamailio::dispatcher(&*write, id).await?;
         let before = destination_view(&before_row)?;
         let mut destination = store::kamailio::destination(&before_row)?;
         if let Some(set_id) = patch.set_id {
@@ -399,32 +393,23 @@ impl Services {
             destination.attrs.extra = extra;
         }
         let fields = destination_fields(destination)?;
-        let row = store::kamailio::update_dispatcher(&*txn, id, fields).await?;
+        let row = store::kamailio::update_dispatcher(&*write, id, fields).await?;
         let mut view = destination_view(&row)?;
-        self.audit(
-            &*txn,
-            actor,
-            "update",
-            "kamailio_dispatcher",
-            id,
-            Some(audit_json(&before)),
-            Some(audit_json(&view)),
-        )
-        .await?;
-        txn.commit().await?;
-        view.apply = Some(self.after_write("update", "kamailio", &dispatcher_object(view.set_id)).await);
+        let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, id.to_string());
+        write.audit(Action::Update, &audited, Some(audit_json(&before)), Some(audit_json(&view))).await?;
+        view.apply = Some(write.commit_and_apply(&ObjectRef::dispatcher_set(view.set_id)).await?);
         Ok(view)
     }
 
     pub async fn delete_destination(&self, actor: &Actor, id: i64) -> Result<ApplyView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.begin_write().await?;
-        let row = store::kamailio::dispatcher(&*txn, id).await?;
+        let mut write = self.write(actor).await?;
+        let row = store::kamailio::dispatcher(&*write, id).await?;
         let before = destination_view(&row)?;
-        store::kamailio::delete_dispatcher(&*txn, id).await?;
-        self.audit(&*txn, actor, "delete", "kamailio_dispatcher", id, Some(audit_json(&before)), None).await?;
-        txn.commit().await?;
-        Ok(self.after_write("delete", "kamailio", &dispatcher_object(before.set_id)).await)
+        store::kamailio::delete_dispatcher(&*write, id).await?;
+        let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, id.to_string());
+        write.audit(Action::Delete, &audited, Some(audit_json(&before)), None).await?;
+        write.commit_and_apply(&ObjectRef::dispatcher_set(before.set_id)).await
     }
 
     pub async fn list_addresses(&self) -> Result<Vec<AddressView>, ServiceError> {
@@ -440,15 +425,15 @@ impl Services {
     pub async fn create_address(&self, actor: &Actor, input: NewAddress) -> Result<AddressView, ServiceError> {
         self.kamailio_settings()?;
         let fields = address_fields(input.group, &input.address, input.port.unwrap_or(0), input.tag)?;
-        let txn = self.begin_write().await?;
-        if store::kamailio::find_same_address(&*txn, &fields, None).await?.is_some() {
+        let mut write = self.write(actor).await?;
+        if store::kamailio::find_same_address(&*write, &fields, None).await?.is_some() {
             return Err(same_address(&fields));
         }
-        let row = store::kamailio::insert_address(&*txn, fields).await?;
+        let row = store::kamailio::insert_address(&*write, fields).await?;
         let mut view = address_view(&row)?;
-        self.audit(&*txn, actor, "create", "kamailio_address", row.id, None, Some(audit_json(&view))).await?;
-        txn.commit().await?;
-        view.apply = Some(self.after_write("create", "kamailio", &address_object(view.group)).await);
+        let audited = ObjectRef::new(ObjectKind::KamailioAddress, row.id.to_string());
+        write.audit(Action::Create, &audited, None, Some(audit_json(&view))).await?;
+        view.apply = Some(write.commit_and_apply(&ObjectRef::address_group(view.group)).await?);
         Ok(view)
     }
 
@@ -459,34 +444,33 @@ impl Services {
         patch: AddressPatch,
     ) -> Result<AddressView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.begin_write().await?;
-        let before = address_view(&store::kamailio::address(&*txn, id).await?)?;
+        let mut write = self.write(actor).await?;
+        let before = address_view(&store::kamailio::address(&*write, id).await?)?;
         let fields = address_fields(
             patch.group.unwrap_or(before.group),
             patch.address.as_deref().unwrap_or(&before.address),
             patch.port.unwrap_or(before.port),
             patch.tag.unwrap_or_else(|| before.tag.clone()),
         )?;
-        if store::kamailio::find_same_address(&*txn, &fields, Some(id)).await?.is_some() {
+        if store::kamailio::find_same_address(&*write, &fields, Some(id)).await?.is_some() {
             return Err(same_address(&fields));
         }
-        let row = store::kamailio::update_address(&*txn, id, fields).await?;
+        let row = store::kamailio::update_address(&*write, id, fields).await?;
         let mut view = address_view(&row)?;
-        self.audit(&*txn, actor, "update", "kamailio_address", id, Some(audit_json(&before)), Some(audit_json(&view)))
-            .await?;
-        txn.commit().await?;
-        view.apply = Some(self.after_write("update", "kamailio", &address_object(view.group)).await);
+        let audited = ObjectRef::new(ObjectKind::KamailioAddress, id.to_string());
+        write.audit(Action::Update, &audited, Some(audit_json(&before)), Some(audit_json(&view))).await?;
+        view.apply = Some(write.commit_and_apply(&ObjectRef::address_group(view.group)).await?);
         Ok(view)
     }
 
     pub async fn delete_address(&self, actor: &Actor, id: i64) -> Result<ApplyView, ServiceError> {
         self.kamailio_settings()?;
-        let txn = self.begin_write().await?;
-        let before = address_view(&store::kamailio::address(&*txn, id).await?)?;
-        store::kamailio::delete_address(&*txn, id).await?;
-        self.audit(&*txn, actor, "delete", "kamailio_address", id, Some(audit_json(&before)), None).await?;
-        txn.commit().await?;
-        Ok(self.after_write("delete", "kamailio", &address_object(before.group)).await)
+        let mut write = self.write(actor).await?;
+        let before = address_view(&store::kamailio::address(&*write, id).await?)?;
+        store::kamailio::delete_address(&*write, id).await?;
+        let audited = ObjectRef::new(ObjectKind::KamailioAddress, id.to_string());
+        write.audit(Action::Delete, &audited, Some(audit_json(&before)), None).await?;
+        write.commit_and_apply(&ObjectRef::address_group(before.group)).await
     }
 
     /// Kamailio's version and live destinations; an unreachable Kamailio is
@@ -528,24 +512,6 @@ impl Services {
             Err(e) => status.error = Some(format!("dispatcher.list: {e}")),
         }
         Ok(status)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn audit(
-        &self,
-        txn: &sea_orm::DatabaseTransaction,
-        actor: &Actor,
-        action: &str,
-        kind: &str,
-        id: i64,
-        before: Option<serde_json::Value>,
-        after: Option<serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        store::audit::record(
-            txn,
-            AuditEntry { actor, action, object_kind: kind, object_id: &id.to_string(), before, after },
-        )
-        .await
     }
 }
 

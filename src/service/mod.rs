@@ -15,6 +15,7 @@ pub mod stream;
 pub mod kamailio;
 pub mod tokens;
 pub mod trunks;
+mod write;
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;

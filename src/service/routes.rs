@@ -1,6 +1,8 @@
 //! Inbound and outbound route use cases. A route must point at objects that exist, and
 //! its pattern, strip and prepend must render.
 
+use super::write::Action;
+use crate::model::ObjectRef;
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,7 @@ use crate::model::routes::{
     OutboundRoutePatch,
 };
 use crate::model::{FieldErrors, InboundRoute, OutboundRoute};
-use crate::store::audit::{Actor, AuditEntry};
+use crate::store::audit::Actor;
 use crate::store::routes::{InboundRow, OutboundRow, RouteFilter, Stored};
 use crate::store::{self};
 
@@ -140,15 +142,6 @@ fn outbound_row(route: &OutboundRoute, trunk_id: i64) -> OutboundRow {
     }
 }
 
-/// An outbound route's object in apply reports: its block is `Route outbound <name>`.
-fn outbound_object(name: &str) -> String {
-    format!("outbound {name}")
-}
-
-/// Inbound routes have no block of their own (they are lines in their trunks'
-/// `Dialplan` blocks), so their writes answer with the apply's overall outcome.
-const INBOUND_KIND: &str = "inbound route";
-
 /// Paging with a filter that matches nothing (a filter naming a missing trunk).
 fn empty_page<T>(paging: Paging) -> Page<T> {
     Page {
@@ -195,27 +188,13 @@ impl Services {
             priority: input.priority.unwrap_or(DEFAULT_ROUTE_PRIORITY),
             context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
         };
-        let txn = self.begin_write().await?;
-        let trunk_id = self.check_outbound(&*txn, &route, errors).await?;
-        let stored = store::routes::insert_outbound(&*txn, outbound_row(&route, trunk_id)).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "create",
-                object_kind: "outbound_route",
-                object_id: &route.name,
-                before: None,
-                after: Some(audit_outbound(&stored)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let mut write = self.write(actor).await?;
+        let trunk_id = self.check_outbound(&*write, &route, errors).await?;
+        let stored = store::routes::insert_outbound(&*write, outbound_row(&route, trunk_id)).await?;
+        let object = ObjectRef::outbound_route(&route.name);
+        write.audit(Action::Create, &object, None, Some(audit_outbound(&stored))).await?;
         let mut view = OutboundRouteView::from(&stored);
-        view.apply = Some(
-            self.after_write("create", "route", &outbound_object(&route.name))
-                .await,
-        );
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
@@ -257,31 +236,17 @@ impl Services {
         patch: OutboundRoutePatch,
     ) -> Result<OutboundRouteView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let txn = self.begin_write().await?;
-        let before = store::routes::get_outbound(&*txn, name).await?;
+        let mut write = self.write(actor).await?;
+        let before = store::routes::get_outbound(&*write, name).await?;
         let mut route = before.route.clone();
         patch.apply_to(&mut route);
-        let trunk_id = self.check_outbound(&*txn, &route, errors).await?;
+        let trunk_id = self.check_outbound(&*write, &route, errors).await?;
         let after =
-            store::routes::update_outbound(&*txn, &before, outbound_row(&route, trunk_id)).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "update",
-                object_kind: "outbound_route",
-                object_id: name,
-                before: Some(audit_outbound(&before)),
-                after: Some(audit_outbound(&after)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+            store::routes::update_outbound(&*write, &before, outbound_row(&route, trunk_id)).await?;
+        let object = ObjectRef::outbound_route(name);
+        write.audit(Action::Update, &object, Some(audit_outbound(&before)), Some(audit_outbound(&after))).await?;
         let mut view = OutboundRouteView::from(&after);
-        view.apply = Some(
-            self.after_write("update", "route", &outbound_object(name))
-                .await,
-        );
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
@@ -290,25 +255,12 @@ impl Services {
         actor: &Actor,
         name: &str,
     ) -> Result<ApplyView, ServiceError> {
-        let txn = self.begin_write().await?;
-        let route = store::routes::get_outbound(&*txn, name).await?;
-        store::routes::delete_outbound(&*txn, route.route.id).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "delete",
-                object_kind: "outbound_route",
-                object_id: name,
-                before: Some(audit_outbound(&route)),
-                after: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(self
-            .after_write("delete", "route", &outbound_object(name))
-            .await)
+        let mut write = self.write(actor).await?;
+        let route = store::routes::get_outbound(&*write, name).await?;
+        store::routes::delete_outbound(&*write, route.route.id).await?;
+        let object = ObjectRef::outbound_route(name);
+        write.audit(Action::Delete, &object, Some(audit_outbound(&route)), None).await?;
+        write.commit_and_apply(&object).await
     }
 
     /// Checks the route's DID, extension and trunk, that it is not a duplicate and that
@@ -385,25 +337,13 @@ impl Services {
             trunk: input.trunk,
             extension: input.extension,
         };
-        let txn = self.begin_write().await?;
-        let row = self.check_inbound(&*txn, &route, errors).await?;
-        let stored = store::routes::insert_inbound(&*txn, row).await?;
-        let id = stored.route.id.to_string();
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "create",
-                object_kind: "inbound_route",
-                object_id: &id,
-                before: None,
-                after: Some(audit_inbound(&stored)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let mut write = self.write(actor).await?;
+        let row = self.check_inbound(&*write, &route, errors).await?;
+        let stored = store::routes::insert_inbound(&*write, row).await?;
+        let object = ObjectRef::inbound_route(stored.route.id);
+        write.audit(Action::Create, &object, None, Some(audit_inbound(&stored))).await?;
         let mut view = InboundRouteView::from(&stored);
-        view.apply = Some(self.after_write("create", INBOUND_KIND, &id).await);
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
@@ -448,30 +388,16 @@ impl Services {
         patch: InboundRoutePatch,
     ) -> Result<InboundRouteView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let txn = self.begin_write().await?;
-        let before = store::routes::get_inbound(&*txn, id).await?;
+        let mut write = self.write(actor).await?;
+        let before = store::routes::get_inbound(&*write, id).await?;
         let mut route = before.route.clone();
         patch.apply_to(&mut route);
-        let row = self.check_inbound(&*txn, &route, errors).await?;
-        let after = store::routes::update_inbound(&*txn, &before, row).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "update",
-                object_kind: "inbound_route",
-                object_id: &id.to_string(),
-                before: Some(audit_inbound(&before)),
-                after: Some(audit_inbound(&after)),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let row = self.check_inbound(&*write, &route, errors).await?;
+        let after = store::routes::update_inbound(&*write, &before, row).await?;
+        let object = ObjectRef::inbound_route(id);
+        write.audit(Action::Update, &object, Some(audit_inbound(&before)), Some(audit_inbound(&after))).await?;
         let mut view = InboundRouteView::from(&after);
-        view.apply = Some(
-            self.after_write("update", INBOUND_KIND, &id.to_string())
-                .await,
-        );
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
@@ -480,24 +406,11 @@ impl Services {
         actor: &Actor,
         id: i64,
     ) -> Result<ApplyView, ServiceError> {
-        let txn = self.begin_write().await?;
-        let route = store::routes::get_inbound(&*txn, id).await?;
-        store::routes::delete_inbound(&*txn, id).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "delete",
-                object_kind: "inbound_route",
-                object_id: &id.to_string(),
-                before: Some(audit_inbound(&route)),
-                after: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(self
-            .after_write("delete", INBOUND_KIND, &id.to_string())
-            .await)
+        let mut write = self.write(actor).await?;
+        let route = store::routes::get_inbound(&*write, id).await?;
+        store::routes::delete_inbound(&*write, id).await?;
+        let object = ObjectRef::inbound_route(id);
+        write.audit(Action::Delete, &object, Some(audit_inbound(&route)), None).await?;
+        write.commit_and_apply(&object).await
     }
 }

@@ -1,12 +1,14 @@
 //! Reading extension and provider templates; administrators' own provider templates.
 
+use super::write::Action;
+use crate::model::{ObjectKind, ObjectRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ServiceError, Services};
 use crate::model::FieldErrors;
-use crate::store::audit::{Actor, AuditEntry};
+use crate::store::audit::Actor;
 use crate::store::entities::{extension_template, provider_template};
 use crate::store::{self, StoreError};
 use crate::templates::ProviderTemplate;
@@ -143,22 +145,12 @@ impl Services {
         template: ProviderTemplate,
     ) -> Result<ProviderTemplateView, ServiceError> {
         check_provider_template(&template)?;
-        let txn = self.begin_write().await?;
-        let row = store::templates::insert_provider_template(&*txn, &template).await?;
+        let mut write = self.write(actor).await?;
+        let row = store::templates::insert_provider_template(&*write, &template).await?;
         let view = provider_view(&row)?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "create",
-                object_kind: "provider_template",
-                object_id: &template.id,
-                before: None,
-                after: Some(serde_json::to_value(&view).unwrap_or_default()),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let object = ObjectRef::new(ObjectKind::ProviderTemplate, template.id.to_string());
+        write.audit(Action::Create, &object, None, Some(serde_json::to_value(&view).unwrap_or_default())).await?;
+        write.commit().await?;
         Ok(view)
     }
 
@@ -168,14 +160,14 @@ impl Services {
         actor: &Actor,
         id: &str,
     ) -> Result<(), ServiceError> {
-        let txn = self.begin_write().await?;
-        let row = store::templates::get_provider_template(&*txn, id).await?;
+        let mut write = self.write(actor).await?;
+        let row = store::templates::get_provider_template(&*write, id).await?;
         if row.builtin {
             return Err(ServiceError::Refused(format!(
                 "provider template {id} is built in and cannot be deleted"
             )));
         }
-        let users = store::trunks::names_using_provider(&*txn, id).await?;
+        let users = store::trunks::names_using_provider(&*write, id).await?;
         if !users.is_empty() {
             let by = users
                 .iter()
@@ -188,21 +180,10 @@ impl Services {
             });
         }
         let before = serde_json::to_value(provider_view(&row)?).unwrap_or_default();
-        store::templates::delete_provider_template(&*txn, row, || "a trunk".into()).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "delete",
-                object_kind: "provider_template",
-                object_id: id,
-                before: Some(before),
-                after: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(())
+        store::templates::delete_provider_template(&*write, row, || "a trunk".into()).await?;
+        let object = ObjectRef::new(ObjectKind::ProviderTemplate, id.to_string());
+        write.audit(Action::Delete, &object, Some(before), None).await?;
+        write.commit().await
     }
 
     pub async fn list_extension_templates(

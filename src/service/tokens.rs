@@ -1,6 +1,8 @@
 //! API tokens: creation (shown once), hashing, lookup with a short-lived cache,
 //! revocation, and the bootstrap admin token written on first start.
 
+use super::write::Action;
+use crate::model::{ObjectKind, ObjectRef};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -144,21 +146,12 @@ impl Services {
         errors.finish()?;
         let token = generate_token();
         let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
-        let txn = self.begin_write().await?;
-        let row = store::tokens::insert(&*txn, &name, input.role.as_str(), &hash_token(&token), &prefix, actor.token_id).await?;
-        store::audit::record(
-            &*txn,
-            store::audit::AuditEntry {
-                actor,
-                action: "create",
-                object_kind: "token",
-                object_id: &row.id.to_string(),
-                before: None,
-                after: Some(serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix})),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let mut write = self.write(actor).await?;
+        let row = store::tokens::insert(&*write, &name, input.role.as_str(), &hash_token(&token), &prefix, actor.token_id).await?;
+        let object = ObjectRef::new(ObjectKind::Token, row.id.to_string());
+        let after = serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix});
+        write.audit(Action::Create, &object, None, Some(after)).await?;
+        write.commit().await?;
         Ok(TokenView { token: Some(token), ..row.into() })
     }
 
@@ -167,21 +160,12 @@ impl Services {
     }
 
     pub async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
-        let txn = self.begin_write().await?;
-        let row = store::tokens::revoke(&*txn, id).await?;
-        store::audit::record(
-            &*txn,
-            store::audit::AuditEntry {
-                actor,
-                action: "revoke",
-                object_kind: "token",
-                object_id: &id.to_string(),
-                before: Some(serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix})),
-                after: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let mut write = self.write(actor).await?;
+        let row = store::tokens::revoke(&*write, id).await?;
+        let object = ObjectRef::new(ObjectKind::Token, id.to_string());
+        let before = serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix});
+        write.audit(Action::Revoke, &object, Some(before), None).await?;
+        write.commit().await?;
         self.tokens.forget_id(id);
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Trunk use cases. A trunk is checked against its provider template's rules and then
 //! rendered once, so a trunk that would not load into Asterisk is refused at the API.
 
+use super::write::Action;
+use crate::model::ObjectRef;
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,7 @@ use super::{Page, Paging, ServiceError, Services};
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
 use crate::model::{FieldErrors, Trunk};
 use crate::render::{RenderError, RenderSettings, render_trunk};
-use crate::store::audit::{Actor, AuditEntry};
+use crate::store::audit::Actor;
 use crate::store::trunks::{StoredTrunk, TrunkFilter, TrunkRow};
 use crate::store::{self};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
@@ -271,25 +273,14 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.begin_write().await?;
-        self.check_trunk(&*txn, &trunk, errors).await?;
+        let mut write = self.write(actor).await?;
+        self.check_trunk(&*write, &trunk, errors).await?;
         let secret_enc = trunk.password.as_deref().map(|p| self.secrets.encrypt(p));
-        let stored = store::trunks::insert(&*txn, row_of(&trunk, secret_enc)).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "create",
-                object_kind: "trunk",
-                object_id: &stored.row.name,
-                before: None,
-                after: Some(audit_image(&stored, trunk.password.is_some())),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let stored = store::trunks::insert(&*write, row_of(&trunk, secret_enc)).await?;
+        let object = ObjectRef::trunk(&stored.row.name);
+        write.audit(Action::Create, &object, None, Some(audit_image(&stored, trunk.password.is_some()))).await?;
         let mut view = TrunkView::from(&stored);
-        view.apply = Some(self.after_write("create", "trunk", &stored.row.name).await);
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
@@ -320,8 +311,8 @@ impl Services {
         patch: TrunkPatch,
     ) -> Result<TrunkView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let txn = self.begin_write().await?;
-        let before = store::trunks::get(&*txn, name).await?;
+        let mut write = self.write(actor).await?;
+        let before = store::trunks::get(&*write, name).await?;
         let stored_password = before
             .row
             .secret_enc
@@ -329,55 +320,33 @@ impl Services {
             .map(|_| STORED_PASSWORD.to_owned());
         let mut trunk = before.to_trunk_with(stored_password);
         patch.apply_to(&mut trunk);
-        self.check_trunk(&*txn, &trunk, errors).await?;
+        self.check_trunk(&*write, &trunk, errors).await?;
         let secret_enc = match &patch.password {
             None => before.row.secret_enc.clone(),
             Some(None) => None,
             Some(Some(password)) => Some(self.secrets.encrypt(password)),
         };
-        let after = store::trunks::update(&*txn, &before, row_of(&trunk, secret_enc)).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "update",
-                object_kind: "trunk",
-                object_id: name,
-                before: Some(audit_image(&before, false)),
-                after: Some(audit_image(&after, patch.password.is_some())),
-            },
-        )
-        .await?;
-        txn.commit().await?;
+        let after = store::trunks::update(&*write, &before, row_of(&trunk, secret_enc)).await?;
+        let object = ObjectRef::trunk(name);
+        write.audit(Action::Update, &object, Some(audit_image(&before, false)), Some(audit_image(&after, patch.password.is_some()))).await?;
         let mut view = TrunkView::from(&after);
-        view.apply = Some(self.after_write("update", "trunk", name).await);
+        view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
     pub async fn delete_trunk(&self, actor: &Actor, name: &str) -> Result<ApplyView, ServiceError> {
-        let txn = self.begin_write().await?;
-        let trunk = store::trunks::get(&*txn, name).await?;
-        let users = store::routes::using_trunk(&*txn, trunk.id).await?;
+        let mut write = self.write(actor).await?;
+        let trunk = store::trunks::get(&*write, name).await?;
+        let users = store::routes::using_trunk(&*write, trunk.id).await?;
         if !users.is_empty() {
             return Err(ServiceError::InUse {
                 what: format!("trunk {name}"),
                 by: users.join(", "),
             });
         }
-        store::trunks::delete(&*txn, &trunk, || "a route".into()).await?;
-        store::audit::record(
-            &*txn,
-            AuditEntry {
-                actor,
-                action: "delete",
-                object_kind: "trunk",
-                object_id: name,
-                before: Some(audit_image(&trunk, false)),
-                after: None,
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(self.after_write("delete", "trunk", name).await)
+        store::trunks::delete(&*write, &trunk, || "a route".into()).await?;
+        let object = ObjectRef::trunk(name);
+        write.audit(Action::Delete, &object, Some(audit_image(&trunk, false)), None).await?;
+        write.commit_and_apply(&object).await
     }
 }

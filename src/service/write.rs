@@ -1,0 +1,127 @@
+//! The one write path. Every change of every kind goes through it:
+//!
+//! ```text
+//! let write = self.write(actor).await?;          // transaction (queued on SQLite)
+//! store::…::insert(&*write, row).await?;         // the kind's own store queries
+//! write.audit(Action::Create, &object, None, Some(after)).await?;
+//! let apply = write.commit_and_apply(&object).await?;   // commit, apply, wait as `Prefer` says
+//! ```
+//!
+//! Validation happens before (in `model`, then the checks that need the database);
+//! dropping a `Write` without committing rolls everything back.
+
+use std::ops::Deref;
+
+use sea_orm::DatabaseTransaction;
+use serde_json::Value;
+
+use super::applies::ApplyView;
+use super::{ServiceError, Services};
+use crate::model::ObjectRef;
+use crate::store::audit::{Actor, AuditEntry};
+use crate::store::{self, WriteTxn};
+
+/// What a write did to its object, as the audit log and the apply trigger say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Revoke,
+    /// Click-to-call started a call.
+    Originate,
+    Hangup,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Revoke => "revoke",
+            Action::Originate => "originate",
+            Action::Hangup => "hangup",
+        }
+    }
+}
+
+/// A write in progress: one transaction and the actor it is for.
+pub(crate) struct Write<'a> {
+    services: &'a Services,
+    actor: &'a Actor,
+    txn: WriteTxn,
+    action: Option<Action>,
+}
+
+impl Services {
+    /// Starts a write for `actor`; concurrent writes queue for their turn instead of
+    /// failing.
+    pub(crate) async fn write<'a>(&'a self, actor: &'a Actor) -> Result<Write<'a>, ServiceError> {
+        let txn = self.begin_write().await?;
+        Ok(Write { services: self, actor, txn, action: None })
+    }
+}
+
+impl Services {
+    /// Records an action that changed nothing rayan stores (a call placed or hung
+    /// up over AMI), through the same path.
+    pub(crate) async fn record_action(
+        &self,
+        actor: &Actor,
+        action: Action,
+        object: &ObjectRef,
+        after: Option<Value>,
+    ) -> Result<(), ServiceError> {
+        let mut write = self.write(actor).await?;
+        write.audit(action, object, None, after).await?;
+        write.commit().await
+    }
+}
+
+impl Write<'_> {
+    /// Records who did what to `object`, with its image before and after (secrets
+    /// already masked), in the same transaction.
+    pub async fn audit(
+        &mut self,
+        action: Action,
+        object: &ObjectRef,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Result<(), ServiceError> {
+        self.action = Some(action);
+        let entry = AuditEntry {
+            actor: self.actor,
+            action: action.as_str(),
+            object_kind: object.kind().as_str(),
+            object_id: object.key(),
+            before,
+            after,
+        };
+        store::audit::record(&*self.txn, entry).await?;
+        Ok(())
+    }
+
+    /// Commits a change that Asterisk and Kamailio do not see (a token, a template).
+    pub async fn commit(self) -> Result<(), ServiceError> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+
+    /// Commits, asks the apply worker to apply it, and waits for the outcome for
+    /// `applied` as long as the request allows (`Prefer`, `apply.wait_ms`).
+    pub async fn commit_and_apply(self, applied: &ObjectRef) -> Result<ApplyView, ServiceError> {
+        let action = self.action.unwrap_or(Action::Update);
+        let services = self.services;
+        self.txn.commit().await?;
+        Ok(services.after_write(action, applied).await)
+    }
+}
+
+impl Deref for Write<'_> {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
