@@ -25,10 +25,7 @@ pub use worker::{ApplyContext, EventSink, spawn};
 /// lists when Kamailio is configured.
 pub fn written_files(settings: &crate::config::Settings) -> Vec<std::path::PathBuf> {
     let dir = &settings.asterisk.config_dir;
-    let mut files = vec![
-        dir.join(worker::PJSIP_CONF),
-        dir.join(worker::EXTENSIONS_CONF),
-    ];
+    let mut files = vec![dir.join(worker::PJSIP_CONF), dir.join(worker::EXTENSIONS_CONF)];
     if let Some(kamailio) = &settings.kamailio {
         files.push(kamailio.dispatcher_list.clone());
         files.push(kamailio.address_list.clone());
