@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds the ami_codec fuzz corpus with what a real Asterisk sent.
 
-Reads the recorded AMI sessions (default ../shared/asterisk/transcripts, or
+Reads the recorded AMI sessions (default tests/fixtures/asterisk/transcripts, or
 RAYAN_TRANSCRIPTS, or the first argument), joins each session's server-to-client
 bytes, and writes one seed per session and read size into the output directory
 (second argument, default fuzz/seeds/ami_codec). The target reads its first byte
@@ -33,7 +33,7 @@ def server_bytes(transcript: bytes) -> bytes:
 
 def main() -> int:
     root = Path(__file__).resolve().parent.parent
-    default = os.environ.get("RAYAN_TRANSCRIPTS", root / "../shared/asterisk/transcripts")
+    default = os.environ.get("RAYAN_TRANSCRIPTS", root / "tests/fixtures/asterisk/transcripts")
     source = Path(sys.argv[1] if len(sys.argv) > 1 else default)
     out = Path(sys.argv[2] if len(sys.argv) > 2 else root / "fuzz/seeds/ami_codec")
     out.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,22 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
     Ok(file)
 }
 
+/// Removes the temporary files a rayand killed mid-write left beside the files it
+/// writes (each a full copy of a config file, secrets included). Runs under the lock,
+/// before the apply worker starts, so no write of this daemon is under way.
+fn remove_stale_temps(settings: &Settings) {
+    for dir in crate::render::write::temp_dirs(&apply::written_files(settings)) {
+        match crate::render::write::remove_stale_temps(&dir) {
+            Ok(removed) => {
+                for path in removed {
+                    tracing::warn!(path = %path.display(), "removed a temporary file left by an interrupted write");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot remove the temporary files of an interrupted write"),
+        }
+    }
+}
+
 /// Kernel send buffer of each connection. Without a bound Linux grows it to
 /// megabytes, where an event stream client that stopped reading would silently
 /// pile up seconds of stale events instead of being told it lagged.
@@ -196,6 +212,7 @@ impl Daemon {
         crate::metrics::install();
         crate::metrics::name_event_types(&crate::events::EventKind::ALL.map(crate::events::EventKind::as_str));
         let lock = acquire_lock(&settings)?;
+        remove_stale_temps(&settings);
         let db = store::connect(&settings.effective_database_url()).await?;
         store::migrate(&db).await?;
         crate::service::kamailio::register_local_node(&db, &settings).await?;

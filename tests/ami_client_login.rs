@@ -138,8 +138,22 @@ async fn refused_credentials_are_reported_distinctly_and_retried_slowly() {
     assert!(matches!(error, AmiError::NotConnected { .. }), "{error}");
     assert!(started.elapsed() < Duration::from_millis(300));
 
-    // Retried after auth_retry, not at the reconnect pace (which would be ~50 logins/s).
+    // Retried after auth_retry, not at the reconnect pace (which would be ~50 logins/s),
+    // and the state says why the whole time, through the retries.
+    let mut watched = client.state();
+    let seen = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while watched.changed().await.is_ok() {
+            seen.push(watched.borrow_and_update().clone());
+        }
+        seen
+    });
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        matches!(*client.state().borrow(), ConnectionState::AuthFailed { .. }),
+        "{:?}",
+        *client.state().borrow()
+    );
     let attempts = double
         .received()
         .iter()
@@ -150,6 +164,13 @@ async fn refused_credentials_are_reported_distinctly_and_retried_slowly() {
         "{attempts} login attempts in ~1 s over two connections"
     );
     client.shutdown().await;
+    let seen = seen.await.unwrap_or_default();
+    assert!(
+        !seen
+            .iter()
+            .any(|s| matches!(s, ConnectionState::Connecting)),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]

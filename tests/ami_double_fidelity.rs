@@ -10,8 +10,7 @@
 //!   `CoreProcessedCalls`: history of the recorded Asterisk;
 //! - the port of `LocalAddress` and `RemoteAddress` (the double listens on a free port).
 //!
-//! The transcripts live in `../shared/asterisk/transcripts` next to the repository, or in
-//! `$RAYAN_TRANSCRIPTS`.
+//! The transcripts are in `tests/fixtures/asterisk/transcripts` (see the README there).
 
 mod support;
 
@@ -49,11 +48,7 @@ bind=127.0.0.1:5060
 ";
 
 fn transcripts() -> PathBuf {
-    std::env::var_os("RAYAN_TRANSCRIPTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/asterisk/transcripts")
-        })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk/transcripts")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +69,7 @@ impl Transcript {
         let path = transcripts().join(format!("{name}.txt"));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
             panic!(
-                "transcript {} not readable ({e}); set RAYAN_TRANSCRIPTS",
+                "transcript {} not readable ({e}); see tests/fixtures/README.md",
                 path.display()
             )
         });

@@ -233,6 +233,30 @@ async fn asterisk_down_gives_pending_then_converges() {
     d.stop().await;
 }
 
+/// Asterisk answers but refuses the login: a write and the status say that, and name
+/// the settings to check, instead of calling Asterisk unreachable.
+#[tokio::test]
+async fn a_refused_ami_login_is_reported_as_such() {
+    let d = TestDaemon::start_with(Backend::Postgres, Asterisk::RefusesLogin, |_| {}).await;
+    let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+    assert_eq!(created.body["apply"]["status"], "pending", "{}", created.body);
+    let detail = created.body["apply"]["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("AMI login refused for user rayan (Authentication failed)"), "{detail}");
+    assert!(detail.contains("asterisk.ami_user") && detail.contains("ami_secret"), "{detail}");
+    assert!(!detail.contains("not reachable"), "{detail}");
+
+    let s = status(&d).await;
+    let last_error = s["last_error"].as_str().unwrap_or_default();
+    assert!(last_error.starts_with("AMI login refused for user rayan"), "{s}");
+    assert!(last_error.contains("asterisk.ami_user"), "{s}");
+    assert_eq!(s["connected"], false, "{s}");
+    for secret in ["rayan-secret", "not-the-daemons-secret"] {
+        assert!(!created.body.to_string().contains(secret) && !s.to_string().contains(secret));
+    }
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn asterisk_lost_between_reload_and_verify_converges() {
     let d = TestDaemon::start(Backend::Sqlite).await;

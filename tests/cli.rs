@@ -5,7 +5,7 @@ mod support;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::daemon::TestDaemon;
+use support::daemon::{Asterisk, TestDaemon};
 use support::db::Backend;
 
 fn ctl(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -109,5 +109,42 @@ async fn explicit_url_and_token_and_errors() {
     let unreachable = ctl(elsewhere.path(), &[("RAYAN_URL", "http://127.0.0.1:9"), ("RAYAN_TOKEN", "x")], &["extension", "list"]);
     assert!(!unreachable.status.success());
     assert!(stderr(&unreachable).contains("cannot reach rayand"), "{}", stderr(&unreachable));
+    d.stop().await;
+}
+
+/// Tables show nested values as words, and say why a change is pending: here Asterisk
+/// refuses rayan's AMI login, which is not the same as Asterisk being unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_speak_words_and_name_a_refused_login() {
+    let d = TestDaemon::start_with(Backend::Postgres, Asterisk::RefusesLogin, |_| {}).await;
+    let home = d.state_dir.parent().unwrap().to_owned();
+    let run = |args: &[&str]| ctl(&home, &[], args);
+    let no_json = |out: &Output| {
+        let text = stdout(out);
+        assert!(!text.contains("{\"") && !text.contains("\":"), "JSON in a table:\n{text}");
+        text
+    };
+
+    let created = run(&["extension", "create", "1001", "--password", "S3cret-pass"]);
+    assert!(created.status.success(), "pending is not a failure: {}", stderr(&created));
+    let table = no_json(&created);
+    assert!(table.contains("pending — AMI login refused for user rayan"), "{table}");
+    assert!(stderr(&created).contains("check asterisk.ami_user"), "{}", stderr(&created));
+
+    let shown = run(&["extension", "show", "1001"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(no_json(&shown).contains("unregistered"), "{}", stdout(&shown));
+
+    let status = run(&["status"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let table = no_json(&status);
+    let last_error = table.lines().find(|l| l.contains("last_error")).unwrap_or_default();
+    assert!(last_error.contains("AMI login refused for user rayan"), "{table}");
+    let last_apply = table.lines().find(|l| l.contains("last_apply")).unwrap_or_default();
+    assert!(last_apply.contains(" pending at "), "{table}");
+
+    let json: Value = serde_json::from_slice(&run(&["status", "--json"]).stdout).expect("--json prints JSON");
+    assert!(json["last_apply"].is_object(), "{json}");
+    assert!(json["last_error"].as_str().unwrap_or_default().contains("asterisk.ami_user"), "{json}");
     d.stop().await;
 }

@@ -6,6 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
+use rayan::render::write::remove_stale_temps;
 use rayan::render::{ManagedBlock, WriteOptions, backup_path, plan_file, sync_file, write_atomic};
 
 fn options(keep_backups: usize) -> WriteOptions {
@@ -301,7 +302,11 @@ fn files_synced_together_are_all_written_or_none_is() {
     assert_eq!(outcomes[0].content, fs::read_to_string(&pjsip).unwrap());
     assert_eq!(outcomes[1].content, fs::read_to_string(&dialplan).unwrap());
     assert!(outcomes[1].content.starts_with("[general]\nstatic=yes\n"));
-    assert!(outcomes[1].content.contains("exten => 1001,1,Dial(PJSIP/1001,30)"));
+    assert!(
+        outcomes[1]
+            .content
+            .contains("exten => 1001,1,Dial(PJSIP/1001,30)")
+    );
 
     // Only the file that changes is written.
     let again = sync_files(&both, &options(1)).unwrap();
@@ -333,5 +338,34 @@ fn files_synced_together_are_all_written_or_none_is() {
         names(dir.path()).iter().all(|n| !n.contains("rayan-tmp")),
         "{:?}",
         names(dir.path())
+    );
+}
+
+#[test]
+fn only_regular_files_of_the_temporary_naming_are_removed_as_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("pjsip.conf");
+    fs::write(&target, "[a]\n").unwrap();
+    fs::write(dir.path().join(".pjsip.conf.rayan-tmp.77.0"), "secret\n").unwrap();
+    fs::write(dir.path().join(".pjsip.conf.rayan-tmp.77"), "kept\n").unwrap();
+    fs::create_dir(dir.path().join(".extensions.conf.rayan-tmp.77.1")).unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join(".extensions.conf.rayan-tmp.77.2"))
+        .unwrap();
+
+    let removed = remove_stale_temps(dir.path()).unwrap();
+    assert_eq!(removed, [dir.path().join(".pjsip.conf.rayan-tmp.77.0")]);
+    assert_eq!(
+        names(dir.path()),
+        [
+            ".extensions.conf.rayan-tmp.77.1",
+            ".extensions.conf.rayan-tmp.77.2",
+            ".pjsip.conf.rayan-tmp.77"
+        ]
+    );
+    assert_eq!(fs::read_to_string(&target).unwrap(), "[a]\n");
+    assert_eq!(
+        remove_stale_temps(&dir.path().join("missing")).unwrap(),
+        Vec::<std::path::PathBuf>::new()
     );
 }

@@ -123,6 +123,15 @@ impl AmiClient {
         self.inner.actions_state.clone()
     }
 
+    /// Why actions cannot be sent now (a refused login, an unreachable Asterisk, …), in
+    /// words for an administrator; `None` while the actions connection is logged in.
+    pub fn unavailable(&self) -> Option<String> {
+        self.inner
+            .actions_state
+            .borrow()
+            .unavailable_reason(&self.inner.settings.username)
+    }
+
     /// State of the events connection. After it reconnects, events may have been missed:
     /// take a fresh snapshot (e.g. `pjsip_show_contacts`).
     pub fn event_state(&self) -> watch::Receiver<ConnectionState> {
@@ -219,7 +228,14 @@ impl Supervisor {
         let next_id = move || ids.next();
         let mut backoff = Backoff::new(settings.reconnect_min, settings.reconnect_max);
         while !self.cancel.is_cancelled() {
-            self.state.send_replace(ConnectionState::Connecting);
+            // A retry keeps the failure it follows until it succeeds or fails anew.
+            self.state.send_if_modified(|state| {
+                let first = !state.is_failure();
+                if first {
+                    *state = ConnectionState::Connecting;
+                }
+                first
+            });
             let attempt = tokio::select! {
                 attempt = login::open(&settings, self.role, &self.events, &next_id) => attempt,
                 _ = self.cancel.cancelled() => break,

@@ -23,6 +23,18 @@ use crate::model::ObjectRef;
 
 pub use worker::{ApplyContext, EventSink, spawn};
 
+/// Every file the worker writes with these settings: Asterisk's two, and Kamailio's
+/// lists when Kamailio is configured.
+pub fn written_files(settings: &crate::config::Settings) -> Vec<std::path::PathBuf> {
+    let dir = &settings.asterisk.config_dir;
+    let mut files = vec![dir.join(worker::PJSIP_CONF), dir.join(worker::EXTENSIONS_CONF)];
+    if let Some(kamailio) = &settings.kamailio {
+        files.push(kamailio.dispatcher_list.clone());
+        files.push(kamailio.address_list.clone());
+    }
+    files
+}
+
 /// The outcome of an apply as a whole, and of each object in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

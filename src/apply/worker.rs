@@ -461,8 +461,8 @@ impl Worker {
                 status: Outcome::Verified,
             });
         }
-        if !self.ctx.ami.state().borrow().is_connected() {
-            return Ok(self.pending_outcome(files, "Asterisk is not reachable over AMI"));
+        if let Some(why) = self.ctx.ami.unavailable() {
+            return Ok(self.pending_outcome(files, &why));
         }
 
         let mut reloads = Vec::new();

@@ -1,8 +1,12 @@
 //! Atomic, ownership-preserving writes of config files.
 //!
-//! A file is replaced by writing a temporary file in the same directory, syncing it,
-//! giving it the old file's owner, group and mode, and renaming it over the old one; the
-//! directory is synced after the rename. Files written together (`pjsip.conf` and
+//! A file is replaced by writing a temporary file in the same directory, syncing it, and
+//! renaming it over the old one; the directory is synced after the rename. The temporary
+//! file holds everything the old one did (passwords included), so it is created with the
+//! old file's mode (a new file's: [`WriteOptions::new_file_mode`]) and given its owner and
+//! group before a byte is written: it is never more readable than the file it replaces.
+//! A process killed mid-write leaves it behind as `.<name>.rayan-tmp.<pid>.<n>`;
+//! [`remove_stale_temps`] removes those at the next start. Files written together (`pjsip.conf` and
 //! `extensions.conf` in one apply) are synced side by side. The old version is kept as
 //! `<name>.rayan-bak.1` (newest) … `<name>.rayan-bak.<n>`. Nothing is written when the
 //! content is unchanged, so the file's mtime only moves on a real change.
@@ -152,10 +156,7 @@ pub(crate) fn replace_files(
         [] => return Ok(outcomes),
         [one] => vec![write(one)],
         many => std::thread::scope(|scope| {
-            let writers: Vec<_> = many
-                .iter()
-                .map(|s| scope.spawn(move || write(s)))
-                .collect();
+            let writers: Vec<_> = many.iter().map(|s| scope.spawn(move || write(s))).collect();
             writers
                 .into_iter()
                 .zip(many)
@@ -221,13 +222,73 @@ pub(crate) fn replace_files(
     Ok(outcomes)
 }
 
+/// What names a temporary file, between the replaced file's name and `<pid>.<n>`.
+const TEMP_MARK: &str = ".rayan-tmp.";
+
+/// `.<name>.rayan-tmp.<pid>.<n>` beside `path`.
 fn temp_path(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = std::ffi::OsString::from(".");
     name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".rayan-tmp.{}.{n}", std::process::id()));
+    name.push(format!("{TEMP_MARK}{}.{n}", std::process::id()));
     path.with_file_name(name)
+}
+
+/// True for a name of [`temp_path`]'s form, `.<name>.rayan-tmp.<pid>.<n>`, and nothing else.
+pub fn is_temp_name(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix('.')
+        .and_then(|rest| rest.rsplit_once(TEMP_MARK))
+        .and_then(|(base, tail)| Some((base, tail.split_once('.')?)))
+        .is_some_and(|(base, (pid, n))| !base.is_empty() && digits(pid) && digits(n))
+}
+
+/// The directories [`replace_files`] puts the temporary files of `files` in: each file's
+/// own, and that of its target when it is a symlink. Without duplicates.
+pub fn temp_dirs(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for file in files {
+        let target = resolve(file).unwrap_or_else(|_| file.clone());
+        for path in [file, &target] {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
+/// Removes the temporary files a writer killed mid-write left in `dir`: regular files
+/// named as [`temp_path`] names them, whatever process made them, and nothing else.
+/// Call it before this process writes there. Returns the paths removed; a missing
+/// directory has none.
+pub fn remove_stale_temps(dir: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(RenderError::io(dir, "list", e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| RenderError::io(dir, "list", e))?;
+        let ours = entry.file_name().to_str().is_some_and(is_temp_name);
+        // The entry's own type: a symlink of that name is not followed, nor removed.
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(RenderError::io(&path, "remove the stale temporary file", e)),
+        }
+    }
+    Ok(removed)
 }
 
 fn write_temp(
@@ -237,27 +298,33 @@ fn write_temp(
     options: &WriteOptions,
 ) -> Result<(), RenderError> {
     let io = |action, e| RenderError::io(temp, action, e);
+    let mode = match existing {
+        Some(meta) => meta.permissions().mode() & 0o7777,
+        None => options.new_file_mode & 0o7777,
+    };
+    // Created with the final mode, which the umask can only narrow.
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode & 0o777)
         .open(temp)
         .map_err(|e| io("create", e))?;
-    file.write_all(contents).map_err(|e| io("write", e))?;
-    let mode = match existing {
-        Some(meta) => {
-            let mine = file.metadata().map_err(|e| io("read the metadata of", e))?;
-            if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
-                std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
-                    .map_err(|e| io("give the file its previous owner and group", e))?;
-            }
-            meta.permissions().mode() & 0o7777
+    if let Some(meta) = existing {
+        let mine = file.metadata().map_err(|e| io("read the metadata of", e))?;
+        if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
+            std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
+                .map_err(|e| io("give the file its previous owner and group", e))?;
         }
-        None => options.new_file_mode & 0o7777,
-    };
-    // After the chown, which may clear set-id bits.
+    }
+    // Exactly the final mode: bits the umask took, set-id bits a chown clears. The file
+    // is still empty, and every byte is written under the final owner and mode.
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| io("set the mode of", e))?;
+    #[cfg(test)]
+    tests::observe(temp);
+    file.write_all(contents).map_err(|e| io("write", e))?;
+    #[cfg(test)]
+    tests::observe(temp);
     file.sync_all().map_err(|e| io("sync", e))
 }
 
@@ -316,4 +383,107 @@ fn remove_backups_from(path: &Path, from: usize) -> Result<(), RenderError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    thread_local! {
+        /// The mode of the temporary file each time [`write_temp`] calls [`observe`].
+        static SEEN: RefCell<Vec<(PathBuf, u32)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Records the temporary file's mode at a step of [`write_temp`].
+    pub(super) fn observe(temp: &Path) {
+        let mode = fs::metadata(temp).map_or(0, |m| m.permissions().mode() & 0o7777);
+        SEEN.with(|seen| seen.borrow_mut().push((temp.to_path_buf(), mode)));
+    }
+
+    /// The modes the temporary file had while `path` was written (one file: this thread).
+    fn temp_modes_while_writing(path: &Path, options: &WriteOptions) -> Vec<u32> {
+        SEEN.with(|seen| seen.borrow_mut().clear());
+        write_atomic(path, b"[1001]\nmd5_cred=0123456789abcdef\n", options).expect("write");
+        let seen = SEEN.with(|seen| seen.take());
+        assert!(!seen.is_empty(), "the temporary file was never observed");
+        for (temp, _) in &seen {
+            let name = temp
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            assert!(is_temp_name(name), "{name}");
+        }
+        seen.into_iter().map(|(_, mode)| mode).collect()
+    }
+
+    #[test]
+    fn the_temporary_file_is_never_more_readable_than_the_file_it_replaces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pjsip.conf");
+        for target in [0o440, 0o400, 0o640, 0o604] {
+            fs::write(&path, format!("old {target:o}\n")).expect("old file");
+            fs::set_permissions(&path, fs::Permissions::from_mode(target)).expect("chmod");
+            for mode in temp_modes_while_writing(&path, &WriteOptions::default()) {
+                assert_eq!(
+                    mode & !target,
+                    0,
+                    "temp {mode:o} is wider than the target {target:o}"
+                );
+            }
+            let written = fs::metadata(&path).expect("written").permissions().mode() & 0o7777;
+            assert_eq!(written, target);
+        }
+    }
+
+    #[test]
+    fn a_new_files_temporary_file_has_the_new_file_mode_at_most() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for new_file_mode in [0o400, 0o600, 0o640] {
+            let path = dir.path().join(format!("new-{new_file_mode:o}.conf"));
+            let options = WriteOptions {
+                new_file_mode,
+                ..WriteOptions::default()
+            };
+            for mode in temp_modes_while_writing(&path, &options) {
+                assert_eq!(
+                    mode & !new_file_mode,
+                    0,
+                    "temp {mode:o} is wider than {new_file_mode:o}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn temp_names_are_recognised_and_nothing_else() {
+        let made = temp_path(Path::new("/etc/asterisk/pjsip.conf"));
+        let made = made
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        assert!(is_temp_name(made), "{made}");
+        for name in [
+            ".pjsip.conf.rayan-tmp.4242.0",
+            ".dispatcher.list.rayan-tmp.1.17",
+        ] {
+            assert!(is_temp_name(name), "{name}");
+        }
+        for name in [
+            "pjsip.conf",
+            "pjsip.conf.rayan-tmp.4242.0",
+            ".rayan-tmp.4242.0",
+            ".pjsip.conf.rayan-tmp.4242",
+            ".pjsip.conf.rayan-tmp.4242.",
+            ".pjsip.conf.rayan-tmp.x.0",
+            ".pjsip.conf.rayan-tmp.4242.0.swp",
+            ".pjsip.conf.rayan-tmp.-1.0",
+            "pjsip.conf.rayan-bak.1",
+            ".pjsip.conf.swp",
+        ] {
+            assert!(!is_temp_name(name), "{name}");
+        }
+    }
 }

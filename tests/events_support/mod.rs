@@ -1,4 +1,4 @@
-//! Reading the Asterisk transcripts (`/work/shared/asterisk/transcripts/*.txt`)
+//! Reading the Asterisk transcripts (`tests/fixtures/asterisk/transcripts/*.txt`)
 //! back into AMI messages, with the time each one arrived.
 //!
 //! The format: `==== [N] C>S|S>C +SECONDS LEN bytes ====`, then LEN raw bytes,
@@ -13,10 +13,9 @@ use rayan::ami::Message;
 use rayan::events::Clock;
 
 pub fn transcript_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("RAYAN_TRANSCRIPTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/asterisk/transcripts"));
-    dir.join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/asterisk/transcripts")
+        .join(name)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +107,9 @@ pub fn server_messages(bytes: &[u8]) -> Vec<(i64, Message)> {
 /// A transcript's AMI events with the wall-clock time each arrived: the recording's
 /// start is found from the first `EventTV` header and the offset of its block.
 pub fn timed_events(name: &str) -> Vec<(DateTime<Utc>, Message)> {
-    let bytes = std::fs::read(transcript_path(name)).expect("transcript readable");
+    let path = transcript_path(name);
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("transcript {} not readable: {e}", path.display()));
     let messages = server_messages(&bytes);
     let (offset, tv) = messages
         .iter()

@@ -1,5 +1,5 @@
 //! A TCP server that behaves like the Asterisk 22.10.1 manager interface of the recordings in
-//! `shared/asterisk/transcripts/`: same banner, login replies, framing, ActionID echo, list
+//! `tests/fixtures/asterisk/transcripts/`: same banner, login replies, framing, ActionID echo, list
 //! shapes and error messages, byte for byte (checked by `tests/ami_double_fidelity.rs`).
 //!
 //! It loads `pjsip.conf` from disk on start and on every `Reload` of `res_pjsip`, dropping

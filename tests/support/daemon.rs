@@ -38,6 +38,8 @@ pub enum Asterisk {
     Double,
     /// A double with adjusted settings.
     Custom(Box<dyn FnOnce(&mut DoubleConfig)>),
+    /// A double whose AMI user `rayan` has another secret: every login is refused.
+    RefusesLogin,
 }
 
 pub struct TestDaemon {
@@ -87,8 +89,13 @@ impl TestDaemon {
         std::fs::create_dir_all(&settings.asterisk.config_dir).expect("config dir");
         std::fs::write(settings.asterisk.config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
         let mut config = double_config(&settings.asterisk.config_dir);
+        let settle = matches!(asterisk, Asterisk::Double | Asterisk::Custom(_));
         let asterisk = match asterisk {
             Asterisk::Down => None,
+            Asterisk::RefusesLogin => {
+                config.secret = "not-the-daemons-secret".into();
+                Some(AsteriskDouble::start(config).await)
+            }
             Asterisk::Double => Some(AsteriskDouble::start(config).await),
             Asterisk::Custom(adjust) => {
                 adjust(&mut config);
@@ -112,7 +119,7 @@ impl TestDaemon {
             http: reqwest::Client::new(),
             _dir: dir,
         };
-        if d.asterisk.is_some() {
+        if settle {
             d.wait_until_settled().await;
         }
         d
