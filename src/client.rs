@@ -8,8 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::daemon::URL_FILE;
-use crate::service::tokens::ADMIN_TOKEN_FILE;
+use crate::config::{ADMIN_TOKEN_FILE, URL_FILE};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8088";
 

@@ -9,6 +9,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Where `rayand` writes its URL in the state dir, for `rayan-ctl` on the same host.
+pub const URL_FILE: &str = "rayand.url";
+/// Where `rayand` writes the first admin token in the state dir (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -307,7 +312,7 @@ impl Settings {
                 return Err(ConfigError::invalid("kamailio.rpc_url", "must be an http:// or https:// URL"));
             }
             if let Some(uri) = &k.node_sip_uri {
-                crate::kamailio::canonical_sip_uri(uri)
+                crate::model::kamailio::canonical_sip_uri(uri)
                     .map_err(|reason| ConfigError::invalid("kamailio.node_sip_uri", reason))?;
             }
         }
@@ -320,16 +325,6 @@ impl Settings {
             format!("sqlite://{}?mode=rwc", self.state_dir.join("rayan.db").display())
         } else {
             self.database_url.clone()
-        }
-    }
-
-    /// The renderer's node-level choices.
-    pub fn render_settings(&self) -> crate::render::RenderSettings {
-        let a = &self.asterisk;
-        crate::render::RenderSettings {
-            udp_transport: a.udp_transport.clone().filter(|t| !t.is_empty()),
-            wss_transport: a.wss_transport.clone().filter(|t| !t.is_empty()),
-            dial_timeout_secs: a.dial_timeout_secs,
         }
     }
 

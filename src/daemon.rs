@@ -29,7 +29,7 @@ use crate::store::{self, StoreError};
 use crate::systemd::ReadinessGates;
 
 /// Where `rayan-ctl` on the same host finds the daemon's URL.
-pub const URL_FILE: &str = "rayand.url";
+pub use crate::config::URL_FILE;
 const LOCK_FILE: &str = "rayand.lock";
 /// How long [`Daemon::stop`] lets running requests (and a running apply) finish.
 /// The unit's `TimeoutStopSec` is longer.

@@ -69,7 +69,7 @@ impl ApplyContext {
     async fn render(&self) -> Result<RenderedConfig, ApplyError> {
         let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
         let providers = store::snapshot::provider_templates(&self.db).await?;
-        let settings = self.settings.render_settings();
+        let settings = render::RenderSettings::from(&*self.settings);
         // CPU work (on every core at scale): off the async threads.
         tokio::task::spawn_blocking(move || render::render_isolated(&snapshot, &providers, &settings))
             .await

@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::address::TrustedAddress;
-use super::dispatcher::Destination;
+use crate::model::kamailio::address::TrustedAddress;
+use crate::model::kamailio::dispatcher::Destination;
 use super::error::KamailioError;
 use crate::model::{FieldErrors, ObjectRef};
 
@@ -176,7 +176,7 @@ fn check_line_length(item: &str, line: &str) -> Result<(), KamailioError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kamailio::dispatcher::{Attributes, DispatcherState};
+    use crate::model::kamailio::dispatcher::{Attributes, DispatcherState};
 
     fn dest(set_id: u32, uri: &str, state: DispatcherState) -> Destination {
         Destination {
@@ -307,8 +307,8 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::kamailio::address::network;
-    use crate::kamailio::dispatcher::{Attributes, DispatcherState, check_unicast, sip_uri};
+    use crate::model::kamailio::address::network;
+    use crate::model::kamailio::dispatcher::{Attributes, DispatcherState, check_unicast, sip_uri};
     use crate::kamailio::parser_model::{self, attr_pairs};
 
     /// Text an attacker (or a typo) might send: mostly a plain token with one
@@ -467,7 +467,7 @@ mod properties {
             prop::option::of(TOKEN),
         )
             .prop_map(|(group, ip, mask_seed, port, tag)| {
-                let full = crate::kamailio::address::host_mask(ip);
+                let full = crate::model::kamailio::address::host_mask(ip);
                 let mask = 1 + mask_seed % full;
                 TrustedAddress {
                     group,

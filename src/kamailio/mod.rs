@@ -7,22 +7,18 @@
 //! ([`check_dispatcher`], [`check_addresses`]). A transport error
 //! ([`KamailioError::is_transport`]) means "keep the change pending".
 
-mod address;
-mod dispatcher;
 mod error;
 mod lists;
 mod live;
 mod rpc;
-mod token;
 mod verify;
 
 #[cfg(test)]
 mod parser_model;
 
-pub use address::{MAX_TAG_LEN, TrustedAddress};
-pub use dispatcher::{
-    Attributes, Destination, DispatcherState, MAX_ATTR_VALUE_LEN, MAX_ATTRS_LEN, canonical_sip_uri,
-    sip_uri,
+pub use crate::model::kamailio::{
+    Attributes, Destination, DispatcherState, MAX_ATTR_VALUE_LEN, MAX_ATTRS_LEN, MAX_TAG_LEN, TrustedAddress,
+    canonical_sip_uri, sip_uri,
 };
 pub use error::KamailioError;
 pub use lists::{

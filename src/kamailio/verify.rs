@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::address::TrustedAddress;
-use super::dispatcher::{Destination, DispatcherState};
+use crate::model::kamailio::address::TrustedAddress;
+use crate::model::kamailio::dispatcher::{Destination, DispatcherState};
 use super::error::KamailioError;
 use super::live::{LiveAddress, LiveDestination, LiveFlags, LiveState};
 use super::rpc::KamailioRpc;
@@ -248,7 +248,7 @@ fn take_first<K: Eq + std::hash::Hash>(map: &mut HashMap<K, Vec<usize>>, key: &K
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kamailio::dispatcher::Attributes;
+    use crate::model::kamailio::dispatcher::Attributes;
 
     fn written(uri: &str, state: DispatcherState) -> Destination {
         Destination {

@@ -2,18 +2,23 @@
 //! reach a config file. Nothing here touches the database, the network or a file.
 
 pub mod address;
+pub mod apply;
+pub mod call;
 pub mod dial_pattern;
 pub mod extension;
+pub mod kamailio;
 pub mod object;
 pub mod role;
 pub mod routes;
 pub mod safe;
+pub mod snapshot;
 pub mod trunk;
 pub mod validate;
 
 pub use extension::{Extension, ExtensionAuth};
 pub use object::{ConfigFile, ObjectKind, ObjectRef};
 pub use role::Role;
+pub use snapshot::ConfigSnapshot;
 pub use routes::{InboundRoute, OutboundRoute};
 pub use trunk::Trunk;
 pub use validate::{FieldError, FieldErrors};

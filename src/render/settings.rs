@@ -26,3 +26,15 @@ impl Default for RenderSettings {
         }
     }
 }
+
+impl From<&crate::config::Settings> for RenderSettings {
+    /// The renderer's node-level choices from the daemon's settings.
+    fn from(settings: &crate::config::Settings) -> Self {
+        let a = &settings.asterisk;
+        RenderSettings {
+            udp_transport: a.udp_transport.clone().filter(|t| !t.is_empty()),
+            wss_transport: a.wss_transport.clone().filter(|t| !t.is_empty()),
+            dial_timeout_secs: a.dial_timeout_secs,
+        }
+    }
+}

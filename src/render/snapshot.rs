@@ -9,17 +9,9 @@ use super::dialplan::render_dialplan;
 use super::extension::render_extension;
 use super::trunk::render_trunk;
 use super::{ManagedBlock, RenderError, RenderSettings};
-use crate::model::{ConfigFile, Extension, InboundRoute, ObjectRef, OutboundRoute, Trunk};
+pub use crate::model::ConfigSnapshot;
+use crate::model::{ConfigFile, Extension, ObjectRef, Trunk};
 use crate::templates::{ProviderTemplate, find_provider};
-
-/// What the apply worker reads from the database before rendering.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigSnapshot {
-    pub extensions: Vec<Extension>,
-    pub trunks: Vec<Trunk>,
-    pub inbound_routes: Vec<InboundRoute>,
-    pub outbound_routes: Vec<OutboundRoute>,
-}
 
 /// An object the renderer refused. Every other object is still rendered; this one keeps
 /// the block it already has in the file (or gets none, if it never had one).

@@ -118,7 +118,7 @@ impl Services {
     /// Asks Asterisk now whether it loaded extension `number` as rayan renders it.
     pub async fn verify_extension(&self, number: &str) -> Result<VerifyView, ServiceError> {
         let ext = store::extensions::get(&self.db, number).await?;
-        let block = render::render_extension(&ext, &self.settings.render_settings())
+        let block = render::render_extension(&ext, &render::RenderSettings::from(&*self.settings))
             .map_err(|e| ServiceError::Unavailable(format!("cannot render extension {number}: {e}")))?;
         let loaded = self.ami.pjsip_show_endpoint(number).await.map_err(unreachable)?;
         let loaded_map = loaded.as_ref().map(|d| {

@@ -23,7 +23,7 @@ use crate::store::{self, audit::Actor, tokens::TokenRow};
 /// that a token revoked on another node stops working soon.
 const CACHE_TTL: Duration = Duration::from_secs(30);
 pub const TOKEN_PREFIX: &str = "rayan_";
-pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+pub use crate::config::ADMIN_TOKEN_FILE;
 
 /// The caller a request was authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq)]

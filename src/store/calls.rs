@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::StoreError;
 use super::entities::call::{ActiveModel, Column, Entity};
-use crate::events::CallRecord;
+use crate::model::call::CallRecord;
 
 pub use super::entities::call::Model as CallRow;
 

@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use super::StoreError;
 use super::entities::{kamailio_address, kamailio_dispatcher, node, trunk};
-use crate::kamailio::{Attributes, Destination, DispatcherState, TrustedAddress, canonical_sip_uri};
+use crate::model::kamailio::{Attributes, Destination, DispatcherState, TrustedAddress, canonical_sip_uri};
 use crate::templates::AuthType;
 
 pub type NodeRow = node::Model;

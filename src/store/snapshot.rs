@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::StoreError;
-use crate::render::ConfigSnapshot;
+use crate::model::ConfigSnapshot;
 use crate::secrets::Secrets;
 use crate::templates::ProviderTemplate;
 
