@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod registrations;
+pub mod report;
 pub mod store;
 pub mod render;
 pub mod secrets;

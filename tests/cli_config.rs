@@ -168,3 +168,25 @@ async fn trunks_routes_and_templates_from_the_command_line() {
     assert_eq!(empty["total"], 0);
     d.stop().await;
 }
+
+/// A database that refuses the daemon is named once: each cause of the error
+/// chain appears a single time on one line.
+#[test]
+fn rayand_says_each_cause_of_an_error_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_rayand"))
+        .arg("migrate")
+        .env("RAYAN_STATE_DIR", dir.path())
+        .env("RAYAN_ASTERISK_CONFIG_DIR", dir.path())
+        .env("RAYAN_DATABASE_URL", "postgres://no_such_role_for_rayan@127.0.0.1:5432/postgres")
+        .env("RAYAN_LOG_FORMAT", "text")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run rayand");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("rayand: ")).unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(line.contains("no_such_role_for_rayan"), "{line}");
+    assert_eq!(line.matches("does not exist").count(), 1, "{line}");
+}

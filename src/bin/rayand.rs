@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line, so that journald and the terminal show the cause at once.
-            let line = format!("{error:#}").replace(['\r', '\n'], " ");
+            let line = rayan::report::say_once(error.chain().map(ToString::to_string));
             eprintln!("rayand: {line}");
             ExitCode::from(if is_config_error(&error) {
                 EXIT_CONFIG
