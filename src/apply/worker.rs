@@ -242,6 +242,81 @@ struct Outcomes {
     status: Outcome,
 }
 
+const RESTART_NOTE: &str = "a PJSIP transport changed: Asterisk must be restarted to apply it (a reload does not)";
+
+impl Outcomes {
+    fn nothing_changed(files: Vec<FileOutcome>) -> Self {
+        Outcomes {
+            files,
+            reloads: vec![],
+            objects: vec![],
+            restart_required: false,
+            detail: Some("nothing changed".into()),
+            status: Outcome::Verified,
+        }
+    }
+
+    fn reload_failed(
+        files: Vec<FileOutcome>,
+        reloads: Vec<ReloadRecord>,
+        objects: Vec<ObjectOutcome>,
+        restart_required: bool,
+        message: String,
+    ) -> Self {
+        Outcomes { files, reloads, objects, restart_required, detail: Some(message), status: Outcome::Failed }
+    }
+
+    fn verified(
+        files: Vec<FileOutcome>,
+        reloads: Vec<ReloadRecord>,
+        objects: Vec<ObjectOutcome>,
+        restart_required: bool,
+    ) -> Self {
+        let failed = objects.iter().filter(|o| o.status == Outcome::Failed).count();
+        let notes: Vec<String> = [
+            (failed > 0).then(|| format!("{failed} object(s) failed verification")),
+            restart_required.then(|| RESTART_NOTE.to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Outcomes {
+            files,
+            reloads,
+            objects,
+            restart_required,
+            detail: (!notes.is_empty()).then(|| notes.join("; ")),
+            status: if failed > 0 { Outcome::Failed } else { Outcome::Verified },
+        }
+    }
+}
+
+/// What the write stage did: the files, and the modules that owe a reload.
+#[derive(Default)]
+struct Written {
+    files: Vec<FileOutcome>,
+    owed: Vec<OwedReload>,
+    /// The PJSIP transports as written, to tell whether a restart is needed.
+    transports: Vec<String>,
+    restart_required: bool,
+}
+
+struct OwedReload {
+    file: &'static str,
+    module: &'static str,
+    /// The file's content digest, remembered once the module is reloaded.
+    digest: String,
+}
+
+/// How the reload stage ended.
+enum Reloaded {
+    All(Vec<ReloadRecord>),
+    /// Asterisk answered but did not reload a module.
+    Refused { reloads: Vec<ReloadRecord>, message: String },
+    /// The connection went away: what is left stays pending.
+    Lost { reloads: Vec<ReloadRecord>, why: String },
+}
+
 impl Worker {
     fn owes_kamailio(&self) -> bool {
         self.kamailio.as_ref().is_some_and(KamailioStage::is_pending)
@@ -257,14 +332,7 @@ impl Worker {
         let row = store::applies::begin(&self.ctx.db, &self.ctx.settings.node, trigger, false).await;
         let outcomes = match self.apply(force).await {
             Ok(outcomes) => outcomes,
-            Err(e) => Outcomes {
-                files: vec![],
-                reloads: vec![],
-                objects: vec![],
-                restart_required: false,
-                detail: Some(e.to_string()),
-                status: Outcome::Failed,
-            },
+            Err(e) => Outcomes::reload_failed(vec![], vec![], vec![], false, e.to_string()),
         };
         let outcomes = self.with_kamailio(outcomes, force).await;
         let id = match &row {
@@ -393,8 +461,46 @@ impl Worker {
         Ok(outcomes)
     }
 
-    /// Writes the rendered files, reloads what changed and verifies it.
+    /// Writes the rendered files, reloads what changed and verifies it: one stage
+    /// each, every stage's way out an `Outcomes`.
     async fn apply_rendered(&mut self, rendered: RenderedConfig, force: bool) -> Result<Outcomes, ApplyError> {
+        let written = self.write_files(rendered, force).await?;
+        let restart_required = written.restart_required;
+        if written.owed.is_empty() && self.pending.is_empty() {
+            self.set_pending(false);
+            return Ok(Outcomes::nothing_changed(written.files));
+        }
+        if let Some(why) = self.ctx.ami.unavailable() {
+            return Ok(self.pending_outcome(written.files, &why));
+        }
+        let reloads = match self.reload(&written).await {
+            Reloaded::All(reloads) => reloads,
+            Reloaded::Refused { reloads, message } => {
+                let objects = self.fail_pending(&message);
+                return Ok(Outcomes::reload_failed(written.files, reloads, objects, restart_required, message));
+            }
+            Reloaded::Lost { reloads, why } => {
+                let mut outcomes = self.pending_outcome(written.files, &why);
+                outcomes.reloads = reloads;
+                return Ok(outcomes);
+            }
+        };
+        let objects = match self.verify().await {
+            Ok(objects) => objects,
+            Err(e) => {
+                let why = format!("Asterisk went away before the verification: {e}");
+                let mut outcomes = self.pending_outcome(written.files, &why);
+                outcomes.reloads = reloads;
+                return Ok(outcomes);
+            }
+        };
+        self.set_pending(false);
+        Ok(Outcomes::verified(written.files, reloads, objects, restart_required))
+    }
+
+    /// The write stage: brings both files in line with the rendering, notes what
+    /// must be verified, and plans which modules owe a reload.
+    async fn write_files(&mut self, rendered: RenderedConfig, force: bool) -> Result<Written, ApplyError> {
         let write = WriteOptions {
             keep_backups: self.ctx.settings.asterisk.keep_backups,
             new_file_mode: 0o640,
@@ -418,25 +524,23 @@ impl Worker {
             .await
             .map_err(|e| ApplyError::Io(e.to_string()))?
         };
-        let outcomes = synced?;
-        let mut files = Vec::new();
-        let mut owed_modules: Vec<(&'static str, &'static str, String)> = Vec::new();
+        let mut written = Written::default();
         let mut pjsip_content = String::new();
         for (((name, module, file), blocks), (path, outcome)) in
             [(PJSIP_CONF, PJSIP_MODULE, ConfigFile::Pjsip), (EXTENSIONS_CONF, DIALPLAN_MODULE, ConfigFile::Extensions)]
                 .into_iter()
                 .zip([&rendered.pjsip, &rendered.extensions])
-                .zip(paths.iter().zip(outcomes))
+                .zip(paths.iter().zip(synced?))
         {
             self.note_changes(file, &outcome, blocks);
             let digest = persisted::digest(&outcome.content);
             if force || self.persisted.reloaded.get(name) != Some(&digest) {
-                owed_modules.push((name, module, digest));
+                written.owed.push(OwedReload { file: name, module, digest });
             }
             if name == PJSIP_CONF {
                 pjsip_content = outcome.content;
             }
-            files.push(FileOutcome {
+            written.files.push(FileOutcome {
                 path: path.display().to_string(),
                 changed: outcome.changed,
                 backup: outcome.backup.map(|b| b.display().to_string()),
@@ -445,112 +549,48 @@ impl Worker {
         if let Ok(mut status) = self.status.lock() {
             status.drift.clear();
         }
+        written.transports = transport_fingerprint(&pjsip_content);
+        written.restart_required = written.owed.iter().any(|o| o.file == PJSIP_CONF)
+            && self.persisted.transports.as_ref().is_some_and(|t| *t != written.transports);
+        Ok(written)
+    }
 
-        let transports = transport_fingerprint(&pjsip_content);
-        let restart_required = owed_modules.iter().any(|(n, _, _)| *n == PJSIP_CONF)
-            && self.persisted.transports.as_ref().is_some_and(|t| *t != transports);
-
-        if owed_modules.is_empty() && self.pending.is_empty() {
-            self.set_pending(false);
-            return Ok(Outcomes {
-                files,
-                reloads: vec![],
-                objects: vec![],
-                restart_required: false,
-                detail: Some("nothing changed".into()),
-                status: Outcome::Verified,
-            });
-        }
-        if let Some(why) = self.ctx.ami.unavailable() {
-            return Ok(self.pending_outcome(files, &why));
-        }
-
+    /// The reload stage: each owed module in turn, stopping at the first Asterisk
+    /// does not reload. What was reloaded is remembered, so that it is not owed again.
+    async fn reload(&mut self, written: &Written) -> Reloaded {
         let mut reloads = Vec::new();
-        for (name, module, digest) in &owed_modules {
+        for owed in &written.owed {
+            let module = owed.module;
             let clock = Instant::now();
             let result = self.ctx.ami.reload_module(module).await;
             let duration_ms = clock.elapsed().as_secs_f64() * 1e3;
             crate::metrics::record_reload(module, clock.elapsed());
-            match result {
+            let message = match result {
                 Ok(ReloadOutcome::Reloaded) => {
-                    reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: "reloaded".into() });
-                    self.persisted.reloaded.insert((*name).to_owned(), digest.clone());
-                    if *name == PJSIP_CONF {
-                        self.persisted.transports = Some(transports.clone());
+                    reloads.push(ReloadRecord { module: module.into(), duration_ms, result: "reloaded".into() });
+                    self.persisted.reloaded.insert(owed.file.to_owned(), owed.digest.clone());
+                    if owed.file == PJSIP_CONF {
+                        self.persisted.transports = Some(written.transports.clone());
                     }
+                    continue;
                 }
-                Ok(other) => {
-                    let message = match other {
-                        ReloadOutcome::NoSuchModule => format!("Asterisk has no module {module}"),
-                        ReloadOutcome::Failed { message } => format!("reload of {module} failed: {message}"),
-                        ReloadOutcome::Reloaded => String::new(),
-                    };
-                    reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: message.clone() });
-                    self.record_reloads(&reloads);
-                    return Ok(Outcomes {
-                        files,
-                        reloads,
-                        objects: self.fail_pending(&message),
-                        restart_required,
-                        detail: Some(message),
-                        status: Outcome::Failed,
-                    });
-                }
+                Ok(ReloadOutcome::NoSuchModule) => format!("Asterisk has no module {module}"),
+                Ok(ReloadOutcome::Failed { message }) => format!("reload of {module} failed: {message}"),
                 Err(e) if e.is_connection_error() => {
                     self.record_reloads(&reloads);
-                    let mut outcomes = self.pending_outcome(files, &format!("Asterisk went away during the reload: {e}"));
-                    outcomes.reloads = reloads;
-                    return Ok(outcomes);
+                    return Reloaded::Lost { reloads, why: format!("Asterisk went away during the reload: {e}") };
                 }
-                Err(e) => {
-                    let message = format!("reload of {module} failed: {e}");
-                    reloads.push(ReloadRecord { module: (*module).into(), duration_ms, result: message.clone() });
-                    self.record_reloads(&reloads);
-                    return Ok(Outcomes {
-                        files,
-                        reloads,
-                        objects: self.fail_pending(&message),
-                        restart_required,
-                        detail: Some(message),
-                        status: Outcome::Failed,
-                    });
-                }
-            }
+                Err(e) => format!("reload of {module} failed: {e}"),
+            };
+            reloads.push(ReloadRecord { module: module.into(), duration_ms, result: message.clone() });
+            self.record_reloads(&reloads);
+            return Reloaded::Refused { reloads, message };
         }
         if let Err(e) = persisted::save(&self.ctx.settings.state_dir, &self.persisted) {
             tracing::warn!(error = %e, "cannot save the apply state");
         }
         self.record_reloads(&reloads);
-
-        let objects = match self.verify().await {
-            Ok(objects) => objects,
-            Err(e) => {
-                let mut outcomes =
-                    self.pending_outcome(files, &format!("Asterisk went away before the verification: {e}"));
-                outcomes.reloads = reloads;
-                return Ok(outcomes);
-            }
-        };
-        self.set_pending(false);
-        let failed = objects.iter().filter(|o| o.status == Outcome::Failed).count();
-        let mut detail = (failed > 0).then(|| format!("{failed} object(s) failed verification"));
-        if restart_required {
-            detail = Some(
-                [detail.unwrap_or_default(), "a PJSIP transport changed: Asterisk must be restarted to apply it (a reload does not)".into()]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
-        }
-        Ok(Outcomes {
-            files,
-            reloads,
-            objects,
-            restart_required,
-            detail,
-            status: if failed > 0 { Outcome::Failed } else { Outcome::Verified },
-        })
+        Reloaded::All(reloads)
     }
 
     /// Adds every changed or removed block to what must be verified.
