@@ -16,15 +16,14 @@ use tokio::task::JoinHandle;
 
 use crate::ami::{AmiClient, AmiSettings};
 use crate::api::{CorsOrigins, Runtime};
-use crate::apply::{self, ApplyContext, EventSink};
+use crate::apply::{self, ApplyContext, EventSink, WorkerEvent};
 use crate::config::{ConfigError, Settings};
-use crate::events::{AsteriskState, AsteriskStatus, CallTrackerConfig, EventHub, EventKind, Pump};
+use crate::events::{AsteriskStatus, CallTrackerConfig, EventHub, Pump};
 use crate::registrations::Registrations;
 use crate::secrets::{SecretError, Secrets};
 use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::{ServiceError, Services};
-use crate::ami::ConnectionState;
-use crate::status::{AmiState, StatusBoard};
+use crate::status::StatusBoard;
 use crate::store::{self, StoreError};
 use crate::systemd::ReadinessGates;
 
@@ -179,18 +178,14 @@ fn announce_asterisk(
         loop {
             let now = state.borrow_and_update().clone();
             let connected = now.is_connected();
-            board.set_ami(match now {
-                ConnectionState::Connected { .. } => AmiState::Connected,
-                ConnectionState::Connecting => AmiState::Connecting,
-                _ => AmiState::Disconnected,
-            });
+            board.set_ami(now.link());
             crate::metrics::set_ami_connected(connected);
             if connected && !was_connected {
                 crate::metrics::record_ami_reconnect();
             }
             if connected != was_connected {
                 let payload = AsteriskStatus {
-                    state: if connected { AsteriskState::Connected } else { AsteriskState::Disconnected },
+                    state: now.link(),
                     reason: (!connected).then(|| now.to_string()),
                 };
                 hub.publish_payload(&payload);
@@ -227,20 +222,13 @@ impl Daemon {
         let status = StatusBoard::default();
         let sink_hub = hub.clone();
         let sink_status = status.clone();
-        let events: EventSink = Arc::new(move |kind, data| {
-            if kind == "apply" {
-                let outcome = match data.get("status").and_then(|s| s.as_str()) {
-                    Some("verified") => "verified",
-                    Some("pending") => "pending",
-                    _ => "failed",
-                };
-                sink_status.set_last_apply(outcome, std::time::Instant::now());
+        let events: EventSink = Arc::new(move |event| match event {
+            WorkerEvent::Applied(applied) => {
+                sink_status.set_last_apply(applied.status, std::time::Instant::now());
+                sink_hub.publish_payload(&applied);
             }
-            match kind.parse::<EventKind>() {
-                Ok(kind) => {
-                    sink_hub.publish(kind, data);
-                }
-                Err(e) => tracing::error!(error = %e, "unknown event kind"),
+            WorkerEvent::Drift(drift) => {
+                sink_hub.publish_payload(&drift);
             }
         });
         let (apply, worker) = apply::spawn(

@@ -11,14 +11,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The AMI connection as the AMI client last reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AmiState {
-    Connecting,
-    Connected,
-    Disconnected,
-}
+use crate::model::LinkState;
+use crate::model::apply::Outcome;
 
 /// Kamailio as its adapter last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -31,8 +25,7 @@ pub enum KamailioState {
 /// The outcome of the most recent apply and when it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastApply {
-    /// `verified`, `failed` or `pending`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub finished: Instant,
 }
 
@@ -40,7 +33,7 @@ type Liveness = Arc<dyn Fn() -> bool + Send + Sync>;
 
 #[derive(Default)]
 struct Board {
-    ami: Option<AmiState>,
+    ami: Option<LinkState>,
     kamailio: Option<KamailioState>,
     last_apply: Option<LastApply>,
     apply_worker: Option<Liveness>,
@@ -55,7 +48,7 @@ pub struct StatusBoard {
 /// A copy of the board at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    pub ami: Option<AmiState>,
+    pub ami: Option<LinkState>,
     pub kamailio: Option<KamailioState>,
     pub last_apply: Option<LastApply>,
     /// `None` until an apply worker registered its liveness check.
@@ -73,7 +66,7 @@ impl StatusBoard {
     }
 
     /// The AMI client reports its connection state.
-    pub fn set_ami(&self, state: AmiState) {
+    pub fn set_ami(&self, state: LinkState) {
         self.write(|b| b.ami = Some(state));
     }
 
@@ -83,7 +76,7 @@ impl StatusBoard {
     }
 
     /// The apply worker reports a finished apply.
-    pub fn set_last_apply(&self, outcome: &'static str, finished: Instant) {
+    pub fn set_last_apply(&self, outcome: Outcome, finished: Instant) {
         self.write(|b| b.last_apply = Some(LastApply { outcome, finished }));
     }
 
@@ -136,7 +129,7 @@ impl Snapshot {
         if let Some(last) = self.last_apply {
             parts.push(format!(
                 "last apply {} {} ago",
-                last.outcome,
+                last.outcome.as_str(),
                 short_age(now.saturating_duration_since(last.finished))
             ));
         }
@@ -148,11 +141,11 @@ impl Snapshot {
     }
 }
 
-fn ami_word(state: AmiState) -> &'static str {
+fn ami_word(state: LinkState) -> &'static str {
     match state {
-        AmiState::Connecting => "connecting",
-        AmiState::Connected => "connected",
-        AmiState::Disconnected => "disconnected",
+        LinkState::Connecting => "connecting",
+        LinkState::Connected => "connected",
+        LinkState::Disconnected => "disconnected",
     }
 }
 
@@ -194,14 +187,14 @@ mod tests {
     fn full_status_line_reads_like_the_issue_example() {
         let board = StatusBoard::default();
         let now = Instant::now();
-        board.set_ami(AmiState::Connected);
-        board.set_last_apply("verified", now - Duration::from_secs(3));
+        board.set_ami(LinkState::Connected);
+        board.set_last_apply(Outcome::Verified, now - Duration::from_secs(3));
         assert_eq!(
             board.snapshot().status_line(Some(1234), now),
             "AMI connected, 1234 extensions, last apply verified 3s ago"
         );
         board.set_kamailio(KamailioState::Unreachable);
-        board.set_ami(AmiState::Disconnected);
+        board.set_ami(LinkState::Disconnected);
         assert_eq!(
             board.snapshot().status_line(Some(0), now),
             "AMI disconnected, 0 extensions, Kamailio unreachable, last apply verified 3s ago"

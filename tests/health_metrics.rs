@@ -224,7 +224,7 @@ async fn readyz_fails_when_the_apply_worker_dies_but_not_when_asterisk_is_down()
     let alive = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let probe = alive.clone();
     status.watch_apply_worker(move || probe.load(std::sync::atomic::Ordering::SeqCst));
-    status.set_ami(rayan::status::AmiState::Disconnected);
+    status.set_ami(rayan::model::LinkState::Disconnected);
 
     let ready = d.admin(Method::GET, "/readyz", None).await;
     assert_eq!(

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::model::LinkState;
+
 /// A failed connection keeps its state while it is retried, until an attempt succeeds or
 /// fails differently: why the link is down stays visible the whole time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,15 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    /// The summary everything outside the AMI client reports.
+    pub fn link(&self) -> LinkState {
+        match self {
+            Self::Connected { .. } => LinkState::Connected,
+            Self::Connecting => LinkState::Connecting,
+            _ => LinkState::Disconnected,
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         matches!(self, Self::Connected { .. })
     }

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Authed, Viewer};
-use crate::status::{AmiState, KamailioState};
+use crate::model::LinkState;
+use crate::status::KamailioState;
 
 /// Liveness: the process answers. Needs no token.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, body = String)))]
@@ -27,7 +28,7 @@ pub struct Readiness {
     /// Whether the apply worker is alive; null until this build runs one.
     pub apply_worker: Option<bool>,
     /// The AMI connection; null until this build has an AMI client.
-    pub asterisk: Option<AmiState>,
+    pub asterisk: Option<LinkState>,
     /// Kamailio; null when no Kamailio is configured or not yet checked.
     pub kamailio: Option<KamailioState>,
 }

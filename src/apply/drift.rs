@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::WorkerStatus;
-use super::worker::{ApplyContext, EXTENSIONS_CONF, PJSIP_CONF};
+use super::worker::{ApplyContext, EXTENSIONS_CONF, PJSIP_CONF, WorkerEvent};
+use crate::events::DriftEvent;
 use crate::model::ConfigFile;
 use crate::render::{ManagedFile, RenderedConfig};
 
@@ -88,7 +89,7 @@ pub fn watch(
             });
             if changed.unwrap_or(false) && !drifted.is_empty() {
                 tracing::warn!(blocks = ?drifted, "managed blocks were edited by hand; the next apply restores them");
-                (ctx.events)("drift", serde_json::json!({ "blocks": drifted }));
+                (ctx.events)(WorkerEvent::Drift(DriftEvent { blocks: drifted }));
             }
         }
     })

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 
-pub use worker::{ApplyContext, EventSink, spawn};
+pub use worker::{ApplyContext, EventSink, WorkerEvent, spawn};
 
 /// Every file the worker writes with these settings: Asterisk's two, and Kamailio's
 /// lists when Kamailio is configured.

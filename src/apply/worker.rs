@@ -24,11 +24,21 @@ use super::{
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
 use crate::render::{self, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
+use crate::events::{ApplyEvent, DriftEvent};
 use crate::model::{ConfigFile, ObjectKind, ObjectRef};
 use crate::store::{self, StoreError};
 
-/// Where the worker sends `apply` and `drift` events (the event hub).
-pub type EventSink = Arc<dyn Fn(&'static str, serde_json::Value) + Send + Sync>;
+/// What the worker tells the rest of the daemon.
+#[derive(Debug, Clone)]
+pub enum WorkerEvent {
+    /// An apply finished.
+    Applied(ApplyEvent),
+    /// Managed blocks were edited by hand.
+    Drift(DriftEvent),
+}
+
+/// Where the worker sends what it has to tell (the event hub and the status board).
+pub type EventSink = Arc<dyn Fn(WorkerEvent) + Send + Sync>;
 
 pub const PJSIP_CONF: &str = "pjsip.conf";
 pub const EXTENSIONS_CONF: &str = "extensions.conf";
@@ -398,17 +408,14 @@ impl Worker {
                 status.restart_required = true;
             }
         }
-        (self.ctx.events)(
-            "apply",
-            serde_json::json!({
-                "id": report.id,
-                "status": report.status,
-                "trigger": report.trigger,
-                "detail": report.detail,
-                "restart_required": report.restart_required,
-                "objects": report.objects,
-            }),
-        );
+        (self.ctx.events)(WorkerEvent::Applied(ApplyEvent {
+            id: report.id,
+            status: report.status,
+            trigger: report.trigger.clone(),
+            detail: report.detail.clone(),
+            restart_required: report.restart_required,
+            objects: report.objects.clone(),
+        }));
         report
     }
 

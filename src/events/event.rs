@@ -5,6 +5,8 @@
 //! `{"seq":812,"time":"2026-11-21T16:34:19.740Z","node":"pbx1","type":"contact_status","data":{…}}`:
 //! `seq` increases strictly per node, `time` is RFC 3339 in UTC with milliseconds.
 
+use crate::model::LinkState;
+use crate::model::apply::{ObjectOutcome, Outcome};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -332,7 +334,8 @@ impl EventPayload for RawAmi {
 /// `asterisk` data: the AMI connection state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AsteriskStatus {
-    pub state: AsteriskState,
+    /// `connected` or `disconnected` (a link that is connecting is not announced).
+    pub state: LinkState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -341,11 +344,29 @@ impl EventPayload for AsteriskStatus {
     const KIND: EventKind = EventKind::Asterisk;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AsteriskState {
-    Connected,
-    Disconnected,
+/// `apply` data: what an apply did, object by object.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyEvent {
+    pub id: i64,
+    pub status: Outcome,
+    pub trigger: String,
+    pub detail: Option<String>,
+    pub restart_required: bool,
+    pub objects: Vec<ObjectOutcome>,
+}
+
+impl EventPayload for ApplyEvent {
+    const KIND: EventKind = EventKind::Apply;
+}
+
+/// `drift` data: managed blocks edited by hand (`<file>: <block id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftEvent {
+    pub blocks: Vec<String>,
+}
+
+impl EventPayload for DriftEvent {
+    const KIND: EventKind = EventKind::Drift;
 }
 
 #[cfg(test)]

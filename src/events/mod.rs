@@ -18,7 +18,7 @@ pub mod pump;
 pub use call_record::{CallRecord, CallState, CallUpdate, Disposition, RecordOrigin};
 pub use calls::{CallOutput, CallTracker, CallTrackerConfig, RecordSource};
 pub use event::{
-    AsteriskState, AsteriskStatus, ContactState, ContactStatus, Event, EventKind, EventPayload,
+    ApplyEvent, AsteriskStatus, DriftEvent, ContactState, ContactStatus, Event, EventKind, EventPayload,
     Hangup, RawAmi,
 };
 pub use filter::Filter;

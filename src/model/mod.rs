@@ -7,6 +7,7 @@ pub mod call;
 pub mod dial_pattern;
 pub mod extension;
 pub mod kamailio;
+pub mod link;
 pub mod object;
 pub mod role;
 pub mod routes;
@@ -17,6 +18,7 @@ pub mod validate;
 
 pub use extension::{Extension, ExtensionAuth};
 pub use object::{ConfigFile, ObjectKind, ObjectRef};
+pub use link::LinkState;
 pub use role::Role;
 pub use snapshot::ConfigSnapshot;
 pub use routes::{InboundRoute, OutboundRoute};
