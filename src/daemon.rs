@@ -145,15 +145,25 @@ fn feed_events(
     ami: AmiClient,
     hub: EventHub,
     history: CallRecordSink,
+    registrations: Registrations,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pump = Pump::new(hub, CallTrackerConfig::default()).on_call_record(move |record| history.offer(record));
-        let messages = futures_util::stream::unfold(ami.subscribe(), |mut events| async move {
-            loop {
-                match events.next().await? {
-                    Ok(message) => return Some((message, events)),
-                    Err(lagged) => tracing::warn!(missed = lagged.0, "the event pump fell behind the AMI reader"),
+        let contacts = registrations.clone();
+        let mut pump = Pump::new(hub, CallTrackerConfig::default())
+            .on_call_record(move |record| history.offer(record))
+            .on_contact_status(move |status| contacts.apply_status(status));
+        let messages = futures_util::stream::unfold(ami.subscribe(), move |mut events| {
+            let registrations = registrations.clone();
+            async move {
+                loop {
+                    match events.next().await? {
+                        Ok(message) => return Some((message, events)),
+                        Err(lagged) => {
+                            tracing::warn!(missed = lagged.0, "the event pump fell behind the AMI reader");
+                            registrations.resync();
+                        }
+                    }
                 }
             }
         });
@@ -241,7 +251,7 @@ impl Daemon {
         let (history_sink, history) = spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
         let background = vec![
             registrations.track(ami.clone(), shutdown_rx.clone()),
-            feed_events(ami.clone(), hub.clone(), history_sink, shutdown_rx.clone()),
+            feed_events(ami.clone(), hub.clone(), history_sink, registrations.clone(), shutdown_rx.clone()),
             announce_asterisk(ami.clone(), hub.clone(), status.clone(), shutdown_rx.clone()),
         ];
         let services = Services::new(db, settings.clone(), ami, apply, registrations, hub, secrets);

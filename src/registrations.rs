@@ -1,12 +1,13 @@
 //! Who is registered, kept in memory: a `PJSIPShowContacts` snapshot after every
-//! AMI (re)connect (ContactStatus fires only on change), kept current from
-//! `ContactStatus` events. Listings read it without asking Asterisk.
+//! AMI (re)connect (ContactStatus fires only on change), kept current from the
+//! `contact_status` events the event pump normalises (it calls
+//! [`Registrations::apply_status`]). Listings read it without asking Asterisk.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
@@ -52,6 +53,8 @@ pub struct Registration {
 #[derive(Clone, Default)]
 pub struct Registrations {
     inner: Arc<RwLock<HashMap<String, Vec<Contact>>>>,
+    /// Woken when events were lost and only a fresh snapshot can be trusted.
+    resync: Arc<Notify>,
 }
 
 
@@ -90,9 +93,16 @@ impl Registrations {
         }
     }
 
-    /// Applies one `ContactStatus` event.
+    /// Applies one `ContactStatus` AMI event.
     pub fn apply_event(&self, event: &Message) {
-        let Some(status) = normalize::contact_status(event) else { return };
+        if let Some(status) = normalize::contact_status(event) {
+            self.apply_status(&status);
+        }
+    }
+
+    /// Applies one normalised `contact_status` event.
+    pub fn apply_status(&self, status: &ContactStatus) {
+        let status = status.clone();
         let Some(endpoint) = status.endpoint.clone() else { return };
         let removed = status.status == ContactState::Removed;
         let contact = contact_of(status);
@@ -116,12 +126,16 @@ impl Registrations {
         }
     }
 
-    /// Keeps the map current: events first (so none is missed between the
-    /// snapshot and the first event), then a snapshot after every connect.
+    /// Events were lost between Asterisk and the map: take a fresh snapshot.
+    pub fn resync(&self) {
+        self.resync.notify_one();
+    }
+
+    /// Takes a snapshot after every connect, and after lost events; the event pump
+    /// keeps the map current in between.
     pub fn track(&self, ami: AmiClient, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut events = ami.subscribe();
             let mut state = ami.event_state();
             let mut actions = ami.state();
             let mut snapshot_due = true;
@@ -136,12 +150,7 @@ impl Registrations {
                     }
                 }
                 tokio::select! {
-                    event = events.next() => match event {
-                        Some(Ok(message)) => if message.event() == Some("ContactStatus") { me.apply_event(&message) },
-                        // Events were lost: only a fresh snapshot can be trusted.
-                        Some(Err(_lagged)) => snapshot_due = true,
-                        None => break,
-                    },
+                    () = me.resync.notified() => snapshot_due = true,
                     changed = state.changed() => {
                         if changed.is_err() { break }
                         if state.borrow_and_update().is_connected() { snapshot_due = true }
