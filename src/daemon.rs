@@ -23,7 +23,7 @@ use crate::registrations::Registrations;
 use crate::secrets::{SecretError, Secrets};
 use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::{ServiceError, Services};
-use crate::status::StatusBoard;
+use crate::service::status::StatusBoard;
 use crate::store::{self, StoreError};
 use crate::systemd::ReadinessGates;
 

@@ -1,7 +1,8 @@
 //! rayan: a control plane for Asterisk and Kamailio.
 //!
-//! Dependencies flow one way: `api` → `service` → `store` / `render` / `ami` /
-//! `kamailio` / `events`, all of them on `model`. Nothing imports `api`.
+//! Dependencies flow one way: `api` → `service` → `apply` → `store` / `render` /
+//! `ami` / `kamailio` / `events`, all of them on `model`. Nothing imports `api`
+//! but the wiring. The `layering` test holds every module to its list.
 
 pub mod ami;
 pub mod api;
@@ -22,6 +23,8 @@ pub mod store;
 pub mod render;
 pub mod secrets;
 pub mod service;
-pub mod status;
 pub mod systemd;
 pub mod templates;
+
+#[cfg(test)]
+mod layering;

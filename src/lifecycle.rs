@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::daemon::Daemon;
 use crate::logging::{LevelChange, LogControl};
 use crate::service::Services;
-use crate::status::StatusBoard;
+use crate::service::status::StatusBoard;
 use crate::systemd::Notifier;
 
 /// How often the status line is refreshed when systemd runs no watchdog, and the

@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Authed, Operator, Query, Viewer};
-use crate::apply::{ApplyReport, DryRun};
+use crate::model::apply::{ApplyReport, DryRun, Outcome};
 use crate::service::applies::ApplyRecord;
 use crate::service::asterisk::{AsteriskStatus, EndpointRow};
 use crate::service::{Page, Paging};
@@ -76,6 +76,6 @@ pub async fn force_apply(
         return Ok(axum::Json(state.services.dry_run().await?).into_response());
     }
     let report = state.services.force_apply(&format!("forced by {}", caller.name)).await?;
-    let status = if report.status == crate::apply::Outcome::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let status = if report.status == Outcome::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, axum::Json(report)).into_response())
 }

@@ -12,7 +12,7 @@
 //! slowly. Client messages are `subscribe` ops (see [`crate::service::stream`]).
 //!
 //! Each socket reads its subscription from its own position in the queue its
-//! filter shares (see [`crate::events::hub`]), so a slow or stalled client costs
+//! filter shares (see the event hub), so a slow or stalled client costs
 //! no one else anything. Events go out as text frames encoded here, straight from
 //! that queue and side by side in one buffer, and are written to the connection
 //! directly: every subscriber gets the same bytes, so going through
@@ -46,7 +46,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
-use crate::events::{Delivery, Filter, Subscription};
+use crate::service::stream::{Delivery, Filter, Subscription};
 use crate::metrics::{self, WriteTally};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
@@ -434,7 +434,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::events::{EventHub, EventKind};
+    use crate::service::stream::{EventHub, EventKind};
 
     /// The frames in `wire`, parsed by tungstenite as a client would: opcode, final
     /// bit, mask and text of each.

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Authed, Viewer};
 use crate::model::LinkState;
-use crate::status::KamailioState;
+use crate::service::status::KamailioState;
 
 /// Liveness: the process answers. Needs no token.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, body = String)))]
@@ -37,7 +37,7 @@ pub struct Readiness {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness), (status = 401, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>, _caller: Authed<Viewer>) -> (StatusCode, axum::Json<Readiness>) {
-    let database = crate::store::ping(&state.services.db).await;
+    let database = state.services.database_answers().await;
     let board = state.status.snapshot();
     let ready = database && board.apply_worker_alive != Some(false);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::service::Services;
-use crate::status::StatusBoard;
+use crate::service::status::StatusBoard;
 pub use cors::CorsOrigins;
 
 /// What every handler can reach.

@@ -8,7 +8,7 @@ use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Admin, Authed, Json, Viewer};
 use crate::service::templates::{ExtensionTemplateView, ProviderTemplateView};
-use crate::templates::ProviderTemplate;
+use crate::service::templates::ProviderTemplate;
 
 #[utoipa::path(operation_id = "list_provider_template", get, path = "/api/v1/provider-templates", tag = "templates",
     responses((status = 200, body = Vec<ProviderTemplateView>), (status = 401, body = Problem)))]

@@ -11,6 +11,7 @@ pub mod extensions;
 mod inbound_layout;
 pub mod routes;
 pub mod templates;
+pub mod status;
 pub mod stream;
 pub mod kamailio;
 pub mod tokens;
@@ -128,6 +129,11 @@ impl Services {
     /// instead of failing.
     pub(crate) async fn begin_write(&self) -> Result<crate::store::WriteTxn, sea_orm::DbErr> {
         self.write_gate.begin(&self.db).await
+    }
+
+    /// True when the database answers a trivial query (readiness).
+    pub async fn database_answers(&self) -> bool {
+        crate::store::ping(&self.db).await
     }
 
     pub fn new(

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{EventKind, Filter};
+pub use crate::events::{Delivery, EventHub, EventKind, Filter, Subscription};
 use crate::model::{FieldErrors, Role};
 
 /// Endpoints one filter may name.

@@ -11,7 +11,7 @@ use crate::model::FieldErrors;
 use crate::store::audit::Actor;
 use crate::store::entities::{extension_template, provider_template};
 use crate::store::{self, StoreError};
-use crate::templates::ProviderTemplate;
+pub use crate::templates::ProviderTemplate;
 
 /// A provider template: the template itself plus where it comes from.
 #[derive(Debug, Clone, Serialize, ToSchema)]
