@@ -20,6 +20,7 @@ pub mod registrations;
 pub mod store;
 pub mod render;
 pub mod secrets;
+pub mod server;
 pub mod service;
 pub mod status;
 pub mod systemd;
