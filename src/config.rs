@@ -58,11 +58,30 @@ pub struct Settings {
     /// Extra provider templates (`*.toml`) beside the ones built into rayan; a file may
     /// replace a built-in template by using its id. `None`: only the built-in ones.
     pub provider_templates_dir: Option<PathBuf>,
+    pub http: HttpSettings,
     pub extensions: ExtensionSettings,
     pub apply: ApplySettings,
     pub events: EventSettings,
     pub asterisk: AsteriskSettings,
     pub kamailio: Option<KamailioSettings>,
+}
+
+/// How the HTTP listener treats its connections: slow or silent clients must not
+/// hold the daemon's memory and file descriptors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Connections open at once (event streams included). At the limit a new
+    /// connection takes the place of the longest-open one that has no request
+    /// running; with none such it is answered 503. The open-file limit may lower it.
+    pub max_connections: usize,
+    /// Once the first byte of a request arrived, its head (request line and
+    /// headers) must be complete within this many milliseconds; its body may not
+    /// pause for longer either.
+    pub header_read_timeout_ms: u64,
+    /// A connection that sends no request this long, whether new or kept alive
+    /// after a response, is closed. Event streams have their own timer.
+    pub idle_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,11 +177,26 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             provider_templates_dir: None,
+            http: HttpSettings::default(),
             extensions: ExtensionSettings::default(),
             apply: ApplySettings::default(),
             events: EventSettings::default(),
             kamailio: None,
         }
+    }
+}
+
+/// Far above what a web UI, `rayan-ctl` and a thousand event subscribers use,
+/// and what the shipped unit's `LimitNOFILE` has room for.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
+const HTTP_TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        // A real client sends a request head in one packet; a browser whose kept-alive
+        // connection was closed opens a new one for its next request.
+        Self { max_connections: DEFAULT_MAX_CONNECTIONS, header_read_timeout_ms: 10_000, idle_timeout_ms: 30_000 }
     }
 }
 
@@ -228,7 +262,7 @@ fn default_node_name() -> String {
 }
 
 /// Sections whose keys can be set as `RAYAN_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["extensions", "apply", "events", "asterisk", "kamailio"];
+const SECTIONS: &[&str] = &["http", "extensions", "apply", "events", "asterisk", "kamailio"];
 
 impl Settings {
     /// Reads `path` (if any), applies `RAYAN_*` overrides from `env`, and validates.
@@ -277,6 +311,17 @@ impl Settings {
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::invalid("max_body_bytes", "must be at least 1024"));
+        }
+        let http = &self.http;
+        if !(1..=MAX_CONNECTIONS_CEILING).contains(&http.max_connections) {
+            return Err(ConfigError::invalid("http.max_connections", "must be 1 to 1000000"));
+        }
+        for (key, value) in
+            [("http.header_read_timeout_ms", http.header_read_timeout_ms), ("http.idle_timeout_ms", http.idle_timeout_ms)]
+        {
+            if !HTTP_TIMEOUT_RANGE_MS.contains(&value) {
+                return Err(ConfigError::invalid(key, "must be 100 to 3600000 (one hour)"));
+            }
         }
         let ext = &self.extensions;
         if ext.number_min_len == 0 || ext.number_min_len > ext.number_max_len || ext.number_max_len > 20 {
@@ -476,6 +521,19 @@ mod tests {
         assert_eq!(s.asterisk.ami_addr, "127.0.0.1:5038");
         assert!(s.kamailio.is_none());
         assert_eq!(s.events.write_delay_ms, DEFAULT_WRITE_DELAY_MS);
+        assert_eq!(s.http.max_connections, DEFAULT_MAX_CONNECTIONS);
+    }
+
+    #[test]
+    fn http_limits_come_from_the_environment() {
+        let s = Settings::load(
+            None,
+            env(&[("RAYAN_HTTP_MAX_CONNECTIONS", "64"), ("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "500")]),
+        )
+        .unwrap();
+        assert_eq!(s.http.max_connections, 64);
+        assert_eq!(s.http.header_read_timeout_ms, 500);
+        assert_eq!(s.http.idle_timeout_ms, 30_000);
     }
 
     #[test]
@@ -503,6 +561,9 @@ mod tests {
             (&[("RAYAN_ASTERISK_AMI_PORT", "5038")], "asterisk"),
             (&[("RAYAN_KAMAILIO_RPC_URL", "ftp://x")], "kamailio"),
             (&[("RAYAN_EVENTS_WRITE_DELAY_MS", "5000")], "events.write_delay_ms"),
+            (&[("RAYAN_HTTP_MAX_CONNECTIONS", "0")], "http.max_connections"),
+            (&[("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "0")], "http.header_read_timeout_ms"),
+            (&[("RAYAN_HTTP_IDLE_TIMEOUT_MS", "many")], "http.idle_timeout_ms"),
         ];
         for (vars, key) in cases {
             let err = Settings::load(None, env(vars)).expect_err("must fail").to_string();

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use fs4::fs_std::FileExt;
 use thiserror::Error;
 use tokio::sync::watch;
@@ -271,20 +270,14 @@ impl Daemon {
         let cors = CorsOrigins::new(&settings.cors_origins);
         let runtime = Runtime { cors: cors.clone(), status: status.clone() };
         let app = crate::api::router_with(services.clone(), runtime);
-        let server = tokio::spawn(async move {
-            // Event frames are small writes spaced apart: with Nagle's algorithm each
-            // could wait for the client's delayed ACK of the previous one.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
-                }
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_shutdown.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let limits = crate::server::Limits {
+            max_connections: settings.http.max_connections,
+            header_read_timeout: Duration::from_millis(settings.http.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(settings.http.idle_timeout_ms),
+        };
+        let server = tokio::spawn(crate::server::serve(listener, app, limits, async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        }));
         tracing::info!(%addr, node = %settings.node, "rayand listening");
 
         // READY=1 waits until the first AMI connection was attempted (it may

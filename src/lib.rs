@@ -22,6 +22,7 @@ pub mod report;
 pub mod store;
 pub mod render;
 pub mod secrets;
+pub mod server;
 pub mod service;
 pub mod systemd;
 pub mod templates;

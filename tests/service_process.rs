@@ -386,3 +386,271 @@ async fn text_logs_have_no_colour_codes_when_not_on_a_terminal() {
     );
     assert!(!log.contains("\u{1b}["), "{log}");
 }
+/// Resident memory of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Sets this process's open-file limit (soft and hard) to `limit` after fork,
+/// before rayand starts.
+fn limit_open_files(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let rlimit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// Raises this test's own soft open-file limit so that it can hold `needed`
+/// sockets at once.
+fn allow_open_files(needed: u64) {
+    let mut rlimit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: both calls only read or write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlimit), 0);
+        if rlimit.rlim_cur < needed {
+            assert!(
+                rlimit.rlim_max >= needed,
+                "this test needs {needed} open files; the hard limit is {}",
+                rlimit.rlim_max
+            );
+            rlimit.rlim_cur = needed;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit), 0);
+        }
+    }
+}
+
+/// `GET /healthz` on a new connection, as a health checker does; the status and
+/// how long the answer took.
+async fn healthz_once(url: &str) -> (Option<StatusCode>, Duration) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let status = http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status());
+    (status, started.elapsed())
+}
+
+/// The server closed `socket`: a read returns end of file (or a reset) rather
+/// than waiting.
+async fn closed_by_server(socket: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(2), socket.peek(&mut byte)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_silent_and_half_sent_connections_leaves_healthz_answering_and_memory_returns() {
+    const FLOOD: usize = 1_500;
+    const OPEN_FILES: u64 = 1_024;
+    allow_open_files(FLOOD as u64 + 256);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rayand = Rayand::spawn(dir, |cmd| limit_open_files(cmd, OPEN_FILES));
+    let url = rayand.url().await;
+    rayand.wait_for_log("rayand ready").await;
+    let pid = rayand.child.id();
+    for _ in 0..20 {
+        assert_eq!(healthz_once(&url).await.0, Some(StatusCode::OK));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start_rss = rss_kb(pid);
+    let start_fds = open_fds(pid);
+
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut flood = Vec::with_capacity(FLOOD);
+    let (mut peak_rss, mut peak_fds, mut slowest) = (start_rss, start_fds, Duration::ZERO);
+    for n in 1..=FLOOD {
+        let mut socket = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(&addr),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("connection {n} not accepted within 5 s"))
+        .unwrap_or_else(|e| panic!("connection {n}: {e}"));
+        // Every other one starts a request and never finishes its head.
+        if n % 2 == 0 {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+        }
+        flood.push(socket);
+        if n % 100 == 0 {
+            let (status, took) = healthz_once(&url).await;
+            assert_eq!(
+                status,
+                Some(StatusCode::OK),
+                "healthz after {n} connections"
+            );
+            assert!(
+                took < Duration::from_secs(1),
+                "healthz took {took:?} after {n} connections"
+            );
+            slowest = slowest.max(took);
+            peak_rss = peak_rss.max(rss_kb(pid));
+            peak_fds = peak_fds.max(open_fds(pid));
+        }
+    }
+    assert!(peak_fds <= OPEN_FILES as usize, "{peak_fds} descriptors");
+    // The daemon cannot hold them all: it closed the oldest to make room.
+    let mut closed = 0;
+    for socket in &flood {
+        closed += usize::from(closed_by_server(socket).await);
+    }
+    assert!(
+        closed >= FLOOD - OPEN_FILES as usize,
+        "only {closed} closed by rayand"
+    );
+    assert!(
+        !rayand.stderr().contains("Too many open files"),
+        "{}",
+        rayand.stderr()
+    );
+
+    drop(flood);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while open_fds(pid) > start_fds + 10 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut end_rss = rss_kb(pid);
+    while end_rss > start_rss * 12 / 10 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        end_rss = rss_kb(pid);
+    }
+    let end_fds = open_fds(pid);
+    eprintln!(
+        "RSS {start_rss} kB at start, {peak_rss} kB peak, {end_rss} kB after; \
+         descriptors {start_fds} / {peak_fds} / {end_fds}; {closed} of {FLOOD} closed by rayand; \
+         slowest healthz {slowest:?}"
+    );
+    assert!(
+        end_rss <= start_rss * 12 / 10,
+        "RSS {end_rss} kB after the flood, {start_rss} kB before"
+    );
+    assert_eq!(healthz_once(&url).await.0, Some(StatusCode::OK));
+    rayand.signal("TERM");
+    assert_eq!(
+        rayand.wait_exit().await.code(),
+        Some(0),
+        "{}",
+        rayand.stderr()
+    );
+}
+
+/// Waits until the server closes `socket`; how long that took from `since`, and
+/// what the server sent meanwhile.
+async fn wait_closed(
+    socket: &mut tokio::net::TcpStream,
+    since: Instant,
+    what: &str,
+) -> (Duration, String) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    since.elapsed(),
+                    String::from_utf8_lossy(&received).into_owned(),
+                );
+            }
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("{what} still open after {PATIENCE:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_silent_connections_are_closed_by_their_timers() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rayand = Rayand::spawn(dir, |cmd| {
+        cmd.env("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "300")
+            .env("RAYAN_HTTP_IDLE_TIMEOUT_MS", "3000");
+    });
+    let url = rayand.url().await;
+    let token = std::fs::read_to_string(rayand.state_dir.join("admin.token")).expect("admin token");
+    let addr = url.trim_start_matches("http://").to_owned();
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+
+    let mut silent = connect().await.expect("connect");
+    let silent_since = Instant::now();
+    let mut kept_alive = connect().await.expect("connect");
+    kept_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: rayan\r\n\r\n")
+        .await
+        .expect("write");
+    let mut half = connect().await.expect("connect");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: rayan\r\n")
+        .await
+        .expect("write");
+    let mut stalled_body = connect().await.expect("connect");
+    let head = format!(
+        "POST /api/v1/extensions HTTP/1.1\r\nHost: rayan\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"number\": ",
+        token.trim()
+    );
+    stalled_body
+        .write_all(head.as_bytes())
+        .await
+        .expect("write");
+    let slow_since = Instant::now();
+
+    let (took, _) = wait_closed(&mut half, slow_since, "a half-sent request head").await;
+    assert!(
+        took < Duration::from_secs(2),
+        "a half-sent request head was closed after {took:?}, by the idle timer rather than the header timer"
+    );
+    let (took, answer) = wait_closed(&mut stalled_body, slow_since, "a stalled request body").await;
+    assert!(
+        took < Duration::from_secs(2),
+        "a stalled request body was closed after {took:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        !closed_by_server(&silent).await,
+        "a silent connection waits for the idle timeout"
+    );
+    let (took, _) = wait_closed(&mut silent, silent_since, "a silent connection").await;
+    assert!(took >= Duration::from_secs(2), "closed after {took:?}");
+    let (took, answer) = wait_closed(
+        &mut kept_alive,
+        silent_since,
+        "an idle kept-alive connection",
+    )
+    .await;
+    assert!(took >= Duration::from_secs(2), "closed after {took:?}");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -148,6 +148,25 @@ fn stop_timeout_outlasts_the_daemons_shutdown_grace() {
 }
 
 #[test]
+fn open_file_limit_leaves_room_for_the_default_connection_bound() {
+    let unit = read(&shipped("rayand.service"));
+    let limit = unit_value(&unit, "LimitNOFILE");
+    assert_eq!(limit.len(), 1, "LimitNOFILE is set once");
+    // `soft:hard` or one value for both; rayand goes by the soft one.
+    let soft: u64 = limit[0]
+        .split(':')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a number of files: {}", limit[0]));
+    let default = rayan::config::DEFAULT_MAX_CONNECTIONS;
+    assert_eq!(
+        rayan::server::connection_bound(default, Some(soft)),
+        default,
+        "LimitNOFILE={soft} would lower the default bound of {default} connections"
+    );
+}
+
+#[test]
 fn unit_exposure_is_low() {
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = unit_with_built_binary(dir.path(), &read(&shipped("rayand.service")));
