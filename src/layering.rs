@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! bin, cli, client, daemon, lifecycle     wiring and the command line
-//!   api                                   HTTP: only the service layer (and model)
+//!   api, server                           HTTP: only the service layer (and model)
 //!     service                             use cases, the one write path
 //!       apply, registrations              the worker and live state
 //!         store, render, kamailio, events the parts, side by side: none uses another
@@ -54,12 +54,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("api", &["service", "model", "config", "metrics"]),
+    ("server", &["config"]),
     ("client", &["config", "model"]),
     ("cli", &["client", "model", "service", "events", "config"]),
     (
         "daemon",
         &[
             "api",
+            "server",
             "service",
             "apply",
             "registrations",
