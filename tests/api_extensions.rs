@@ -20,7 +20,30 @@ on_both_backends!(
     authentication_and_roles,
     audit_log_masks_secrets,
     openapi_lists_every_route,
+    out_of_range_paging_and_ids_are_problems,
+    every_list_pages_and_refuses_unknown_parameters,
 );
+
+/// One past the largest signed 64-bit integer: what a database binds.
+const PAST_I64: &str = "9223372036854775808";
+
+/// Every list route; each answers a page.
+const LISTS: &[&str] = &[
+    "/api/v1/extensions",
+    "/api/v1/trunks",
+    "/api/v1/outbound-routes",
+    "/api/v1/inbound-routes",
+    "/api/v1/provider-templates",
+    "/api/v1/extension-templates",
+    "/api/v1/tokens",
+    "/api/v1/audit",
+    "/api/v1/applies",
+    "/api/v1/calls",
+    "/api/v1/nodes",
+    "/api/v1/asterisk/endpoints",
+    "/api/v1/kamailio/dispatchers",
+    "/api/v1/kamailio/addresses",
+];
 
 async fn crud_round_trip(backend: Backend) {
     let d = TestDaemon::start(backend).await;
@@ -239,7 +262,7 @@ async fn authentication_and_roles(backend: Backend) {
     // Tokens are stored hashed and can be revoked.
     let tokens = d.admin(Method::GET, "/api/v1/tokens", None).await;
     assert!(!tokens.body.to_string().contains(&viewer));
-    let viewer_id = tokens.body.as_array().unwrap().iter().find(|t| t["role"] == "viewer").unwrap()["id"].as_i64().unwrap();
+    let viewer_id = tokens.body["items"].as_array().unwrap().iter().find(|t| t["role"] == "viewer").unwrap()["id"].as_i64().unwrap();
     assert_eq!(d.admin(Method::DELETE, &format!("/api/v1/tokens/{viewer_id}"), None).await.status, StatusCode::NO_CONTENT);
     d.call(Method::GET, "/api/v1/extensions", Some(&viewer), None).await.assert_problem(StatusCode::UNAUTHORIZED, None);
 
@@ -285,5 +308,187 @@ async fn openapi_lists_every_route(backend: Backend) {
         assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
     }
     assert!(doc.body["components"]["schemas"]["NewExtension"].is_object());
+    d.stop().await;
+}
+
+/// Offsets and ids beyond what the database binds used to panic in the SQLite
+/// binder and drop the connection; they are refused as problems naming the
+/// parameter, and a huge limit is cut to the maximum.
+async fn out_of_range_paging_and_ids_are_problems(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    for list in LISTS {
+        for offset in [
+            PAST_I64,
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+        ] {
+            let resp = d
+                .admin(Method::GET, &format!("{list}?offset={offset}"), None)
+                .await;
+            resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("offset"));
+        }
+        let resp = d
+            .admin(Method::GET, &format!("{list}?limit=-1"), None)
+            .await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("limit"));
+    }
+    let at_the_edge = d
+        .admin(
+            Method::GET,
+            "/api/v1/extensions?offset=9223372036854775807",
+            None,
+        )
+        .await;
+    assert_eq!(at_the_edge.status, StatusCode::OK, "{}", at_the_edge.body);
+    assert_eq!(at_the_edge.body["items"], json!([]));
+    for list in [
+        "/api/v1/extensions",
+        "/api/v1/audit",
+        "/api/v1/applies",
+        "/api/v1/calls",
+        "/api/v1/tokens",
+    ] {
+        let resp = d
+            .admin(Method::GET, &format!("{list}?limit={PAST_I64}"), None)
+            .await;
+        assert_eq!(resp.status, StatusCode::OK, "{list}: {}", resp.body);
+        assert_eq!(resp.body["limit"], 1000, "{list}: the limit as applied");
+    }
+
+    let id_routes = [
+        (Method::GET, "/api/v1/inbound-routes/{}"),
+        (Method::PATCH, "/api/v1/inbound-routes/{}"),
+        (Method::DELETE, "/api/v1/inbound-routes/{}"),
+        (Method::GET, "/api/v1/applies/{}"),
+        (Method::DELETE, "/api/v1/tokens/{}"),
+        (Method::GET, "/api/v1/kamailio/dispatchers/{}"),
+        (Method::PATCH, "/api/v1/kamailio/dispatchers/{}"),
+        (Method::DELETE, "/api/v1/kamailio/dispatchers/{}"),
+        (Method::GET, "/api/v1/kamailio/addresses/{}"),
+        (Method::PATCH, "/api/v1/kamailio/addresses/{}"),
+        (Method::DELETE, "/api/v1/kamailio/addresses/{}"),
+    ];
+    for (method, route) in &id_routes {
+        for id in [PAST_I64, "99999999999999999999999", "abc", "1.5"] {
+            let path = route.replace("{}", id);
+            let body = (*method == Method::PATCH).then(|| json!({}));
+            let resp = d.admin(method.clone(), &path, body).await;
+            resp.assert_problem(StatusCode::BAD_REQUEST, Some("id"));
+            assert_eq!(
+                resp.body["type"], "urn:rayan:problem:invalid-path",
+                "{method} {path}"
+            );
+        }
+    }
+    // Names and numbers are text: a huge one is just one that does not exist.
+    for (method, route) in [
+        (Method::GET, "/api/v1/extensions/{}"),
+        (Method::DELETE, "/api/v1/extensions/{}"),
+        (Method::GET, "/api/v1/extensions/{}/verify"),
+        (Method::GET, "/api/v1/trunks/{}"),
+        (Method::GET, "/api/v1/outbound-routes/{}"),
+        (Method::GET, "/api/v1/provider-templates/{}"),
+        (Method::GET, "/api/v1/extension-templates/{}"),
+        (Method::DELETE, "/api/v1/calls/{}"),
+    ] {
+        let path = route.replace("{}", PAST_I64);
+        let resp = d.admin(method.clone(), &path, None).await;
+        assert!(
+            resp.status.is_client_error(),
+            "{method} {path}: {}",
+            resp.body
+        );
+        assert_eq!(
+            resp.content_type, "application/problem+json",
+            "{method} {path}"
+        );
+    }
+    // Text that is not UTF-8 is refused the same way.
+    d.admin(Method::GET, "/api/v1/extensions/%FF", None)
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, Some("number"));
+    d.stop().await;
+}
+
+/// Every list takes `limit` and `offset` the same way and refuses anything else.
+async fn every_list_pages_and_refuses_unknown_parameters(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    for n in 0..3 {
+        let body = json!({"extension": format!("40{n:02}")});
+        assert_eq!(
+            d.admin(Method::POST, "/api/v1/extensions", Some(body))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    for list in LISTS {
+        let resp = d
+            .admin(Method::GET, &format!("{list}?colour=red"), None)
+            .await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("colour"));
+        let resp = d
+            .admin(Method::GET, &format!("{list}?limit=1&limit=2"), None)
+            .await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("limit"));
+    }
+
+    let huge = d
+        .admin(Method::GET, "/api/v1/extensions?limit=100000000", None)
+        .await;
+    assert_eq!(huge.status, StatusCode::OK, "{}", huge.body);
+    assert_eq!(
+        (huge.body["limit"].as_u64(), huge.body["total"].as_u64()),
+        (Some(1000), Some(3))
+    );
+    let count_only = d
+        .admin(Method::GET, "/api/v1/extensions?limit=0", None)
+        .await;
+    assert_eq!(
+        count_only.body["items"],
+        json!([]),
+        "limit=0 answers no item"
+    );
+    assert_eq!(
+        (
+            count_only.body["limit"].as_u64(),
+            count_only.body["total"].as_u64()
+        ),
+        (Some(0), Some(3))
+    );
+
+    // Lists held in memory page the same way.
+    let templates = d
+        .admin(
+            Method::GET,
+            "/api/v1/extension-templates?limit=2&offset=1",
+            None,
+        )
+        .await;
+    assert_eq!(templates.status, StatusCode::OK, "{}", templates.body);
+    assert_eq!(templates.body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        (
+            templates.body["total"].as_u64(),
+            templates.body["offset"].as_u64()
+        ),
+        (Some(4), Some(1))
+    );
+    let tokens = d
+        .admin(Method::GET, "/api/v1/tokens?limit=5000", None)
+        .await;
+    assert_eq!(
+        (tokens.body["limit"].as_u64(), tokens.body["total"].as_u64()),
+        (Some(1000), Some(1))
+    );
+    let nodes = d.admin(Method::GET, "/api/v1/nodes?offset=1", None).await;
+    assert_eq!(
+        (
+            nodes.body["items"].as_array().map(Vec::len),
+            nodes.body["total"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
     d.stop().await;
 }

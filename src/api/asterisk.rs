@@ -1,6 +1,6 @@
 //! `/api/v1/asterisk/*` and `/api/v1/applies`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -8,40 +8,41 @@ use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Operator, Query, Viewer};
+use super::extract::{Authed, Operator, Paged, Path, Query, Viewer};
 use crate::apply::{ApplyReport, DryRun};
+use crate::service::Page;
 use crate::service::applies::ApplyRecord;
 use crate::service::asterisk::{AsteriskStatus, EndpointRow};
-use crate::service::{Page, Paging};
 
 #[utoipa::path(operation_id = "asterisk_status", get, path = "/api/v1/asterisk/status", tag = "asterisk",
     responses((status = 200, body = AsteriskStatus)))]
-pub async fn status(State(state): State<AppState>, _caller: Authed<Viewer>) -> axum::Json<AsteriskStatus> {
+pub async fn status(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+) -> axum::Json<AsteriskStatus> {
     axum::Json(state.services.asterisk_status())
 }
 
-#[utoipa::path(operation_id = "asterisk_endpoints", get, path = "/api/v1/asterisk/endpoints", tag = "asterisk",
-    responses((status = 200, body = Vec<EndpointRow>), (status = 503, body = Problem)))]
-pub async fn endpoints(State(state): State<AppState>, _caller: Authed<Viewer>) -> ApiResult<axum::Json<Vec<EndpointRow>>> {
-    Ok(axum::Json(state.services.asterisk_endpoints().await?))
+#[utoipa::path(operation_id = "asterisk_endpoints", get, path = "/api/v1/asterisk/endpoints", tag = "asterisk", params(Paged),
+    responses((status = 200, body = Page<EndpointRow>), (status = 503, body = Problem)))]
+pub async fn endpoints(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+    Paged { paging, .. }: Paged,
+) -> ApiResult<axum::Json<Page<EndpointRow>>> {
+    Ok(axum::Json(
+        paging.page(state.services.asterisk_endpoints().await?),
+    ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ApplyListQuery {
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-#[utoipa::path(operation_id = "list_applies", get, path = "/api/v1/applies", tag = "applies", params(ApplyListQuery),
+#[utoipa::path(operation_id = "list_applies", get, path = "/api/v1/applies", tag = "applies", params(Paged),
     responses((status = 200, body = Page<ApplyRecord>)))]
 pub async fn list_applies(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(q): Query<ApplyListQuery>,
+    Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<ApplyRecord>>> {
-    Ok(axum::Json(state.services.list_applies(Paging::new(q.limit, q.offset)).await?))
+    Ok(axum::Json(state.services.list_applies(paging).await?))
 }
 
 #[utoipa::path(operation_id = "show_apply", get, path = "/api/v1/applies/{id}", tag = "applies",
@@ -75,7 +76,14 @@ pub async fn force_apply(
     if q.dry_run.unwrap_or(false) {
         return Ok(axum::Json(state.services.dry_run().await?).into_response());
     }
-    let report = state.services.force_apply(&format!("forced by {}", caller.name)).await?;
-    let status = if report.status == crate::apply::Outcome::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let report = state
+        .services
+        .force_apply(&format!("forced by {}", caller.name))
+        .await?;
+    let status = if report.status == crate::apply::Outcome::Pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(report)).into_response())
 }
