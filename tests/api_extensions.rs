@@ -22,6 +22,7 @@ on_both_backends!(
     openapi_lists_every_route,
     out_of_range_paging_and_ids_are_problems,
     every_list_pages_and_refuses_unknown_parameters,
+    nul_in_any_text_is_refused,
 );
 
 /// One past the largest signed 64-bit integer: what a database binds.
@@ -490,5 +491,24 @@ async fn every_list_pages_and_refuses_unknown_parameters(backend: Backend) {
         ),
         (Some(0), Some(1))
     );
+    d.stop().await;
+}
+
+/// PostgreSQL refuses NUL in text (a 500 it was), and nothing rayan writes may
+/// hold it: a body, query or path with one is refused naming where it is.
+async fn nul_in_any_text_is_refused(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let body = json!({"extension": "1001", "name": "Al\u{0}ice"});
+    let resp = d.admin(Method::POST, "/api/v1/extensions", Some(body)).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("name"));
+    let resp = d.admin(Method::POST, "/api/v1/calls", Some(json!({"from": "\u{0}1", "to": "1002"}))).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("from"));
+    let resp = d.admin(Method::GET, "/api/v1/extensions?q=%00", None).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("q"));
+    let resp = d.admin(Method::GET, "/api/v1/extensions/10%0001", None).await;
+    resp.assert_problem(StatusCode::BAD_REQUEST, Some("number"));
+    let resp = d.admin(Method::POST, "/api/v1/applies?dry_run=%00", None).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("dry_run"));
+    assert_eq!(d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"], 0);
     d.stop().await;
 }

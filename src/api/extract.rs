@@ -150,6 +150,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Ok(value) => {
             de.end()
                 .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            refuse_nul_in_json(bytes)?;
             Ok(value)
         }
         Err(err) => {
@@ -161,6 +162,52 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let message = strip_position(&inner.to_string());
             Err(ApiError::field(field_name(&path, &message), message))
         }
+    }
+}
+
+/// What no text in a request may hold: PostgreSQL refuses it in text, and no
+/// name, number or option of Asterisk or Kamailio has it.
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// A JSON string can only hold NUL escaped: look closer when the escape is there.
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.windows(6).any(|w| w == br"\u0000")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_field(&value, String::new())
+    {
+        return Err(ApiError::field(field, NUL_MESSAGE));
+    }
+    Ok(())
+}
+
+/// The path of the first string (or key) holding NUL, `body` for the whole body.
+fn nul_field(value: &serde_json::Value, path: String) -> Option<String> {
+    let here = || {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.clone()
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(here),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_field(item, format!("{}[{i}]", here()))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let child = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(child.replace('\0', "\\0"))
+            } else {
+                nul_field(item, child)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -206,6 +253,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 }
 
 fn serde_urlencoded_deserializer<T: DeserializeOwned>(query: &str) -> Result<T, (String, String)> {
+    let pairs = form_urlencoded::parse(query.as_bytes());
+    if let Some((key, _)) = pairs
+        .into_iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err((key.replace('\0', "\\0"), NUL_MESSAGE.to_owned()));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
         let path = err.path().to_string();
@@ -359,6 +413,12 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(params) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = params.iter().find(|(_, value)| value.contains('\0'))
+        {
+            let (name, message) = (name.to_owned(), NUL_MESSAGE.to_owned());
+            return Err(ApiError::InvalidPath { name, message });
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(rejection) => {
@@ -424,6 +484,43 @@ mod tests {
             parse_json::<T>(b"{"),
             Err(ApiError::MalformedJson(_))
         ));
+    }
+
+    #[test]
+    fn nul_in_any_text_is_named() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            a: String,
+            list: Vec<String>,
+            map: std::collections::BTreeMap<String, String>,
+        }
+        let field = |body: &str| match parse_json::<T>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors.0[0].field.clone(),
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(field(r#"{"a": "x\u0000", "list": [], "map": {}}"#), "a");
+        assert_eq!(
+            field(r#"{"a": "", "list": ["", "\u0000"], "map": {}}"#),
+            "list[1]"
+        );
+        assert_eq!(
+            field(r#"{"a": "", "list": [], "map": {"k": "\u0000"}}"#),
+            "map.k"
+        );
+        assert_eq!(
+            field(r#"{"a": "", "list": [], "map": {"\u0000": ""}}"#),
+            "map.\\0"
+        );
+        let escaped = br#"{"a": "\\u0000", "list": [], "map": {}}"#;
+        assert!(
+            parse_json::<T>(escaped).is_ok(),
+            "an escaped backslash is no NUL"
+        );
+        match Paged::<NoFilter>::parse("x%00=1") {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors.0[0].field, "x\\0"),
+            other => panic!("unexpected {:?}", other.err()),
+        }
     }
 
     fn names(result: Result<Paged<NoFilter>, ApiError>) -> Vec<String> {
