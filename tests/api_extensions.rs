@@ -512,3 +512,69 @@ async fn nul_in_any_text_is_refused(backend: Backend) {
     assert_eq!(d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"], 0);
     d.stop().await;
 }
+
+/// The document says what the API sends: problems as problem+json, the
+/// answers of the extractors on every operation, and schemas that fit.
+#[test]
+fn openapi_describes_errors_and_bodies_as_sent() {
+    let doc = serde_json::to_value(rayan::api::openapi()).unwrap();
+    let resolve = |response: &Value| -> Value {
+        match response["$ref"].as_str() {
+            Some(r) => doc["components"]["responses"][r.trim_start_matches("#/components/responses/")].clone(),
+            None => response.clone(),
+        }
+    };
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                let response = resolve(response);
+                // Readiness answers 503 with its own report; every other error is a problem.
+                let own_body = path == "/readyz" && status == "503";
+                if (status.starts_with('4') || status.starts_with('5')) && !own_body {
+                    let types: Vec<&String> =
+                        response["content"].as_object().map(|c| c.keys().collect()).unwrap_or_default();
+                    assert_eq!(types, ["application/problem+json"], "{method} {path} {status}");
+                }
+            }
+            if path == "/healthz" {
+                continue;
+            }
+            for status in ["401", "500"] {
+                assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if params.iter().any(|p| p["in"] == "path") {
+                assert!(responses.contains_key("400"), "{method} {path} lacks 400 for its path parameters");
+            }
+            if params.iter().any(|p| p["in"] == "query") {
+                assert!(responses.contains_key("422"), "{method} {path} lacks 422 for its query");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status} for its body");
+                }
+            }
+            if method != "get" {
+                assert!(responses.contains_key("403"), "{method} {path} lacks 403");
+            }
+            if let Some(offset) = params.iter().find(|p| p["name"] == "offset") {
+                assert_eq!(offset["schema"]["maximum"], json!(i64::MAX), "{method} {path}: offset's bound is exact");
+            }
+        }
+    }
+    assert!(operations >= 54, "{operations} operations");
+    let schemas = &doc["components"]["schemas"];
+    for field in ["files", "reloads", "objects"] {
+        let types = &schemas["ApplyRecord"]["properties"][field]["type"];
+        assert_eq!(types, &json!(["array", "null"]), "ApplyRecord.{field}");
+    }
+    assert_eq!(schemas["AuditView"]["properties"]["before"]["type"], json!(["object", "null"]));
+    let view = &schemas["ProviderTemplateView"];
+    assert!(view.get("allOf").is_none(), "one object: {view}");
+    for field in ["id", "builtin", "created_at", "updated_at"] {
+        assert!(view["properties"].get(field).is_some(), "ProviderTemplateView.{field}");
+    }
+}

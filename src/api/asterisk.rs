@@ -3,8 +3,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
@@ -64,17 +66,49 @@ pub struct ForceQuery {
     pub dry_run: Option<bool>,
 }
 
+/// The answer of `POST /api/v1/applies`: the apply's report, or with
+/// `dry_run=true` what an apply would write.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ForcedApply {
+    Report(ApplyReport),
+    DryRun(DryRun),
+}
+
+/// `anyOf`: a derived (`oneOf`) schema would refuse a report whose files
+/// happen to fit a dry run's too.
+impl PartialSchema for ForcedApply {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(ApplyReport::name()))
+            .item(Ref::from_schema_name(DryRun::name()))
+            .description(Some(
+                "The apply's report, or with `dry_run=true` what an apply would write",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ForcedApply {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((ApplyReport::name().into(), ApplyReport::schema()));
+        ApplyReport::schemas(schemas);
+        schemas.push((DryRun::name().into(), DryRun::schema()));
+        DryRun::schemas(schemas);
+    }
+}
+
 #[utoipa::path(operation_id = "force_apply", post, path = "/api/v1/applies", tag = "applies", params(ForceQuery),
-    responses((status = 200, body = ApplyReport, description = "The apply's outcome"),
-        (status = 202, body = ApplyReport, description = "Pending: Asterisk is unreachable"),
-        (status = 200, body = DryRun, description = "With dry_run=true: what would be written")))]
+    responses((status = 200, body = ForcedApply, description = "The apply's outcome, or with dry_run=true what would be written"),
+        (status = 202, body = ApplyReport, description = "Pending: Asterisk is unreachable"), (status = 503, body = Problem)))]
 pub async fn force_apply(
     State(state): State<AppState>,
     caller: Authed<Operator>,
     Query(q): Query<ForceQuery>,
 ) -> ApiResult<Response> {
     if q.dry_run.unwrap_or(false) {
-        return Ok(axum::Json(state.services.dry_run().await?).into_response());
+        let plan = ForcedApply::DryRun(state.services.dry_run().await?);
+        return Ok(axum::Json(plan).into_response());
     }
     let report = state
         .services
@@ -85,5 +119,5 @@ pub async fn force_apply(
     } else {
         StatusCode::OK
     };
-    Ok((status, axum::Json(report)).into_response())
+    Ok((status, axum::Json(ForcedApply::Report(report))).into_response())
 }

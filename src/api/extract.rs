@@ -377,7 +377,7 @@ impl<F: IntoParams> IntoParams for Paged<F> {
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
             .minimum(Some(0))
-            .maximum(Some(Paging::MAX_OFFSET as f64))
+            .maximum(Some(Paging::MAX_OFFSET))
             .default(Some(0.into()));
         let mut params = vec![
             ParameterBuilder::new()

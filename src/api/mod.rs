@@ -4,6 +4,7 @@ pub mod asterisk;
 pub mod audit;
 pub mod calls;
 pub mod cors;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod extensions;
@@ -151,7 +152,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    let mut doc = api_routes().split_for_parts().1;
+    document::complete(&mut doc);
+    doc
 }
 
 /// Answers a request whose handler panicked with a 500 problem+json instead of
@@ -183,11 +186,12 @@ pub fn router(services: Services) -> Router {
 
 /// The whole HTTP application, sharing `runtime` with the daemon.
 pub fn router_with(services: Services, runtime: Runtime) -> Router {
-    let (routes, openapi) = api_routes().split_for_parts();
+    let (routes, mut doc) = api_routes().split_for_parts();
+    document::complete(&mut doc);
     let settings = services.settings.clone();
     let state = AppState {
         services,
-        openapi: Arc::new(openapi),
+        openapi: Arc::new(doc),
         status: runtime.status,
     };
     routes
