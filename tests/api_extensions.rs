@@ -20,7 +20,31 @@ on_both_backends!(
     authentication_and_roles,
     audit_log_masks_secrets,
     openapi_lists_every_route,
+    out_of_range_paging_and_ids_are_problems,
+    every_list_pages_and_refuses_unknown_parameters,
+    nul_in_any_text_is_refused,
 );
+
+/// One past the largest signed 64-bit integer: what a database binds.
+const PAST_I64: &str = "9223372036854775808";
+
+/// Every list route; each answers a page.
+const LISTS: &[&str] = &[
+    "/api/v1/extensions",
+    "/api/v1/trunks",
+    "/api/v1/outbound-routes",
+    "/api/v1/inbound-routes",
+    "/api/v1/provider-templates",
+    "/api/v1/extension-templates",
+    "/api/v1/tokens",
+    "/api/v1/audit",
+    "/api/v1/applies",
+    "/api/v1/calls",
+    "/api/v1/nodes",
+    "/api/v1/asterisk/endpoints",
+    "/api/v1/kamailio/dispatchers",
+    "/api/v1/kamailio/addresses",
+];
 
 async fn crud_round_trip(backend: Backend) {
     let d = TestDaemon::start(backend).await;
@@ -239,7 +263,7 @@ async fn authentication_and_roles(backend: Backend) {
     // Tokens are stored hashed and can be revoked.
     let tokens = d.admin(Method::GET, "/api/v1/tokens", None).await;
     assert!(!tokens.body.to_string().contains(&viewer));
-    let viewer_id = tokens.body.as_array().unwrap().iter().find(|t| t["role"] == "viewer").unwrap()["id"].as_i64().unwrap();
+    let viewer_id = tokens.body["items"].as_array().unwrap().iter().find(|t| t["role"] == "viewer").unwrap()["id"].as_i64().unwrap();
     assert_eq!(d.admin(Method::DELETE, &format!("/api/v1/tokens/{viewer_id}"), None).await.status, StatusCode::NO_CONTENT);
     d.call(Method::GET, "/api/v1/extensions", Some(&viewer), None).await.assert_problem(StatusCode::UNAUTHORIZED, None);
 
@@ -286,4 +310,271 @@ async fn openapi_lists_every_route(backend: Backend) {
     }
     assert!(doc.body["components"]["schemas"]["NewExtension"].is_object());
     d.stop().await;
+}
+
+/// Offsets and ids beyond what the database binds used to panic in the SQLite
+/// binder and drop the connection; they are refused as problems naming the
+/// parameter, and a huge limit is cut to the maximum.
+async fn out_of_range_paging_and_ids_are_problems(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    for list in LISTS {
+        for offset in [
+            PAST_I64,
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+        ] {
+            let resp = d
+                .admin(Method::GET, &format!("{list}?offset={offset}"), None)
+                .await;
+            resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("offset"));
+        }
+        let resp = d
+            .admin(Method::GET, &format!("{list}?limit=-1"), None)
+            .await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("limit"));
+    }
+    let at_the_edge = d
+        .admin(
+            Method::GET,
+            "/api/v1/extensions?offset=9223372036854775807",
+            None,
+        )
+        .await;
+    assert_eq!(at_the_edge.status, StatusCode::OK, "{}", at_the_edge.body);
+    assert_eq!(at_the_edge.body["items"], json!([]));
+    for list in [
+        "/api/v1/extensions",
+        "/api/v1/audit",
+        "/api/v1/applies",
+        "/api/v1/calls",
+        "/api/v1/tokens",
+    ] {
+        let resp = d
+            .admin(Method::GET, &format!("{list}?limit={PAST_I64}"), None)
+            .await;
+        assert_eq!(resp.status, StatusCode::OK, "{list}: {}", resp.body);
+        assert_eq!(resp.body["limit"], 1000, "{list}: the limit as applied");
+    }
+
+    let id_routes = [
+        (Method::GET, "/api/v1/inbound-routes/{}"),
+        (Method::PATCH, "/api/v1/inbound-routes/{}"),
+        (Method::DELETE, "/api/v1/inbound-routes/{}"),
+        (Method::GET, "/api/v1/applies/{}"),
+        (Method::DELETE, "/api/v1/tokens/{}"),
+        (Method::GET, "/api/v1/kamailio/dispatchers/{}"),
+        (Method::PATCH, "/api/v1/kamailio/dispatchers/{}"),
+        (Method::DELETE, "/api/v1/kamailio/dispatchers/{}"),
+        (Method::GET, "/api/v1/kamailio/addresses/{}"),
+        (Method::PATCH, "/api/v1/kamailio/addresses/{}"),
+        (Method::DELETE, "/api/v1/kamailio/addresses/{}"),
+    ];
+    for (method, route) in &id_routes {
+        for id in [PAST_I64, "99999999999999999999999", "abc", "1.5"] {
+            let path = route.replace("{}", id);
+            let body = (*method == Method::PATCH).then(|| json!({}));
+            let resp = d.admin(method.clone(), &path, body).await;
+            resp.assert_problem(StatusCode::BAD_REQUEST, Some("id"));
+            assert_eq!(
+                resp.body["type"], "urn:rayan:problem:invalid-path",
+                "{method} {path}"
+            );
+        }
+    }
+    // Names and numbers are text: a huge one is just one that does not exist.
+    for (method, route) in [
+        (Method::GET, "/api/v1/extensions/{}"),
+        (Method::DELETE, "/api/v1/extensions/{}"),
+        (Method::GET, "/api/v1/extensions/{}/verify"),
+        (Method::GET, "/api/v1/trunks/{}"),
+        (Method::GET, "/api/v1/outbound-routes/{}"),
+        (Method::GET, "/api/v1/provider-templates/{}"),
+        (Method::GET, "/api/v1/extension-templates/{}"),
+        (Method::DELETE, "/api/v1/calls/{}"),
+    ] {
+        let path = route.replace("{}", PAST_I64);
+        let resp = d.admin(method.clone(), &path, None).await;
+        assert!(
+            resp.status.is_client_error(),
+            "{method} {path}: {}",
+            resp.body
+        );
+        assert_eq!(
+            resp.content_type, "application/problem+json",
+            "{method} {path}"
+        );
+    }
+    // Text that is not UTF-8 is refused the same way.
+    d.admin(Method::GET, "/api/v1/extensions/%FF", None)
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, Some("number"));
+    d.stop().await;
+}
+
+/// Every list takes `limit` and `offset` the same way and refuses anything else.
+async fn every_list_pages_and_refuses_unknown_parameters(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    for n in 0..3 {
+        let body = json!({"extension": format!("40{n:02}")});
+        assert_eq!(
+            d.admin(Method::POST, "/api/v1/extensions", Some(body))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    for list in LISTS {
+        let resp = d
+            .admin(Method::GET, &format!("{list}?colour=red"), None)
+            .await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("colour"));
+        let resp = d
+            .admin(Method::GET, &format!("{list}?limit=1&limit=2"), None)
+            .await;
+        resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("limit"));
+    }
+
+    let huge = d
+        .admin(Method::GET, "/api/v1/extensions?limit=100000000", None)
+        .await;
+    assert_eq!(huge.status, StatusCode::OK, "{}", huge.body);
+    assert_eq!(
+        (huge.body["limit"].as_u64(), huge.body["total"].as_u64()),
+        (Some(1000), Some(3))
+    );
+    let count_only = d
+        .admin(Method::GET, "/api/v1/extensions?limit=0", None)
+        .await;
+    assert_eq!(
+        count_only.body["items"],
+        json!([]),
+        "limit=0 answers no item"
+    );
+    assert_eq!(
+        (
+            count_only.body["limit"].as_u64(),
+            count_only.body["total"].as_u64()
+        ),
+        (Some(0), Some(3))
+    );
+
+    // Lists held in memory page the same way.
+    let templates = d
+        .admin(
+            Method::GET,
+            "/api/v1/extension-templates?limit=2&offset=1",
+            None,
+        )
+        .await;
+    assert_eq!(templates.status, StatusCode::OK, "{}", templates.body);
+    assert_eq!(templates.body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        (
+            templates.body["total"].as_u64(),
+            templates.body["offset"].as_u64()
+        ),
+        (Some(4), Some(1))
+    );
+    let tokens = d
+        .admin(Method::GET, "/api/v1/tokens?limit=5000", None)
+        .await;
+    assert_eq!(
+        (tokens.body["limit"].as_u64(), tokens.body["total"].as_u64()),
+        (Some(1000), Some(1))
+    );
+    let nodes = d.admin(Method::GET, "/api/v1/nodes?offset=1", None).await;
+    assert_eq!(
+        (
+            nodes.body["items"].as_array().map(Vec::len),
+            nodes.body["total"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    d.stop().await;
+}
+
+/// PostgreSQL refuses NUL in text (a 500 it was), and nothing rayan writes may
+/// hold it: a body, query or path with one is refused naming where it is.
+async fn nul_in_any_text_is_refused(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let body = json!({"extension": "1001", "name": "Al\u{0}ice"});
+    let resp = d.admin(Method::POST, "/api/v1/extensions", Some(body)).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("name"));
+    let resp = d.admin(Method::POST, "/api/v1/calls", Some(json!({"from": "\u{0}1", "to": "1002"}))).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("from"));
+    let resp = d.admin(Method::GET, "/api/v1/extensions?q=%00", None).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("q"));
+    let resp = d.admin(Method::GET, "/api/v1/extensions/10%0001", None).await;
+    resp.assert_problem(StatusCode::BAD_REQUEST, Some("number"));
+    let resp = d.admin(Method::POST, "/api/v1/applies?dry_run=%00", None).await;
+    resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("dry_run"));
+    assert_eq!(d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"], 0);
+    d.stop().await;
+}
+
+/// The document says what the API sends: problems as problem+json, the
+/// answers of the extractors on every operation, and schemas that fit.
+#[test]
+fn openapi_describes_errors_and_bodies_as_sent() {
+    let doc = serde_json::to_value(rayan::api::openapi()).unwrap();
+    let resolve = |response: &Value| -> Value {
+        match response["$ref"].as_str() {
+            Some(r) => doc["components"]["responses"][r.trim_start_matches("#/components/responses/")].clone(),
+            None => response.clone(),
+        }
+    };
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                let response = resolve(response);
+                // Readiness answers 503 with its own report; every other error is a problem.
+                let own_body = path == "/readyz" && status == "503";
+                if (status.starts_with('4') || status.starts_with('5')) && !own_body {
+                    let types: Vec<&String> =
+                        response["content"].as_object().map(|c| c.keys().collect()).unwrap_or_default();
+                    assert_eq!(types, ["application/problem+json"], "{method} {path} {status}");
+                }
+            }
+            if path == "/healthz" {
+                continue;
+            }
+            for status in ["401", "500"] {
+                assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if params.iter().any(|p| p["in"] == "path") {
+                assert!(responses.contains_key("400"), "{method} {path} lacks 400 for its path parameters");
+            }
+            if params.iter().any(|p| p["in"] == "query") {
+                assert!(responses.contains_key("422"), "{method} {path} lacks 422 for its query");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status} for its body");
+                }
+            }
+            if method != "get" {
+                assert!(responses.contains_key("403"), "{method} {path} lacks 403");
+            }
+            if let Some(offset) = params.iter().find(|p| p["name"] == "offset") {
+                assert_eq!(offset["schema"]["maximum"], json!(i64::MAX), "{method} {path}: offset's bound is exact");
+            }
+        }
+    }
+    assert!(operations >= 54, "{operations} operations");
+    let schemas = &doc["components"]["schemas"];
+    for field in ["files", "reloads", "objects"] {
+        let types = &schemas["ApplyRecord"]["properties"][field]["type"];
+        assert_eq!(types, &json!(["array", "null"]), "ApplyRecord.{field}");
+    }
+    assert_eq!(schemas["AuditView"]["properties"]["before"]["type"], json!(["object", "null"]));
+    let view = &schemas["ProviderTemplateView"];
+    assert!(view.get("allOf").is_none(), "one object: {view}");
+    for field in ["id", "builtin", "created_at", "updated_at"] {
+        assert!(view["properties"].get(field).is_some(), "ProviderTemplateView.{field}");
+    }
 }

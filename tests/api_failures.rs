@@ -1,5 +1,6 @@
-//! Requests that fail halfway leave nothing half-written, and the daemon keeps
-//! working once the database is back.
+//! Requests that fail halfway leave nothing half-written, the daemon keeps
+//! working once the database is back, and hostile requests (schemathesis over
+//! the whole OpenAPI document) get the answers the document promises.
 
 mod support;
 
@@ -266,3 +267,77 @@ fn managed_block(text: &str, id: &str) -> String {
 }
 
 on_both_backends!(concurrent_writes_queue_instead_of_failing, a_bad_object_fails_alone);
+
+/// Where schemathesis is: `RAYAN_SCHEMATHESIS`, or the venv `scripts/test-deps.sh`
+/// installs under the target directory.
+fn schemathesis() -> std::path::PathBuf {
+    let st = match std::env::var_os("RAYAN_SCHEMATHESIS") {
+        Some(path) => path.into(),
+        None => {
+            let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let target = tmp.parent().expect("CARGO_TARGET_TMPDIR is inside the target directory");
+            target.join("schemathesis").join("bin").join("st")
+        }
+    };
+    assert!(
+        st.is_file(),
+        "schemathesis is missing ({} not found): run scripts/test-deps.sh, or set RAYAN_SCHEMATHESIS",
+        st.display()
+    );
+    st
+}
+
+/// schemathesis's four standard checks.
+const CHECKS: &str =
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
+
+/// Runs schemathesis against the daemon's document with the four standard
+/// checks for at most `seconds`; panics with its report on any finding.
+async fn fuzz(st: &std::path::Path, d: &TestDaemon, token: &str, operations: &[&str], seconds: u32) {
+    let workdir = tempfile::tempdir().expect("tempdir");
+    let mut command = tokio::process::Command::new(st);
+    command
+        .current_dir(workdir.path())
+        .arg("run")
+        .arg(format!("{}/api/v1/openapi.json", d.url))
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--checks", CHECKS])
+        // One request at a time: this checks what each answer says, not how
+        // concurrent writes to one object interleave.
+        .args(["--max-time", &seconds.to_string(), "--workers", "1", "--request-timeout", "30"])
+        .args(["--generation-database", "none", "--no-color", "--output-truncate", "false"])
+        .args(operations)
+        .kill_on_drop(true);
+    if let Ok(seed) = std::env::var("RAYAN_SCHEMATHESIS_SEED") {
+        command.args(["--seed", &seed]);
+    }
+    let output = command.output().await.unwrap_or_else(|e| panic!("cannot run schemathesis: {e}"));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found answers the OpenAPI document does not allow ({}):\n{report}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("Tested:"), "schemathesis tested nothing:\n{report}");
+}
+
+/// Every operation, fuzzed with valid and invalid input, answers as its
+/// OpenAPI document says: no 5xx, only documented status codes and content
+/// types, bodies that match their schemas. `RAYAN_SCHEMATHESIS_SECONDS` gives a
+/// longer run than the 100 s of the test suite; `RAYAN_SCHEMATHESIS_SEED` replays one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_answers_as_its_openapi_document_says() {
+    // The daemon's errors go with a failure's report.
+    let filter = tracing_subscriber::EnvFilter::new("rayan=error");
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let st = schemathesis();
+    let d = TestDaemon::start(Backend::Postgres).await;
+    let seconds = std::env::var("RAYAN_SCHEMATHESIS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    // Revoking tokens would revoke the one the run uses: that operation goes last,
+    // with a token of its own.
+    fuzz(&st, &d, &d.admin_token, &["--exclude-operation-id", "revoke_token"], seconds).await;
+    let token = d.token("admin").await;
+    fuzz(&st, &d, &token, &["--include-operation-id", "revoke_token"], 10).await;
+    d.stop().await;
+}

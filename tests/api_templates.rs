@@ -25,8 +25,9 @@ fn lab_template() -> Value {
         "endpoint": {"from_domain": "{server}", "send_pai": true}})
 }
 
-fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_owned())
@@ -55,8 +56,7 @@ async fn builtin_templates_are_listed(backend: Backend) {
         ]
     );
     assert!(
-        providers
-            .body
+        providers.body["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -198,7 +198,7 @@ async fn an_endpoint_asterisk_refuses_is_reported_failed() {
     let verify = d.admin(Method::GET, "/api/v1/extensions/1001/verify", None).await;
     assert_eq!(verify.body["status"], "failed");
     let endpoints = d.admin(Method::GET, "/api/v1/asterisk/endpoints", None).await;
-    let row = endpoints.body.as_array().unwrap().iter().find(|e| e["name"] == "1001").cloned().unwrap();
+    let row = endpoints.body["items"].as_array().unwrap().iter().find(|e| e["name"] == "1001").cloned().unwrap();
     assert_eq!(row["state"], "missing");
     let status = status(&d).await;
     assert!(status["last_error"].as_str().unwrap().contains("1001"), "{status}");

@@ -1,47 +1,50 @@
 //! `/api/v1/asterisk/*` and `/api/v1/applies`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Operator, Query, Viewer};
+use super::extract::{Authed, Operator, Paged, Path, Query, Viewer};
 use crate::model::apply::{ApplyReport, DryRun, Outcome};
+use crate::service::Page;
 use crate::service::applies::ApplyRecord;
 use crate::service::asterisk::{AsteriskStatus, EndpointRow};
-use crate::service::{Page, Paging};
 
 #[utoipa::path(operation_id = "asterisk_status", get, path = "/api/v1/asterisk/status", tag = "asterisk",
     responses((status = 200, body = AsteriskStatus)))]
-pub async fn status(State(state): State<AppState>, _caller: Authed<Viewer>) -> axum::Json<AsteriskStatus> {
+pub async fn status(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+) -> axum::Json<AsteriskStatus> {
     axum::Json(state.services.asterisk_status())
 }
 
-#[utoipa::path(operation_id = "asterisk_endpoints", get, path = "/api/v1/asterisk/endpoints", tag = "asterisk",
-    responses((status = 200, body = Vec<EndpointRow>), (status = 503, body = Problem)))]
-pub async fn endpoints(State(state): State<AppState>, _caller: Authed<Viewer>) -> ApiResult<axum::Json<Vec<EndpointRow>>> {
-    Ok(axum::Json(state.services.asterisk_endpoints().await?))
+#[utoipa::path(operation_id = "asterisk_endpoints", get, path = "/api/v1/asterisk/endpoints", tag = "asterisk", params(Paged),
+    responses((status = 200, body = Page<EndpointRow>), (status = 503, body = Problem)))]
+pub async fn endpoints(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+    Paged { paging, .. }: Paged,
+) -> ApiResult<axum::Json<Page<EndpointRow>>> {
+    Ok(axum::Json(
+        paging.page(state.services.asterisk_endpoints().await?),
+    ))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ApplyListQuery {
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-#[utoipa::path(operation_id = "list_applies", get, path = "/api/v1/applies", tag = "applies", params(ApplyListQuery),
+#[utoipa::path(operation_id = "list_applies", get, path = "/api/v1/applies", tag = "applies", params(Paged),
     responses((status = 200, body = Page<ApplyRecord>)))]
 pub async fn list_applies(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(q): Query<ApplyListQuery>,
+    Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<ApplyRecord>>> {
-    Ok(axum::Json(state.services.list_applies(Paging::new(q.limit, q.offset)).await?))
+    Ok(axum::Json(state.services.list_applies(paging).await?))
 }
 
 #[utoipa::path(operation_id = "show_apply", get, path = "/api/v1/applies/{id}", tag = "applies",
@@ -63,19 +66,51 @@ pub struct ForceQuery {
     pub dry_run: Option<bool>,
 }
 
+/// The answer of `POST /api/v1/applies`: the apply's report, or with
+/// `dry_run=true` what an apply would write.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ForcedApply {
+    Report(ApplyReport),
+    DryRun(DryRun),
+}
+
+/// `anyOf`: a derived (`oneOf`) schema would refuse a report whose files
+/// happen to fit a dry run's too.
+impl PartialSchema for ForcedApply {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(ApplyReport::name()))
+            .item(Ref::from_schema_name(DryRun::name()))
+            .description(Some(
+                "The apply's report, or with `dry_run=true` what an apply would write",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ForcedApply {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((ApplyReport::name().into(), ApplyReport::schema()));
+        ApplyReport::schemas(schemas);
+        schemas.push((DryRun::name().into(), DryRun::schema()));
+        DryRun::schemas(schemas);
+    }
+}
+
 #[utoipa::path(operation_id = "force_apply", post, path = "/api/v1/applies", tag = "applies", params(ForceQuery),
-    responses((status = 200, body = ApplyReport, description = "The apply's outcome"),
-        (status = 202, body = ApplyReport, description = "Pending: Asterisk is unreachable"),
-        (status = 200, body = DryRun, description = "With dry_run=true: what would be written")))]
+    responses((status = 200, body = ForcedApply, description = "The apply's outcome, or with dry_run=true what would be written"),
+        (status = 202, body = ApplyReport, description = "Pending: Asterisk is unreachable"), (status = 503, body = Problem)))]
 pub async fn force_apply(
     State(state): State<AppState>,
     caller: Authed<Operator>,
     Query(q): Query<ForceQuery>,
 ) -> ApiResult<Response> {
     if q.dry_run.unwrap_or(false) {
-        return Ok(axum::Json(state.services.dry_run().await?).into_response());
+        let plan = ForcedApply::DryRun(state.services.dry_run().await?);
+        return Ok(axum::Json(plan).into_response());
     }
     let report = state.services.force_apply(&format!("forced by {}", caller.name)).await?;
     let status = if report.status == Outcome::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, axum::Json(report)).into_response())
+    Ok((status, axum::Json(ForcedApply::Report(report))).into_response())
 }

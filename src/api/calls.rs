@@ -1,24 +1,24 @@
 //! `/api/v1/calls`: the call history, click-to-call and hang-up.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Json, Operator, Query, Viewer};
+use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::service::Page;
 use crate::service::calls::{CallQuery, CallView};
 use crate::service::click_to_call::{CallHungUp, CallStarted, NewCall};
 
-#[utoipa::path(operation_id = "list_calls", get, path = "/api/v1/calls", tag = "calls", params(CallQuery),
+#[utoipa::path(operation_id = "list_calls", get, path = "/api/v1/calls", tag = "calls", params(Paged<CallQuery>),
     responses((status = 200, body = Page<CallView>, description = "Ended calls, newest first"),
         (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(query): Query<CallQuery>,
+    Paged { paging, filter }: Paged<CallQuery>,
 ) -> ApiResult<axum::Json<Page<CallView>>> {
-    Ok(axum::Json(state.services.list_calls(query).await?))
+    Ok(axum::Json(state.services.list_calls(filter, paging).await?))
 }
 
 #[utoipa::path(operation_id = "click_to_call", post, path = "/api/v1/calls", tag = "calls", request_body = NewCall,
@@ -47,5 +47,7 @@ pub async fn hang_up(
     caller: Authed<Operator>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CallHungUp>> {
-    Ok(axum::Json(state.services.hang_up_call(&caller.actor(), &id).await?))
+    Ok(axum::Json(
+        state.services.hang_up_call(&caller.actor(), &id).await?,
+    ))
 }

@@ -29,13 +29,21 @@ pub struct Problem {
 pub enum ApiError {
     Validation(FieldErrors),
     MalformedJson(String),
+    /// A path parameter that does not parse (e.g. an id beyond 64 bits).
+    InvalidPath {
+        name: String,
+        message: String,
+    },
     UnsupportedMediaType,
     PayloadTooLarge,
     Unauthorized(&'static str),
     Forbidden(Role),
     NotFound(String),
     Conflict(String),
-    InUse { what: String, by: String },
+    InUse {
+        what: String,
+        by: String,
+    },
     Refused(String),
     Unavailable(String),
     Rejected(String),
@@ -50,14 +58,48 @@ impl ApiError {
         ApiError::Validation(errors)
     }
 
-    fn parts(self) -> (StatusCode, &'static str, &'static str, String, Vec<FieldError>) {
+    fn parts(
+        self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        &'static str,
+        String,
+        Vec<FieldError>,
+    ) {
         use ApiError::*;
         match self {
             Validation(errors) => {
                 let detail = errors.to_string();
-                (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid input", detail, errors.0)
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    "Invalid input",
+                    detail,
+                    errors.0,
+                )
             }
-            MalformedJson(detail) => (StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON", detail, vec![]),
+            MalformedJson(detail) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                detail,
+                vec![],
+            ),
+            InvalidPath { name, message } => {
+                let detail = format!("{name}: {message}");
+                let errors = vec![FieldError {
+                    field: name,
+                    message,
+                }];
+                (
+                    StatusCode::BAD_REQUEST,
+                    "invalid-path",
+                    "Invalid path parameter",
+                    detail,
+                    errors,
+                )
+            }
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -72,7 +114,13 @@ impl ApiError {
                 "the request body exceeds the configured max_body_bytes".into(),
                 vec![],
             ),
-            Unauthorized(why) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", why.into(), vec![]),
+            Unauthorized(why) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                why.into(),
+                vec![],
+            ),
             Forbidden(role) => (
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -80,15 +128,49 @@ impl ApiError {
                 format!("this needs the {role} role"),
                 vec![],
             ),
-            NotFound(what) => (StatusCode::NOT_FOUND, "not-found", "Not found", format!("{what} not found"), vec![]),
-            Conflict(what) => (StatusCode::CONFLICT, "conflict", "Conflict", format!("{what} already exists"), vec![]),
-            InUse { what, by } => {
-                (StatusCode::CONFLICT, "in-use", "Still in use", format!("{what} is still used by {by}"), vec![])
-            }
+            NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("{what} not found"),
+                vec![],
+            ),
+            Conflict(what) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                format!("{what} already exists"),
+                vec![],
+            ),
+            InUse { what, by } => (
+                StatusCode::CONFLICT,
+                "in-use",
+                "Still in use",
+                format!("{what} is still used by {by}"),
+                vec![],
+            ),
             Refused(detail) => (StatusCode::CONFLICT, "refused", "Refused", detail, vec![]),
-            Unavailable(detail) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail, vec![]),
-            Rejected(detail) => (StatusCode::CONFLICT, "rejected", "Refused by Asterisk", detail, vec![]),
-            NotConfigured(detail) => (StatusCode::NOT_FOUND, "not-configured", "Not configured", detail, vec![]),
+            Unavailable(detail) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                detail,
+                vec![],
+            ),
+            Rejected(detail) => (
+                StatusCode::CONFLICT,
+                "rejected",
+                "Refused by Asterisk",
+                detail,
+                vec![],
+            ),
+            NotConfigured(detail) => (
+                StatusCode::NOT_FOUND,
+                "not-configured",
+                "Not configured",
+                detail,
+                vec![],
+            ),
             Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -130,9 +212,13 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

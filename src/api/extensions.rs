@@ -1,26 +1,28 @@
 //! `/api/v1/extensions`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Json, Operator, Query, Viewer};
+use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::model::extension::{ExtensionPatch, NewExtension};
 use crate::service::Page;
 use crate::service::applies::ApplyView;
 use crate::service::asterisk::VerifyView;
 use crate::service::extensions::{ExtensionQuery, ExtensionView};
 
-#[utoipa::path(operation_id = "list_extension", get, path = "/api/v1/extensions", tag = "extensions", params(ExtensionQuery),
+#[utoipa::path(operation_id = "list_extension", get, path = "/api/v1/extensions", tag = "extensions", params(Paged<ExtensionQuery>),
     responses((status = 200, body = Page<ExtensionView>), (status = 401, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(query): Query<ExtensionQuery>,
+    Paged { paging, filter }: Paged<ExtensionQuery>,
 ) -> ApiResult<axum::Json<Page<ExtensionView>>> {
-    Ok(axum::Json(state.services.list_extensions(query).await?))
+    Ok(axum::Json(
+        state.services.list_extensions(filter, paging).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "create_extension", post, path = "/api/v1/extensions", tag = "extensions", request_body = NewExtension,
@@ -31,10 +33,21 @@ pub async fn create(
     caller: Authed<Operator>,
     Json(input): Json<NewExtension>,
 ) -> ApiResult<impl IntoResponse> {
-    let view = state.services.create_extension(&caller.actor(), input).await?;
+    let view = state
+        .services
+        .create_extension(&caller.actor(), input)
+        .await?;
     let location = format!("/api/v1/extensions/{}", view.extension);
-    let status = if pending(&view) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
-    Ok((status, [(axum::http::header::LOCATION, location)], axum::Json(view)))
+    let status = if pending(&view) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        [(axum::http::header::LOCATION, location)],
+        axum::Json(view),
+    ))
 }
 
 #[utoipa::path(operation_id = "show_extension", get, path = "/api/v1/extensions/{number}", tag = "extensions",
@@ -57,8 +70,15 @@ pub async fn update(
     Path(number): Path<String>,
     Json(patch): Json<ExtensionPatch>,
 ) -> ApiResult<(StatusCode, axum::Json<ExtensionView>)> {
-    let view = state.services.update_extension(&caller.actor(), &number, patch).await?;
-    let status = if pending(&view) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let view = state
+        .services
+        .update_extension(&caller.actor(), &number, patch)
+        .await?;
+    let status = if pending(&view) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(view)))
 }
 
@@ -71,9 +91,22 @@ pub async fn remove(
     caller: Authed<Operator>,
     Path(number): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<DeleteView>)> {
-    let apply = state.services.delete_extension(&caller.actor(), &number).await?;
-    let status = if apply.is_pending() { StatusCode::ACCEPTED } else { StatusCode::OK };
-    Ok((status, axum::Json(DeleteView { deleted: number, apply })))
+    let apply = state
+        .services
+        .delete_extension(&caller.actor(), &number)
+        .await?;
+    let status = if apply.is_pending() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(DeleteView {
+            deleted: number,
+            apply,
+        }),
+    ))
 }
 
 /// The answer to a delete.

@@ -1,52 +1,58 @@
 //! `/api/v1/nodes` and `/api/v1/kamailio/*`. Without a `[kamailio]` section
 //! every Kamailio route answers 404 `not-configured`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Json, Operator, Viewer};
+use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::service::Page;
 use crate::service::applies::ApplyView;
 use crate::service::kamailio::{
-    AddressPatch, AddressView, DeletedView, DestinationPatch, DestinationView, KamailioStatus, NewAddress,
-    NewDestination, NodeView,
+    AddressPatch, AddressView, DeletedView, DestinationPatch, DestinationView, KamailioStatus,
+    NewAddress, NewDestination, NodeView,
 };
 
-fn page<T>(items: Vec<T>) -> Page<T> {
-    let total = items.len() as u64;
-    Page { items, total, limit: total, offset: 0 }
-}
-
 fn write_status(apply: Option<&ApplyView>, done: StatusCode) -> StatusCode {
-    if apply.is_some_and(ApplyView::is_pending) { StatusCode::ACCEPTED } else { done }
+    if apply.is_some_and(ApplyView::is_pending) {
+        StatusCode::ACCEPTED
+    } else {
+        done
+    }
 }
 
-#[utoipa::path(operation_id = "list_node", get, path = "/api/v1/nodes", tag = "kamailio",
+#[utoipa::path(operation_id = "list_node", get, path = "/api/v1/nodes", tag = "kamailio", params(Paged),
     responses((status = 200, body = Page<NodeView>), (status = 401, body = Problem)))]
 pub async fn list_nodes(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
+    Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<NodeView>>> {
-    Ok(axum::Json(page(state.services.list_nodes().await?)))
+    Ok(axum::Json(paging.page(state.services.list_nodes().await?)))
 }
 
 #[utoipa::path(operation_id = "kamailio_status", get, path = "/api/v1/kamailio/status", tag = "kamailio",
     responses((status = 200, body = KamailioStatus, description = "Reachability, version and live destinations"),
         (status = 404, body = Problem, description = "Kamailio is not configured")))]
-pub async fn status(State(state): State<AppState>, _caller: Authed<Viewer>) -> ApiResult<axum::Json<KamailioStatus>> {
+pub async fn status(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+) -> ApiResult<axum::Json<KamailioStatus>> {
     Ok(axum::Json(state.services.kamailio_status().await?))
 }
 
 #[utoipa::path(operation_id = "list_kamailio_dispatcher", get, path = "/api/v1/kamailio/dispatchers", tag = "kamailio",
-    responses((status = 200, body = Page<DestinationView>), (status = 404, body = Problem)))]
+    params(Paged), responses((status = 200, body = Page<DestinationView>), (status = 404, body = Problem)))]
 pub async fn list_dispatchers(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
+    Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<DestinationView>>> {
-    Ok(axum::Json(page(state.services.list_destinations().await?)))
+    Ok(axum::Json(
+        paging.page(state.services.list_destinations().await?),
+    ))
 }
 
 #[utoipa::path(operation_id = "create_kamailio_dispatcher", post, path = "/api/v1/kamailio/dispatchers", tag = "kamailio",
@@ -59,7 +65,10 @@ pub async fn create_dispatcher(
     caller: Authed<Operator>,
     Json(input): Json<NewDestination>,
 ) -> ApiResult<impl IntoResponse> {
-    let view = state.services.create_destination(&caller.actor(), input).await?;
+    let view = state
+        .services
+        .create_destination(&caller.actor(), input)
+        .await?;
     let location = format!("/api/v1/kamailio/dispatchers/{}", view.id);
     Ok((
         write_status(view.apply.as_ref(), StatusCode::CREATED),
@@ -89,8 +98,14 @@ pub async fn update_dispatcher(
     Path(id): Path<i64>,
     Json(patch): Json<DestinationPatch>,
 ) -> ApiResult<(StatusCode, axum::Json<DestinationView>)> {
-    let view = state.services.update_destination(&caller.actor(), id, patch).await?;
-    Ok((write_status(view.apply.as_ref(), StatusCode::OK), axum::Json(view)))
+    let view = state
+        .services
+        .update_destination(&caller.actor(), id, patch)
+        .await?;
+    Ok((
+        write_status(view.apply.as_ref(), StatusCode::OK),
+        axum::Json(view),
+    ))
 }
 
 #[utoipa::path(operation_id = "remove_kamailio_dispatcher", delete, path = "/api/v1/kamailio/dispatchers/{id}", tag = "kamailio",
@@ -101,17 +116,26 @@ pub async fn remove_dispatcher(
     caller: Authed<Operator>,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, axum::Json<DeletedView>)> {
-    let apply = state.services.delete_destination(&caller.actor(), id).await?;
-    Ok((write_status(Some(&apply), StatusCode::OK), axum::Json(DeletedView { deleted: id, apply })))
+    let apply = state
+        .services
+        .delete_destination(&caller.actor(), id)
+        .await?;
+    Ok((
+        write_status(Some(&apply), StatusCode::OK),
+        axum::Json(DeletedView { deleted: id, apply }),
+    ))
 }
 
 #[utoipa::path(operation_id = "list_kamailio_address", get, path = "/api/v1/kamailio/addresses", tag = "kamailio",
-    responses((status = 200, body = Page<AddressView>), (status = 404, body = Problem)))]
+    params(Paged), responses((status = 200, body = Page<AddressView>), (status = 404, body = Problem)))]
 pub async fn list_addresses(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
+    Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<AddressView>>> {
-    Ok(axum::Json(page(state.services.list_addresses().await?)))
+    Ok(axum::Json(
+        paging.page(state.services.list_addresses().await?),
+    ))
 }
 
 #[utoipa::path(operation_id = "create_kamailio_address", post, path = "/api/v1/kamailio/addresses", tag = "kamailio",
@@ -123,7 +147,10 @@ pub async fn create_address(
     caller: Authed<Operator>,
     Json(input): Json<NewAddress>,
 ) -> ApiResult<impl IntoResponse> {
-    let view = state.services.create_address(&caller.actor(), input).await?;
+    let view = state
+        .services
+        .create_address(&caller.actor(), input)
+        .await?;
     let location = format!("/api/v1/kamailio/addresses/{}", view.id);
     Ok((
         write_status(view.apply.as_ref(), StatusCode::CREATED),
@@ -153,8 +180,14 @@ pub async fn update_address(
     Path(id): Path<i64>,
     Json(patch): Json<AddressPatch>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
-    let view = state.services.update_address(&caller.actor(), id, patch).await?;
-    Ok((write_status(view.apply.as_ref(), StatusCode::OK), axum::Json(view)))
+    let view = state
+        .services
+        .update_address(&caller.actor(), id, patch)
+        .await?;
+    Ok((
+        write_status(view.apply.as_ref(), StatusCode::OK),
+        axum::Json(view),
+    ))
 }
 
 #[utoipa::path(operation_id = "remove_kamailio_address", delete, path = "/api/v1/kamailio/addresses/{id}", tag = "kamailio",
@@ -166,5 +199,8 @@ pub async fn remove_address(
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, axum::Json<DeletedView>)> {
     let apply = state.services.delete_address(&caller.actor(), id).await?;
-    Ok((write_status(Some(&apply), StatusCode::OK), axum::Json(DeletedView { deleted: id, apply })))
+    Ok((
+        write_status(Some(&apply), StatusCode::OK),
+        axum::Json(DeletedView { deleted: id, apply }),
+    ))
 }

@@ -2,24 +2,28 @@
 
 pub mod asterisk;
 pub mod audit;
-pub mod cors;
 pub mod calls;
+pub mod cors;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod extensions;
 pub mod extract;
 pub mod health;
-pub mod routes;
-pub mod templates;
 pub mod kamailio;
 pub mod prefer;
+pub mod routes;
+pub mod templates;
 pub mod tokens;
 pub mod trunks;
 
+use std::any::Any;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -84,15 +88,33 @@ impl Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(extensions::list, extensions::create))
-        .routes(routes!(extensions::show, extensions::update, extensions::remove))
+        .routes(routes!(
+            extensions::show,
+            extensions::update,
+            extensions::remove
+        ))
         .routes(routes!(trunks::list, trunks::create))
         .routes(routes!(trunks::show, trunks::update, trunks::remove))
         .routes(routes!(routes::list_outbound, routes::create_outbound))
-        .routes(routes!(routes::show_outbound, routes::update_outbound, routes::remove_outbound))
+        .routes(routes!(
+            routes::show_outbound,
+            routes::update_outbound,
+            routes::remove_outbound
+        ))
         .routes(routes!(routes::list_inbound, routes::create_inbound))
-        .routes(routes!(routes::show_inbound, routes::update_inbound, routes::remove_inbound))
-        .routes(routes!(templates::list_providers, templates::create_provider))
-        .routes(routes!(templates::show_provider, templates::remove_provider))
+        .routes(routes!(
+            routes::show_inbound,
+            routes::update_inbound,
+            routes::remove_inbound
+        ))
+        .routes(routes!(
+            templates::list_providers,
+            templates::create_provider
+        ))
+        .routes(routes!(
+            templates::show_provider,
+            templates::remove_provider
+        ))
         .routes(routes!(templates::list_extensions))
         .routes(routes!(templates::show_extension))
         .routes(routes!(extensions::verify))
@@ -108,10 +130,21 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::hang_up))
         .routes(routes!(kamailio::list_nodes))
         .routes(routes!(kamailio::status))
-        .routes(routes!(kamailio::list_dispatchers, kamailio::create_dispatcher))
-        .routes(routes!(kamailio::show_dispatcher, kamailio::update_dispatcher, kamailio::remove_dispatcher))
+        .routes(routes!(
+            kamailio::list_dispatchers,
+            kamailio::create_dispatcher
+        ))
+        .routes(routes!(
+            kamailio::show_dispatcher,
+            kamailio::update_dispatcher,
+            kamailio::remove_dispatcher
+        ))
         .routes(routes!(kamailio::list_addresses, kamailio::create_address))
-        .routes(routes!(kamailio::show_address, kamailio::update_address, kamailio::remove_address))
+        .routes(routes!(
+            kamailio::show_address,
+            kamailio::update_address,
+            kamailio::remove_address
+        ))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -119,22 +152,54 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    let mut doc = api_routes().split_for_parts().1;
+    document::complete(&mut doc);
+    doc
+}
+
+/// Answers a request whose handler panicked with a 500 problem+json instead of
+/// a dropped connection, and logs the panic. A panic is a bug all the same.
+type PanicAnswer = fn(Box<dyn Any + Send + 'static>) -> Response;
+
+fn panic_guard() -> CatchPanicLayer<PanicAnswer> {
+    CatchPanicLayer::custom(answer_panic as PanicAnswer)
+}
+
+fn answer_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => text,
+        (None, Some(text)) => text.as_str(),
+        (None, None) => "(no message)",
+    };
+    tracing::error!(panic = message, "a request handler panicked; answered 500");
+    error::ApiError::Internal.into_response()
 }
 
 /// The whole HTTP application, with CORS from the settings and a fresh status board.
 pub fn router(services: Services) -> Router {
-    let runtime = Runtime { cors: CorsOrigins::new(&services.settings.cors_origins), status: StatusBoard::default() };
+    let runtime = Runtime {
+        cors: CorsOrigins::new(&services.settings.cors_origins),
+        status: StatusBoard::default(),
+    };
     router_with(services, runtime)
 }
 
 /// The whole HTTP application, sharing `runtime` with the daemon.
 pub fn router_with(services: Services, runtime: Runtime) -> Router {
-    let (routes, openapi) = api_routes().split_for_parts();
+    let (routes, mut doc) = api_routes().split_for_parts();
+    document::complete(&mut doc);
     let settings = services.settings.clone();
-    let state = AppState { services, openapi: Arc::new(openapi), status: runtime.status };
+    let state = AppState {
+        services,
+        openapi: Arc::new(doc),
+        status: runtime.status,
+    };
     routes
-        .route("/api/v1/openapi.json", axum::routing::get(health::openapi_json))
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(health::openapi_json),
+        )
+        .layer(panic_guard())
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn(prefer::honour))
         // Inside the CORS layer, so preflights answered by it are not counted.
@@ -142,4 +207,47 @@ pub fn router_with(services: Services, runtime: Runtime) -> Router {
         .layer(runtime.cors.layer())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_problem_json() {
+        async fn panics() -> &'static str {
+            let offset: u64 = 1 << 63;
+            let bound = i64::try_from(offset).expect("binds");
+            panic!("unreachable with {bound}")
+        }
+        let app = Router::new()
+            .route("/boom", axum::routing::get(panics))
+            .layer(panic_guard());
+        let response = app
+            .clone()
+            .oneshot(Request::get("/boom").body(Body::empty()).expect("request"))
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            error::PROBLEM_JSON
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let problem: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(problem["status"], 500);
+        assert_eq!(problem["type"], "urn:rayan:problem:internal");
+        // The router keeps serving after a panic.
+        let again = app
+            .oneshot(Request::get("/boom").body(Body::empty()).expect("request"))
+            .await
+            .expect("answer");
+        assert_eq!(again.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

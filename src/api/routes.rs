@@ -1,13 +1,13 @@
 //! `/api/v1/outbound-routes` (by name) and `/api/v1/inbound-routes` (by id)
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extensions::DeleteView;
-use super::extract::{Authed, Json, Operator, Query, Viewer};
+use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::model::routes::{
     InboundRoutePatch, NewInboundRoute, NewOutboundRoute, OutboundRoutePatch,
 };
@@ -40,14 +40,14 @@ fn deleted(deleted: String, apply: ApplyView) -> (StatusCode, axum::Json<DeleteV
 }
 
 #[utoipa::path(operation_id = "list_outbound_route", get, path = "/api/v1/outbound-routes", tag = "routes",
-    params(OutboundRouteQuery), responses((status = 200, body = Page<OutboundRouteView>), (status = 401, body = Problem)))]
+    params(Paged<OutboundRouteQuery>), responses((status = 200, body = Page<OutboundRouteView>), (status = 401, body = Problem)))]
 pub async fn list_outbound(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(query): Query<OutboundRouteQuery>,
+    Paged { paging, filter }: Paged<OutboundRouteQuery>,
 ) -> ApiResult<axum::Json<Page<OutboundRouteView>>> {
     Ok(axum::Json(
-        state.services.list_outbound_routes(query).await?,
+        state.services.list_outbound_routes(filter, paging).await?,
     ))
 }
 
@@ -118,13 +118,15 @@ pub async fn remove_outbound(
 }
 
 #[utoipa::path(operation_id = "list_inbound_route", get, path = "/api/v1/inbound-routes", tag = "routes",
-    params(InboundRouteQuery), responses((status = 200, body = Page<InboundRouteView>), (status = 401, body = Problem)))]
+    params(Paged<InboundRouteQuery>), responses((status = 200, body = Page<InboundRouteView>), (status = 401, body = Problem)))]
 pub async fn list_inbound(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(query): Query<InboundRouteQuery>,
+    Paged { paging, filter }: Paged<InboundRouteQuery>,
 ) -> ApiResult<axum::Json<Page<InboundRouteView>>> {
-    Ok(axum::Json(state.services.list_inbound_routes(query).await?))
+    Ok(axum::Json(
+        state.services.list_inbound_routes(filter, paging).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "create_inbound_route", post, path = "/api/v1/inbound-routes", tag = "routes",

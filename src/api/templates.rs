@@ -1,22 +1,26 @@
 //! `/api/v1/provider-templates` and `/api/v1/extension-templates`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Admin, Authed, Json, Viewer};
+use super::extract::{Admin, Authed, Json, Paged, Path, Viewer};
+use crate::service::Page;
 use crate::service::templates::{ExtensionTemplateView, ProviderTemplateView};
 use crate::service::templates::ProviderTemplate;
 
 #[utoipa::path(operation_id = "list_provider_template", get, path = "/api/v1/provider-templates", tag = "templates",
-    responses((status = 200, body = Vec<ProviderTemplateView>), (status = 401, body = Problem)))]
+    params(Paged), responses((status = 200, body = Page<ProviderTemplateView>), (status = 401, body = Problem)))]
 pub async fn list_providers(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-) -> ApiResult<axum::Json<Vec<ProviderTemplateView>>> {
-    Ok(axum::Json(state.services.list_provider_templates().await?))
+    Paged { paging, .. }: Paged,
+) -> ApiResult<axum::Json<Page<ProviderTemplateView>>> {
+    Ok(axum::Json(
+        paging.page(state.services.list_provider_templates().await?),
+    ))
 }
 
 /// Administrators' own templates; every option must be a documented PJSIP option of
@@ -70,12 +74,15 @@ pub async fn remove_provider(
 }
 
 #[utoipa::path(operation_id = "list_extension_template", get, path = "/api/v1/extension-templates", tag = "templates",
-    responses((status = 200, body = Vec<ExtensionTemplateView>), (status = 401, body = Problem)))]
+    params(Paged), responses((status = 200, body = Page<ExtensionTemplateView>), (status = 401, body = Problem)))]
 pub async fn list_extensions(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-) -> ApiResult<axum::Json<Vec<ExtensionTemplateView>>> {
-    Ok(axum::Json(state.services.list_extension_templates().await?))
+    Paged { paging, .. }: Paged,
+) -> ApiResult<axum::Json<Page<ExtensionTemplateView>>> {
+    Ok(axum::Json(
+        paging.page(state.services.list_extension_templates().await?),
+    ))
 }
 
 #[utoipa::path(operation_id = "show_extension_template", get, path = "/api/v1/extension-templates/{id}", tag = "templates",

@@ -1,17 +1,22 @@
 //! `/api/v1/tokens` (admin only)
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Admin, Authed, Json};
+use super::extract::{Admin, Authed, Json, Paged, Path};
+use crate::service::Page;
 use crate::service::tokens::{NewToken, TokenView};
 
-#[utoipa::path(operation_id = "list_token", get, path = "/api/v1/tokens", tag = "tokens",
-    responses((status = 200, body = Vec<TokenView>), (status = 403, body = Problem)))]
-pub async fn list(State(state): State<AppState>, _caller: Authed<Admin>) -> ApiResult<axum::Json<Vec<TokenView>>> {
-    Ok(axum::Json(state.services.list_tokens().await?))
+#[utoipa::path(operation_id = "list_token", get, path = "/api/v1/tokens", tag = "tokens", params(Paged),
+    responses((status = 200, body = Page<TokenView>), (status = 403, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Authed<Admin>,
+    Paged { paging, .. }: Paged,
+) -> ApiResult<axum::Json<Page<TokenView>>> {
+    Ok(axum::Json(paging.page(state.services.list_tokens().await?)))
 }
 
 #[utoipa::path(operation_id = "create_token", post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
@@ -29,7 +34,11 @@ pub async fn create(
 #[utoipa::path(operation_id = "revoke_token", delete, path = "/api/v1/tokens/{id}", tag = "tokens",
     params(("id" = i64, Path, description = "Token id")),
     responses((status = 204), (status = 404, body = Problem)))]
-pub async fn revoke(State(state): State<AppState>, caller: Authed<Admin>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Authed<Admin>,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     state.services.revoke_token(&caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,26 +1,28 @@
 //! `/api/v1/trunks`
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extensions::DeleteView;
-use super::extract::{Authed, Json, Operator, Query, Viewer};
+use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::model::trunk::{NewTrunk, TrunkPatch};
 use crate::service::Page;
 use crate::service::applies::ApplyView;
 use crate::service::trunks::{TrunkQuery, TrunkView};
 
-#[utoipa::path(operation_id = "list_trunk", get, path = "/api/v1/trunks", tag = "trunks", params(TrunkQuery),
+#[utoipa::path(operation_id = "list_trunk", get, path = "/api/v1/trunks", tag = "trunks", params(Paged<TrunkQuery>),
     responses((status = 200, body = Page<TrunkView>), (status = 401, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
-    Query(query): Query<TrunkQuery>,
+    Paged { paging, filter }: Paged<TrunkQuery>,
 ) -> ApiResult<axum::Json<Page<TrunkView>>> {
-    Ok(axum::Json(state.services.list_trunks(query).await?))
+    Ok(axum::Json(
+        state.services.list_trunks(filter, paging).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "create_trunk", post, path = "/api/v1/trunks", tag = "trunks", request_body = NewTrunk,

@@ -70,10 +70,6 @@ const DESTINATION_COLUMNS: &[(&str, &str)] = &[
 const ADDRESS_COLUMNS: &[(&str, &str)] =
     &[("ID", "id"), ("GROUP", "group"), ("ADDRESS", "address"), ("PORT", "port"), ("TAG", "tag")];
 
-fn items(list: &Value) -> Vec<Value> {
-    list["items"].as_array().cloned().unwrap_or_default()
-}
-
 fn apply_note(out: &Output, answer: &Value) {
     if !out.json
         && let Some(status) = answer["apply"]["status"].as_str()
@@ -104,8 +100,8 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
             }
         }
         KamailioCommand::Dispatcher(DispatcherCommand::List) => {
-            let list = client.get("/api/v1/kamailio/dispatchers").await?;
-            out.list(&list, &items(&list), DESTINATION_COLUMNS);
+            let list = super::all_items(client, "/api/v1/kamailio/dispatchers").await?;
+            out.list(&super::whole_page(list.clone()), &list, DESTINATION_COLUMNS);
         }
         KamailioCommand::Dispatcher(DispatcherCommand::Create { set, uri, priority, state, weight }) => {
             let mut body = json!({"set_id": set, "uri": uri});
@@ -128,8 +124,8 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
             apply_note(out, &answer);
         }
         KamailioCommand::Address(AddressCommand::List) => {
-            let list = client.get("/api/v1/kamailio/addresses").await?;
-            out.list(&list, &items(&list), ADDRESS_COLUMNS);
+            let list = super::all_items(client, "/api/v1/kamailio/addresses").await?;
+            out.list(&super::whole_page(list.clone()), &list, ADDRESS_COLUMNS);
         }
         KamailioCommand::Address(AddressCommand::Create { group, address, port, tag }) => {
             let mut body = json!({"group": group, "address": address});
@@ -154,10 +150,10 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
 
 /// `rayan-ctl node list`.
 pub async fn list_nodes(client: &Client, out: &Output) -> anyhow::Result<()> {
-    let list = client.get("/api/v1/nodes").await?;
+    let list = super::all_items(client, "/api/v1/nodes").await?;
     out.list(
+        &super::whole_page(list.clone()),
         &list,
-        &items(&list),
         &[("NAME", "name"), ("SIP", "sip_address"), ("AMI", "ami_address"), ("LAST SEEN", "last_seen_at")],
     );
     Ok(())

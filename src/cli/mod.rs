@@ -101,6 +101,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Every item of a paged list, reading page after page (`path` has no query).
+async fn all_items(client: &Client, path: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    const PAGE: usize = 1000;
+    let mut items = Vec::new();
+    loop {
+        let page = client.get(&format!("{path}?limit={PAGE}&offset={}", items.len())).await?;
+        let batch = page.get("items").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+        let total = page.get("total").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let done = batch.len() < PAGE;
+        items.extend(batch);
+        if done || items.len() as u64 >= total {
+            return Ok(items);
+        }
+    }
+}
+
+/// A whole list as one page, as rayand answers a list that fits in one.
+fn whole_page(items: Vec<serde_json::Value>) -> serde_json::Value {
+    let total = items.len();
+    serde_json::json!({"items": items, "total": total, "limit": total, "offset": 0})
+}
+
 /// `?k=v&...` from the pairs that have a value; empty when none has.
 fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs

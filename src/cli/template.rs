@@ -72,9 +72,9 @@ pub async fn run(client: &Client, out: &Output, cmd: TemplateCommand) -> anyhow:
                 if !wants(k) {
                     continue;
                 }
-                let list = client.get(path(k)).await?;
-                rows.extend(list.as_array().into_iter().flatten().map(|t| row(label, t)));
-                all.insert(key.into(), list);
+                let list = super::all_items(client, path(k)).await?;
+                rows.extend(list.iter().map(|t| row(label, t)));
+                all.insert(key.into(), Value::Array(list));
             }
             out.list(&Value::Object(all), &rows, COLUMNS);
         }

@@ -34,10 +34,9 @@ pub async fn run(client: &Client, out: &Output, cmd: TokenCommand) -> anyhow::Re
             }
         }
         TokenCommand::List => {
-            let list = client.get("/api/v1/tokens").await?;
-            let items = list.as_array().cloned().unwrap_or_default();
+            let items = super::all_items(client, "/api/v1/tokens").await?;
             out.list(
-                &list,
+                &Value::Array(items.clone()),
                 &items,
                 &[("ID", "id"), ("NAME", "name"), ("ROLE", "role"), ("PREFIX", "prefix"), ("CREATED", "created_at"), ("LAST USED", "last_used_at"), ("REVOKED", "revoked_at")],
             );

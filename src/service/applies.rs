@@ -39,11 +39,14 @@ pub struct ApplyRecord {
     pub requested_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    #[schema(value_type = Object)]
+    /// Null until the apply finished.
+    #[schema(value_type = Option<Vec<crate::apply::FileOutcome>>)]
     pub files: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    /// Null until the apply finished.
+    #[schema(value_type = Option<Vec<crate::apply::ReloadRecord>>)]
     pub reloads: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    /// Null until the apply finished.
+    #[schema(value_type = Option<Vec<crate::apply::ObjectOutcome>>)]
     pub objects: Option<serde_json::Value>,
     pub detail: Option<String>,
 }

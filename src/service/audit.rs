@@ -16,9 +16,11 @@ pub struct AuditView {
     pub action: String,
     pub object_kind: String,
     pub object_id: String,
-    #[schema(value_type = Object)]
+    /// The object before the change; null for a create.
+    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    /// The object after the change; null for a delete.
+    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
 }
 

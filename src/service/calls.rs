@@ -81,7 +81,7 @@ impl From<CallRow> for CallView {
     }
 }
 
-/// `GET /api/v1/calls` query.
+/// `GET /api/v1/calls` filters (beside `limit` and `offset`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -94,13 +94,10 @@ pub struct CallQuery {
     pub until: Option<DateTime<Utc>>,
     /// `ANSWERED`, `NO ANSWER`, `BUSY` or `FAILED` (any case).
     pub disposition: Option<String>,
-    /// Page size (1..=1000, default 100).
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
 }
 
 impl CallQuery {
-    fn filter(self) -> Result<(CallFilter, Paging), FieldErrors> {
+    fn filter(self) -> Result<CallFilter, FieldErrors> {
         let mut errors = FieldErrors::new();
         let disposition = match self.disposition.as_deref() {
             None => None,
@@ -125,14 +122,14 @@ impl CallQuery {
         }
         errors.finish()?;
         let filter = CallFilter { extension: self.extension, since: self.since, until: self.until, disposition };
-        Ok((filter, Paging::new(self.limit, self.offset)))
+        Ok(filter)
     }
 }
 
 impl Services {
     /// Ended calls, newest first.
-    pub async fn list_calls(&self, query: CallQuery) -> Result<Page<CallView>, ServiceError> {
-        let (filter, paging) = query.filter()?;
+    pub async fn list_calls(&self, query: CallQuery, paging: Paging) -> Result<Page<CallView>, ServiceError> {
+        let filter = query.filter()?;
         let (rows, total) = store::calls::list(&self.db, &filter, paging.limit, paging.offset).await?;
         Ok(Page {
             items: rows.into_iter().map(CallView::from).collect(),
@@ -218,9 +215,9 @@ mod tests {
 
     #[test]
     fn dispositions_are_spelled_as_asterisk_spells_them() {
-        let (filter, _) = query(Some("no answer")).filter().expect("valid");
+        let filter = query(Some("no answer")).filter().expect("valid");
         assert_eq!(filter.disposition.as_deref(), Some("NO ANSWER"));
-        let (filter, _) = query(Some("ANSWERED")).filter().expect("valid");
+        let filter = query(Some("ANSWERED")).filter().expect("valid");
         assert_eq!(filter.disposition.as_deref(), Some("ANSWERED"));
         // CONGESTION is what Asterisk may report, but the history never stores it.
         for bad in ["CONGESTION", "", "answered'--"] {
@@ -235,8 +232,5 @@ mod tests {
         let q =
             CallQuery { since: Some(since), until: Some(since - chrono::Duration::seconds(1)), ..CallQuery::default() };
         assert_eq!(q.filter().expect_err("invalid").0[0].field, "until");
-        let q = CallQuery { limit: Some(5000), offset: Some(7), ..CallQuery::default() };
-        let (_, paging) = q.filter().expect("valid");
-        assert_eq!((paging.limit, paging.offset), (Paging::MAX_LIMIT, 7));
     }
 }

@@ -66,14 +66,11 @@ impl From<&Extension> for ExtensionView {
     }
 }
 
-/// `GET /api/v1/extensions` query.
+/// `GET /api/v1/extensions` filters (beside `limit` and `offset`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExtensionQuery {
-    /// Page size (1..=1000, default 100).
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
     pub context: Option<String>,
     pub template: Option<String>,
     pub enabled: Option<bool>,
@@ -149,8 +146,7 @@ impl Services {
         Ok(self.extension_view(&store::extensions::get(&self.db, number).await?))
     }
 
-    pub async fn list_extensions(&self, query: ExtensionQuery) -> Result<Page<ExtensionView>, ServiceError> {
-        let paging = Paging::new(query.limit, query.offset);
+    pub async fn list_extensions(&self, query: ExtensionQuery, paging: Paging) -> Result<Page<ExtensionView>, ServiceError> {
         let filter = ExtensionFilter {
             context: query.context,
             template: query.template,

@@ -79,7 +79,8 @@ impl From<FieldErrors> for ServiceError {
     }
 }
 
-/// A page of a listing.
+/// A page of a listing: `limit` is the limit as applied (a request above
+/// [`Paging::MAX_LIMIT`] gets that many), `total` counts every match.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -88,8 +89,8 @@ pub struct Page<T> {
     pub offset: u64,
 }
 
-/// Paging parameters, clamped to sane bounds.
-#[derive(Debug, Clone, Copy)]
+/// Which part of a listing to answer: at most `limit` items from `offset` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Paging {
     pub limit: u64,
     pub offset: u64,
@@ -98,12 +99,31 @@ pub struct Paging {
 impl Paging {
     pub const DEFAULT_LIMIT: u64 = 100;
     pub const MAX_LIMIT: u64 = 1000;
+    /// The largest offset a database binds: a signed 64-bit integer.
+    pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
+    /// A limit above [`Self::MAX_LIMIT`] is cut to it, an offset beyond
+    /// [`Self::MAX_OFFSET`] too (nothing is there). A limit of 0 asks only for the total.
     pub fn new(limit: Option<u64>, offset: Option<u64>) -> Self {
         Paging {
-            limit: limit.unwrap_or(Self::DEFAULT_LIMIT).clamp(1, Self::MAX_LIMIT),
-            offset: offset.unwrap_or(0),
+            limit: limit.unwrap_or(Self::DEFAULT_LIMIT).min(Self::MAX_LIMIT),
+            offset: offset.unwrap_or(0).min(Self::MAX_OFFSET),
         }
+    }
+
+    /// This page of a listing held in memory.
+    pub fn page<T>(self, items: Vec<T>) -> Page<T> {
+        let total = items.len() as u64;
+        let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let items = items.into_iter().skip(skip).take(take).collect();
+        Page { items, total, limit: self.limit, offset: self.offset }
+    }
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging::new(None, None)
     }
 }
 
@@ -157,5 +177,28 @@ impl Services {
             secrets,
             streams: tokio_util::task::TaskTracker::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Paging;
+
+    #[test]
+    fn paging_keeps_to_its_bounds() {
+        assert_eq!(Paging::new(None, None), Paging { limit: Paging::DEFAULT_LIMIT, offset: 0 });
+        assert_eq!(Paging::new(Some(0), Some(3)), Paging { limit: 0, offset: 3 });
+        let huge = Paging::new(Some(u64::MAX), Some(u64::MAX));
+        assert_eq!(huge, Paging { limit: Paging::MAX_LIMIT, offset: Paging::MAX_OFFSET });
+    }
+
+    #[test]
+    fn a_page_in_memory_is_cut_like_one_from_the_database() {
+        let page = Paging::new(Some(2), Some(1)).page(vec![1, 2, 3, 4]);
+        assert_eq!((page.items, page.total, page.limit, page.offset), (vec![2, 3], 4, 2, 1));
+        let page = Paging::new(Some(0), None).page(vec![1, 2]);
+        assert_eq!((page.items.len(), page.total), (0, 2));
+        let page = Paging::new(None, Some(Paging::MAX_OFFSET)).page(vec![1, 2]);
+        assert!(page.items.is_empty());
     }
 }

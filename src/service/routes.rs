@@ -92,26 +92,22 @@ impl From<&Stored<InboundRoute>> for InboundRouteView {
     }
 }
 
-/// `GET /api/v1/outbound-routes` query.
+/// `GET /api/v1/outbound-routes` filters (beside `limit` and `offset`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OutboundRouteQuery {
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
     /// Trunk name.
     pub trunk: Option<String>,
     /// The callers' context.
     pub context: Option<String>,
 }
 
-/// `GET /api/v1/inbound-routes` query.
+/// `GET /api/v1/inbound-routes` filters (beside `limit` and `offset`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct InboundRouteQuery {
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
     /// Trunk name.
     pub trunk: Option<String>,
     /// Destination extension number.
@@ -207,8 +203,8 @@ impl Services {
     pub async fn list_outbound_routes(
         &self,
         query: OutboundRouteQuery,
+        paging: Paging,
     ) -> Result<Page<OutboundRouteView>, ServiceError> {
-        let paging = Paging::new(query.limit, query.offset);
         let mut filter = RouteFilter {
             context: query.context,
             ..Default::default()
@@ -356,8 +352,8 @@ impl Services {
     pub async fn list_inbound_routes(
         &self,
         query: InboundRouteQuery,
+        paging: Paging,
     ) -> Result<Page<InboundRouteView>, ServiceError> {
-        let paging = Paging::new(query.limit, query.offset);
         let mut filter = RouteFilter::default();
         if let Some(trunk) = &query.trunk {
             match store::trunks::find(&self.db, trunk).await? {

@@ -4,6 +4,8 @@ use super::write::Action;
 use crate::model::{ObjectKind, ObjectRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use super::{ServiceError, Services};
@@ -14,7 +16,7 @@ use crate::store::{self, StoreError};
 pub use crate::templates::ProviderTemplate;
 
 /// A provider template: the template itself plus where it comes from.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ProviderTemplateView {
     #[serde(flatten)]
     pub template: ProviderTemplate,
@@ -23,6 +25,34 @@ pub struct ProviderTemplateView {
     pub builtin: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One object with the template's fields and the three of the view. A derived
+/// schema would be `allOf` the template's, which refuses any field it does not
+/// list (a template in a request may carry no other), so no view could match it.
+impl utoipa::PartialSchema for ProviderTemplateView {
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut object)) = ProviderTemplate::schema() else {
+            return ProviderTemplate::schema();
+        };
+        object.description = Some("A provider template: the template itself plus where it comes from.".into());
+        let builtin = ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
+            "Shipped with rayan (or loaded from `provider_templates_dir`): updated at start, cannot be deleted.",
+        ));
+        let date_time = Some(SchemaFormat::KnownFormat(KnownFormat::DateTime));
+        let time = || ObjectBuilder::new().schema_type(Type::String).format(date_time.clone());
+        object.properties.insert("builtin".into(), builtin.into());
+        object.properties.insert("created_at".into(), time().into());
+        object.properties.insert("updated_at".into(), time().into());
+        object.required.extend(["builtin".into(), "created_at".into(), "updated_at".into()]);
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for ProviderTemplateView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <ProviderTemplate as ToSchema>::schemas(schemas);
+    }
 }
 
 /// An extension template: what it is for and the defaults an extension gets from it.

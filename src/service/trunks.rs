@@ -67,14 +67,11 @@ impl From<&StoredTrunk> for TrunkView {
     }
 }
 
-/// `GET /api/v1/trunks` query.
+/// `GET /api/v1/trunks` filters (beside `limit` and `offset`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TrunkQuery {
-    /// Page size (1..=1000, default 100).
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
     /// Provider template id.
     pub provider: Option<String>,
     pub enabled: Option<bool>,
@@ -288,8 +285,11 @@ impl Services {
         Ok(TrunkView::from(&store::trunks::get(&self.db, name).await?))
     }
 
-    pub async fn list_trunks(&self, query: TrunkQuery) -> Result<Page<TrunkView>, ServiceError> {
-        let paging = Paging::new(query.limit, query.offset);
+    pub async fn list_trunks(
+        &self,
+        query: TrunkQuery,
+        paging: Paging,
+    ) -> Result<Page<TrunkView>, ServiceError> {
         let filter = TrunkFilter {
             provider: query.provider,
             enabled: query.enabled,
