@@ -62,6 +62,7 @@ impl From<StoreError> for ServiceError {
             StoreError::NotFound(what) => ServiceError::NotFound(what),
             StoreError::Conflict(what) => ServiceError::Conflict(what),
             StoreError::InUse(what, by) => ServiceError::InUse { what, by },
+            StoreError::Db(e) => e.into(),
             other => ServiceError::Store(other),
         }
     }
@@ -69,7 +70,11 @@ impl From<StoreError> for ServiceError {
 
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ServiceError::Store(StoreError::Db(e))
+        match e {
+            // The row went away between reading and updating it (a concurrent delete).
+            sea_orm::DbErr::RecordNotUpdated => ServiceError::NotFound("the object (deleted meanwhile)".into()),
+            e => ServiceError::Store(StoreError::Db(e)),
+        }
     }
 }
 
