@@ -11,7 +11,7 @@
 //! The double's reload takes as long as a real Asterisk 22's at that size
 //! (3.3 ms for 10 endpoints, 165 ms for 1,000; see the recorded timings).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::HashSet;

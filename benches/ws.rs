@@ -21,7 +21,7 @@
 
 #[path = "support/latency.rs"]
 mod latency;
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

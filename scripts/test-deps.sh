@@ -2,7 +2,7 @@
 # Installs what the integration tests need and is safe to run again:
 # PostgreSQL, Debian's kamailio (dispatcher, permissions, xhttp, jsonrpcs are in
 # the base package), sip-tester (SIPp), and schemathesis (the OpenAPI fuzzer of
-# tests/api_failures.rs) in a Python venv under the cargo target directory.
+# tests/it/api_failures.rs) in a Python venv under the cargo target directory.
 # Nothing is installed when all are present.
 set -eu
 

@@ -2,6 +2,7 @@
 //! binary: `tracing` caches per call site whether anyone listens, and a test on
 //! another thread without a subscriber could make this one miss its lines.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::io::Write;

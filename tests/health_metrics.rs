@@ -2,6 +2,7 @@
 //! real server. The metrics recorder is process-wide, so each test here counts
 //! requests on routes that no other test in this file calls.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use openmetrics_parser::prometheus::parse_prometheus;
