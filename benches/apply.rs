@@ -30,7 +30,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-async fn create(http: &reqwest::Client, url: &str, token: &str, number: String) -> (Duration, String) {
+async fn create(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    number: String,
+) -> (Duration, String) {
     create_with(http, url, token, number, None).await
 }
 
@@ -51,7 +56,10 @@ async fn create_with(
     }
     let resp = request.send().await.expect("request");
     let body: Value = resp.json().await.expect("json");
-    (clock.elapsed(), body["apply"]["status"].as_str().unwrap_or("?").to_owned())
+    (
+        clock.elapsed(),
+        body["apply"]["status"].as_str().unwrap_or("?").to_owned(),
+    )
 }
 
 async fn idle_create() {
@@ -124,7 +132,9 @@ async fn burst(prefer: Option<&'static str>) {
             let http = reqwest::Client::new();
             let mut out = Vec::new();
             for i in 0..20 {
-                out.push(create_with(&http, &url, &token, format!("6{client:02}{i:02}"), prefer).await);
+                out.push(
+                    create_with(&http, &url, &token, format!("6{client:02}{i:02}"), prefer).await,
+                );
             }
             out
         }));
@@ -148,8 +158,12 @@ async fn burst(prefer: Option<&'static str>) {
     samples.sort();
     let reloads = asterisk.reload_count("res_pjsip.so") - before;
     match prefer {
-        None => println!("1,000 creates from 50 concurrent clients that wait for their outcome (double reload 165 ms, as Asterisk at 1,000 endpoints):"),
-        Some(p) => println!("1,000 creates from 50 concurrent clients with `Prefer: {p}` (double reload 165 ms):"),
+        None => println!(
+            "1,000 creates from 50 concurrent clients that wait for their outcome (double reload 165 ms, as Asterisk at 1,000 endpoints):"
+        ),
+        Some(p) => println!(
+            "1,000 creates from 50 concurrent clients with `Prefer: {p}` (double reload 165 ms):"
+        ),
     }
     println!(
         "  PJSIP reloads {reloads}, verified {}/1000 (answered verified {answered_verified}), last answer {:.2} s, all verified {:.2} s, latency p50 {:.1} ms, p99 {:.1} ms",
@@ -163,7 +177,10 @@ async fn burst(prefer: Option<&'static str>) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         idle_create().await;
         burst(None).await;

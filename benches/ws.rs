@@ -112,7 +112,10 @@ fn digits(bytes: &[u8]) -> Option<u64> {
 /// `{"type":"lagged","dropped":N}` → N.
 fn lagged(frame: &[u8]) -> Option<u64> {
     let rest = frame.strip_prefix(br#"{"type":"lagged","dropped":"#)?;
-    std::str::from_utf8(rest.strip_suffix(b"}")?).ok()?.parse().ok()
+    std::str::from_utf8(rest.strip_suffix(b"}")?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 const TEXT: u8 = 1;
@@ -141,8 +144,16 @@ impl Subscriber {
             "GET /api/v1/events?{query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
         );
-        tcp.write_all(request.as_bytes()).await.expect("upgrade request");
-        let mut sub = Subscriber { tcp, buf: vec![0; 64 * 1024], start: 0, end: 0, read_at: Instant::now() };
+        tcp.write_all(request.as_bytes())
+            .await
+            .expect("upgrade request");
+        let mut sub = Subscriber {
+            tcp,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+            read_at: Instant::now(),
+        };
         let head_end = loop {
             if let Some(at) = sub.buf[..sub.end].windows(4).position(|w| w == b"\r\n\r\n") {
                 break at;
@@ -208,8 +219,16 @@ fn frame_header(bytes: &[u8]) -> Option<(u8, usize, usize)> {
     let (b0, b1) = (*bytes.first()?, *bytes.get(1)?);
     let opcode = b0 & 0x0f;
     match b1 & 0x7f {
-        126 => Some((opcode, 4, usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])))),
-        127 => Some((opcode, 10, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize)),
+        126 => Some((
+            opcode,
+            4,
+            usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
+        )),
+        127 => Some((
+            opcode,
+            10,
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+        )),
         n => Some((opcode, 2, usize::from(n))),
     }
 }
@@ -220,7 +239,13 @@ async fn keep_up(
     schedule: Arc<Schedule>,
     deadline: tokio::time::Instant,
 ) -> Keeper {
-    let mut keeper = Keeper { expected, received: 0, lagged: 0, out_of_order: 0, histogram: Histogram::new() };
+    let mut keeper = Keeper {
+        expected,
+        received: 0,
+        lagged: 0,
+        out_of_order: 0,
+        histogram: Histogram::new(),
+    };
     let mut last_seq = 0;
     let give_up = tokio::time::sleep_until(deadline);
     tokio::pin!(give_up);
@@ -266,8 +291,14 @@ async fn keep_up(
 }
 
 async fn drain_stalled(mut sub: Subscriber, last_index: usize) -> Stalled {
-    let mut stalled = Stalled { received: 0, lagged_frames: 0, dropped: 0 };
-    while let Ok(Some((opcode, payload))) = tokio::time::timeout(Duration::from_secs(5), sub.next_frame()).await {
+    let mut stalled = Stalled {
+        received: 0,
+        lagged_frames: 0,
+        dropped: 0,
+    };
+    while let Ok(Some((opcode, payload))) =
+        tokio::time::timeout(Duration::from_secs(5), sub.next_frame()).await
+    {
         if opcode == CLOSE {
             break;
         }
@@ -311,7 +342,11 @@ async fn start_daemon(double_addr: std::net::SocketAddr, dir: tempfile::TempDir)
         .kill_on_drop(true)
         .spawn()
         .expect("start rayand");
-    let read = |name: &str| std::fs::read_to_string(state.join(name)).ok().map(|s| s.trim().to_owned());
+    let read = |name: &str| {
+        std::fs::read_to_string(state.join(name))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     let (url, token) = loop {
         if let (Some(url), Some(token)) = (read("rayand.url"), read("admin.token")) {
@@ -322,18 +357,33 @@ async fn start_daemon(double_addr: std::net::SocketAddr, dir: tempfile::TempDir)
     };
     let http = reqwest::Client::new();
     loop {
-        let status: serde_json::Value =
-            match http.get(format!("{url}/api/v1/asterisk/status")).bearer_auth(&token).send().await {
-                Ok(response) => response.json().await.unwrap_or_default(),
-                Err(_) => serde_json::Value::Null,
-            };
-        if status["connected"] == true && status["events_connected"] == true && status["pending"] == false {
+        let status: serde_json::Value = match http
+            .get(format!("{url}/api/v1/asterisk/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if status["connected"] == true
+            && status["events_connected"] == true
+            && status["pending"] == false
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "rayand never connected to the double: {status}");
+        assert!(
+            Instant::now() < deadline,
+            "rayand never connected to the double: {status}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Daemon { child, url, token, _dir: dir }
+    Daemon {
+        child,
+        url,
+        token,
+        _dir: dir,
+    }
 }
 
 /// `VmHWM`/`VmRSS` (kB) and CPU seconds (user, system) of a process.
@@ -351,8 +401,16 @@ fn process_figures(pid: u32) -> (u64, u64, Cpu) {
     // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let cpu = Cpu { user: ticks(11) as f64 / 100.0, system: ticks(12) as f64 / 100.0 };
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let cpu = Cpu {
+        user: ticks(11) as f64 / 100.0,
+        system: ticks(12) as f64 / 100.0,
+    };
     (kb("VmHWM:"), kb("VmRSS:"), cpu)
 }
 
@@ -365,13 +423,22 @@ struct Cpu {
 impl std::ops::Sub for Cpu {
     type Output = Cpu;
     fn sub(self, earlier: Cpu) -> Cpu {
-        Cpu { user: self.user - earlier.user, system: self.system - earlier.system }
+        Cpu {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
     }
 }
 
 impl std::fmt::Display for Cpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.1} s ({:.1} user, {:.1} system)", self.user + self.system, self.user, self.system)
+        write!(
+            f,
+            "{:.1} s ({:.1} user, {:.1} system)",
+            self.user + self.system,
+            self.user,
+            self.system
+        )
     }
 }
 
@@ -396,12 +463,19 @@ async fn run(seconds: u64, stalled_count: usize) {
     let (_, _, own_cpu_start) = process_figures(std::process::id());
 
     let events = RATE * seconds;
-    let expected_filtered = (0..events).filter(|&i| FILTERED_ENDPOINTS.contains(&endpoint_of(i))).count() as u64;
+    let expected_filtered = (0..events)
+        .filter(|&i| FILTERED_ENDPOINTS.contains(&endpoint_of(i)))
+        .count() as u64;
     let connect_started = Instant::now();
     let sockets: Vec<(usize, Subscriber)> = futures_util::stream::iter(0..SUBSCRIBERS)
         .map(|k| {
             let (url, token) = (daemon.url.clone(), daemon.token.clone());
-            async move { (k, Subscriber::connect(&url, &token, &query_for(k, stalled_count)).await) }
+            async move {
+                (
+                    k,
+                    Subscriber::connect(&url, &token, &query_for(k, stalled_count)).await,
+                )
+            }
         })
         .buffer_unordered(64)
         .collect()
@@ -409,8 +483,10 @@ async fn run(seconds: u64, stalled_count: usize) {
     let connect_time = connect_started.elapsed();
     let (_, rss_connected, _) = process_figures(pid);
 
-    let schedule =
-        Arc::new(Schedule { base: Instant::now(), sent_ns: (0..events).map(|_| AtomicU64::new(u64::MAX)).collect() });
+    let schedule = Arc::new(Schedule {
+        base: Instant::now(),
+        sent_ns: (0..events).map(|_| AtomicU64::new(u64::MAX)).collect(),
+    });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 20);
     let mut keepers = Vec::new();
     let mut stalled_sockets = Vec::new();
@@ -420,7 +496,10 @@ async fn run(seconds: u64, stalled_count: usize) {
         } else {
             let filtered = k < stalled_count + FILTERED;
             let expected = if filtered { expected_filtered } else { events };
-            keepers.push((filtered, tokio::spawn(keep_up(ws, expected, schedule.clone(), deadline))));
+            keepers.push((
+                filtered,
+                tokio::spawn(keep_up(ws, expected, schedule.clone(), deadline)),
+            ));
         }
     }
 
@@ -435,8 +514,12 @@ async fn run(seconds: u64, stalled_count: usize) {
                     std::thread::sleep(due - now);
                 }
                 let endpoint = endpoint_of(i).to_string();
-                let event =
-                    AmiEvent::contact_status(&endpoint, &format!("sip:{endpoint}@10.0.0.7:5060"), "Reachable", i + 1);
+                let event = AmiEvent::contact_status(
+                    &endpoint,
+                    &format!("sip:{endpoint}@10.0.0.7:5060"),
+                    "Reachable",
+                    i + 1,
+                );
                 let sent = schedule.base.elapsed().as_nanos() as u64;
                 schedule.sent_ns[i as usize].store(sent, Ordering::Release);
                 double.emit(&event);
@@ -444,8 +527,9 @@ async fn run(seconds: u64, stalled_count: usize) {
             start.elapsed()
         })
     };
-    let produce_time =
-        tokio::task::spawn_blocking(move || producer.join().expect("producer")).await.expect("producer thread");
+    let produce_time = tokio::task::spawn_blocking(move || producer.join().expect("producer"))
+        .await
+        .expect("producer thread");
 
     let mut total = Histogram::new();
     let (mut lost, mut lagged, mut out_of_order, mut keeper_count) = (0u64, 0u64, 0u64, 0usize);
@@ -553,18 +637,28 @@ async fn daemon_delivery_buckets(daemon: &Daemon) -> Vec<(f64, u64)> {
         .filter_map(|line| line.strip_prefix("rayan_event_delivery_seconds_bucket{le=\""))
         .filter_map(|rest| {
             let (le, count) = rest.split_once("\"} ")?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             Some((le, count.trim().parse().ok()?))
         })
         .collect()
 }
 
 fn main() {
-    let seconds = std::env::var("WS_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seconds = std::env::var("WS_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     // One worker thread carries the 1,000 clients (they need well under a core), so
     // that they take one scheduler slot from the daemon being measured, not two.
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     runtime.block_on(run(seconds, STALLED));
     runtime.block_on(run(seconds, 0));
 }

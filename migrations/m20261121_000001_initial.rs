@@ -190,11 +190,15 @@ fn big_pk_auto<T: IntoIden>(name: T) -> ColumnDef {
 }
 
 fn created() -> ColumnDef {
-    timestamp_with_time_zone(Alias::new("created_at")).default(Expr::current_timestamp()).take()
+    timestamp_with_time_zone(Alias::new("created_at"))
+        .default(Expr::current_timestamp())
+        .take()
 }
 
 fn updated() -> ColumnDef {
-    timestamp_with_time_zone(Alias::new("updated_at")).default(Expr::current_timestamp()).take()
+    timestamp_with_time_zone(Alias::new("updated_at"))
+        .default(Expr::current_timestamp())
+        .take()
 }
 
 #[sea_orm_migration::async_trait::async_trait]
@@ -219,8 +223,18 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [("idx_extensions_context", Extensions::Context), ("idx_extensions_template", Extensions::Template)] {
-            m.create_index(Index::create().name(name).table(Extensions::Table).col(col).to_owned()).await?;
+        for (name, col) in [
+            ("idx_extensions_context", Extensions::Context),
+            ("idx_extensions_template", Extensions::Template),
+        ] {
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(Extensions::Table)
+                    .col(col)
+                    .to_owned(),
+            )
+            .await?;
         }
 
         m.create_table(
@@ -364,7 +378,10 @@ impl MigrationTrait for Migration {
                 .col(string_len(Applies::Trigger, 200))
                 .col(string_len(Applies::Status, 20))
                 .col(boolean(Applies::DryRun).default(false))
-                .col(timestamp_with_time_zone(Applies::RequestedAt).default(Expr::current_timestamp()))
+                .col(
+                    timestamp_with_time_zone(Applies::RequestedAt)
+                        .default(Expr::current_timestamp()),
+                )
                 .col(timestamp_with_time_zone_null(Applies::StartedAt))
                 .col(timestamp_with_time_zone_null(Applies::FinishedAt))
                 .col(json_null(Applies::Files))
@@ -375,7 +392,12 @@ impl MigrationTrait for Migration {
         )
         .await?;
         m.create_index(
-            Index::create().name("idx_applies_node_id").table(Applies::Table).col(Applies::Node).col(Applies::Id).to_owned(),
+            Index::create()
+                .name("idx_applies_node_id")
+                .table(Applies::Table)
+                .col(Applies::Node)
+                .col(Applies::Id)
+                .to_owned(),
         )
         .await?;
 
@@ -415,8 +437,14 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("idx_calls_started").table(Calls::Table).col(Calls::StartedAt).to_owned())
-            .await?;
+        m.create_index(
+            Index::create()
+                .name("idx_calls_started")
+                .table(Calls::Table)
+                .col(Calls::StartedAt)
+                .to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()

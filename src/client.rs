@@ -21,14 +21,22 @@ pub enum ClientError {
     Api { status: StatusCode, problem: Value },
     #[error("unexpected answer from rayand ({status}): {body}")]
     Unexpected { status: StatusCode, body: String },
-    #[error("no token: pass --token or RAYAN_TOKEN, or run on the daemon's host as a user who can read {0}")]
+    #[error(
+        "no token: pass --token or RAYAN_TOKEN, or run on the daemon's host as a user who can read {0}"
+    )]
     NoToken(String),
 }
 
 fn format_problem(status: &StatusCode, problem: &Value) -> String {
     let detail = problem.get("detail").and_then(Value::as_str).unwrap_or("");
-    let title = problem.get("title").and_then(Value::as_str).unwrap_or("error");
-    let errors = problem.get("errors").and_then(Value::as_array).filter(|e| !e.is_empty());
+    let title = problem
+        .get("title")
+        .and_then(Value::as_str)
+        .unwrap_or("error");
+    let errors = problem
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty());
     let mut text = match errors {
         Some(_) => format!("{title} ({})", status.as_u16()),
         None => format!("{title} ({}): {detail}", status.as_u16()),
@@ -55,7 +63,10 @@ pub fn candidate_state_dirs() -> Vec<PathBuf> {
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// The daemon's URL: the explicit one, else the one a local daemon wrote.
@@ -68,9 +79,15 @@ pub fn discover_url(explicit: Option<String>, dirs: &[PathBuf]) -> String {
 /// The token: the explicit one, else the bootstrap admin token of a local daemon.
 pub fn discover_token(explicit: Option<String>, dirs: &[PathBuf]) -> Result<String, ClientError> {
     explicit
-        .or_else(|| dirs.iter().find_map(|d| read_trimmed(&d.join(ADMIN_TOKEN_FILE))))
+        .or_else(|| {
+            dirs.iter()
+                .find_map(|d| read_trimmed(&d.join(ADMIN_TOKEN_FILE)))
+        })
         .ok_or_else(|| {
-            let places: Vec<String> = dirs.iter().map(|d| d.join(ADMIN_TOKEN_FILE).display().to_string()).collect();
+            let places: Vec<String> = dirs
+                .iter()
+                .map(|d| d.join(ADMIN_TOKEN_FILE).display().to_string())
+                .collect();
             ClientError::NoToken(places.join(" or "))
         })
 }
@@ -88,7 +105,11 @@ impl Client {
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Client { base: base.into().trim_end_matches('/').to_owned(), token: token.into(), http }
+        Client {
+            base: base.into().trim_end_matches('/').to_owned(),
+            token: token.into(),
+            http,
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -100,20 +121,46 @@ impl Client {
     }
 
     /// Sends a request; `Ok(Value::Null)` for an empty success body.
-    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
         let status = resp.status();
-        let text = resp.text().await.map_err(|source| ClientError::Unreachable { url: self.base.clone(), source })?;
-        let value: Option<Value> = if text.is_empty() { Some(Value::Null) } else { serde_json::from_str(&text).ok() };
+        let text = resp
+            .text()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let value: Option<Value> = if text.is_empty() {
+            Some(Value::Null)
+        } else {
+            serde_json::from_str(&text).ok()
+        };
         match value {
             Some(value) if status.is_success() => Ok(value),
-            Some(problem) if problem.get("detail").is_some() => Err(ClientError::Api { status, problem }),
-            _ => Err(ClientError::Unexpected { status, body: text.chars().take(500).collect() }),
+            Some(problem) if problem.get("detail").is_some() => {
+                Err(ClientError::Api { status, problem })
+            }
+            _ => Err(ClientError::Unexpected {
+                status,
+                body: text.chars().take(500).collect(),
+            }),
         }
     }
 

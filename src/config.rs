@@ -22,7 +22,10 @@ use crate::model::extension::NumberPolicy;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("invalid config key `{key}`: {message}")]
@@ -31,7 +34,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     fn invalid(key: &str, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -169,7 +175,10 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8088".into(),
             database_url: String::new(),
-            asterisk: AsteriskSettings { config_dir: state_dir.join("asterisk"), ..Default::default() },
+            asterisk: AsteriskSettings {
+                config_dir: state_dir.join("asterisk"),
+                ..Default::default()
+            },
             state_dir,
             node: default_node_name(),
             log_level: "info".into(),
@@ -196,7 +205,11 @@ impl Default for HttpSettings {
     fn default() -> Self {
         // A real client sends a request head in one packet; a browser whose kept-alive
         // connection was closed opens a new one for its next request.
-        Self { max_connections: DEFAULT_MAX_CONNECTIONS, header_read_timeout_ms: 10_000, idle_timeout_ms: 30_000 }
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -213,7 +226,11 @@ impl Default for ExtensionSettings {
 
 impl Default for ApplySettings {
     fn default() -> Self {
-        Self { debounce_ms: 50, max_delay_ms: 1_000, wait_ms: 10_000 }
+        Self {
+            debounce_ms: 50,
+            max_delay_ms: 1_000,
+            wait_ms: 10_000,
+        }
     }
 }
 
@@ -262,7 +279,14 @@ fn default_node_name() -> String {
 }
 
 /// Sections whose keys can be set as `RAYAN_<SECTION>_<KEY>`.
-const SECTIONS: &[&str] = &["http", "extensions", "apply", "events", "asterisk", "kamailio"];
+const SECTIONS: &[&str] = &[
+    "http",
+    "extensions",
+    "apply",
+    "events",
+    "asterisk",
+    "kamailio",
+];
 
 impl Settings {
     /// Reads `path` (if any), applies `RAYAN_*` overrides from `env`, and validates.
@@ -272,12 +296,15 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let mut table = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
-                    message: e.message().to_owned(),
-                })?
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax {
+                        path: path.to_owned(),
+                        message: e.message().to_owned(),
+                    })?
             }
             None => toml::Table::new(),
         };
@@ -285,7 +312,10 @@ impl Settings {
         let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let key = e.path().to_string();
-                ConfigError::invalid(if key == "." { "(root)" } else { &key }, e.into_inner().to_string())
+                ConfigError::invalid(
+                    if key == "." { "(root)" } else { &key },
+                    e.into_inner().to_string(),
+                )
             })?;
         settings.validate()?;
         Ok(settings)
@@ -293,58 +323,111 @@ impl Settings {
 
     /// Checks what serde cannot: addresses, URLs, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen
-            .parse::<SocketAddr>()
-            .map_err(|e| ConfigError::invalid("listen", format!("'{}' is not an address:port ({e})", self.listen)))?;
+        self.listen.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::invalid(
+                "listen",
+                format!("'{}' is not an address:port ({e})", self.listen),
+            )
+        })?;
         let url = self.database_url.as_str();
-        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
-            return Err(ConfigError::invalid("database_url", "must start with postgres:// or sqlite://"));
+        if !(url.is_empty()
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError::invalid(
+                "database_url",
+                "must start with postgres:// or sqlite://",
+            ));
         }
         if !crate::model::safe::is_plain_identifier(&self.node, 63) {
-            return Err(ConfigError::invalid("node", "must be 1 to 63 letters, digits, '_', '-', '.'"));
+            return Err(ConfigError::invalid(
+                "node",
+                "must be 1 to 63 letters, digits, '_', '-', '.'",
+            ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            return Err(ConfigError::invalid("log_format", "must be \"text\" or \"json\""));
+            return Err(ConfigError::invalid(
+                "log_format",
+                "must be \"text\" or \"json\"",
+            ));
         }
-        if self.log_level.parse::<tracing_subscriber::EnvFilter>().is_err() {
-            return Err(ConfigError::invalid("log_level", format!("'{}' is not a log filter", self.log_level)));
+        if self
+            .log_level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::invalid(
+                "log_level",
+                format!("'{}' is not a log filter", self.log_level),
+            ));
         }
         if self.max_body_bytes < 1024 {
-            return Err(ConfigError::invalid("max_body_bytes", "must be at least 1024"));
+            return Err(ConfigError::invalid(
+                "max_body_bytes",
+                "must be at least 1024",
+            ));
         }
         let http = &self.http;
         if !(1..=MAX_CONNECTIONS_CEILING).contains(&http.max_connections) {
-            return Err(ConfigError::invalid("http.max_connections", "must be 1 to 1000000"));
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                "must be 1 to 1000000",
+            ));
         }
-        for (key, value) in
-            [("http.header_read_timeout_ms", http.header_read_timeout_ms), ("http.idle_timeout_ms", http.idle_timeout_ms)]
-        {
+        for (key, value) in [
+            ("http.header_read_timeout_ms", http.header_read_timeout_ms),
+            ("http.idle_timeout_ms", http.idle_timeout_ms),
+        ] {
             if !HTTP_TIMEOUT_RANGE_MS.contains(&value) {
-                return Err(ConfigError::invalid(key, "must be 100 to 3600000 (one hour)"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be 100 to 3600000 (one hour)",
+                ));
             }
         }
         let ext = &self.extensions;
-        if ext.number_min_len == 0 || ext.number_min_len > ext.number_max_len || ext.number_max_len > 20 {
+        if ext.number_min_len == 0
+            || ext.number_min_len > ext.number_max_len
+            || ext.number_max_len > 20
+        {
             return Err(ConfigError::invalid(
                 "extensions.number_min_len",
                 "need 1 <= number_min_len <= number_max_len <= 20",
             ));
         }
         if crate::model::safe::check_config_value(&ext.realm).is_err() || ext.realm.is_empty() {
-            return Err(ConfigError::invalid("extensions.realm", "must be a non-empty single-line value"));
+            return Err(ConfigError::invalid(
+                "extensions.realm",
+                "must be a non-empty single-line value",
+            ));
         }
         if self.events.ring_size == 0 || self.events.subscriber_queue == 0 {
-            return Err(ConfigError::invalid("events.ring_size", "ring_size and subscriber_queue must be positive"));
+            return Err(ConfigError::invalid(
+                "events.ring_size",
+                "ring_size and subscriber_queue must be positive",
+            ));
         }
-        if self.events.ping_interval_ms == 0 || self.events.idle_timeout_ms <= self.events.ping_interval_ms {
-            return Err(ConfigError::invalid("events.idle_timeout_ms", "need 0 < ping_interval_ms < idle_timeout_ms"));
+        if self.events.ping_interval_ms == 0
+            || self.events.idle_timeout_ms <= self.events.ping_interval_ms
+        {
+            return Err(ConfigError::invalid(
+                "events.idle_timeout_ms",
+                "need 0 < ping_interval_ms < idle_timeout_ms",
+            ));
         }
         if self.events.write_delay_ms > MAX_WRITE_DELAY_MS {
-            return Err(ConfigError::invalid("events.write_delay_ms", "at most 1000 (one second)"));
+            return Err(ConfigError::invalid(
+                "events.write_delay_ms",
+                "at most 1000 (one second)",
+            ));
         }
         let ast = &self.asterisk;
         if !ast.ami_addr.contains(':') {
-            return Err(ConfigError::invalid("asterisk.ami_addr", "must be host:port"));
+            return Err(ConfigError::invalid(
+                "asterisk.ami_addr",
+                "must be host:port",
+            ));
         }
         if ast.ami_secret.is_some() && ast.ami_secret_file.is_some() {
             return Err(ConfigError::invalid(
@@ -354,7 +437,10 @@ impl Settings {
         }
         if let Some(k) = &self.kamailio {
             if !(k.rpc_url.starts_with("http://") || k.rpc_url.starts_with("https://")) {
-                return Err(ConfigError::invalid("kamailio.rpc_url", "must be an http:// or https:// URL"));
+                return Err(ConfigError::invalid(
+                    "kamailio.rpc_url",
+                    "must be an http:// or https:// URL",
+                ));
             }
             if let Some(uri) = &k.node_sip_uri {
                 crate::model::kamailio::canonical_sip_uri(uri)
@@ -367,14 +453,20 @@ impl Settings {
     /// The database URL to use: the configured one, or SQLite in the state dir.
     pub fn effective_database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.state_dir.join("rayan.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.state_dir.join("rayan.db").display()
+            )
         } else {
             self.database_url.clone()
         }
     }
 
     pub fn number_policy(&self) -> NumberPolicy {
-        NumberPolicy { min_len: self.extensions.number_min_len, max_len: self.extensions.number_max_len }
+        NumberPolicy {
+            min_len: self.extensions.number_min_len,
+            max_len: self.extensions.number_max_len,
+        }
     }
 
     pub fn apply_debounce(&self) -> Debounce {
@@ -394,7 +486,12 @@ impl Settings {
             (Some(secret), _) => Ok(secret.clone()),
             (None, Some(path)) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-                .map_err(|e| ConfigError::invalid("asterisk.ami_secret_file", format!("cannot read {}: {e}", path.display()))),
+                .map_err(|e| {
+                    ConfigError::invalid(
+                        "asterisk.ami_secret_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                }),
             (None, None) => Ok(String::new()),
         }
     }
@@ -402,17 +499,27 @@ impl Settings {
     /// Creates the state dir, and the Asterisk config dir when it is the default one
     /// inside the state dir; a configured Asterisk dir that is missing is an error.
     pub fn prepare_dirs(&self) -> Result<(), ConfigError> {
-        std::fs::create_dir_all(&self.state_dir)
-            .map_err(|e| ConfigError::invalid("state_dir", format!("cannot create {}: {e}", self.state_dir.display())))?;
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| {
+            ConfigError::invalid(
+                "state_dir",
+                format!("cannot create {}: {e}", self.state_dir.display()),
+            )
+        })?;
         let config_dir = &self.asterisk.config_dir;
         if config_dir.starts_with(&self.state_dir) {
             std::fs::create_dir_all(config_dir).map_err(|e| {
-                ConfigError::invalid("asterisk.config_dir", format!("cannot create {}: {e}", config_dir.display()))
+                ConfigError::invalid(
+                    "asterisk.config_dir",
+                    format!("cannot create {}: {e}", config_dir.display()),
+                )
             })?;
         } else if !config_dir.is_dir() {
             return Err(ConfigError::invalid(
                 "asterisk.config_dir",
-                format!("{} does not exist or is not a directory", config_dir.display()),
+                format!(
+                    "{} does not exist or is not a directory",
+                    config_dir.display()
+                ),
             ));
         }
         self.ami_secret()?;
@@ -441,17 +548,28 @@ impl Settings {
             .filter(|key| old.get(*key) != new.get(*key))
             .cloned()
             .partition(|key| RUNTIME_KEYS.contains(&key.as_str()));
-        SettingsChanges { runtime, need_restart }
+        SettingsChanges {
+            runtime,
+            need_restart,
+        }
     }
 }
 
 /// The settings as dotted keys and leaf values (`asterisk.config_dir` → "/etc/asterisk").
 fn flatten_settings(settings: &Settings) -> std::collections::BTreeMap<String, serde_json::Value> {
-    fn walk(prefix: &str, value: serde_json::Value, out: &mut std::collections::BTreeMap<String, serde_json::Value>) {
+    fn walk(
+        prefix: &str,
+        value: serde_json::Value,
+        out: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
         match value {
             serde_json::Value::Object(map) => {
                 for (key, value) in map {
-                    let path = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+                    let path = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
                     walk(&path, value, out);
                 }
             }
@@ -463,7 +581,11 @@ fn flatten_settings(settings: &Settings) -> std::collections::BTreeMap<String, s
         }
     }
     let mut out = std::collections::BTreeMap::new();
-    walk("", serde_json::to_value(settings).unwrap_or_default(), &mut out);
+    walk(
+        "",
+        serde_json::to_value(settings).unwrap_or_default(),
+        &mut out,
+    );
     out
 }
 
@@ -471,7 +593,9 @@ fn flatten_settings(settings: &Settings) -> std::collections::BTreeMap<String, s
 /// parses as a number, boolean or array, and as a string otherwise.
 fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) {
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix("RAYAN_") else { continue };
+        let Some(rest) = name.strip_prefix("RAYAN_") else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
         // rayan-ctl's own variables, not settings.
         if matches!(rest.as_str(), "url" | "token" | "config") {
@@ -510,7 +634,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -528,7 +655,10 @@ mod tests {
     fn http_limits_come_from_the_environment() {
         let s = Settings::load(
             None,
-            env(&[("RAYAN_HTTP_MAX_CONNECTIONS", "64"), ("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "500")]),
+            env(&[
+                ("RAYAN_HTTP_MAX_CONNECTIONS", "64"),
+                ("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "500"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.http.max_connections, 64);
@@ -540,10 +670,18 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rayand.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[asterisk]\nami_addr = \"10.0.0.1:5038\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[asterisk]\nami_addr = \"10.0.0.1:5038\"\n",
+        )
+        .unwrap();
         let s = Settings::load(
             Some(&path),
-            env(&[("RAYAN_ASTERISK_AMI_ADDR", "10.0.0.2:5038"), ("RAYAN_APPLY_DEBOUNCE_MS", "75"), ("RAYAN_NODE", "pbx7")]),
+            env(&[
+                ("RAYAN_ASTERISK_AMI_ADDR", "10.0.0.2:5038"),
+                ("RAYAN_APPLY_DEBOUNCE_MS", "75"),
+                ("RAYAN_NODE", "pbx7"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.listen, "127.0.0.1:9000");
@@ -560,13 +698,27 @@ mod tests {
             (&[("RAYAN_DATABASE_URL", "mysql://x")], "database_url"),
             (&[("RAYAN_ASTERISK_AMI_PORT", "5038")], "asterisk"),
             (&[("RAYAN_KAMAILIO_RPC_URL", "ftp://x")], "kamailio"),
-            (&[("RAYAN_EVENTS_WRITE_DELAY_MS", "5000")], "events.write_delay_ms"),
-            (&[("RAYAN_HTTP_MAX_CONNECTIONS", "0")], "http.max_connections"),
-            (&[("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "0")], "http.header_read_timeout_ms"),
-            (&[("RAYAN_HTTP_IDLE_TIMEOUT_MS", "many")], "http.idle_timeout_ms"),
+            (
+                &[("RAYAN_EVENTS_WRITE_DELAY_MS", "5000")],
+                "events.write_delay_ms",
+            ),
+            (
+                &[("RAYAN_HTTP_MAX_CONNECTIONS", "0")],
+                "http.max_connections",
+            ),
+            (
+                &[("RAYAN_HTTP_HEADER_READ_TIMEOUT_MS", "0")],
+                "http.header_read_timeout_ms",
+            ),
+            (
+                &[("RAYAN_HTTP_IDLE_TIMEOUT_MS", "many")],
+                "http.idle_timeout_ms",
+            ),
         ];
         for (vars, key) in cases {
-            let err = Settings::load(None, env(vars)).expect_err("must fail").to_string();
+            let err = Settings::load(None, env(vars))
+                .expect_err("must fail")
+                .to_string();
             assert!(err.contains(key), "{err} should name {key}");
         }
     }
@@ -582,7 +734,10 @@ mod tests {
                 ("RAYAN_LISTEN", "127.0.0.1:9999"),
                 ("RAYAN_ASTERISK_AMI_SECRET", "s3cret"),
                 ("RAYAN_KAMAILIO_RPC_URL", "http://127.0.0.1:5071/RPC"),
-                ("RAYAN_KAMAILIO_DISPATCHER_LIST", "/etc/kamailio/dispatcher.list"),
+                (
+                    "RAYAN_KAMAILIO_DISPATCHER_LIST",
+                    "/etc/kamailio/dispatcher.list",
+                ),
                 ("RAYAN_KAMAILIO_ADDRESS_LIST", "/etc/kamailio/address.list"),
             ]),
         )
@@ -608,7 +763,10 @@ mod tests {
             None,
             env(&[
                 ("RAYAN_KAMAILIO_RPC_URL", "http://127.0.0.1:5071/RPC"),
-                ("RAYAN_KAMAILIO_DISPATCHER_LIST", "/etc/kamailio/dispatcher.list"),
+                (
+                    "RAYAN_KAMAILIO_DISPATCHER_LIST",
+                    "/etc/kamailio/dispatcher.list",
+                ),
                 ("RAYAN_KAMAILIO_ADDRESS_LIST", "/etc/kamailio/address.list"),
             ]),
         )

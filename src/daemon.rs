@@ -21,8 +21,8 @@ use crate::events::{AsteriskStatus, CallTrackerConfig, EventHub, Pump};
 use crate::registrations::Registrations;
 use crate::secrets::{SecretError, Secrets};
 use crate::service::calls::{CallRecordSink, spawn_history_writer};
-use crate::service::{ServiceError, Services};
 use crate::service::status::StatusBoard;
+use crate::service::{ServiceError, Services};
 use crate::store::{self, StoreError};
 use crate::systemd::ReadinessGates;
 
@@ -48,9 +48,15 @@ pub enum DaemonError {
     #[error("start-up failed: {0}")]
     Service(#[from] ServiceError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 /// A running daemon.
@@ -79,7 +85,11 @@ const HISTORY_QUEUE: usize = 10_000;
 
 fn ami_settings(settings: &Settings) -> Result<AmiSettings, ConfigError> {
     let a = &settings.asterisk;
-    let mut ami = AmiSettings::new(a.ami_addr.clone(), a.ami_user.clone(), settings.ami_secret()?);
+    let mut ami = AmiSettings::new(
+        a.ami_addr.clone(),
+        a.ami_user.clone(),
+        settings.ami_secret()?,
+    );
     ami.action_timeout = Duration::from_millis(a.action_timeout_ms);
     Ok(ami)
 }
@@ -92,14 +102,28 @@ fn acquire_lock(settings: &Settings) -> Result<File, DaemonError> {
         let what = format!("{what} {}", path.display());
         move |source| DaemonError::Io { what, source }
     };
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io("cannot open"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io("cannot open"))?;
     if !file.try_lock_exclusive().map_err(io("cannot lock"))? {
         let holder = std::fs::read_to_string(&path).unwrap_or_default();
-        let holder = if holder.trim().is_empty() { "unknown holder".to_owned() } else { holder.trim().to_owned() };
-        return Err(DaemonError::Locked { dir: settings.state_dir.clone(), holder });
+        let holder = if holder.trim().is_empty() {
+            "unknown holder".to_owned()
+        } else {
+            holder.trim().to_owned()
+        };
+        return Err(DaemonError::Locked {
+            dir: settings.state_dir.clone(),
+            holder,
+        });
     }
     file.set_len(0).map_err(io("cannot truncate"))?;
-    writeln!(file, "pid {} (node {})", std::process::id(), settings.node).map_err(io("cannot write"))?;
+    writeln!(file, "pid {} (node {})", std::process::id(), settings.node)
+        .map_err(io("cannot write"))?;
     Ok(file)
 }
 
@@ -114,7 +138,9 @@ fn remove_stale_temps(settings: &Settings) {
                     tracing::warn!(path = %path.display(), "removed a temporary file left by an interrupted write");
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot remove the temporary files of an interrupted write"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot remove the temporary files of an interrupted write")
+            }
         }
     }
 }
@@ -128,7 +154,11 @@ const SEND_BUFFER: u32 = 64 * 1024;
 async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
     let mut last_error = None;
     for addr in tokio::net::lookup_host(addr).await? {
-        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
         socket.set_reuseaddr(true)?;
         socket.set_send_buffer_size(SEND_BUFFER)?;
         match socket.bind(addr).and_then(|()| socket.listen(1024)) {
@@ -136,7 +166,9 @@ async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
             Err(e) => last_error = Some(e),
         }
     }
-    Err(last_error.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")))
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
 }
 
 /// AMI events → normalised events in the hub, and ended calls to the history.
@@ -159,7 +191,10 @@ fn feed_events(
                     match events.next().await? {
                         Ok(message) => return Some((message, events)),
                         Err(lagged) => {
-                            tracing::warn!(missed = lagged.0, "the event pump fell behind the AMI reader");
+                            tracing::warn!(
+                                missed = lagged.0,
+                                "the event pump fell behind the AMI reader"
+                            );
                             registrations.resync();
                         }
                     }
@@ -214,7 +249,9 @@ impl Daemon {
     pub async fn start(settings: Settings) -> Result<Daemon, DaemonError> {
         settings.prepare_dirs()?;
         crate::metrics::install();
-        crate::metrics::name_event_types(&crate::events::EventKind::ALL.map(crate::events::EventKind::as_str));
+        crate::metrics::name_event_types(
+            &crate::events::EventKind::ALL.map(crate::events::EventKind::as_str),
+        );
         let lock = acquire_lock(&settings)?;
         remove_stale_temps(&settings);
         let db = store::connect(&settings.effective_database_url()).await?;
@@ -227,7 +264,11 @@ impl Daemon {
         // AMI connects in the background: a daemon whose Asterisk is down still
         // serves the API and applies as soon as Asterisk is back.
         let ami = AmiClient::start(ami_settings(&settings)?);
-        let hub = EventHub::new(&settings.node, settings.events.ring_size, settings.events.subscriber_queue);
+        let hub = EventHub::new(
+            &settings.node,
+            settings.events.ring_size,
+            settings.events.subscriber_queue,
+        );
         let status = StatusBoard::default();
         let sink_hub = hub.clone();
         let sink_status = status.clone();
@@ -241,34 +282,76 @@ impl Daemon {
             }
         });
         let (apply, worker) = apply::spawn(
-            ApplyContext { db: db.clone(), settings: settings.clone(), ami: ami.clone(), events, secrets: secrets.clone() },
+            ApplyContext {
+                db: db.clone(),
+                settings: settings.clone(),
+                ami: ami.clone(),
+                events,
+                secrets: secrets.clone(),
+            },
             shutdown_rx.clone(),
         );
         let alive = apply.clone();
         status.watch_apply_worker(move || alive.is_alive());
         let registrations = Registrations::default();
-        let (history_sink, history) = spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
+        let (history_sink, history) =
+            spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
         let background = vec![
             registrations.track(ami.clone(), shutdown_rx.clone()),
-            feed_events(ami.clone(), hub.clone(), history_sink, registrations.clone(), shutdown_rx.clone()),
-            announce_asterisk(ami.clone(), hub.clone(), status.clone(), shutdown_rx.clone()),
+            feed_events(
+                ami.clone(),
+                hub.clone(),
+                history_sink,
+                registrations.clone(),
+                shutdown_rx.clone(),
+            ),
+            announce_asterisk(
+                ami.clone(),
+                hub.clone(),
+                status.clone(),
+                shutdown_rx.clone(),
+            ),
         ];
-        let services = Services::new(db, settings.clone(), ami, apply, registrations, hub, secrets);
+        let services = Services::new(
+            db,
+            settings.clone(),
+            ami,
+            apply,
+            registrations,
+            hub,
+            secrets,
+        );
         services.sync_builtin_templates().await?;
         if let Some(path) = services.bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
         }
 
-        let listener =
-            listen(&settings.listen).await.map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
-        let addr = listener.local_addr().map_err(|source| DaemonError::Listen { addr: settings.listen.clone(), source })?;
+        let listener = listen(&settings.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: settings.listen.clone(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Listen {
+                addr: settings.listen.clone(),
+                source,
+            })?;
         let url_file = settings.state_dir.join(URL_FILE);
-        std::fs::write(&url_file, format!("http://{addr}\n"))
-            .map_err(|source| DaemonError::Io { what: format!("cannot write {}", url_file.display()), source })?;
+        std::fs::write(&url_file, format!("http://{addr}\n")).map_err(|source| {
+            DaemonError::Io {
+                what: format!("cannot write {}", url_file.display()),
+                source,
+            }
+        })?;
 
         let mut server_shutdown = shutdown_rx.clone();
         let cors = CorsOrigins::new(&settings.cors_origins);
-        let runtime = Runtime { cors: cors.clone(), status: status.clone() };
+        let runtime = Runtime {
+            cors: cors.clone(),
+            status: status.clone(),
+        };
         let app = crate::api::router_with(services.clone(), runtime);
         let limits = crate::server::Limits {
             max_connections: settings.http.max_connections,
@@ -285,10 +368,23 @@ impl Daemon {
         let mut readiness = ReadinessGates::default();
         let mut ami_state = services.ami.state();
         readiness.add("first AMI connection attempt", async move {
-            let _ = ami_state.wait_for(|s| !matches!(s, crate::ami::ConnectionState::Connecting)).await;
+            let _ = ami_state
+                .wait_for(|s| !matches!(s, crate::ami::ConnectionState::Connecting))
+                .await;
         });
         readiness.wait(READINESS_LIMIT).await;
-        Ok(Daemon { addr, services, cors, status, shutdown, server, worker, background, history, _lock: lock })
+        Ok(Daemon {
+            addr,
+            services,
+            cors,
+            status,
+            shutdown,
+            server,
+            worker,
+            background,
+            history,
+            _lock: lock,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -302,7 +398,10 @@ impl Daemon {
         let _ = self.shutdown.send(true);
         self.services.events.close();
         self.services.streams.close();
-        if tokio::time::timeout(STREAMS_GRACE, self.services.streams.wait()).await.is_err() {
+        if tokio::time::timeout(STREAMS_GRACE, self.services.streams.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some event streams did not close in time");
         }
         let mut server = self.server;
@@ -315,14 +414,20 @@ impl Daemon {
                 Ok(())
             }
         };
-        if tokio::time::timeout(APPLY_GRACE, self.worker).await.is_err() {
+        if tokio::time::timeout(APPLY_GRACE, self.worker)
+            .await
+            .is_err()
+        {
             tracing::warn!("the running apply did not finish in time");
         }
         for task in self.background {
             task.abort();
         }
         // The pump is gone with the background tasks: the writer stores what is queued and ends.
-        if tokio::time::timeout(HISTORY_GRACE, self.history).await.is_err() {
+        if tokio::time::timeout(HISTORY_GRACE, self.history)
+            .await
+            .is_err()
+        {
             tracing::warn!("the call history writer did not finish in time");
         }
         self.services.ami.shutdown().await;

@@ -34,7 +34,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("registrations", &["model", "ami", "events"]),
     (
         "apply",
-        &["model", "ami", "render", "kamailio", "events", "store", "templates", "config", "secrets", "metrics"],
+        &[
+            "model",
+            "ami",
+            "render",
+            "kamailio",
+            "events",
+            "store",
+            "templates",
+            "config",
+            "secrets",
+            "metrics",
+        ],
     ),
     (
         "service",
@@ -81,7 +92,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "lifecycle",
-        &["daemon", "api", "service", "store", "config", "logging", "systemd", "metrics", "model"],
+        &[
+            "daemon", "api", "service", "store", "config", "logging", "systemd", "metrics", "model",
+        ],
     ),
 ];
 
@@ -103,13 +116,20 @@ fn used_modules(text: &str) -> BTreeSet<String> {
         if let Some(group) = rest.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
             for item in group[..end].split(',') {
-                let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !name.is_empty() {
                     used.insert(name);
                 }
             }
         } else {
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             used.insert(name);
         }
     }
@@ -117,7 +137,9 @@ fn used_modules(text: &str) -> BTreeSet<String> {
 }
 
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -134,23 +156,40 @@ fn dependencies_flow_one_way() {
     let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
     let mut files = Vec::new();
     sources(&src, &mut files);
-    assert!(files.len() > 50, "found only {} source files under {}", files.len(), src.display());
+    assert!(
+        files.len() > 50,
+        "found only {} source files under {}",
+        files.len(),
+        src.display()
+    );
     let mut wrong = Vec::new();
     for file in files {
         let relative = file.strip_prefix(&src).unwrap_or(&file);
-        let Some(module) = module_of(relative) else { continue };
+        let Some(module) = module_of(relative) else {
+            continue;
+        };
         let Some(may_use) = allowed.get(module.as_str()) else {
-            wrong.push(format!("{}: module {module} has no entry in ALLOWED", relative.display()));
+            wrong.push(format!(
+                "{}: module {module} has no entry in ALLOWED",
+                relative.display()
+            ));
             continue;
         };
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         for used in used_modules(&text) {
-            if used != module && allowed.contains_key(used.as_str()) && !may_use.contains(&used.as_str()) {
+            if used != module
+                && allowed.contains_key(used.as_str())
+                && !may_use.contains(&used.as_str())
+            {
                 wrong.push(format!("{}: {module} uses {used}", relative.display()));
             }
         }
     }
-    assert!(wrong.is_empty(), "dependencies against the direction:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "dependencies against the direction:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]

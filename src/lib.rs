@@ -6,9 +6,9 @@
 
 pub mod ami;
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod client;
-pub mod apply;
 pub mod config;
 pub mod daemon;
 pub mod events;
@@ -18,12 +18,12 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod registrations;
-pub mod report;
-pub mod store;
 pub mod render;
+pub mod report;
 pub mod secrets;
 pub mod server;
 pub mod service;
+pub mod store;
 pub mod systemd;
 pub mod templates;
 

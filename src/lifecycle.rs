@@ -119,7 +119,12 @@ impl Supervisor {
     /// Reports ready, then loops until SIGTERM/SIGINT (returns `Ok` after a clean
     /// shutdown) or until the HTTP server fails.
     pub async fn run(mut self, mut daemon: Daemon) -> Result<(), LifecycleError> {
-        let Some(Signals { mut terminate, mut interrupt, mut hangup }) = self.signals.take() else {
+        let Some(Signals {
+            mut terminate,
+            mut interrupt,
+            mut hangup,
+        }) = self.signals.take()
+        else {
             return Err(LifecycleError::Signal {
                 signal: "SIGTERM",
                 source: std::io::Error::other("the supervisor already ran"),

@@ -258,7 +258,9 @@ impl WriteTally {
         // A bound is inclusive: a latency of exactly 10 ms counts as `le="0.01"`.
         let bucket = DELIVERY_BOUNDS_US.partition_point(|&bound| bound < micros);
         self.latency[bucket] += 1;
-        self.latency_sum_nanos = self.latency_sum_nanos.saturating_add(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+        self.latency_sum_nanos = self
+            .latency_sum_nanos
+            .saturating_add(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
         if let Some(count) = self.events.get_mut(type_index) {
             *count += 1;
         }
@@ -288,20 +290,31 @@ fn totals(stripes: &[DeliveryStripe]) -> WriteTally {
 }
 
 fn render_deliveries(out: &mut String) {
-    render_tally(&totals(&DELIVERIES), EVENT_TYPES.get().map_or(&[][..], Vec::as_slice), out);
+    render_tally(
+        &totals(&DELIVERIES),
+        EVENT_TYPES.get().map_or(&[][..], Vec::as_slice),
+        out,
+    );
 }
 
 /// The exposition of `tally`: a histogram and two counters.
 fn render_tally(tally: &WriteTally, types: &[&str], out: &mut String) {
     let name = EVENT_DELIVERY;
-    let _ = writeln!(out, "# HELP {name} Delivery latency of each event to each WebSocket subscriber, from its read from Asterisk");
+    let _ = writeln!(
+        out,
+        "# HELP {name} Delivery latency of each event to each WebSocket subscriber, from its read from Asterisk"
+    );
     let _ = writeln!(out, "# TYPE {name} histogram");
     let mut cumulative = 0;
     for (i, count) in tally.latency.iter().enumerate() {
         cumulative += count;
         match DELIVERY_BOUNDS_US.get(i) {
             Some(&bound) => {
-                let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", bound as f64 / 1e6);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                    bound as f64 / 1e6
+                );
             }
             None => {
                 let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
@@ -312,14 +325,20 @@ fn render_tally(tally: &WriteTally, types: &[&str], out: &mut String) {
     let _ = writeln!(out, "{name}_count {cumulative}");
     out.push('\n');
 
-    let _ = writeln!(out, "# HELP {EVENTS_OUT} Events delivered to WebSocket subscribers, by type");
+    let _ = writeln!(
+        out,
+        "# HELP {EVENTS_OUT} Events delivered to WebSocket subscribers, by type"
+    );
     let _ = writeln!(out, "# TYPE {EVENTS_OUT} counter");
     for (kind, count) in types.iter().zip(&tally.events) {
         let _ = writeln!(out, "{EVENTS_OUT}{{type=\"{kind}\"}} {count}");
     }
     out.push('\n');
 
-    let _ = writeln!(out, "# HELP {LAGGED_DROPS} Events dropped for slow subscribers");
+    let _ = writeln!(
+        out,
+        "# HELP {LAGGED_DROPS} Events dropped for slow subscribers"
+    );
     let _ = writeln!(out, "# TYPE {LAGGED_DROPS} counter");
     let _ = writeln!(out, "{LAGGED_DROPS} {}", tally.lagged);
     out.push('\n');
@@ -459,7 +478,10 @@ mod tests {
             "rayan_events_out_total{type=\"hangup\"} 2",
             "rayan_lagged_dropped_events_total 14",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
         }
         let sum: f64 = text
             .lines()

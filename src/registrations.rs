@@ -57,13 +57,20 @@ pub struct Registrations {
     resync: Arc<Notify>,
 }
 
-
 impl Registrations {
     pub fn get(&self, endpoint: &str) -> Registration {
-        let contacts = self.inner.read().ok().and_then(|m| m.get(endpoint).cloned()).unwrap_or_default();
+        let contacts = self
+            .inner
+            .read()
+            .ok()
+            .and_then(|m| m.get(endpoint).cloned())
+            .unwrap_or_default();
         let state = if contacts.is_empty() {
             RegistrationState::Unregistered
-        } else if contacts.iter().all(|c| c.status == ContactState::Unreachable) {
+        } else if contacts
+            .iter()
+            .all(|c| c.status == ContactState::Unreachable)
+        {
             RegistrationState::Unreachable
         } else {
             RegistrationState::Registered
@@ -75,7 +82,9 @@ impl Registrations {
     pub fn replace_with_snapshot(&self, contacts: &[Message]) {
         let mut map: HashMap<String, Vec<Contact>> = HashMap::new();
         for c in contacts {
-            let (Some(endpoint), Some(uri)) = (c.get("Endpoint"), c.get("Uri")) else { continue };
+            let (Some(endpoint), Some(uri)) = (c.get("Endpoint"), c.get("Uri")) else {
+                continue;
+            };
             // A listed contact reads like a ContactStatus event of its own.
             let as_event = Message::new()
                 .with("Event", "ContactStatus")
@@ -103,10 +112,14 @@ impl Registrations {
     /// Applies one normalised `contact_status` event.
     pub fn apply_status(&self, status: &ContactStatus) {
         let status = status.clone();
-        let Some(endpoint) = status.endpoint.clone() else { return };
+        let Some(endpoint) = status.endpoint.clone() else {
+            return;
+        };
         let removed = status.status == ContactState::Removed;
         let contact = contact_of(status);
-        let Ok(mut inner) = self.inner.write() else { return };
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
         let contacts = inner.entry(endpoint.clone()).or_default();
         contacts.retain(|c| c.uri != contact.uri || !removed);
         match contacts.iter_mut().find(|c| c.uri == contact.uri) {
@@ -140,13 +153,16 @@ impl Registrations {
             let mut actions = ami.state();
             let mut snapshot_due = true;
             loop {
-                if snapshot_due && state.borrow().is_connected() && actions.borrow().is_connected() {
+                if snapshot_due && state.borrow().is_connected() && actions.borrow().is_connected()
+                {
                     match ami.pjsip_show_contacts().await {
                         Ok(contacts) => {
                             me.replace_with_snapshot(&contacts);
                             snapshot_due = false;
                         }
-                        Err(e) => tracing::debug!(error = %e, "contact snapshot failed; retrying at the next connect"),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "contact snapshot failed; retrying at the next connect")
+                        }
                     }
                 }
                 tokio::select! {

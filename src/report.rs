@@ -56,7 +56,11 @@ mod tests {
 
     #[test]
     fn new_causes_are_kept_in_order() {
-        let line = say_once(["cannot start".into(), "bind 127.0.0.1:8088".into(), "address in use\n".into()]);
+        let line = say_once([
+            "cannot start".into(),
+            "bind 127.0.0.1:8088".into(),
+            "address in use\n".into(),
+        ]);
         assert_eq!(line, "cannot start: bind 127.0.0.1:8088: address in use");
     }
 }

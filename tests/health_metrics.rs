@@ -154,7 +154,12 @@ async fn metrics_count_http_requests_by_route_template_and_status() {
     );
     // Metrics are per process; other tests in this binary run daemons too.
     assert!(number(sample(&scrape, "rayan_ami_reconnects_total", &[])).unwrap_or(0.0) >= 1.0);
-    let applies_before = number(sample(&scrape, "rayan_applies_total", &[("outcome", "verified")])).unwrap_or(0.0);
+    let applies_before = number(sample(
+        &scrape,
+        "rayan_applies_total",
+        &[("outcome", "verified")],
+    ))
+    .unwrap_or(0.0);
     assert!(applies_before >= 1.0, "the start-up apply");
     let families = &scrape.families;
     assert!(!families[requests].help.is_empty(), "described");
@@ -162,27 +167,57 @@ async fn metrics_count_http_requests_by_route_template_and_status() {
 
     // A write moves the apply and reload metrics; an event from Asterisk that a
     // subscriber receives moves the event metrics.
-    let created = d.admin(Method::POST, "/api/v1/extensions", Some(serde_json::json!({"extension": "1001"}))).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(serde_json::json!({"extension": "1001"})),
+        )
+        .await;
     assert_eq!(created.body["apply"]["status"], "verified");
     let (mut ws, _hello) = Ws::connect(&d.url, &viewer, "types=contact_status").await;
     let asterisk = d.asterisk.as_ref().expect("an Asterisk double");
-    asterisk.emit(&AmiEvent::contact_status("1001", "sip:1001@127.0.0.1:5081", "Reachable", 293));
+    asterisk.emit(&AmiEvent::contact_status(
+        "1001",
+        "sip:1001@127.0.0.1:5081",
+        "Reachable",
+        293,
+    ));
     let frame = ws.json().await;
     assert_eq!(frame["type"], "contact_status", "{frame}");
     let scrape = scrape_metrics(&d, &viewer).await;
-    assert_eq!(number(sample(&scrape, "rayan_websocket_subscribers", &[])), Some(1.0));
+    assert_eq!(
+        number(sample(&scrape, "rayan_websocket_subscribers", &[])),
+        Some(1.0)
+    );
     match sample(&scrape, "rayan_event_delivery_seconds", &[]) {
         Some(PrometheusValue::Histogram(h)) => assert_eq!(h.count, Some(1), "one write: {h:?}"),
         other => panic!("expected a histogram, got {other:?}"),
     }
-    let applies_after = number(sample(&scrape, "rayan_applies_total", &[("outcome", "verified")])).unwrap_or(0.0);
-    assert!(applies_after >= applies_before + 1.0, "the create's apply is counted");
+    let applies_after = number(sample(
+        &scrape,
+        "rayan_applies_total",
+        &[("outcome", "verified")],
+    ))
+    .unwrap_or(0.0);
+    assert!(
+        applies_after >= applies_before + 1.0,
+        "the create's apply is counted"
+    );
     assert_eq!(
-        number(sample(&scrape, "rayan_events_in_total", &[("type", "contact_status")])),
+        number(sample(
+            &scrape,
+            "rayan_events_in_total",
+            &[("type", "contact_status")]
+        )),
         Some(1.0)
     );
     assert_eq!(
-        number(sample(&scrape, "rayan_events_out_total", &[("type", "contact_status")])),
+        number(sample(
+            &scrape,
+            "rayan_events_out_total",
+            &[("type", "contact_status")]
+        )),
         Some(1.0)
     );
     assert_eq!(
@@ -194,7 +229,9 @@ async fn metrics_count_http_requests_by_route_template_and_status() {
         "rayan_reload_duration_seconds",
         &[("module", "res_pjsip.so")],
     ) {
-        Some(PrometheusValue::Histogram(h)) => assert!(h.count >= Some(2), "start-up and create: {h:?}"),
+        Some(PrometheusValue::Histogram(h)) => {
+            assert!(h.count >= Some(2), "start-up and create: {h:?}")
+        }
         other => panic!("expected a histogram, got {other:?}"),
     }
     d.stop().await;

@@ -11,7 +11,10 @@ impl Histogram {
     const BUCKETS: usize = 200 + 192 + 95 + 1;
 
     pub fn new() -> Self {
-        Self { counts: vec![0; Self::BUCKETS], max_us: 0 }
+        Self {
+            counts: vec![0; Self::BUCKETS],
+            max_us: 0,
+        }
     }
 
     fn bucket(us: u64) -> usize {

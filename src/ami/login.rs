@@ -1,7 +1,6 @@
 //! Opening a connection: TCP connect, banner, optional MD5 challenge, Login, CoreSettings.
 //! Nothing else is written before the Login answer arrives.
 
-
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};

@@ -45,9 +45,15 @@ pub struct Message {
 
 #[derive(Clone)]
 enum Repr {
-    Owned { text: String, fields: Vec<Field> },
+    Owned {
+        text: String,
+        fields: Vec<Field>,
+    },
     /// Headers `fields.0..fields.1` of a block shared with the other messages of one read.
-    Shared { block: Arc<Block>, fields: (u32, u32) },
+    Shared {
+        block: Arc<Block>,
+        fields: (u32, u32),
+    },
 }
 
 impl Default for Message {
@@ -141,9 +147,10 @@ impl Message {
     fn parts(&self) -> (&str, &[Field]) {
         match &self.repr {
             Repr::Owned { text, fields } => (text, fields),
-            Repr::Shared { block, fields } => {
-                (&block.text, &block.fields[fields.0 as usize..fields.1 as usize])
-            }
+            Repr::Shared { block, fields } => (
+                &block.text,
+                &block.fields[fields.0 as usize..fields.1 as usize],
+            ),
         }
     }
 

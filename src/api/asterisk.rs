@@ -110,7 +110,14 @@ pub async fn force_apply(
         let plan = ForcedApply::DryRun(state.services.dry_run().await?);
         return Ok(axum::Json(plan).into_response());
     }
-    let report = state.services.force_apply(&format!("forced by {}", caller.name)).await?;
-    let status = if report.status == Outcome::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let report = state
+        .services
+        .force_apply(&format!("forced by {}", caller.name))
+        .await?;
+    let status = if report.status == Outcome::Pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(ForcedApply::Report(report))).into_response())
 }

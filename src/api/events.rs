@@ -34,8 +34,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use hyper_tungstenite::HyperWebsocketStream as Socket;
-use hyper_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use hyper_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use hyper_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use hyper_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use hyper_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use serde::Deserialize;
@@ -46,10 +46,10 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::error::{ApiError, PROBLEM_JSON, Problem};
 use super::extract::{Query, authenticate};
-use crate::service::stream::{Delivery, Filter, Subscription};
 use crate::metrics::{self, WriteTally};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
+use crate::service::stream::{Delivery, Filter, Subscription};
 use crate::service::tokens::Caller;
 
 /// Frames written per flush at most, so a large backlog still lets the loop look
@@ -91,8 +91,13 @@ pub struct StreamCaller(pub Caller);
 impl FromRequestParts<AppState> for StreamCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        authenticate(parts, state, Role::Viewer, true).await.map(StreamCaller)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state, Role::Viewer, true)
+            .await
+            .map(StreamCaller)
     }
 }
 
@@ -113,13 +118,15 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let types = stream::split_list(query.types.as_deref());
     let endpoints = stream::split_list(query.endpoints.as_deref());
-    let filter =
-        stream::build_filter(caller.role, types.as_deref(), endpoints.as_deref(), false).map_err(|e| match e {
-            FilterError::Invalid(errors) => ApiError::Validation(errors),
-            FilterError::RawNeedsAdmin => ApiError::Forbidden(Role::Admin),
-        })?;
+    let filter = stream::build_filter(caller.role, types.as_deref(), endpoints.as_deref(), false)
+        .map_err(|e| match e {
+        FilterError::Invalid(errors) => ApiError::Validation(errors),
+        FilterError::RawNeedsAdmin => ApiError::Forbidden(Role::Admin),
+    })?;
     if !hyper_tungstenite::is_upgrade_request(&request) {
-        return Ok(upgrade_required("the request has no `Connection: upgrade` and `Upgrade: websocket`"));
+        return Ok(upgrade_required(
+            "the request has no `Connection: upgrade` and `Upgrade: websocket`",
+        ));
     }
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -148,7 +155,12 @@ pub async fn stream(
         // Subscribing here, not before the upgrade, keeps a failed handshake from
         // ever holding a queue.
         let subscription = services.events.subscribe(filter.clone(), since);
-        let session = Session { subscription, role: caller.role, timing, filter };
+        let session = Session {
+            subscription,
+            role: caller.role,
+            timing,
+            filter,
+        };
         session.run(socket).await;
     }));
     Ok(response.map(Body::new))
@@ -230,7 +242,10 @@ impl Batch {
             self.wire.reserve(self.last_length);
         }
         self.wire.reserve(LONGEST_HEADER + text.len());
-        let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
+        let header = FrameHeader {
+            opcode: OpCode::Data(Data::Text),
+            ..FrameHeader::default()
+        };
         // Formatting into a Vec cannot fail: it never refuses bytes.
         let _ = header.format(text.len() as u64, &mut self.wire);
         self.wire.extend_from_slice(text.as_bytes());
@@ -296,23 +311,40 @@ impl Session {
     async fn converse(&mut self, socket: &mut Socket) {
         let idle_after = self.timing.idle_after;
         let hello = Notice::subscribed(&self.filter).to_json();
-        let end = match write(socket, Outgoing::Messages(vec![text(hello.into())]), idle_after).await {
+        let end = match write(
+            socket,
+            Outgoing::Messages(vec![text(hello.into())]),
+            idle_after,
+        )
+        .await
+        {
             Ok(()) => self.serve(socket).await,
             Err(end) => end,
         };
         if let End::Close(code, reason) = end {
-            let close =
-                Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason.as_ref()) }));
-            if write(socket, Outgoing::Messages(vec![close]), CLOSE_GRACE).await.is_ok() {
+            let close = Message::Close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::from(reason.as_ref()),
+            }));
+            if write(socket, Outgoing::Messages(vec![close]), CLOSE_GRACE)
+                .await
+                .is_ok()
+            {
                 // The close handshake: the client answers with its own close frame.
-                let _ =
-                    tokio::time::timeout(CLOSE_GRACE, async { while let Some(Ok(_)) = socket.next().await {} }).await;
+                let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                    while let Some(Ok(_)) = socket.next().await {}
+                })
+                .await;
             }
         }
     }
 
     async fn serve(&mut self, socket: &mut Socket) -> End {
-        let Timing { ping_every, idle_after, write_delay } = self.timing;
+        let Timing {
+            ping_every,
+            idle_after,
+            write_delay,
+        } = self.timing;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
@@ -334,17 +366,27 @@ impl Session {
             let outgoing = match wake {
                 Wake::Delivery(Some(first)) => {
                     batch.push(&first);
-                    self.subscription.drain_each(BATCH - 1, |delivery| batch.push(delivery));
-                    next_flush = if batch.deliveries < BATCH { Instant::now() + write_delay } else { Instant::now() };
+                    self.subscription
+                        .drain_each(BATCH - 1, |delivery| batch.push(delivery));
+                    next_flush = if batch.deliveries < BATCH {
+                        Instant::now() + write_delay
+                    } else {
+                        Instant::now()
+                    };
                     Outgoing::Frames(&batch.wire)
                 }
-                Wake::Delivery(None) => return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into()),
+                Wake::Delivery(None) => {
+                    return End::Close(CLOSE_GOING_AWAY, "rayand is shutting down".into());
+                }
                 Wake::Incoming(message) => {
                     last_heard = Instant::now();
                     match message {
                         Some(Ok(Message::Text(op))) => Outgoing::Messages(vec![self.apply_op(&op)]),
                         Some(Ok(Message::Binary(_))) => {
-                            return End::Close(CLOSE_UNSUPPORTED, "only JSON text messages are accepted".into());
+                            return End::Close(
+                                CLOSE_UNSUPPORTED,
+                                "only JSON text messages are accepted".into(),
+                            );
                         }
                         // tungstenite queued the pong; it goes out now, so that it never
                         // waits in tungstenite's buffer while frames are written directly.
@@ -442,10 +484,14 @@ mod tests {
         let mut cursor = Cursor::new(wire);
         let mut frames = Vec::new();
         while (cursor.position() as usize) < wire.len() {
-            let (header, length) = FrameHeader::parse(&mut cursor).expect("a valid header").expect("a whole header");
+            let (header, length) = FrameHeader::parse(&mut cursor)
+                .expect("a valid header")
+                .expect("a whole header");
             let start = cursor.position() as usize;
             let end = start + length as usize;
-            let text = std::str::from_utf8(&wire[start..end]).expect("UTF-8 text").to_owned();
+            let text = std::str::from_utf8(&wire[start..end])
+                .expect("UTF-8 text")
+                .to_owned();
             frames.push((header.opcode, header.is_final, header.mask.is_some(), text));
             cursor.set_position(end as u64);
         }
@@ -480,4 +526,3 @@ mod tests {
         }
     }
 }
-

@@ -36,11 +36,18 @@ pub struct Readiness {
 /// Readiness: the database answers and the apply worker is alive.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness), (status = 401, body = Problem)))]
-pub async fn readyz(State(state): State<AppState>, _caller: Authed<Viewer>) -> (StatusCode, axum::Json<Readiness>) {
+pub async fn readyz(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+) -> (StatusCode, axum::Json<Readiness>) {
     let database = state.services.database_answers().await;
     let board = state.status.snapshot();
     let ready = database && board.apply_worker_alive != Some(false);
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Readiness {
         ready,
         database,
@@ -55,7 +62,10 @@ pub async fn readyz(State(state): State<AppState>, _caller: Authed<Viewer>) -> (
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem)))]
 pub async fn metrics(_caller: Authed<Viewer>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::render())
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(),
+    )
 }
 
 pub async fn openapi_json(

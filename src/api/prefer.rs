@@ -63,11 +63,17 @@ pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<WaitPrefer
 
 /// Runs the handler with the client's wait preference and says it was applied.
 pub async fn honour(request: Request, next: Next) -> Response {
-    let values = request.headers().get_all(PREFER).iter().filter_map(|v| v.to_str().ok());
+    let values = request
+        .headers()
+        .get_all(PREFER)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
     let Some(preference) = parse(values) else {
         return next.run(request).await;
     };
-    let mut response = WAIT_PREFERENCE.scope(preference.limit(), next.run(request)).await;
+    let mut response = WAIT_PREFERENCE
+        .scope(preference.limit(), next.run(request))
+        .await;
     if let Ok(value) = HeaderValue::from_str(&preference.applied()) {
         response.headers_mut().insert(PREFERENCE_APPLIED, value);
     }
@@ -84,8 +90,14 @@ mod tests {
     fn reads_the_preferences_of_rfc_7240() {
         assert_eq!(parse(["respond-async"]), Some(WaitPreference::RespondAsync));
         assert_eq!(parse(["wait=5"]), Some(WaitPreference::Wait(5)));
-        assert_eq!(parse(["return=minimal, wait=3"]), Some(WaitPreference::Wait(3)));
-        assert_eq!(parse(["wait=3", "Respond-Async; x=1"]), Some(WaitPreference::RespondAsync));
+        assert_eq!(
+            parse(["return=minimal, wait=3"]),
+            Some(WaitPreference::Wait(3))
+        );
+        assert_eq!(
+            parse(["wait=3", "Respond-Async; x=1"]),
+            Some(WaitPreference::RespondAsync)
+        );
         assert_eq!(parse(["wait=\"7\""]), Some(WaitPreference::Wait(7)));
         assert_eq!(parse(["wait=soon", "handling=lenient"]), None);
         assert_eq!(parse(["wait=-1"]), None);

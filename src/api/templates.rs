@@ -8,8 +8,8 @@ use super::AppState;
 use super::error::{ApiResult, Problem};
 use super::extract::{Admin, Authed, Json, Paged, Path, Viewer};
 use crate::service::Page;
-use crate::service::templates::{ExtensionTemplateView, ProviderTemplateView};
 use crate::service::templates::ProviderTemplate;
+use crate::service::templates::{ExtensionTemplateView, ProviderTemplateView};
 
 #[utoipa::path(operation_id = "list_provider_template", get, path = "/api/v1/provider-templates", tag = "templates",
     params(Paged), responses((status = 200, body = Page<ProviderTemplateView>), (status = 401, body = Problem)))]

@@ -29,7 +29,8 @@ pub fn watch(
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
             let ours = event.paths.iter().any(|p| {
-                p.file_name().is_some_and(|n| n == PJSIP_CONF || n == EXTENSIONS_CONF)
+                p.file_name()
+                    .is_some_and(|n| n == PJSIP_CONF || n == EXTENSIONS_CONF)
             });
             if ours && !matches!(event.kind, notify::EventKind::Access(_)) {
                 let _ = tx.send(());
@@ -58,14 +59,22 @@ pub fn watch(
             let desired = desired.clone();
             let dir = dir.clone();
             let Ok(Some(drifted)) = tokio::task::spawn_blocking(move || {
-                let desired = desired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let desired = desired
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let rendered = desired.as_ref()?;
                 let mut drifted = Vec::new();
                 for (name, blocks, file) in [
                     (PJSIP_CONF, &rendered.pjsip, ConfigFile::Pjsip),
-                    (EXTENSIONS_CONF, &rendered.extensions, ConfigFile::Extensions),
+                    (
+                        EXTENSIONS_CONF,
+                        &rendered.extensions,
+                        ConfigFile::Extensions,
+                    ),
                 ] {
-                    let Ok(text) = std::fs::read_to_string(dir.join(name)) else { continue };
+                    let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+                        continue;
+                    };
                     match ManagedFile::parse(&text, ";") {
                         Ok(parsed) => drifted.extend(
                             parsed

@@ -22,7 +22,10 @@ pub struct Section {
 
 impl Section {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -42,21 +45,31 @@ pub fn sections(text: &str) -> Vec<Section> {
         }
         if let Some(rest) = line.strip_prefix('[') {
             if let Some(end) = rest.find(']') {
-                out.push(Section { name: rest[..end].trim().to_owned(), options: Vec::new() });
+                out.push(Section {
+                    name: rest[..end].trim().to_owned(),
+                    options: Vec::new(),
+                });
             }
             continue;
         }
         if let (Some(section), Some((k, v))) = (out.last_mut(), line.split_once('=')) {
             // `exten => …` is `exten = > …` to this split.
             let v = v.strip_prefix('>').unwrap_or(v);
-            section.options.push((k.trim().to_owned(), v.trim().to_owned()));
+            section
+                .options
+                .push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
     out
 }
 
 fn split_list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The endpoints a rendered block defines.
@@ -92,7 +105,8 @@ pub fn transport_fingerprint(pjsip_conf: &str) -> Vec<String> {
         .into_iter()
         .filter(|s| s.get("type") == Some("transport"))
         .map(|s| {
-            let mut options: Vec<String> = s.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut options: Vec<String> =
+                s.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
             options.sort();
             format!("[{}] {}", s.name, options.join(" "))
         })
@@ -102,7 +116,10 @@ pub fn transport_fingerprint(pjsip_conf: &str) -> Vec<String> {
 }
 
 /// `None` when Asterisk loaded the endpoint as rendered; otherwise why not.
-pub fn check_endpoint(expected: &ExpectedEndpoint, loaded: Option<&EndpointDetails>) -> Option<String> {
+pub fn check_endpoint(
+    expected: &ExpectedEndpoint,
+    loaded: Option<&EndpointDetails>,
+) -> Option<String> {
     let name = &expected.name;
     let Some(loaded) = loaded else {
         return Some(format!(
@@ -112,7 +129,10 @@ pub fn check_endpoint(expected: &ExpectedEndpoint, loaded: Option<&EndpointDetai
     let mut problems = Vec::new();
     if let Some(context) = &expected.context {
         if loaded.context() != Some(context.as_str()) {
-            problems.push(format!("context is {:?}, expected {context}", loaded.context().unwrap_or("")));
+            problems.push(format!(
+                "context is {:?}, expected {context}",
+                loaded.context().unwrap_or("")
+            ));
         }
     }
     let aors = loaded.aor_names();
@@ -133,12 +153,18 @@ pub fn check_endpoint(expected: &ExpectedEndpoint, loaded: Option<&EndpointDetai
         problems.push(format!("auth {auth} was not loaded"));
     }
     if loaded.transport_missing() {
-        problems.push(format!("transport {} does not exist", loaded.transport_name().unwrap_or("?")));
+        problems.push(format!(
+            "transport {} does not exist",
+            loaded.transport_name().unwrap_or("?")
+        ));
     }
     if problems.is_empty() {
         None
     } else {
-        Some(format!("Asterisk loaded endpoint {name} incompletely: {}", problems.join("; ")))
+        Some(format!(
+            "Asterisk loaded endpoint {name} incompletely: {}",
+            problems.join("; ")
+        ))
     }
 }
 
@@ -164,13 +190,17 @@ mod tests {
     #[test]
     fn reads_extension_names_from_a_dialplan_block() {
         let body = "[from-internal]\nexten => 1001,1,Dial(PJSIP/1001,30)\nsame => n,Hangup()\nexten => _9NXX,1,Goto(x,${EXTEN},1)\n";
-        assert_eq!(expected_extensions(body), vec!["1001".to_owned(), "_9NXX".to_owned()]);
+        assert_eq!(
+            expected_extensions(body),
+            vec!["1001".to_owned(), "_9NXX".to_owned()]
+        );
     }
 
     #[test]
     fn transport_fingerprint_ignores_order_and_comments() {
         let a = "[transport-udp]\ntype=transport\nprotocol=udp\nbind=0.0.0.0:5060\n[1001]\ntype=endpoint\n";
-        let b = "; comment\n[transport-udp]\nbind=0.0.0.0:5060 ; here\ntype=transport\nprotocol=udp\n";
+        let b =
+            "; comment\n[transport-udp]\nbind=0.0.0.0:5060 ; here\ntype=transport\nprotocol=udp\n";
         assert_eq!(transport_fingerprint(a), transport_fingerprint(b));
         let c = "[transport-udp]\ntype=transport\nprotocol=udp\nbind=0.0.0.0:5070\n";
         assert_ne!(transport_fingerprint(a), transport_fingerprint(c));

@@ -13,11 +13,11 @@ use sea_orm::DatabaseConnection;
 use super::{FileOutcome, ObjectOutcome, Outcome, ReloadRecord};
 use crate::config::KamailioSettings;
 use crate::kamailio::{
-    AddressCheck, DEFAULT_MAX_SUBNETS, DestinationCheck, KamailioError, KamailioRpc, ReloadKind, address_blocks,
-    check_addresses, check_dispatcher, dispatcher_blocks,
+    AddressCheck, DEFAULT_MAX_SUBNETS, DestinationCheck, KamailioError, KamailioRpc, ReloadKind,
+    address_blocks, check_addresses, check_dispatcher, dispatcher_blocks,
 };
-use crate::render::{self, KAMAILIO_LEADER, ManagedBlock, ManagedFile, RenderError, WriteOptions};
 use crate::model::ObjectRef;
+use crate::render::{self, KAMAILIO_LEADER, ManagedBlock, ManagedFile, RenderError, WriteOptions};
 use crate::store;
 
 /// Every JSON-RPC call must finish within this.
@@ -60,7 +60,14 @@ struct List {
 
 impl List {
     fn new(kind: ReloadKind, module: &'static str) -> Self {
-        List { kind, module, owed: true, removed: BTreeSet::new(), pending: false, empty_reported: false }
+        List {
+            kind,
+            module,
+            owed: true,
+            removed: BTreeSet::new(),
+            pending: false,
+            empty_reported: false,
+        }
     }
 }
 
@@ -77,7 +84,11 @@ impl KamailioStage {
         Ok(KamailioStage {
             settings: settings.clone(),
             rpc: KamailioRpc::new(&settings.rpc_url, RPC_TIMEOUT)?,
-            write: WriteOptions { keep_backups, new_file_mode: 0o644, with_diff: false },
+            write: WriteOptions {
+                keep_backups,
+                new_file_mode: 0o644,
+                with_diff: false,
+            },
             dispatcher: List::new(ReloadKind::Dispatcher, "dispatcher"),
             addresses: List::new(ReloadKind::Addresses, "permissions"),
         })
@@ -93,7 +104,12 @@ impl KamailioStage {
         let lists = match store::kamailio::lists(db).await {
             Ok(lists) => lists,
             Err(e) => {
-                out.objects.push(object("lists", Outcome::Failed, "changed", Some(format!("cannot load: {e}"))));
+                out.objects.push(object(
+                    "lists",
+                    Outcome::Failed,
+                    "changed",
+                    Some(format!("cannot load: {e}")),
+                ));
                 return out;
             }
         };
@@ -105,18 +121,31 @@ impl KamailioStage {
         // An empty list would reload fine and drop every destination: never written.
         let dispatcher_written = if lists.destinations.is_empty() {
             if !std::mem::replace(&mut self.dispatcher.empty_reported, true) {
-                out.objects.push(object("dispatcher list", Outcome::Failed, "changed", Some(EMPTY_DISPATCHER.into())));
+                out.objects.push(object(
+                    "dispatcher list",
+                    Outcome::Failed,
+                    "changed",
+                    Some(EMPTY_DISPATCHER.into()),
+                ));
             }
             false
         } else {
             self.dispatcher.empty_reported = false;
             let path = self.settings.dispatcher_list.clone();
             let blocks = dispatcher_blocks(&lists.destinations).map_err(|e| e.to_string());
-            self.sync(&path, blocks, DISPATCHER_PREFIX, Which::Dispatcher, &mut out)
+            self.sync(
+                &path,
+                blocks,
+                DISPATCHER_PREFIX,
+                Which::Dispatcher,
+                &mut out,
+            )
         };
-        let blocks = address_blocks(&lists.addresses, DEFAULT_MAX_SUBNETS).map_err(|e| e.to_string());
+        let blocks =
+            address_blocks(&lists.addresses, DEFAULT_MAX_SUBNETS).map_err(|e| e.to_string());
         let path = self.settings.address_list.clone();
-        let addresses_written = self.sync(&path, blocks, ADDRESS_PREFIX, Which::Addresses, &mut out);
+        let addresses_written =
+            self.sync(&path, blocks, ADDRESS_PREFIX, Which::Addresses, &mut out);
 
         if dispatcher_written && self.dispatcher.owed {
             let sets: BTreeSet<u32> = lists.destinations.iter().map(|d| d.set_id).collect();
@@ -124,7 +153,11 @@ impl KamailioStage {
             if self.reload(Which::Dispatcher, &names, &mut out).await {
                 match check_dispatcher(&self.rpc, &lists.destinations).await {
                     Ok(checks) => {
-                        out.objects.extend(dispatcher_outcomes(&sets, &self.dispatcher.removed, &checks));
+                        out.objects.extend(dispatcher_outcomes(
+                            &sets,
+                            &self.dispatcher.removed,
+                            &checks,
+                        ));
                         self.dispatcher.removed.clear();
                     }
                     Err(e) => self.unreachable(Which::Dispatcher, &names, &e, &mut out),
@@ -137,7 +170,11 @@ impl KamailioStage {
             if self.reload(Which::Addresses, &names, &mut out).await {
                 match check_addresses(&self.rpc, &lists.addresses).await {
                     Ok(checks) => {
-                        out.objects.extend(address_outcomes(&groups, &self.addresses.removed, &checks));
+                        out.objects.extend(address_outcomes(
+                            &groups,
+                            &self.addresses.removed,
+                            &checks,
+                        ));
                         self.addresses.removed.clear();
                     }
                     Err(e) => self.unreachable(Which::Addresses, &names, &e, &mut out),
@@ -174,21 +211,31 @@ impl KamailioStage {
             Which::Addresses => "address list",
         };
         let blocks: Vec<ManagedBlock> = match blocks {
-            Ok(blocks) => blocks.into_iter().map(|(id, body)| ManagedBlock::new(id, body)).collect(),
+            Ok(blocks) => blocks
+                .into_iter()
+                .map(|(id, body)| ManagedBlock::new(id, body))
+                .collect(),
             Err(e) => {
-                out.objects.push(object(name, Outcome::Failed, "changed", Some(format!("not written: {e}"))));
+                out.objects.push(object(
+                    name,
+                    Outcome::Failed,
+                    "changed",
+                    Some(format!("not written: {e}")),
+                ));
                 return false;
             }
         };
         let result = current_block_ids(path).and_then(|before| {
-            render::sync_file(path, KAMAILIO_LEADER, &blocks, &self.write).map(|outcome| (before, outcome))
+            render::sync_file(path, KAMAILIO_LEADER, &blocks, &self.write)
+                .map(|outcome| (before, outcome))
         });
         match result {
             Ok((before, outcome)) => {
                 let list = self.list(which);
                 for id in before {
                     let gone = !blocks.iter().any(|b| b.id == id);
-                    if let Some(number) = id.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok())
+                    if let Some(number) =
+                        id.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok())
                         && gone
                     {
                         list.removed.insert(number);
@@ -205,14 +252,24 @@ impl KamailioStage {
                 true
             }
             Err(e) => {
-                out.objects.push(object(name, Outcome::Failed, "changed", Some(format!("cannot write: {e}"))));
+                out.objects.push(object(
+                    name,
+                    Outcome::Failed,
+                    "changed",
+                    Some(format!("cannot write: {e}")),
+                ));
                 false
             }
         }
     }
 
     /// Reloads one list; true when Kamailio loaded it.
-    async fn reload(&mut self, which: Which, names: &[(String, &'static str)], out: &mut StageOutcome) -> bool {
+    async fn reload(
+        &mut self,
+        which: Which,
+        names: &[(String, &'static str)],
+        out: &mut StageOutcome,
+    ) -> bool {
         let (kind, module) = {
             let list = self.list(which);
             (list.kind, list.module)
@@ -222,23 +279,36 @@ impl KamailioStage {
         let duration_ms = clock.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(_) => {
-                out.reloads.push(ReloadRecord { module: module.into(), duration_ms, result: "reloaded".into() });
+                out.reloads.push(ReloadRecord {
+                    module: module.into(),
+                    duration_ms,
+                    result: "reloaded".into(),
+                });
                 let list = self.list(which);
                 list.owed = false;
                 list.pending = false;
                 true
             }
             Err(e) if e.is_transport() || e.is_rate_limited() => {
-                out.reloads.push(ReloadRecord { module: module.into(), duration_ms, result: e.to_string() });
+                out.reloads.push(ReloadRecord {
+                    module: module.into(),
+                    duration_ms,
+                    result: e.to_string(),
+                });
                 self.unreachable(which, names, &e, out);
                 false
             }
             Err(e) => {
                 let message = format!("Kamailio refused the {module} reload: {e}");
-                out.reloads.push(ReloadRecord { module: module.into(), duration_ms, result: message.clone() });
+                out.reloads.push(ReloadRecord {
+                    module: module.into(),
+                    duration_ms,
+                    result: message.clone(),
+                });
                 self.list(which).pending = false;
                 for (name, change) in names {
-                    out.objects.push(object(name, Outcome::Failed, change, Some(message.clone())));
+                    out.objects
+                        .push(object(name, Outcome::Failed, change, Some(message.clone())));
                 }
                 false
             }
@@ -257,7 +327,12 @@ impl KamailioStage {
         list.pending = true;
         list.owed = true;
         for (name, change) in names {
-            out.objects.push(object(name, Outcome::Pending, change, Some(error.to_string())));
+            out.objects.push(object(
+                name,
+                Outcome::Pending,
+                change,
+                Some(error.to_string()),
+            ));
         }
     }
 }
@@ -277,14 +352,29 @@ fn address_object(group: u32) -> String {
 }
 
 fn object(name: &str, status: Outcome, change: &str, detail: Option<String>) -> ObjectOutcome {
-    ObjectOutcome { kind: KIND.into(), name: name.into(), status, change: change.into(), detail }
+    ObjectOutcome {
+        kind: KIND.into(),
+        name: name.into(),
+        status,
+        change: change.into(),
+        detail,
+    }
 }
 
-fn names(present: &BTreeSet<u32>, removed: &BTreeSet<u32>, name: fn(u32) -> String) -> Vec<(String, &'static str)> {
+fn names(
+    present: &BTreeSet<u32>,
+    removed: &BTreeSet<u32>,
+    name: fn(u32) -> String,
+) -> Vec<(String, &'static str)> {
     present
         .iter()
         .map(|n| (name(*n), "changed"))
-        .chain(removed.iter().filter(|n| !present.contains(n)).map(|n| (name(*n), "removed")))
+        .chain(
+            removed
+                .iter()
+                .filter(|n| !present.contains(n))
+                .map(|n| (name(*n), "removed")),
+        )
         .collect()
 }
 
@@ -299,7 +389,11 @@ fn current_block_ids(path: &Path) -> Result<Vec<String>, RenderError> {
 }
 
 fn outcome_of(problems: Vec<String>) -> (Outcome, Option<String>) {
-    if problems.is_empty() { (Outcome::Verified, None) } else { (Outcome::Failed, Some(problems.join("; "))) }
+    if problems.is_empty() {
+        (Outcome::Verified, None)
+    } else {
+        (Outcome::Failed, Some(problems.join("; ")))
+    }
 }
 
 /// One object per written set (every destination loaded as written, nothing
@@ -325,13 +419,22 @@ fn dispatcher_outcomes(
         .collect();
     for set in removed.iter().filter(|s| !sets.contains(s)) {
         let (status, detail) = outcome_of(problems(*set));
-        objects.push(object(&dispatcher_object(*set), status, "removed", detail.map(|d| format!("still loaded: {d}"))));
+        objects.push(object(
+            &dispatcher_object(*set),
+            status,
+            "removed",
+            detail.map(|d| format!("still loaded: {d}")),
+        ));
     }
     objects
 }
 
 /// The same for permissions groups.
-fn address_outcomes(groups: &BTreeSet<u32>, removed: &BTreeSet<u32>, checks: &[AddressCheck]) -> Vec<ObjectOutcome> {
+fn address_outcomes(
+    groups: &BTreeSet<u32>,
+    removed: &BTreeSet<u32>,
+    checks: &[AddressCheck],
+) -> Vec<ObjectOutcome> {
     let problems = |group: u32| -> Vec<String> {
         checks
             .iter()
@@ -348,7 +451,12 @@ fn address_outcomes(groups: &BTreeSet<u32>, removed: &BTreeSet<u32>, checks: &[A
         .collect();
     for group in removed.iter().filter(|g| !groups.contains(g)) {
         let (status, detail) = outcome_of(problems(*group));
-        objects.push(object(&address_object(*group), status, "removed", detail.map(|d| format!("still loaded: {d}"))));
+        objects.push(object(
+            &address_object(*group),
+            status,
+            "removed",
+            detail.map(|d| format!("still loaded: {d}")),
+        ));
     }
     objects
 }
@@ -357,7 +465,9 @@ fn address_outcomes(groups: &BTreeSet<u32>, removed: &BTreeSet<u32>, checks: &[A
 mod tests {
     use super::*;
     use crate::kamailio::verify_destinations;
-    use crate::kamailio::{Attributes, Destination, DispatcherState, LiveDestination, LiveFlags, LiveState};
+    use crate::kamailio::{
+        Attributes, Destination, DispatcherState, LiveDestination, LiveFlags, LiveState,
+    };
 
     fn destination(set_id: u32, uri: &str) -> Destination {
         Destination {
@@ -372,13 +482,19 @@ mod tests {
     #[test]
     fn a_set_missing_from_kamailio_fails_and_a_removed_set_still_loaded_fails() {
         // Kamailio has set 1, and a set 3 that was removed from the file.
-        let written = [destination(1, "sip:192.0.2.1"), destination(2, "sip:192.0.2.2")];
+        let written = [
+            destination(1, "sip:192.0.2.1"),
+            destination(2, "sip:192.0.2.2"),
+        ];
         let live: Vec<LiveDestination> = [(1, "sip:192.0.2.1"), (3, "sip:192.0.2.3")]
             .into_iter()
             .map(|(set_id, uri)| LiveDestination {
                 set_id,
                 uri: uri.into(),
-                flags: LiveFlags { state: LiveState::Active, probing: false },
+                flags: LiveFlags {
+                    state: LiveState::Active,
+                    probing: false,
+                },
                 priority: 0,
                 attrs: None,
             })

@@ -16,14 +16,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-
 pub use worker::{ApplyContext, EventSink, WorkerEvent, spawn};
 
 /// Every file the worker writes with these settings: Asterisk's two, and Kamailio's
 /// lists when Kamailio is configured.
 pub fn written_files(settings: &crate::config::Settings) -> Vec<std::path::PathBuf> {
     let dir = &settings.asterisk.config_dir;
-    let mut files = vec![dir.join(worker::PJSIP_CONF), dir.join(worker::EXTENSIONS_CONF)];
+    let mut files = vec![
+        dir.join(worker::PJSIP_CONF),
+        dir.join(worker::EXTENSIONS_CONF),
+    ];
     if let Some(kamailio) = &settings.kamailio {
         files.push(kamailio.dispatcher_list.clone());
         files.push(kamailio.address_list.clone());
@@ -32,8 +34,8 @@ pub fn written_files(settings: &crate::config::Settings) -> Vec<std::path::PathB
 }
 
 pub use crate::model::apply::{
-    ApplyReport, ApplySummary, DryRun, FileOutcome, ObjectOutcome, Outcome, PlannedFile, REFUSED, ReloadRecord,
-    ReloadSummary, WorkerStatus,
+    ApplyReport, ApplySummary, DryRun, FileOutcome, ObjectOutcome, Outcome, PlannedFile, REFUSED,
+    ReloadRecord, ReloadSummary, WorkerStatus,
 };
 
 pub(crate) struct ApplyRequest {
@@ -53,15 +55,27 @@ pub struct ApplyHandle {
 impl ApplyHandle {
     /// Wakes the worker after a committed change; the receiver yields the report
     /// of the apply that included it. Dropped if the worker has stopped.
-    pub fn request(&self, trigger: impl Into<String>, force: bool) -> oneshot::Receiver<Arc<ApplyReport>> {
+    pub fn request(
+        &self,
+        trigger: impl Into<String>,
+        force: bool,
+    ) -> oneshot::Receiver<Arc<ApplyReport>> {
         let (respond, rx) = oneshot::channel();
-        let _ = self.tx.send(ApplyRequest { trigger: trigger.into(), force, respond: Some(respond) });
+        let _ = self.tx.send(ApplyRequest {
+            trigger: trigger.into(),
+            force,
+            respond: Some(respond),
+        });
         rx
     }
 
     /// Wakes the worker without waiting for the outcome.
     pub fn nudge(&self, trigger: impl Into<String>) {
-        let _ = self.tx.send(ApplyRequest { trigger: trigger.into(), force: false, respond: None });
+        let _ = self.tx.send(ApplyRequest {
+            trigger: trigger.into(),
+            force: false,
+            respond: None,
+        });
     }
 
     pub fn status(&self) -> WorkerStatus {

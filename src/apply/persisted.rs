@@ -22,7 +22,10 @@ pub fn path(state_dir: &Path) -> PathBuf {
 }
 
 pub fn load(state_dir: &Path) -> Persisted {
-    std::fs::read(path(state_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(path(state_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 pub fn save(state_dir: &Path, state: &Persisted) -> std::io::Result<()> {

@@ -13,19 +13,20 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::expect::{
-    ExpectedEndpoint, check_endpoint, expected_endpoints, expected_extensions, transport_fingerprint,
+    ExpectedEndpoint, check_endpoint, expected_endpoints, expected_extensions,
+    transport_fingerprint,
 };
 use super::kamailio::{self as kamailio_stage, KamailioStage};
 use super::persisted::{self, Persisted};
 use super::{
-    ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome, Outcome, PlannedFile,
-    ReloadRecord, ReloadSummary, WorkerStatus,
+    ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome,
+    Outcome, PlannedFile, ReloadRecord, ReloadSummary, WorkerStatus,
 };
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
-use crate::render::{self, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
 use crate::events::{ApplyEvent, DriftEvent};
 use crate::model::{ConfigFile, ObjectKind, ObjectRef};
+use crate::render::{self, FileSync, ManagedBlock, RenderError, RenderedConfig, WriteOptions};
 use crate::store::{self, StoreError};
 
 /// What the worker tells the rest of the daemon.
@@ -81,9 +82,11 @@ impl ApplyContext {
         let providers = store::snapshot::provider_templates(&self.db).await?;
         let settings = render::RenderSettings::from(&*self.settings);
         // CPU work (on every core at scale): off the async threads.
-        tokio::task::spawn_blocking(move || render::render_isolated(&snapshot, &providers, &settings))
-            .await
-            .map_err(|e| ApplyError::Io(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            render::render_isolated(&snapshot, &providers, &settings)
+        })
+        .await
+        .map_err(|e| ApplyError::Io(e.to_string()))
     }
 }
 
@@ -92,7 +95,10 @@ impl ApplyContext {
 enum Pending {
     Changed(Vec<ExpectedEndpoint>),
     Removed(Vec<String>),
-    Dialplan { context: String, extensions: Vec<String> },
+    Dialplan {
+        context: String,
+        extensions: Vec<String>,
+    },
 }
 
 struct Worker {
@@ -108,16 +114,30 @@ struct Worker {
 
 /// Starts the worker. It runs a first apply at once (converging after a crash),
 /// and another whenever Asterisk (re)connects while changes are pending.
-pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHandle, JoinHandle<()>) {
+pub fn spawn(
+    ctx: ApplyContext,
+    mut shutdown: watch::Receiver<bool>,
+) -> (ApplyHandle, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<ApplyRequest>();
     let status = Arc::new(Mutex::new(WorkerStatus::default()));
     let ctx = Arc::new(ctx);
     let desired = Arc::new(Mutex::new(None));
-    let handle = ApplyHandle { tx: tx.clone(), status: status.clone(), ctx: ctx.clone() };
-    let drift_task = super::drift::watch(ctx.clone(), desired.clone(), status.clone(), shutdown.clone());
+    let handle = ApplyHandle {
+        tx: tx.clone(),
+        status: status.clone(),
+        ctx: ctx.clone(),
+    };
+    let drift_task = super::drift::watch(
+        ctx.clone(),
+        desired.clone(),
+        status.clone(),
+        shutdown.clone(),
+    );
     let kamailio = ctx.settings.kamailio.as_ref().and_then(|k| {
         KamailioStage::new(k, ctx.settings.asterisk.keep_backups)
-            .map_err(|e| tracing::error!(error = %e, "kamailio is configured but cannot be reached"))
+            .map_err(
+                |e| tracing::error!(error = %e, "kamailio is configured but cannot be reached"),
+            )
             .ok()
     });
     let mut worker = Worker {
@@ -130,13 +150,18 @@ pub fn spawn(ctx: ApplyContext, mut shutdown: watch::Receiver<bool>) -> (ApplyHa
     };
     let debounce = worker.ctx.settings.apply_debounce();
     let task = tokio::spawn(async move {
-        if let Err(e) = store::applies::close_interrupted(&worker.ctx.db, &worker.ctx.settings.node).await {
+        if let Err(e) =
+            store::applies::close_interrupted(&worker.ctx.db, &worker.ctx.settings.node).await
+        {
             tracing::warn!(error = %e, "cannot close interrupted applies");
         }
         let mut ami_state = worker.ctx.ami.state();
         let mut last_apply = std::time::Instant::now();
-        let mut batch: Vec<ApplyRequest> =
-            vec![ApplyRequest { trigger: "start".into(), force: false, respond: None }];
+        let mut batch: Vec<ApplyRequest> = vec![ApplyRequest {
+            trigger: "start".into(),
+            force: false,
+            respond: None,
+        }];
         loop {
             if batch.is_empty() {
                 tokio::select! {
@@ -218,7 +243,6 @@ fn summarise(triggers: &[String]) -> String {
     }
 }
 
-
 /// Brings `pjsip.conf` and `extensions.conf` (in `paths`) in line with `rendered`,
 /// leaving the blocks of objects that could not be rendered as they are.
 fn sync_both(
@@ -226,10 +250,23 @@ fn sync_both(
     rendered: &RenderedConfig,
     write: &WriteOptions,
 ) -> Result<Vec<render::SyncOutcome>, RenderError> {
-    let kept = [rendered.kept(ConfigFile::Pjsip), rendered.kept(ConfigFile::Extensions)];
+    let kept = [
+        rendered.kept(ConfigFile::Pjsip),
+        rendered.kept(ConfigFile::Extensions),
+    ];
     let files = [
-        FileSync { path: &paths[0], leader: render::ASTERISK_LEADER, blocks: &rendered.pjsip, keep: &kept[0] },
-        FileSync { path: &paths[1], leader: render::ASTERISK_LEADER, blocks: &rendered.extensions, keep: &kept[1] },
+        FileSync {
+            path: &paths[0],
+            leader: render::ASTERISK_LEADER,
+            blocks: &rendered.pjsip,
+            keep: &kept[0],
+        },
+        FileSync {
+            path: &paths[1],
+            leader: render::ASTERISK_LEADER,
+            blocks: &rendered.extensions,
+            keep: &kept[1],
+        },
     ];
     render::sync_files(&files, write)
 }
@@ -239,7 +276,14 @@ fn refused_outcomes(rendered: &RenderedConfig) -> Vec<ObjectOutcome> {
     rendered
         .failures
         .iter()
-        .map(|f| ObjectOutcome::new(&f.object, Outcome::Failed, super::REFUSED, Some(f.error.to_string())))
+        .map(|f| {
+            ObjectOutcome::new(
+                &f.object,
+                Outcome::Failed,
+                super::REFUSED,
+                Some(f.error.to_string()),
+            )
+        })
         .collect()
 }
 
@@ -252,7 +296,8 @@ struct Outcomes {
     status: Outcome,
 }
 
-const RESTART_NOTE: &str = "a PJSIP transport changed: Asterisk must be restarted to apply it (a reload does not)";
+const RESTART_NOTE: &str =
+    "a PJSIP transport changed: Asterisk must be restarted to apply it (a reload does not)";
 
 impl Outcomes {
     fn nothing_changed(files: Vec<FileOutcome>) -> Self {
@@ -273,7 +318,14 @@ impl Outcomes {
         restart_required: bool,
         message: String,
     ) -> Self {
-        Outcomes { files, reloads, objects, restart_required, detail: Some(message), status: Outcome::Failed }
+        Outcomes {
+            files,
+            reloads,
+            objects,
+            restart_required,
+            detail: Some(message),
+            status: Outcome::Failed,
+        }
     }
 
     fn verified(
@@ -282,7 +334,10 @@ impl Outcomes {
         objects: Vec<ObjectOutcome>,
         restart_required: bool,
     ) -> Self {
-        let failed = objects.iter().filter(|o| o.status == Outcome::Failed).count();
+        let failed = objects
+            .iter()
+            .filter(|o| o.status == Outcome::Failed)
+            .count();
         let notes: Vec<String> = [
             (failed > 0).then(|| format!("{failed} object(s) failed verification")),
             restart_required.then(|| RESTART_NOTE.to_owned()),
@@ -296,7 +351,11 @@ impl Outcomes {
             objects,
             restart_required,
             detail: (!notes.is_empty()).then(|| notes.join("; ")),
-            status: if failed > 0 { Outcome::Failed } else { Outcome::Verified },
+            status: if failed > 0 {
+                Outcome::Failed
+            } else {
+                Outcome::Verified
+            },
         }
     }
 }
@@ -322,14 +381,22 @@ struct OwedReload {
 enum Reloaded {
     All(Vec<ReloadRecord>),
     /// Asterisk answered but did not reload a module.
-    Refused { reloads: Vec<ReloadRecord>, message: String },
+    Refused {
+        reloads: Vec<ReloadRecord>,
+        message: String,
+    },
     /// The connection went away: what is left stays pending.
-    Lost { reloads: Vec<ReloadRecord>, why: String },
+    Lost {
+        reloads: Vec<ReloadRecord>,
+        why: String,
+    },
 }
 
 impl Worker {
     fn owes_kamailio(&self) -> bool {
-        self.kamailio.as_ref().is_some_and(KamailioStage::is_pending)
+        self.kamailio
+            .as_ref()
+            .is_some_and(KamailioStage::is_pending)
     }
 
     fn owes_asterisk(&self) -> bool {
@@ -339,7 +406,8 @@ impl Worker {
     async fn run(&mut self, trigger: &str, force: bool) -> ApplyReport {
         let started = Utc::now();
         let clock = Instant::now();
-        let row = store::applies::begin(&self.ctx.db, &self.ctx.settings.node, trigger, false).await;
+        let row =
+            store::applies::begin(&self.ctx.db, &self.ctx.settings.node, trigger, false).await;
         let outcomes = match self.apply(force).await {
             Ok(outcomes) => outcomes,
             Err(e) => Outcomes::reload_failed(vec![], vec![], vec![], false, e.to_string()),
@@ -382,7 +450,11 @@ impl Worker {
             detail: outcomes.detail,
         };
         crate::metrics::record_apply(report.status.as_str(), clock.elapsed());
-        let failed = report.objects.iter().filter(|o| o.status == Outcome::Failed).count() as u64;
+        let failed = report
+            .objects
+            .iter()
+            .filter(|o| o.status == Outcome::Failed)
+            .count() as u64;
         if failed > 0 {
             crate::metrics::record_verify_failures(failed);
         }
@@ -395,7 +467,11 @@ impl Worker {
             "apply finished"
         );
         if let Ok(mut status) = self.status.lock() {
-            status.last_apply = Some(ApplySummary { id, status: report.status, finished_at: report.finished_at });
+            status.last_apply = Some(ApplySummary {
+                id,
+                status: report.status,
+                finished_at: report.finished_at,
+            });
             if report.status == Outcome::Failed {
                 status.last_error = report
                     .objects
@@ -427,7 +503,9 @@ impl Worker {
         let stage = stage.run(&self.ctx.db, force).await;
         if stage.objects.iter().any(|o| o.status == Outcome::Failed) {
             outcomes.status = Outcome::Failed;
-        } else if stage.objects.iter().any(|o| o.status == Outcome::Pending) && outcomes.status == Outcome::Verified {
+        } else if stage.objects.iter().any(|o| o.status == Outcome::Pending)
+            && outcomes.status == Outcome::Verified
+        {
             outcomes.status = Outcome::Pending;
         }
         if !stage.objects.is_empty() && outcomes.detail.as_deref() == Some("nothing changed") {
@@ -462,7 +540,9 @@ impl Worker {
             if outcomes.status == Outcome::Verified {
                 outcomes.status = Outcome::Failed;
             }
-            outcomes.objects.retain(|o| !refused.iter().any(|r| r.kind == o.kind && r.name == o.name));
+            outcomes
+                .objects
+                .retain(|o| !refused.iter().any(|r| r.kind == o.kind && r.name == o.name));
             outcomes.objects.extend(refused);
         }
         Ok(outcomes)
@@ -470,7 +550,11 @@ impl Worker {
 
     /// Writes the rendered files, reloads what changed and verifies it: one stage
     /// each, every stage's way out an `Outcomes`.
-    async fn apply_rendered(&mut self, rendered: RenderedConfig, force: bool) -> Result<Outcomes, ApplyError> {
+    async fn apply_rendered(
+        &mut self,
+        rendered: RenderedConfig,
+        force: bool,
+    ) -> Result<Outcomes, ApplyError> {
         let written = self.write_files(rendered, force).await?;
         let restart_required = written.restart_required;
         if written.owed.is_empty() && self.pending.is_empty() {
@@ -484,7 +568,13 @@ impl Worker {
             Reloaded::All(reloads) => reloads,
             Reloaded::Refused { reloads, message } => {
                 let objects = self.fail_pending(&message);
-                return Ok(Outcomes::reload_failed(written.files, reloads, objects, restart_required, message));
+                return Ok(Outcomes::reload_failed(
+                    written.files,
+                    reloads,
+                    objects,
+                    restart_required,
+                    message,
+                ));
             }
             Reloaded::Lost { reloads, why } => {
                 let mut outcomes = self.pending_outcome(written.files, &why);
@@ -502,12 +592,21 @@ impl Worker {
             }
         };
         self.set_pending(false);
-        Ok(Outcomes::verified(written.files, reloads, objects, restart_required))
+        Ok(Outcomes::verified(
+            written.files,
+            reloads,
+            objects,
+            restart_required,
+        ))
     }
 
     /// The write stage: brings both files in line with the rendering, notes what
     /// must be verified, and plans which modules owe a reload.
-    async fn write_files(&mut self, rendered: RenderedConfig, force: bool) -> Result<Written, ApplyError> {
+    async fn write_files(
+        &mut self,
+        rendered: RenderedConfig,
+        force: bool,
+    ) -> Result<Written, ApplyError> {
         let write = WriteOptions {
             keep_backups: self.ctx.settings.asterisk.keep_backups,
             new_file_mode: 0o640,
@@ -521,7 +620,9 @@ impl Worker {
             let paths = paths.clone();
             let desired = self.desired.clone();
             tokio::task::spawn_blocking(move || {
-                let mut desired = desired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut desired = desired
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let synced = sync_both(&paths, &rendered, &write);
                 if synced.is_ok() {
                     *desired = Some(rendered.clone());
@@ -533,16 +634,22 @@ impl Worker {
         };
         let mut written = Written::default();
         let mut pjsip_content = String::new();
-        for (((name, module, file), blocks), (path, outcome)) in
-            [(PJSIP_CONF, PJSIP_MODULE, ConfigFile::Pjsip), (EXTENSIONS_CONF, DIALPLAN_MODULE, ConfigFile::Extensions)]
-                .into_iter()
-                .zip([&rendered.pjsip, &rendered.extensions])
-                .zip(paths.iter().zip(synced?))
+        for (((name, module, file), blocks), (path, outcome)) in [
+            (PJSIP_CONF, PJSIP_MODULE, ConfigFile::Pjsip),
+            (EXTENSIONS_CONF, DIALPLAN_MODULE, ConfigFile::Extensions),
+        ]
+        .into_iter()
+        .zip([&rendered.pjsip, &rendered.extensions])
+        .zip(paths.iter().zip(synced?))
         {
             self.note_changes(file, &outcome, blocks);
             let digest = persisted::digest(&outcome.content);
             if force || self.persisted.reloaded.get(name) != Some(&digest) {
-                written.owed.push(OwedReload { file: name, module, digest });
+                written.owed.push(OwedReload {
+                    file: name,
+                    module,
+                    digest,
+                });
             }
             if name == PJSIP_CONF {
                 pjsip_content = outcome.content;
@@ -558,7 +665,11 @@ impl Worker {
         }
         written.transports = transport_fingerprint(&pjsip_content);
         written.restart_required = written.owed.iter().any(|o| o.file == PJSIP_CONF)
-            && self.persisted.transports.as_ref().is_some_and(|t| *t != written.transports);
+            && self
+                .persisted
+                .transports
+                .as_ref()
+                .is_some_and(|t| *t != written.transports);
         Ok(written)
     }
 
@@ -574,22 +685,37 @@ impl Worker {
             crate::metrics::record_reload(module, clock.elapsed());
             let message = match result {
                 Ok(ReloadOutcome::Reloaded) => {
-                    reloads.push(ReloadRecord { module: module.into(), duration_ms, result: "reloaded".into() });
-                    self.persisted.reloaded.insert(owed.file.to_owned(), owed.digest.clone());
+                    reloads.push(ReloadRecord {
+                        module: module.into(),
+                        duration_ms,
+                        result: "reloaded".into(),
+                    });
+                    self.persisted
+                        .reloaded
+                        .insert(owed.file.to_owned(), owed.digest.clone());
                     if owed.file == PJSIP_CONF {
                         self.persisted.transports = Some(written.transports.clone());
                     }
                     continue;
                 }
                 Ok(ReloadOutcome::NoSuchModule) => format!("Asterisk has no module {module}"),
-                Ok(ReloadOutcome::Failed { message }) => format!("reload of {module} failed: {message}"),
+                Ok(ReloadOutcome::Failed { message }) => {
+                    format!("reload of {module} failed: {message}")
+                }
                 Err(e) if e.is_connection_error() => {
                     self.record_reloads(&reloads);
-                    return Reloaded::Lost { reloads, why: format!("Asterisk went away during the reload: {e}") };
+                    return Reloaded::Lost {
+                        reloads,
+                        why: format!("Asterisk went away during the reload: {e}"),
+                    };
                 }
                 Err(e) => format!("reload of {module} failed: {e}"),
             };
-            reloads.push(ReloadRecord { module: module.into(), duration_ms, result: message.clone() });
+            reloads.push(ReloadRecord {
+                module: module.into(),
+                duration_ms,
+                result: message.clone(),
+            });
             self.record_reloads(&reloads);
             return Reloaded::Refused { reloads, message };
         }
@@ -601,7 +727,12 @@ impl Worker {
     }
 
     /// Adds every changed or removed block to what must be verified.
-    fn note_changes(&mut self, file: ConfigFile, synced: &render::SyncOutcome, desired: &[ManagedBlock]) {
+    fn note_changes(
+        &mut self,
+        file: ConfigFile,
+        synced: &render::SyncOutcome,
+        desired: &[ManagedBlock],
+    ) {
         let changed: HashSet<&str> = synced
             .drift
             .iter()
@@ -629,8 +760,16 @@ impl Worker {
         for block in &synced.removed {
             let Some(object) = owner(block) else { continue };
             let pending = match object.kind() {
-                ObjectKind::Dialplan => Pending::Dialplan { context: object.key().to_owned(), extensions: Vec::new() },
-                _ => Pending::Removed(expected_endpoints(&block.body).into_iter().map(|e| e.name).collect()),
+                ObjectKind::Dialplan => Pending::Dialplan {
+                    context: object.key().to_owned(),
+                    extensions: Vec::new(),
+                },
+                _ => Pending::Removed(
+                    expected_endpoints(&block.body)
+                        .into_iter()
+                        .map(|e| e.name)
+                        .collect(),
+                ),
             };
             self.pending.insert(object, pending);
         }
@@ -647,7 +786,10 @@ impl Worker {
             return;
         }
         if let Ok(mut status) = self.status.lock() {
-            status.last_reload = Some(ReloadSummary { at: Utc::now(), modules: reloads.to_vec() });
+            status.last_reload = Some(ReloadSummary {
+                at: Utc::now(),
+                modules: reloads.to_vec(),
+            });
         }
     }
 
@@ -656,19 +798,34 @@ impl Worker {
         if let Ok(mut status) = self.status.lock() {
             status.last_error = Some(why.to_owned());
         }
-        let detail = format!("{why}; the change is saved and will be applied when Asterisk is back");
+        let detail =
+            format!("{why}; the change is saved and will be applied when Asterisk is back");
         let objects = self
             .pending
             .iter()
             .map(|(object, p)| ObjectOutcome::new(object, Outcome::Pending, change_of(p), None))
             .collect();
-        Outcomes { files, reloads: vec![], objects, restart_required: false, detail: Some(detail), status: Outcome::Pending }
+        Outcomes {
+            files,
+            reloads: vec![],
+            objects,
+            restart_required: false,
+            detail: Some(detail),
+            status: Outcome::Pending,
+        }
     }
 
     fn fail_pending(&mut self, why: &str) -> Vec<ObjectOutcome> {
         std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|(object, p)| ObjectOutcome::new(&object, Outcome::Failed, change_of(&p), Some(why.to_owned())))
+            .map(|(object, p)| {
+                ObjectOutcome::new(
+                    &object,
+                    Outcome::Failed,
+                    change_of(&p),
+                    Some(why.to_owned()),
+                )
+            })
             .collect()
     }
 
@@ -676,14 +833,27 @@ impl Worker {
     /// pending for the next apply.
     async fn verify(&mut self) -> Result<Vec<ObjectOutcome>, AmiError> {
         let ami = self.ctx.ami.clone();
-        let items: Vec<(ObjectRef, Pending)> = self.pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let items: Vec<(ObjectRef, Pending)> = self
+            .pending
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let results: Vec<Result<ObjectOutcome, AmiError>> = stream::iter(items)
             .map(|(object, pending)| {
                 let ami = ami.clone();
                 async move {
                     let detail = verify_one(&ami, &pending).await?;
-                    let status = if detail.is_none() { Outcome::Verified } else { Outcome::Failed };
-                    Ok(ObjectOutcome::new(&object, status, change_of(&pending), detail))
+                    let status = if detail.is_none() {
+                        Outcome::Verified
+                    } else {
+                        Outcome::Failed
+                    };
+                    Ok(ObjectOutcome::new(
+                        &object,
+                        status,
+                        change_of(&pending),
+                        detail,
+                    ))
                 }
             })
             .buffer_unordered(VERIFY_CONCURRENCY)
@@ -726,20 +896,41 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
                     still.push(name.clone());
                 }
             }
-            Ok((!still.is_empty()).then(|| format!("Asterisk still has endpoint(s) {} after reload", still.join(", "))))
+            Ok((!still.is_empty()).then(|| {
+                format!(
+                    "Asterisk still has endpoint(s) {} after reload",
+                    still.join(", ")
+                )
+            }))
         }
-        Pending::Dialplan { context, extensions } => {
+        Pending::Dialplan {
+            context,
+            extensions,
+        } => {
             // ShowDialPlan needs only the `reporting` class; `Command` would need
             // `command`, which is far more than rayan should hold.
-            let list = ami.send_list(Message::action("ShowDialPlan").with("Context", context)).await?;
+            let list = ami
+                .send_list(Message::action("ShowDialPlan").with("Context", context))
+                .await?;
             if !list.is_success() {
-                return Ok(Some(format!("Asterisk has no dialplan context {context} after reload")));
+                return Ok(Some(format!(
+                    "Asterisk has no dialplan context {context} after reload"
+                )));
             }
-            let loaded: std::collections::HashSet<&str> =
-                list.events_named("ListDialplan").filter_map(|e| e.get("Extension")).collect();
-            let missing: Vec<&str> = extensions.iter().map(String::as_str).filter(|e| !loaded.contains(e)).collect();
+            let loaded: std::collections::HashSet<&str> = list
+                .events_named("ListDialplan")
+                .filter_map(|e| e.get("Extension"))
+                .collect();
+            let missing: Vec<&str> = extensions
+                .iter()
+                .map(String::as_str)
+                .filter(|e| !loaded.contains(e))
+                .collect();
             Ok((!missing.is_empty()).then(|| {
-                format!("Asterisk did not load extension(s) {} into context {context}", missing.join(", "))
+                format!(
+                    "Asterisk did not load extension(s) {} into context {context}",
+                    missing.join(", ")
+                )
             }))
         }
     }
@@ -751,7 +942,11 @@ pub async fn dry_run(ctx: &ApplyContext) -> Result<DryRun, ApplyError> {
     let mut files = Vec::new();
     for (name, blocks, file) in [
         (PJSIP_CONF, &rendered.pjsip, ConfigFile::Pjsip),
-        (EXTENSIONS_CONF, &rendered.extensions, ConfigFile::Extensions),
+        (
+            EXTENSIONS_CONF,
+            &rendered.extensions,
+            ConfigFile::Extensions,
+        ),
     ] {
         let path = ctx.file(name);
         let plan = render::plan_file_keeping(&path, ";", blocks, &rendered.kept(file))?;

@@ -8,7 +8,10 @@ async fn main() -> std::process::ExitCode {
     match rayan::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", rayan::report::say_once(err.chain().map(ToString::to_string)));
+            eprintln!(
+                "error: {}",
+                rayan::report::say_once(err.chain().map(ToString::to_string))
+            );
             std::process::ExitCode::FAILURE
         }
     }

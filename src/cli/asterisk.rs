@@ -7,12 +7,18 @@ use crate::client::Client;
 /// `rayan-ctl apply [--dry-run]`
 pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> anyhow::Result<()> {
     if dry_run {
-        let plan = client.post("/api/v1/applies?dry_run=true", &json!({})).await?;
+        let plan = client
+            .post("/api/v1/applies?dry_run=true", &json!({}))
+            .await?;
         if out.json {
             out.object(&plan);
             return Ok(());
         }
-        let files = plan.get("files").and_then(Value::as_array).cloned().unwrap_or_default();
+        let files = plan
+            .get("files")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut any = false;
         for file in &files {
             if file.get("changed") == Some(&Value::Bool(true)) {
@@ -33,11 +39,28 @@ pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> anyhow::Resu
             "apply {}: {}{}",
             cell(report.get("id")),
             cell(report.get("status")),
-            report.get("detail").and_then(Value::as_str).map(|d| format!(" ({d})")).unwrap_or_default()
+            report
+                .get("detail")
+                .and_then(Value::as_str)
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
         );
-        let objects = report.get("objects").and_then(Value::as_array).cloned().unwrap_or_default();
+        let objects = report
+            .get("objects")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if !objects.is_empty() {
-            out.list(&report, &objects, &[("KIND", "kind"), ("NAME", "name"), ("STATUS", "status"), ("DETAIL", "detail")]);
+            out.list(
+                &report,
+                &objects,
+                &[
+                    ("KIND", "kind"),
+                    ("NAME", "name"),
+                    ("STATUS", "status"),
+                    ("DETAIL", "detail"),
+                ],
+            );
         }
     }
     fail_unless_verified(&report)
@@ -55,7 +78,10 @@ pub fn fail_unless_verified(report: &Value) -> anyhow::Result<()> {
     match report.get("status").and_then(Value::as_str) {
         Some("failed") => anyhow::bail!(
             "Asterisk did not load everything: {}",
-            report.get("detail").and_then(Value::as_str).unwrap_or("see the objects above")
+            report
+                .get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or("see the objects above")
         ),
         _ => Ok(()),
     }

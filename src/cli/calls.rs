@@ -33,7 +33,14 @@ pub enum CallsCommand {
 
 pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> anyhow::Result<()> {
     match cmd {
-        CallsCommand::List { extension, since, until, disposition, limit, offset } => {
+        CallsCommand::List {
+            extension,
+            since,
+            until,
+            disposition,
+            limit,
+            offset,
+        } => {
             let params = [
                 ("extension", extension),
                 ("since", since),
@@ -42,15 +49,21 @@ pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> anyhow::Re
                 ("limit", limit.map(|n| n.to_string())),
                 ("offset", offset.map(|n| n.to_string())),
             ];
-            let query: Vec<String> =
-                params.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+            let query: Vec<String> = params
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+                .collect();
             let path = if query.is_empty() {
                 "/api/v1/calls".to_owned()
             } else {
                 format!("/api/v1/calls?{}", query.join("&"))
             };
             let page = client.get(&path).await?;
-            let items = page.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = page
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             out.list(
                 &page,
                 &items,
@@ -72,7 +85,9 @@ pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> anyhow::Re
             Ok(())
         }
         CallsCommand::Hangup { id } => {
-            let answer = client.delete(&format!("/api/v1/calls/{}", encode(&id))).await?;
+            let answer = client
+                .delete(&format!("/api/v1/calls/{}", encode(&id)))
+                .await?;
             if out.json {
                 out.object(&answer);
             } else {
@@ -86,7 +101,9 @@ pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> anyhow::Re
 
 /// `rayan-ctl call 1001 1002`: rings 1001, then connects it to 1002.
 pub async fn call(client: &Client, out: &Output, from: String, to: String) -> anyhow::Result<()> {
-    let started = client.post("/api/v1/calls", &json!({"from": from, "to": to})).await?;
+    let started = client
+        .post("/api/v1/calls", &json!({"from": from, "to": to}))
+        .await?;
     if out.json {
         out.object(&started);
     } else {

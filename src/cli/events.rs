@@ -45,8 +45,18 @@ pub enum EventsCommand {
 
 pub async fn run(client: &Client, out: &Output, cmd: EventsCommand) -> anyhow::Result<()> {
     match cmd {
-        EventsCommand::Tail { types, endpoints, since } => {
-            let tail = Tail { client, json: out.json, types, endpoints, last_seq: since };
+        EventsCommand::Tail {
+            types,
+            endpoints,
+            since,
+        } => {
+            let tail = Tail {
+                client,
+                json: out.json,
+                types,
+                endpoints,
+                last_seq: since,
+            };
             tail.run().await
         }
     }
@@ -82,11 +92,15 @@ impl Tail<'_> {
                     retry = FIRST_RETRY;
                     match self.follow(socket, &mut interrupted).await {
                         Ended::Interrupted => return Ok(()),
-                        Ended::Lost(reason) => eprintln!("event stream lost ({reason}); reconnecting"),
+                        Ended::Lost(reason) => {
+                            eprintln!("event stream lost ({reason}); reconnecting")
+                        }
                     }
                 }
                 Err(WsError::Http(response)) => return Err(refused(&response)),
-                Err(error) => eprintln!("cannot reach the event stream: {error}; retrying in {retry:?}"),
+                Err(error) => {
+                    eprintln!("cannot reach the event stream: {error}; retrying in {retry:?}")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
@@ -97,14 +111,20 @@ impl Tail<'_> {
     }
 
     /// The WebSocket request: `ws://…/api/v1/events?…` with the bearer token.
-    fn request(&self) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    fn request(
+        &self,
+    ) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
         let base = self.client.base_url();
         let ws_base = if let Some(rest) = base.strip_prefix("http://") {
             format!("ws://{rest}")
         } else if base.starts_with("https://") {
-            return Err(anyhow!("events tail speaks plain ws:// only; reach rayand over http:// (e.g. on its host)"));
+            return Err(anyhow!(
+                "events tail speaks plain ws:// only; reach rayand over http:// (e.g. on its host)"
+            ));
         } else {
-            return Err(anyhow!("the rayand URL must start with http://, not {base}"));
+            return Err(anyhow!(
+                "the rayand URL must start with http://, not {base}"
+            ));
         };
         let mut query = Vec::new();
         if !self.types.is_empty() {
@@ -120,7 +140,10 @@ impl Tail<'_> {
         if !query.is_empty() {
             url = format!("{url}?{}", query.join("&"));
         }
-        let mut request = url.as_str().into_client_request().with_context(|| format!("bad event stream URL {url}"))?;
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .with_context(|| format!("bad event stream URL {url}"))?;
         let bearer = HeaderValue::from_str(&format!("Bearer {}", self.client.token()))
             .context("the token contains characters a header cannot carry")?;
         request.headers_mut().insert("authorization", bearer);
@@ -129,7 +152,9 @@ impl Tail<'_> {
 
     async fn follow<S, F>(&mut self, socket: S, interrupted: &mut std::pin::Pin<&mut F>) -> Ended
     where
-        S: futures_util::Stream<Item = Result<Message, WsError>> + futures_util::Sink<Message, Error = WsError> + Unpin,
+        S: futures_util::Stream<Item = Result<Message, WsError>>
+            + futures_util::Sink<Message, Error = WsError>
+            + Unpin,
         F: std::future::Future,
     {
         let (mut sink, mut stream) = socket.split();
@@ -150,8 +175,9 @@ impl Tail<'_> {
             match message {
                 Some(Ok(Message::Text(text))) => self.show(text.as_str()),
                 Some(Ok(Message::Close(frame))) => {
-                    let reason =
-                        frame.map_or("closed".to_owned(), |f| format!("closed {}: {}", u16::from(f.code), f.reason));
+                    let reason = frame.map_or("closed".to_owned(), |f| {
+                        format!("closed {}: {}", u16::from(f.code), f.reason)
+                    });
                     return Ended::Lost(reason);
                 }
                 Some(Ok(_)) => {}
@@ -180,32 +206,51 @@ impl Tail<'_> {
                     Control::Lagged { dropped } => {
                         eprintln!("! {dropped} events dropped: this terminal read too slowly")
                     }
-                    Control::Gap { from, to } => eprintln!("! events {from}..{to} are no longer available"),
+                    Control::Gap { from, to } => {
+                        eprintln!("! events {from}..{to} are no longer available")
+                    }
                 }
             }
             Err(_) => match serde_json::from_str::<Notice>(text) {
                 Ok(Notice::Subscribed { .. }) => {}
-                Ok(Notice::Error { message }) => eprintln!("! the server refused a request: {message}"),
-                Err(_) => eprintln!("! unexpected frame: {}", text.chars().take(200).collect::<String>()),
+                Ok(Notice::Error { message }) => {
+                    eprintln!("! the server refused a request: {message}")
+                }
+                Err(_) => eprintln!(
+                    "! unexpected frame: {}",
+                    text.chars().take(200).collect::<String>()
+                ),
             },
         }
     }
 }
 
 /// The server's problem document for a refused upgrade.
-fn refused(response: &tokio_tungstenite::tungstenite::handshake::client::Response) -> anyhow::Error {
+fn refused(
+    response: &tokio_tungstenite::tungstenite::handshake::client::Response,
+) -> anyhow::Error {
     let status = response.status();
     let detail = response
         .body()
         .as_deref()
         .and_then(|body| serde_json::from_slice::<Value>(body).ok())
-        .and_then(|problem| problem.get("detail").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|problem| {
+            problem
+                .get("detail")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
-    anyhow!("the event stream refused the connection ({}): {detail}", status.as_u16())
+    anyhow!(
+        "the event stream refused the connection ({}): {detail}",
+        status.as_u16()
+    )
 }
 
 fn field<'a>(data: &'a Value, name: &str) -> Option<&'a str> {
-    data.get(name).and_then(Value::as_str).filter(|v| !v.is_empty())
+    data.get(name)
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
 }
 
 /// One readable line: time, sequence number, type, then what the event says.
@@ -214,8 +259,17 @@ pub fn describe(event: &EventFrame) -> String {
     let text = |name: &str| field(data, name).unwrap_or("-");
     let what = match event.kind {
         EventKind::ContactStatus => {
-            let rtt = data.get("rtt_ms").and_then(Value::as_f64).map(|ms| format!(" rtt {ms} ms")).unwrap_or_default();
-            format!("{} {} {}{rtt}", text("endpoint"), text("status"), text("uri"))
+            let rtt = data
+                .get("rtt_ms")
+                .and_then(Value::as_f64)
+                .map(|ms| format!(" rtt {ms} ms"))
+                .unwrap_or_default();
+            format!(
+                "{} {} {}{rtt}",
+                text("endpoint"),
+                text("status"),
+                text("uri")
+            )
         }
         EventKind::Hangup => {
             let cause = data.get("cause").map_or("-".to_owned(), Value::to_string);
@@ -228,9 +282,17 @@ pub fn describe(event: &EventFrame) -> String {
             )
         }
         EventKind::Call => {
-            let mut line = format!("{} {} {} -> {}", text("linkedid"), text("state"), text("from"), text("to"));
+            let mut line = format!(
+                "{} {} {} -> {}",
+                text("linkedid"),
+                text("state"),
+                text("from"),
+                text("to")
+            );
             if let Some(disposition) = field(data, "disposition") {
-                let seconds = data.get("duration_s").map_or("-".to_owned(), Value::to_string);
+                let seconds = data
+                    .get("duration_s")
+                    .map_or("-".to_owned(), Value::to_string);
                 line.push_str(&format!(" {disposition} {seconds} s"));
             }
             line
@@ -241,7 +303,12 @@ pub fn describe(event: &EventFrame) -> String {
         },
         EventKind::Apply | EventKind::Drift | EventKind::Raw => data.to_string(),
     };
-    format!("{} #{} {} {what}", crate::events::event::format_time(&event.time), event.seq, event.kind)
+    format!(
+        "{} #{} {} {what}",
+        crate::events::event::format_time(&event.time),
+        event.seq,
+        event.kind
+    )
 }
 
 #[cfg(test)]
@@ -281,8 +348,17 @@ mod tests {
             EventKind::Call,
             json!({"state": "ended", "linkedid": "17.14", "from": "1001", "to": "1002", "disposition": "ANSWERED", "duration_s": 4}),
         );
-        assert_eq!(describe(&ended), "2026-11-21T16:34:19.740Z #812 call 17.14 ended 1001 -> 1002 ANSWERED 4 s");
-        let down = frame(EventKind::Asterisk, json!({"state": "disconnected", "reason": "connection refused"}));
-        assert_eq!(describe(&down), "2026-11-21T16:34:19.740Z #812 asterisk disconnected (connection refused)");
+        assert_eq!(
+            describe(&ended),
+            "2026-11-21T16:34:19.740Z #812 call 17.14 ended 1001 -> 1002 ANSWERED 4 s"
+        );
+        let down = frame(
+            EventKind::Asterisk,
+            json!({"state": "disconnected", "reason": "connection refused"}),
+        );
+        assert_eq!(
+            describe(&down),
+            "2026-11-21T16:34:19.740Z #812 asterisk disconnected (connection refused)"
+        );
     }
 }

@@ -90,7 +90,10 @@ impl ExtensionFields {
         put("codecs", self.codecs.map(|c| json!(c)));
         put("max_contacts", self.max_contacts.map(Value::from));
         put("caller_id", self.caller_id.map(Value::from));
-        put("enabled", (self.enable || self.disable).then_some(Value::Bool(self.enable)));
+        put(
+            "enabled",
+            (self.enable || self.disable).then_some(Value::Bool(self.enable)),
+        );
         body
     }
 }
@@ -119,14 +122,22 @@ pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow
         ExtensionCommand::Create { number, fields } => {
             let mut body = fields.into_json();
             body.insert("extension".into(), Value::from(number));
-            let created = client.post("/api/v1/extensions", &Value::Object(body)).await?;
+            let created = client
+                .post("/api/v1/extensions", &Value::Object(body))
+                .await?;
             out.object(&created);
             if !out.json && created.get("password").is_some() {
                 eprintln!("note: the generated password is shown only this once");
             }
             check_apply(&created)?;
         }
-        ExtensionCommand::List { context, template, search, limit, offset } => {
+        ExtensionCommand::List {
+            context,
+            template,
+            search,
+            limit,
+            offset,
+        } => {
             let mut query = Vec::new();
             for (k, v) in [
                 ("context", context),
@@ -145,38 +156,62 @@ pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow
                 format!("/api/v1/extensions?{}", query.join("&"))
             };
             let page = client.get(&path).await?;
-            let items = page.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = page
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             out.list(&page, &items, COLUMNS);
         }
         ExtensionCommand::Show { number } => {
-            out.object(&client.get(&format!("/api/v1/extensions/{}", encode(&number))).await?);
+            out.object(
+                &client
+                    .get(&format!("/api/v1/extensions/{}", encode(&number)))
+                    .await?,
+            );
         }
         ExtensionCommand::Update { number, fields } => {
             let body = fields.into_json();
             if body.is_empty() {
                 anyhow::bail!("nothing to change: give at least one field, e.g. --name");
             }
-            let updated = client.patch(&format!("/api/v1/extensions/{}", encode(&number)), &Value::Object(body)).await?;
+            let updated = client
+                .patch(
+                    &format!("/api/v1/extensions/{}", encode(&number)),
+                    &Value::Object(body),
+                )
+                .await?;
             out.object(&updated);
             check_apply(&updated)?;
         }
         ExtensionCommand::Delete { number } => {
-            let answer = client.delete(&format!("/api/v1/extensions/{}", encode(&number))).await?;
+            let answer = client
+                .delete(&format!("/api/v1/extensions/{}", encode(&number)))
+                .await?;
             if out.json {
                 out.object(&answer);
             } else {
-                out.done(&format!("extension {number} deleted ({})", apply_summary(&answer)));
+                out.done(&format!(
+                    "extension {number} deleted ({})",
+                    apply_summary(&answer)
+                ));
             }
         }
         ExtensionCommand::Verify { number } => {
-            let answer = client.get(&format!("/api/v1/extensions/{}/verify", encode(&number))).await?;
+            let answer = client
+                .get(&format!("/api/v1/extensions/{}/verify", encode(&number)))
+                .await?;
             if out.json {
                 out.object(&answer);
             } else {
                 println!(
                     "extension {number}: {}{}",
                     cell(answer.get("status")),
-                    answer.get("detail").and_then(Value::as_str).map(|d| format!(" ({d})")).unwrap_or_default()
+                    answer
+                        .get("detail")
+                        .and_then(Value::as_str)
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
                 );
             }
             super::asterisk::fail_unless_verified(&answer)?;

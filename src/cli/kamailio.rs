@@ -67,14 +67,22 @@ const DESTINATION_COLUMNS: &[(&str, &str)] = &[
     ("PRIORITY", "priority"),
     ("WEIGHT", "weight"),
 ];
-const ADDRESS_COLUMNS: &[(&str, &str)] =
-    &[("ID", "id"), ("GROUP", "group"), ("ADDRESS", "address"), ("PORT", "port"), ("TAG", "tag")];
+const ADDRESS_COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("GROUP", "group"),
+    ("ADDRESS", "address"),
+    ("PORT", "port"),
+    ("TAG", "tag"),
+];
 
 fn apply_note(out: &Output, answer: &Value) {
     if !out.json
         && let Some(status) = answer["apply"]["status"].as_str()
     {
-        let detail = answer["apply"]["detail"].as_str().map(|d| format!(": {d}")).unwrap_or_default();
+        let detail = answer["apply"]["detail"]
+            .as_str()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
         eprintln!("apply: {status}{detail}");
     }
 }
@@ -91,11 +99,19 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
                     "version": status["version"], "error": status["error"],
                 });
                 out.object(&summary);
-                let live = status["destinations"].as_array().cloned().unwrap_or_default();
+                let live = status["destinations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 out.list(
                     &status,
                     &live,
-                    &[("SET", "set_id"), ("URI", "uri"), ("FLAGS", "flags"), ("PRIORITY", "priority")],
+                    &[
+                        ("SET", "set_id"),
+                        ("URI", "uri"),
+                        ("FLAGS", "flags"),
+                        ("PRIORITY", "priority"),
+                    ],
                 );
             }
         }
@@ -103,7 +119,13 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
             let list = super::all_items(client, "/api/v1/kamailio/dispatchers").await?;
             out.list(&super::whole_page(list.clone()), &list, DESTINATION_COLUMNS);
         }
-        KamailioCommand::Dispatcher(DispatcherCommand::Create { set, uri, priority, state, weight }) => {
+        KamailioCommand::Dispatcher(DispatcherCommand::Create {
+            set,
+            uri,
+            priority,
+            state,
+            weight,
+        }) => {
             let mut body = json!({"set_id": set, "uri": uri});
             if let Some(priority) = priority {
                 body["priority"] = Value::from(priority);
@@ -119,7 +141,9 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
             apply_note(out, &created);
         }
         KamailioCommand::Dispatcher(DispatcherCommand::Delete { id }) => {
-            let answer = client.delete(&format!("/api/v1/kamailio/dispatchers/{id}")).await?;
+            let answer = client
+                .delete(&format!("/api/v1/kamailio/dispatchers/{id}"))
+                .await?;
             out.done(&format!("destination {id} deleted"));
             apply_note(out, &answer);
         }
@@ -127,7 +151,12 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
             let list = super::all_items(client, "/api/v1/kamailio/addresses").await?;
             out.list(&super::whole_page(list.clone()), &list, ADDRESS_COLUMNS);
         }
-        KamailioCommand::Address(AddressCommand::Create { group, address, port, tag }) => {
+        KamailioCommand::Address(AddressCommand::Create {
+            group,
+            address,
+            port,
+            tag,
+        }) => {
             let mut body = json!({"group": group, "address": address});
             if let Some(port) = port {
                 body["port"] = Value::from(port);
@@ -140,7 +169,9 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
             apply_note(out, &created);
         }
         KamailioCommand::Address(AddressCommand::Delete { id }) => {
-            let answer = client.delete(&format!("/api/v1/kamailio/addresses/{id}")).await?;
+            let answer = client
+                .delete(&format!("/api/v1/kamailio/addresses/{id}"))
+                .await?;
             out.done(&format!("trusted address {id} deleted"));
             apply_note(out, &answer);
         }
@@ -154,7 +185,12 @@ pub async fn list_nodes(client: &Client, out: &Output) -> anyhow::Result<()> {
     out.list(
         &super::whole_page(list.clone()),
         &list,
-        &[("NAME", "name"), ("SIP", "sip_address"), ("AMI", "ami_address"), ("LAST SEEN", "last_seen_at")],
+        &[
+            ("NAME", "name"),
+            ("SIP", "sip_address"),
+            ("AMI", "ami_address"),
+            ("LAST SEEN", "last_seen_at"),
+        ],
     );
     Ok(())
 }

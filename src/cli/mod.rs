@@ -17,7 +17,11 @@ use crate::client::{Client, candidate_state_dirs, discover_token, discover_url};
 pub use output::Output;
 
 #[derive(Parser)]
-#[command(name = "rayan-ctl", version, about = "Manage rayan: extensions, trunks, tokens, applies, events")]
+#[command(
+    name = "rayan-ctl",
+    version,
+    about = "Manage rayan: extensions, trunks, tokens, applies, events"
+)]
 pub struct Cli {
     /// rayand's URL (default: what a local rayand wrote in its state dir, else http://127.0.0.1:8088).
     #[arg(long, env = "RAYAN_URL", global = true)]
@@ -106,9 +110,18 @@ async fn all_items(client: &Client, path: &str) -> anyhow::Result<Vec<serde_json
     const PAGE: usize = 1000;
     let mut items = Vec::new();
     loop {
-        let page = client.get(&format!("{path}?limit={PAGE}&offset={}", items.len())).await?;
-        let batch = page.get("items").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
-        let total = page.get("total").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let page = client
+            .get(&format!("{path}?limit={PAGE}&offset={}", items.len()))
+            .await?;
+        let batch = page
+            .get("items")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let total = page
+            .get("total")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         let done = batch.len() < PAGE;
         items.extend(batch);
         if done || items.len() as u64 >= total {
@@ -127,7 +140,14 @@ fn whole_page(items: Vec<serde_json::Value>) -> serde_json::Value {
 fn query_string(pairs: &[(&str, Option<String>)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", crate::client::encode(v))))
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .map(|v| format!("{k}={}", crate::client::encode(v)))
+        })
         .collect();
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }

@@ -38,7 +38,15 @@ pub async fn run(client: &Client, out: &Output, cmd: TokenCommand) -> anyhow::Re
             out.list(
                 &Value::Array(items.clone()),
                 &items,
-                &[("ID", "id"), ("NAME", "name"), ("ROLE", "role"), ("PREFIX", "prefix"), ("CREATED", "created_at"), ("LAST USED", "last_used_at"), ("REVOKED", "revoked_at")],
+                &[
+                    ("ID", "id"),
+                    ("NAME", "name"),
+                    ("ROLE", "role"),
+                    ("PREFIX", "prefix"),
+                    ("CREATED", "created_at"),
+                    ("LAST USED", "last_used_at"),
+                    ("REVOKED", "revoked_at"),
+                ],
             );
         }
         TokenCommand::Revoke { id } => {

@@ -28,7 +28,9 @@ impl KindSet {
 
     /// The types in the set, in [`EventKind::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = EventKind> {
-        EventKind::ALL.into_iter().filter(move |kind| self.contains(*kind))
+        EventKind::ALL
+            .into_iter()
+            .filter(move |kind| self.contains(*kind))
     }
 }
 
@@ -114,9 +116,14 @@ mod tests {
     use serde_json::json;
 
     fn event(kind: EventKind, data: serde_json::Value) -> Event {
-        Event::from_draft(1, Utc::now(), &NodeName::new("n"), Draft::new(kind, data), std::time::Instant::now())
+        Event::from_draft(
+            1,
+            Utc::now(),
+            &NodeName::new("n"),
+            Draft::new(kind, data),
+            std::time::Instant::now(),
+        )
     }
-
 
     #[test]
     fn kind_sets_hold_what_was_put_in_and_list_it_in_type_order() {
@@ -129,7 +136,11 @@ mod tests {
                 .collect();
             let set: KindSet = kinds.iter().rev().copied().collect();
             for kind in EventKind::ALL {
-                assert_eq!(set.contains(kind), kinds.contains(&kind), "{kind:?} in {mask:b}");
+                assert_eq!(
+                    set.contains(kind),
+                    kinds.contains(&kind),
+                    "{kind:?} in {mask:b}"
+                );
             }
             let mut sorted = kinds.clone();
             sorted.sort();

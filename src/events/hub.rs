@@ -145,7 +145,9 @@ impl Log {
         if let Some(lagged) = self.lag(cursor) {
             return Some(lagged);
         }
-        let event = self.events.get(usize::try_from(*cursor - self.first).ok()?)?;
+        let event = self
+            .events
+            .get(usize::try_from(*cursor - self.first).ok()?)?;
         *cursor += 1;
         Some(event.clone())
     }
@@ -157,7 +159,12 @@ impl Channel {
         Self {
             filter,
             capacity,
-            log: RwLock::new(Log { first: 0, events: VecDeque::new(), readers: Vec::new(), closed }),
+            log: RwLock::new(Log {
+                first: 0,
+                events: VecDeque::new(),
+                readers: Vec::new(),
+                closed,
+            }),
             arrived: Notify::new(),
             filling: std::array::from_fn(|_| Notify::new()),
             // Fine enough that a woken reader holds less than a full queue, coarse
@@ -197,7 +204,12 @@ impl Channel {
             log.events.push_back(Delivery::Event(Arc::clone(event)));
             let end = log.end();
             if end % self.trim_every() == 0 {
-                let slowest = log.readers.iter().map(|p| p.load(Ordering::Relaxed)).min().unwrap_or(end);
+                let slowest = log
+                    .readers
+                    .iter()
+                    .map(|p| p.load(Ordering::Relaxed))
+                    .min()
+                    .unwrap_or(end);
                 while log.first < slowest && log.events.pop_front().is_some() {
                     log.first += 1;
                 }
@@ -287,7 +299,13 @@ impl EventHub {
         let time = state.last_time.filter(|last| *last > now).unwrap_or(now);
         state.last_seq = seq;
         state.last_time = Some(time);
-        let event = Arc::new(Event::from_draft(seq, time, &self.inner.node, draft, received));
+        let event = Arc::new(Event::from_draft(
+            seq,
+            time,
+            &self.inner.node,
+            draft,
+            received,
+        ));
         if state.ring_size > 0 {
             if state.ring.len() >= state.ring_size {
                 state.ring.pop_front();
@@ -317,10 +335,23 @@ impl EventHub {
         drop(state);
         // Filtering the replay outside the hub's lock keeps publishers from waiting on
         // it; live events queued meanwhile are read after the replay anyway.
-        let mut backlog: VecDeque<Delivery> = gap.map(|(from, to)| Delivery::Gap { from, to }).into_iter().collect();
-        backlog.extend(held.into_iter().filter(|e| channel.filter.matches(e)).map(Delivery::Event));
+        let mut backlog: VecDeque<Delivery> = gap
+            .map(|(from, to)| Delivery::Gap { from, to })
+            .into_iter()
+            .collect();
+        backlog.extend(
+            held.into_iter()
+                .filter(|e| channel.filter.matches(e))
+                .map(Delivery::Event),
+        );
         let cursor = position.load(Ordering::Relaxed);
-        Subscription { hub: Arc::clone(&self.inner), channel, cursor, position, backlog }
+        Subscription {
+            hub: Arc::clone(&self.inner),
+            channel,
+            cursor,
+            position,
+            backlog,
+        }
     }
 
     /// Ends every subscription (each still yields what it had queued, then `None`)
@@ -340,7 +371,11 @@ impl EventHub {
     }
 
     pub fn subscriber_count(&self) -> usize {
-        lock(&self.inner.state).channels.iter().map(|j| j.members).sum()
+        lock(&self.inner.state)
+            .channels
+            .iter()
+            .map(|j| j.members)
+            .sum()
     }
 
     /// True while some subscriber accepts `raw` events, so AMI events without a
@@ -380,16 +415,26 @@ impl Inner {
     /// event; a closed channel of its own once the hub is closed.
     fn join(&self, state: &mut HubState, filter: Filter) -> (Arc<Channel>, Arc<AtomicU64>) {
         if state.closed {
-            return (Arc::new(Channel::new(filter, self.queue_capacity, true)), Arc::default());
+            return (
+                Arc::new(Channel::new(filter, self.queue_capacity, true)),
+                Arc::default(),
+            );
         }
         if filter.wants_kind(EventKind::Raw) {
             self.raw_subscribers.fetch_add(1, Ordering::Relaxed);
         }
-        let joined = match state.channels.iter_mut().find(|j| j.channel.filter == filter) {
+        let joined = match state
+            .channels
+            .iter_mut()
+            .find(|j| j.channel.filter == filter)
+        {
             Some(joined) => joined,
             None => {
                 let channel = Arc::new(Channel::new(filter, self.queue_capacity, false));
-                state.channels.push(Joined { channel, members: 0 });
+                state.channels.push(Joined {
+                    channel,
+                    members: 0,
+                });
                 let last = state.channels.len() - 1;
                 &mut state.channels[last]
             }
@@ -408,8 +453,14 @@ impl Inner {
         if state.closed {
             return;
         }
-        write(&channel.log).readers.retain(|p| !Arc::ptr_eq(p, position));
-        if let Some(index) = state.channels.iter().position(|j| Arc::ptr_eq(&j.channel, channel)) {
+        write(&channel.log)
+            .readers
+            .retain(|p| !Arc::ptr_eq(p, position));
+        if let Some(index) = state
+            .channels
+            .iter()
+            .position(|j| Arc::ptr_eq(&j.channel, channel))
+        {
             state.channels[index].members -= 1;
             if state.channels[index].members == 0 {
                 state.channels.swap_remove(index);
@@ -499,7 +550,9 @@ impl Subscription {
     /// Moves what is queued now into `batch`, in order, until it holds `max`
     /// deliveries: [`Subscription::try_next`] repeated, under one lock.
     pub fn drain_into(&mut self, batch: &mut Vec<Delivery>, max: usize) {
-        self.drain_each(max.saturating_sub(batch.len()), |delivery| batch.push(delivery.clone()));
+        self.drain_each(max.saturating_sub(batch.len()), |delivery| {
+            batch.push(delivery.clone())
+        });
     }
 
     /// Hands what is queued now to `each`, in order, at most `max` deliveries, and
@@ -509,7 +562,9 @@ impl Subscription {
     pub fn drain_each(&mut self, max: usize, mut each: impl FnMut(&Delivery)) -> usize {
         let mut handed = 0;
         while handed < max {
-            let Some(delivery) = self.backlog.pop_front() else { break };
+            let Some(delivery) = self.backlog.pop_front() else {
+                break;
+            };
             each(&delivery);
             handed += 1;
         }
@@ -522,7 +577,9 @@ impl Subscription {
             each(&lagged);
             handed += 1;
         }
-        let start = usize::try_from(self.cursor - log.first).unwrap_or(usize::MAX).min(log.events.len());
+        let start = usize::try_from(self.cursor - log.first)
+            .unwrap_or(usize::MAX)
+            .min(log.events.len());
         let end = start + (max - handed).min(log.events.len() - start);
         log.events.range(start..end).for_each(&mut each);
         self.cursor += (end - start) as u64;
@@ -533,7 +590,9 @@ impl Subscription {
     /// Counts what a `Lagged` read from the channel reports lost.
     fn count(&self, delivery: &Delivery) {
         if let Delivery::Lagged { dropped } = delivery {
-            self.hub.dropped_total.fetch_add(*dropped, Ordering::Relaxed);
+            self.hub
+                .dropped_total
+                .fetch_add(*dropped, Ordering::Relaxed);
         }
     }
 
@@ -552,10 +611,13 @@ impl Subscription {
                 self.backlog.push_back(lagged);
             }
             let unread = usize::try_from(self.cursor - log.first).unwrap_or(usize::MAX);
-            let kept = log.events.range(unread.min(log.events.len())..).filter(|d| match d {
-                Delivery::Event(event) => filter.matches(event),
-                Delivery::Lagged { .. } | Delivery::Gap { .. } => false,
-            });
+            let kept = log
+                .events
+                .range(unread.min(log.events.len())..)
+                .filter(|d| match d {
+                    Delivery::Event(event) => filter.matches(event),
+                    Delivery::Lagged { .. } | Delivery::Gap { .. } => false,
+                });
             self.backlog.extend(kept.cloned());
         }
         self.hub.leave(&mut state, &self.channel, &self.position);
@@ -670,7 +732,10 @@ mod tests {
         let mut drained = hub.subscribe(Filter::all(), Some(2));
         publish_n(&hub, 5);
         let expected = seqs(&events(&mut one_by_one));
-        assert_eq!(expected, ["gap 3-6", "7", "8", "9", "10", "lagged 2", "13", "14", "15"]);
+        assert_eq!(
+            expected,
+            ["gap 3-6", "7", "8", "9", "10", "lagged 2", "13", "14", "15"]
+        );
         let mut batch = Vec::new();
         for max in [2, 2, 5, 100] {
             drained.drain_into(&mut batch, max);
@@ -737,7 +802,9 @@ mod tests {
             })
         };
         let far = Instant::now() + Duration::from_secs(3600);
-        timeout(Duration::from_secs(10), sub.gather_until(far)).await.expect("woken when half full");
+        timeout(Duration::from_secs(10), sub.gather_until(far))
+            .await
+            .expect("woken when half full");
         publisher.await.expect("publisher");
         assert_eq!(events(&mut sub).len(), 4, "nothing lost");
 
@@ -749,7 +816,9 @@ mod tests {
                 hub.close();
             })
         };
-        timeout(Duration::from_secs(10), sub.gather_until(far)).await.expect("woken by close");
+        timeout(Duration::from_secs(10), sub.gather_until(far))
+            .await
+            .expect("woken by close");
         closer.await.expect("closer");
     }
 
@@ -782,17 +851,26 @@ mod tests {
                 return Some(delivery);
             }
             if self.dropped > 0 {
-                return Some(Delivery::Lagged { dropped: std::mem::take(&mut self.dropped) });
+                return Some(Delivery::Lagged {
+                    dropped: std::mem::take(&mut self.dropped),
+                });
             }
             self.live.pop_front().map(Delivery::Event)
         }
 
         fn set_filter(&mut self, filter: Filter) {
-            self.backlog.retain(|d| !matches!(d, Delivery::Event(e) if !filter.matches(e)));
+            self.backlog
+                .retain(|d| !matches!(d, Delivery::Event(e) if !filter.matches(e)));
             if self.dropped > 0 {
-                self.backlog.push_back(Delivery::Lagged { dropped: std::mem::take(&mut self.dropped) });
+                self.backlog.push_back(Delivery::Lagged {
+                    dropped: std::mem::take(&mut self.dropped),
+                });
             }
-            let kept = self.live.drain(..).filter(|e| filter.matches(e)).map(Delivery::Event);
+            let kept = self
+                .live
+                .drain(..)
+                .filter(|e| filter.matches(e))
+                .map(Delivery::Event);
             self.backlog.extend(kept);
             self.filter = filter;
         }
@@ -812,7 +890,9 @@ mod tests {
             0 => Filter::all(),
             1 => Filter::all().types([EventKind::ContactStatus]),
             2 => Filter::all().endpoints(["e0"]),
-            _ => Filter::all().types([EventKind::Hangup, EventKind::Apply]).endpoints(["e1"]),
+            _ => Filter::all()
+                .types([EventKind::Hangup, EventKind::Apply])
+                .endpoints(["e1"]),
         }
     }
 
@@ -904,7 +984,11 @@ mod tests {
         assert_eq!(events(&mut b).len(), 28);
         publish_n(&hub, 32);
         assert_eq!(held(&a), 32, "only what neither has read");
-        assert_eq!(seqs(&events(&mut b)).first().map(String::as_str), Some("129"), "b loses nothing");
+        assert_eq!(
+            seqs(&events(&mut b)).first().map(String::as_str),
+            Some("129"),
+            "b loses nothing"
+        );
     }
 
     #[test]

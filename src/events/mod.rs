@@ -18,8 +18,8 @@ pub mod pump;
 pub use call_record::{CallRecord, CallState, CallUpdate, Disposition, RecordOrigin};
 pub use calls::{CallOutput, CallTracker, CallTrackerConfig, RecordSource};
 pub use event::{
-    ApplyEvent, AsteriskStatus, DriftEvent, ContactState, ContactStatus, Event, EventKind, EventPayload,
-    Hangup, RawAmi,
+    ApplyEvent, AsteriskStatus, ContactState, ContactStatus, DriftEvent, Event, EventKind,
+    EventPayload, Hangup, RawAmi,
 };
 pub use filter::Filter;
 pub use frame::{Control, EventFrame, Frame};

@@ -66,7 +66,10 @@ pub fn raw(msg: &Message) -> Option<RawAmi> {
     let event = msg.event()?.to_owned();
     Some(RawAmi {
         event,
-        headers: msg.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        headers: msg
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
     })
 }
 

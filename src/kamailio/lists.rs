@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::error::KamailioError;
 use crate::model::kamailio::address::TrustedAddress;
 use crate::model::kamailio::dispatcher::Destination;
-use super::error::KamailioError;
 use crate::model::{FieldErrors, ObjectRef};
 
 /// Column names, written as a comment at the top of a whole file.
@@ -307,9 +307,9 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::kamailio::parser_model::{self, attr_pairs};
     use crate::model::kamailio::address::network;
     use crate::model::kamailio::dispatcher::{Attributes, DispatcherState, check_unicast, sip_uri};
-    use crate::kamailio::parser_model::{self, attr_pairs};
 
     /// Text an attacker (or a typo) might send: mostly a plain token with one
     /// or two characters some parser treats specially, sometimes anything.

@@ -17,8 +17,8 @@ mod verify;
 mod parser_model;
 
 pub use crate::model::kamailio::{
-    Attributes, Destination, DispatcherState, MAX_ATTR_VALUE_LEN, MAX_ATTRS_LEN, MAX_TAG_LEN, TrustedAddress,
-    canonical_sip_uri, sip_uri,
+    Attributes, Destination, DispatcherState, MAX_ATTR_VALUE_LEN, MAX_ATTRS_LEN, MAX_TAG_LEN,
+    TrustedAddress, canonical_sip_uri, sip_uri,
 };
 pub use error::KamailioError;
 pub use lists::{

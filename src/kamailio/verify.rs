@@ -10,11 +10,11 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::model::kamailio::address::TrustedAddress;
-use crate::model::kamailio::dispatcher::{Destination, DispatcherState};
 use super::error::KamailioError;
 use super::live::{LiveAddress, LiveDestination, LiveFlags, LiveState};
 use super::rpc::KamailioRpc;
+use crate::model::kamailio::address::TrustedAddress;
+use crate::model::kamailio::dispatcher::{Destination, DispatcherState};
 
 /// The result for one written or live item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -95,7 +95,11 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     fn failed_only_by_refusals(&self) -> bool {
-        let mut failed = self.objects.iter().filter(|o| o.status == Outcome::Failed).peekable();
+        let mut failed = self
+            .objects
+            .iter()
+            .filter(|o| o.status == Outcome::Failed)
+            .peekable();
         failed.peek().is_some() && failed.all(|o| o.change == REFUSED)
     }
 
@@ -106,7 +110,9 @@ impl ApplyReport {
     pub fn outcome_for(&self, object: &ObjectRef) -> (Outcome, Option<String>) {
         match self.objects.iter().find(|o| o.is(object)) {
             Some(o) => (o.status, o.detail.clone().or_else(|| self.detail.clone())),
-            None if self.status == Outcome::Failed && self.failed_only_by_refusals() => (Outcome::Verified, None),
+            None if self.status == Outcome::Failed && self.failed_only_by_refusals() => {
+                (Outcome::Verified, None)
+            }
             None => (self.status, self.detail.clone()),
         }
     }

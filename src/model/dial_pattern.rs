@@ -17,7 +17,10 @@ pub struct PatternError {
 
 impl PatternError {
     fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        PatternError { field, reason: reason.into() }
+        PatternError {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -36,7 +39,9 @@ fn pattern_min_len(pattern: &str) -> Result<usize, PatternError> {
     let Some(body) = pattern.strip_prefix('_') else {
         return match pattern.chars().find(|c| !is_dial_char(*c)) {
             None => Ok(pattern.len()),
-            Some(c) => Err(PatternError::new("pattern", format!(
+            Some(c) => Err(PatternError::new(
+                "pattern",
+                format!(
                     "'{}' is not allowed in a number; a pattern starts with '_'",
                     c.escape_debug()
                 ),
@@ -57,7 +62,9 @@ fn pattern_min_len(pattern: &str) -> Result<usize, PatternError> {
             'X' | 'x' | 'Z' | 'z' | 'N' | 'n' => len += 1,
             '.' | '!' => {
                 if chars.peek().is_some() {
-                    return Err(PatternError::new("pattern", format!("'{c}' may only end the pattern"),
+                    return Err(PatternError::new(
+                        "pattern",
+                        format!("'{c}' may only end the pattern"),
                     ));
                 }
                 if c == '.' {
@@ -76,7 +83,9 @@ fn pattern_min_len(pattern: &str) -> Result<usize, PatternError> {
                 len += 1;
             }
             other => {
-                return Err(PatternError::new("pattern", format!(
+                return Err(PatternError::new(
+                    "pattern",
+                    format!(
                         "'{}' is not pattern syntax (digits, * # +, X Z N, [..], . or !)",
                         other.escape_debug()
                     ),
@@ -97,15 +106,22 @@ fn check_class(class: &str) -> Result<(), PatternError> {
     while i < chars.len() {
         let c = chars[i];
         if !is_dial_char(c) {
-            return Err(PatternError::new("pattern", format!("'{}' is not allowed inside [..]", c.escape_debug()),
+            return Err(PatternError::new(
+                "pattern",
+                format!("'{}' is not allowed inside [..]", c.escape_debug()),
             ));
         }
         if chars.get(i + 1) == Some(&'-') {
             let Some(&end) = chars.get(i + 2) else {
-                return Err(PatternError::new("pattern", "range without an end inside [..]"));
+                return Err(PatternError::new(
+                    "pattern",
+                    "range without an end inside [..]",
+                ));
             };
             if !(c.is_ascii_digit() && end.is_ascii_digit() && c <= end) {
-                return Err(PatternError::new("pattern", format!("'{c}-{end}' is not an ascending digit range"),
+                return Err(PatternError::new(
+                    "pattern",
+                    format!("'{c}-{end}' is not an ascending digit range"),
                 ));
             }
             i += 3;
@@ -189,8 +205,14 @@ mod tests {
     #[test]
     fn strip_and_prepend_are_checked() {
         assert!(check_strip_prepend("_1NXXNXXXXXX", 1, "+1").is_ok());
-        assert_eq!(check_strip_prepend("_9X", 3, "").map_err(|e| e.field), Err("strip"));
-        assert_eq!(check_strip_prepend("_9X", 0, "1,2").map_err(|e| e.field), Err("prepend"));
+        assert_eq!(
+            check_strip_prepend("_9X", 3, "").map_err(|e| e.field),
+            Err("strip")
+        );
+        assert_eq!(
+            check_strip_prepend("_9X", 0, "1,2").map_err(|e| e.field),
+            Err("prepend")
+        );
         assert!(check_strip_prepend("_9X", 0, "12)").is_err());
     }
 }

@@ -169,7 +169,10 @@ pub fn check_display_name(errors: &mut FieldErrors, field: &str, name: &str) {
     let before = errors.0.len();
     errors.text(field, name, MAX_NAME_LEN);
     if errors.0.len() == before && name.contains(['"', '<', '>']) {
-        errors.push(field, "must not contain '\"', '<' or '>' (they delimit the caller ID)");
+        errors.push(
+            field,
+            "must not contain '\"', '<' or '>' (they delimit the caller ID)",
+        );
     }
 }
 
@@ -180,7 +183,10 @@ impl Extension {
     /// number policy may have changed since it was created.
     pub fn check(&self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::new();
-        if self.number.is_empty() || self.number.len() > 20 || !self.number.bytes().all(|b| b.is_ascii_digit()) {
+        if self.number.is_empty()
+            || self.number.len() > 20
+            || !self.number.bytes().all(|b| b.is_ascii_digit())
+        {
             errors.push("extension", "must be 1 to 20 digits");
         }
         check_common(

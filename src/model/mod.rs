@@ -17,10 +17,10 @@ pub mod trunk;
 pub mod validate;
 
 pub use extension::{Extension, ExtensionAuth};
-pub use object::{ConfigFile, ObjectKind, ObjectRef};
 pub use link::LinkState;
+pub use object::{ConfigFile, ObjectKind, ObjectRef};
 pub use role::Role;
-pub use snapshot::ConfigSnapshot;
 pub use routes::{InboundRoute, OutboundRoute};
+pub use snapshot::ConfigSnapshot;
 pub use trunk::Trunk;
 pub use validate::{FieldError, FieldErrors};

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 
 /// What kind of object an [`ObjectRef`] names. Serialised (in the audit log) as its
 /// snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     Extension,
@@ -71,7 +73,10 @@ pub enum ConfigFile {
 
 impl ObjectRef {
     pub fn new(kind: ObjectKind, key: impl Into<String>) -> Self {
-        ObjectRef { kind, key: key.into() }
+        ObjectRef {
+            kind,
+            key: key.into(),
+        }
     }
 
     pub fn extension(number: &str) -> Self {
@@ -159,15 +164,21 @@ impl ObjectRef {
     /// since the last rendering has no other owner to ask).
     pub fn from_block(file: ConfigFile, id: &str) -> Option<Self> {
         let candidates: &[(&str, ObjectKind)] = match file {
-            ConfigFile::Pjsip => &[("Extension ", ObjectKind::Extension), ("Trunk ", ObjectKind::Trunk)],
-            ConfigFile::Extensions => {
-                &[("Route outbound ", ObjectKind::OutboundRoute), ("Dialplan ", ObjectKind::Dialplan)]
-            }
+            ConfigFile::Pjsip => &[
+                ("Extension ", ObjectKind::Extension),
+                ("Trunk ", ObjectKind::Trunk),
+            ],
+            ConfigFile::Extensions => &[
+                ("Route outbound ", ObjectKind::OutboundRoute),
+                ("Dialplan ", ObjectKind::Dialplan),
+            ],
             ConfigFile::DispatcherList => &[("Dispatcher set ", ObjectKind::DispatcherSet)],
             ConfigFile::AddressList => &[("Address group ", ObjectKind::AddressGroup)],
         };
         candidates.iter().find_map(|(prefix, kind)| {
-            id.strip_prefix(prefix).filter(|key| !key.is_empty()).map(|key| Self::new(*kind, key))
+            id.strip_prefix(prefix)
+                .filter(|key| !key.is_empty())
+                .map(|key| Self::new(*kind, key))
         })
     }
 
@@ -216,10 +227,22 @@ mod tests {
     fn names_stay_what_the_api_reports() {
         assert_eq!(ObjectRef::extension("1001").block_id(), "Extension 1001");
         assert_eq!(ObjectRef::trunk("t").block_id(), "Trunk t");
-        assert_eq!(ObjectRef::outbound_route("us").block_id(), "Route outbound us");
-        assert_eq!(ObjectRef::dialplan("from-internal").block_id(), "Dialplan from-internal");
-        assert_eq!(ObjectRef::outbound_route("us").outcome_name(), "outbound us");
-        assert_eq!(ObjectRef::dispatcher_set(1).to_string(), "kamailio dispatcher set 1");
+        assert_eq!(
+            ObjectRef::outbound_route("us").block_id(),
+            "Route outbound us"
+        );
+        assert_eq!(
+            ObjectRef::dialplan("from-internal").block_id(),
+            "Dialplan from-internal"
+        );
+        assert_eq!(
+            ObjectRef::outbound_route("us").outcome_name(),
+            "outbound us"
+        );
+        assert_eq!(
+            ObjectRef::dispatcher_set(1).to_string(),
+            "kamailio dispatcher set 1"
+        );
         assert_eq!(ObjectRef::inbound_route(7).block(), None);
         assert_eq!(ObjectRef::from_block(ConfigFile::Pjsip, "Dialplan x"), None);
     }

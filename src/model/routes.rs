@@ -260,6 +260,57 @@ impl InboundRoutePatch {
     }
 }
 
+impl OutboundRoute {
+    /// Every field rule the API applies, for a stored route: the API and the renderer
+    /// refuse the same routes.
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        check_object_name(&mut errors, "name", &self.name, MAX_ROUTE_NAME);
+        check_outbound_fields(
+            &mut errors,
+            Some(&self.trunk),
+            Some(self.strip),
+            Some(self.priority),
+            Some(&self.context),
+        );
+        check_route_pattern(&mut errors, &self.pattern, self.strip, &self.prepend);
+        errors.finish()
+    }
+}
+
+/// The pattern, then what strip and prepend do with it, each error on its own field.
+pub fn check_route_pattern(errors: &mut FieldErrors, pattern: &str, strip: u32, prepend: &str) {
+    let checked = dial_pattern::check_pattern(pattern)
+        .and_then(|()| dial_pattern::check_strip_prepend(pattern, strip, prepend));
+    if let Err(e) = checked {
+        if !errors.0.iter().any(|f| f.field == e.field) {
+            errors.push(e.field, e.reason);
+        }
+    }
+}
+
+impl InboundRoute {
+    /// Every field rule the API applies, for a stored route.
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::new();
+        check_inbound_fields(
+            &mut errors,
+            Some(&self.did),
+            self.trunk.as_deref(),
+            Some(&self.extension),
+        );
+        check_did(&mut errors, "did", &self.did);
+        errors.finish()
+    }
+}
+
+/// A DID as dialled from outside: an optional `+` and 2 to 20 digits.
+pub fn check_did(errors: &mut FieldErrors, field: &str, did: &str) {
+    if !errors.0.iter().any(|f| f.field == field) && !is_did(did) {
+        errors.push(field, "must be an optional '+' and 2 to 20 digits");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,45 +355,5 @@ mod tests {
         let untouched: InboundRoutePatch =
             serde_json::from_str(r#"{"extension": "1002"}"#).unwrap();
         assert_eq!(untouched.trunk, None);
-    }
-}
-
-impl OutboundRoute {
-    /// Every field rule the API applies, for a stored route: the API and the renderer
-    /// refuse the same routes.
-    pub fn check(&self) -> Result<(), FieldErrors> {
-        let mut errors = FieldErrors::new();
-        check_object_name(&mut errors, "name", &self.name, MAX_ROUTE_NAME);
-        check_outbound_fields(&mut errors, Some(&self.trunk), Some(self.strip), Some(self.priority), Some(&self.context));
-        check_route_pattern(&mut errors, &self.pattern, self.strip, &self.prepend);
-        errors.finish()
-    }
-}
-
-/// The pattern, then what strip and prepend do with it, each error on its own field.
-pub fn check_route_pattern(errors: &mut FieldErrors, pattern: &str, strip: u32, prepend: &str) {
-    let checked = dial_pattern::check_pattern(pattern)
-        .and_then(|()| dial_pattern::check_strip_prepend(pattern, strip, prepend));
-    if let Err(e) = checked {
-        if !errors.0.iter().any(|f| f.field == e.field) {
-            errors.push(e.field, e.reason);
-        }
-    }
-}
-
-impl InboundRoute {
-    /// Every field rule the API applies, for a stored route.
-    pub fn check(&self) -> Result<(), FieldErrors> {
-        let mut errors = FieldErrors::new();
-        check_inbound_fields(&mut errors, Some(&self.did), self.trunk.as_deref(), Some(&self.extension));
-        check_did(&mut errors, "did", &self.did);
-        errors.finish()
-    }
-}
-
-/// A DID as dialled from outside: an optional `+` and 2 to 20 digits.
-pub fn check_did(errors: &mut FieldErrors, field: &str, did: &str) {
-    if !errors.0.iter().any(|f| f.field == field) && !is_did(did) {
-        errors.push(field, "must be an optional '+' and 2 to 20 digits");
     }
 }

@@ -117,11 +117,20 @@ mod tests {
         assert!(check_config_value("Jürgen Dvořák").is_ok());
         assert_eq!(check_config_value(""), Err(UnsafeValue::Empty));
         assert_eq!(check_config_value(">x"), Err(UnsafeValue::LeadingArrow));
-        for c in ['\u{202E}', '\u{200B}', '\u{200D}', '\u{2066}', '\u{FEFF}', '\u{061C}'] {
+        for c in [
+            '\u{202E}', '\u{200B}', '\u{200D}', '\u{2066}', '\u{FEFF}', '\u{061C}',
+        ] {
             let value = format!("abc{c}def");
-            assert_eq!(check_config_value(&value), Err(UnsafeValue::Invisible(c as u32)), "{value:?}");
+            assert_eq!(
+                check_config_value(&value),
+                Err(UnsafeValue::Invisible(c as u32)),
+                "{value:?}"
+            );
         }
-        assert!(check_config_value("محمد رضا").is_ok(), "right-to-left text itself is fine");
+        assert!(
+            check_config_value("محمد رضا").is_ok(),
+            "right-to-left text itself is fine"
+        );
     }
 
     proptest! {

@@ -25,10 +25,10 @@ use super::extension::check_number;
 use super::section::{MAX_SECTION_NAME, check_name};
 use super::snapshot::RenderFailure;
 use super::{ConfigSnapshot, ManagedBlock, RenderError, RenderSettings};
+use crate::model::address::is_did;
 use crate::model::dial_pattern::{self, PatternError};
 use crate::model::safe::is_plain_identifier;
 use crate::model::{ConfigFile, Extension, InboundRoute, ObjectRef, OutboundRoute, Trunk};
-use crate::model::address::is_did;
 
 /// Contexts `extensions.conf` reserves for its own settings.
 const RESERVED_CONTEXTS: &[&str] = &["general", "globals"];
@@ -45,7 +45,8 @@ pub fn check_dial_pattern(pattern: &str) -> Result<(), RenderError> {
 
 /// Checks a route's strip and prepend against its pattern.
 pub fn check_strip_prepend(pattern: &str, strip: u32, prepend: &str) -> Result<(), RenderError> {
-    dial_pattern::check_strip_prepend(pattern, strip, prepend).map_err(|e| pattern_error(pattern, e))
+    dial_pattern::check_strip_prepend(pattern, strip, prepend)
+        .map_err(|e| pattern_error(pattern, e))
 }
 
 fn pattern_error(pattern: &str, error: PatternError) -> RenderError {
@@ -121,11 +122,21 @@ pub fn render_dialplan(
 
     for extension in snapshot.extensions.iter().filter(|e| e.enabled) {
         let checked = check_number(&extension.number).and_then(|()| {
-            check_context(|| format!("extension {}", extension.number), &extension.context)
+            check_context(
+                || format!("extension {}", extension.number),
+                &extension.context,
+            )
         });
         match checked {
-            Ok(context) => contexts.entry(context).or_default().extensions.push(extension),
-            Err(error) => failures.push(RenderFailure::new(ObjectRef::extension(&extension.number), error)),
+            Ok(context) => contexts
+                .entry(context)
+                .or_default()
+                .extensions
+                .push(extension),
+            Err(error) => failures.push(RenderFailure::new(
+                ObjectRef::extension(&extension.number),
+                error,
+            )),
         }
     }
     for lines in contexts.values_mut() {
@@ -134,7 +145,10 @@ pub fn render_dialplan(
 
     for route in &snapshot.inbound_routes {
         if let Err(error) = inbound_lines(route, &extensions, &trunks, snapshot, &mut contexts) {
-            failures.push(RenderFailure::new(ObjectRef::inbound_route(route.id), error));
+            failures.push(RenderFailure::new(
+                ObjectRef::inbound_route(route.id),
+                error,
+            ));
         }
     }
 
@@ -151,7 +165,10 @@ pub fn render_dialplan(
                 route_blocks.push(block);
             }
             Ok(None) => {}
-            Err(error) => failures.push(RenderFailure::new(ObjectRef::outbound_route(&route.name), error)),
+            Err(error) => failures.push(RenderFailure::new(
+                ObjectRef::outbound_route(&route.name),
+                error,
+            )),
         }
     }
     route_blocks.sort_by(|a, b| a.id.cmp(&b.id));
@@ -268,7 +285,10 @@ fn inbound_lines<'s>(
         if targets.contains(&context) {
             continue;
         }
-        if contexts.get(context).is_some_and(|lines| lines.numbers.contains(&route.did.as_str())) {
+        if contexts
+            .get(context)
+            .is_some_and(|lines| lines.numbers.contains(&route.did.as_str()))
+        {
             return Err(RenderError::Duplicate {
                 what: "dialplan extension",
                 name: format!("{context},{}", route.did),
@@ -279,7 +299,9 @@ fn inbound_lines<'s>(
     for context in targets {
         let lines = contexts.entry(context).or_default();
         lines.numbers.insert(&route.did);
-        lines.inbound.push((&route.did, &target.context, &target.number));
+        lines
+            .inbound
+            .push((&route.did, &target.context, &target.number));
     }
     Ok(())
 }

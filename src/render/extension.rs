@@ -8,10 +8,10 @@ use askama::Template;
 
 use super::section::{Checked, check_name, check_value, verify_pjsip};
 use super::{ManagedBlock, RenderError, RenderSettings};
-use crate::model::{Extension, ObjectRef};
 use crate::model::FieldErrors;
 use crate::model::extension::MAX_CONTACTS_LIMIT;
 use crate::model::validate::check_codecs;
+use crate::model::{Extension, ObjectRef};
 use crate::templates::{TemplateTransport, extension_template};
 
 /// Everything a template prints, each value already checked.

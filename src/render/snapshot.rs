@@ -23,7 +23,10 @@ pub struct RenderFailure {
 
 impl RenderFailure {
     pub(crate) fn new(object: ObjectRef, error: RenderError) -> Self {
-        RenderFailure { object, error: Arc::new(error) }
+        RenderFailure {
+            object,
+            error: Arc::new(error),
+        }
     }
 }
 
@@ -69,7 +72,11 @@ pub fn render_isolated(
             failures.push(failure);
         }
     }
-    RenderedConfig { pjsip, extensions, failures }
+    RenderedConfig {
+        pjsip,
+        extensions,
+        failures,
+    }
 }
 
 /// [`render_isolated`], failing as a whole on the first refused object: for checking
@@ -90,43 +97,81 @@ pub fn render_all(
 /// error is neither, but keep the text whatever it is.
 fn clone_error(error: &RenderError) -> RenderError {
     match error {
-        RenderError::UnsafeSectionName { object, name } => {
-            RenderError::UnsafeSectionName { object: object.clone(), name: name.clone() }
-        }
-        RenderError::UnsafeValue { object, option, reason } => {
-            RenderError::UnsafeValue { object: object.clone(), option: option.clone(), reason: reason.clone() }
-        }
-        RenderError::UnknownOption { object, section_type, option } => RenderError::UnknownOption {
+        RenderError::UnsafeSectionName { object, name } => RenderError::UnsafeSectionName {
+            object: object.clone(),
+            name: name.clone(),
+        },
+        RenderError::UnsafeValue {
+            object,
+            option,
+            reason,
+        } => RenderError::UnsafeValue {
+            object: object.clone(),
+            option: option.clone(),
+            reason: reason.clone(),
+        },
+        RenderError::UnknownOption {
+            object,
+            section_type,
+            option,
+        } => RenderError::UnknownOption {
             object: object.clone(),
             section_type: section_type.clone(),
             option: option.clone(),
         },
-        RenderError::InvalidField { object, field, reason } => {
-            RenderError::InvalidField { object: object.clone(), field: field.clone(), reason: reason.clone() }
-        }
-        RenderError::InvalidFields { object, errors } => {
-            RenderError::InvalidFields { object: object.clone(), errors: errors.clone() }
-        }
-        RenderError::MissingField { object, field } => {
-            RenderError::MissingField { object: object.clone(), field: field.clone() }
-        }
-        RenderError::UnknownExtensionTemplate { extension, template } => {
-            RenderError::UnknownExtensionTemplate { extension: extension.clone(), template: template.clone() }
-        }
-        RenderError::UnknownProvider { trunk, provider } => {
-            RenderError::UnknownProvider { trunk: trunk.clone(), provider: provider.clone() }
-        }
-        RenderError::MissingReference { object, missing } => {
-            RenderError::MissingReference { object: object.clone(), missing: missing.clone() }
-        }
-        RenderError::Duplicate { what, name } => RenderError::Duplicate { what, name: name.clone() },
-        RenderError::InvalidDialPattern { pattern, reason } => {
-            RenderError::InvalidDialPattern { pattern: pattern.clone(), reason: reason.clone() }
-        }
-        RenderError::UnexpectedOutput { object, line, reason } => {
-            RenderError::UnexpectedOutput { object: object.clone(), line: *line, reason: reason.clone() }
-        }
-        other => RenderError::InvalidBlock { id: String::new(), reason: other.to_string() },
+        RenderError::InvalidField {
+            object,
+            field,
+            reason,
+        } => RenderError::InvalidField {
+            object: object.clone(),
+            field: field.clone(),
+            reason: reason.clone(),
+        },
+        RenderError::InvalidFields { object, errors } => RenderError::InvalidFields {
+            object: object.clone(),
+            errors: errors.clone(),
+        },
+        RenderError::MissingField { object, field } => RenderError::MissingField {
+            object: object.clone(),
+            field: field.clone(),
+        },
+        RenderError::UnknownExtensionTemplate {
+            extension,
+            template,
+        } => RenderError::UnknownExtensionTemplate {
+            extension: extension.clone(),
+            template: template.clone(),
+        },
+        RenderError::UnknownProvider { trunk, provider } => RenderError::UnknownProvider {
+            trunk: trunk.clone(),
+            provider: provider.clone(),
+        },
+        RenderError::MissingReference { object, missing } => RenderError::MissingReference {
+            object: object.clone(),
+            missing: missing.clone(),
+        },
+        RenderError::Duplicate { what, name } => RenderError::Duplicate {
+            what,
+            name: name.clone(),
+        },
+        RenderError::InvalidDialPattern { pattern, reason } => RenderError::InvalidDialPattern {
+            pattern: pattern.clone(),
+            reason: reason.clone(),
+        },
+        RenderError::UnexpectedOutput {
+            object,
+            line,
+            reason,
+        } => RenderError::UnexpectedOutput {
+            object: object.clone(),
+            line: *line,
+            reason: reason.clone(),
+        },
+        other => RenderError::InvalidBlock {
+            id: String::new(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -141,8 +186,12 @@ fn render_pjsip(
     extensions.dedup_by(|later, first| {
         let twice = later.number == first.number;
         if twice {
-            failures.push(RenderFailure::new(ObjectRef::extension(&later.number),
-                RenderError::Duplicate { what: "extension", name: later.number.clone() },
+            failures.push(RenderFailure::new(
+                ObjectRef::extension(&later.number),
+                RenderError::Duplicate {
+                    what: "extension",
+                    name: later.number.clone(),
+                },
             ));
         }
         twice
@@ -152,8 +201,12 @@ fn render_pjsip(
     trunks.dedup_by(|later, first| {
         let twice = later.name == first.name;
         if twice {
-            failures.push(RenderFailure::new(ObjectRef::trunk(&later.name),
-                RenderError::Duplicate { what: "trunk", name: later.name.clone() },
+            failures.push(RenderFailure::new(
+                ObjectRef::trunk(&later.name),
+                RenderError::Duplicate {
+                    what: "trunk",
+                    name: later.name.clone(),
+                },
             ));
         }
         twice
@@ -161,14 +214,18 @@ fn render_pjsip(
     trunks.retain(|t| t.enabled);
     // Objects are independent of each other and most of the work: render them on
     // every core.
-    let extension_blocks: Vec<Result<Option<ManagedBlock>, RenderError>> =
-        extensions.par_iter().map(|extension| render_extension(extension, settings)).collect();
+    let extension_blocks: Vec<Result<Option<ManagedBlock>, RenderError>> = extensions
+        .par_iter()
+        .map(|extension| render_extension(extension, settings))
+        .collect();
     let trunk_blocks: Vec<Result<Option<ManagedBlock>, RenderError>> = trunks
         .par_iter()
         .map(|trunk| {
-            let provider = find_provider(providers, &trunk.provider).ok_or_else(|| RenderError::UnknownProvider {
-                trunk: trunk.name.clone(),
-                provider: trunk.provider.clone(),
+            let provider = find_provider(providers, &trunk.provider).ok_or_else(|| {
+                RenderError::UnknownProvider {
+                    trunk: trunk.name.clone(),
+                    provider: trunk.provider.clone(),
+                }
             })?;
             render_trunk(trunk, provider, settings)
         })
@@ -185,14 +242,23 @@ fn render_pjsip(
                 pjsip.push(block);
             }
             Ok(None) => {}
-            Err(error) => failures.push(RenderFailure::new(ObjectRef::extension(&extension.number), error)),
+            Err(error) => failures.push(RenderFailure::new(
+                ObjectRef::extension(&extension.number),
+                error,
+            )),
         }
     }
     for (trunk, block) in trunks.iter().zip(trunk_blocks) {
         match block {
-            Ok(Some(_)) if !endpoint_names.insert(&trunk.name) => failures.push(RenderFailure::new(ObjectRef::trunk(&trunk.name),
-                RenderError::Duplicate { what: "pjsip endpoint", name: trunk.name.clone() },
-            )),
+            Ok(Some(_)) if !endpoint_names.insert(&trunk.name) => {
+                failures.push(RenderFailure::new(
+                    ObjectRef::trunk(&trunk.name),
+                    RenderError::Duplicate {
+                        what: "pjsip endpoint",
+                        name: trunk.name.clone(),
+                    },
+                ))
+            }
             Ok(Some(block)) => pjsip.push(block),
             Ok(None) => {}
             Err(error) => failures.push(RenderFailure::new(ObjectRef::trunk(&trunk.name), error)),

@@ -117,11 +117,7 @@ impl Edited {
     /// The unified diff of the edit (secrets masked); empty when nothing changed.
     fn diff(&self, path: &Path) -> String {
         if self.changed() {
-            unified_diff(
-                &file_label(path),
-                self.current_text(),
-                self.content(),
-            )
+            unified_diff(&file_label(path), self.current_text(), self.content())
         } else {
             String::new()
         }
@@ -135,11 +131,12 @@ fn edit_in_memory(
 ) -> Result<Edited, RenderError> {
     let current = read_existing(path)?;
     let (rendered, (drift, removed)) = {
-        let mut file = ManagedFile::parse(current.as_deref().unwrap_or_default(), leader)
-            .map_err(|mut e| {
+        let mut file = ManagedFile::parse(current.as_deref().unwrap_or_default(), leader).map_err(
+            |mut e| {
                 e.path = Some(path.to_path_buf());
                 e
-            })?;
+            },
+        )?;
         let edits = edit(&mut file)?;
         // Unedited, the file renders to its own text: skip building and comparing it.
         (file.is_modified().then(|| file.render()), edits)

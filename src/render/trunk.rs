@@ -11,11 +11,10 @@ use std::collections::BTreeMap;
 use super::extension::codec_list;
 use super::section::{check_name, verify_pjsip, write_section};
 use super::{ManagedBlock, RenderError, RenderSettings};
-use crate::model::{ObjectRef, Trunk};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
+use crate::model::{ObjectRef, Trunk};
 use crate::templates::provider::expand_placeholders;
 use crate::templates::{AuthType, ProviderTemplate};
-
 
 type Options = Vec<(String, String)>;
 

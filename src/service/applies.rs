@@ -80,14 +80,18 @@ impl Services {
     /// `apply.wait_ms`, or less if the request prefers) for the outcome for `object`.
     pub(crate) async fn after_write(&self, action: Action, object: &ObjectRef) -> ApplyView {
         let rx = self.apply.request(object.trigger(action.as_str()), false);
-        let limit = WAIT_PREFERENCE.try_with(|wait| *wait).map_or(self.settings.apply_wait(), |wait| {
-            wait.min(self.settings.apply_wait())
-        });
+        let limit = WAIT_PREFERENCE
+            .try_with(|wait| *wait)
+            .map_or(self.settings.apply_wait(), |wait| {
+                wait.min(self.settings.apply_wait())
+            });
         if limit.is_zero() {
             return ApplyView {
                 id: None,
                 status: Outcome::Pending,
-                detail: Some("saved; the apply runs in the background (see GET /api/v1/applies)".into()),
+                detail: Some(
+                    "saved; the apply runs in the background (see GET /api/v1/applies)".into(),
+                ),
             };
         }
         match tokio::time::timeout(limit, rx).await {
@@ -117,13 +121,26 @@ impl Services {
     }
 
     pub async fn dry_run(&self) -> Result<DryRun, ServiceError> {
-        self.apply.dry_run().await.map_err(|e| ServiceError::Unavailable(format!("dry run failed: {e}")))
+        self.apply
+            .dry_run()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("dry run failed: {e}")))
     }
 
     pub async fn list_applies(&self, paging: Paging) -> Result<Page<ApplyRecord>, ServiceError> {
-        let (rows, total) =
-            store::applies::list(&self.db, Some(&self.settings.node), paging.limit, paging.offset).await?;
-        Ok(Page { items: rows.into_iter().map(Into::into).collect(), total, limit: paging.limit, offset: paging.offset })
+        let (rows, total) = store::applies::list(
+            &self.db,
+            Some(&self.settings.node),
+            paging.limit,
+            paging.offset,
+        )
+        .await?;
+        Ok(Page {
+            items: rows.into_iter().map(Into::into).collect(),
+            total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
     }
 
     pub async fn get_apply(&self, id: i64) -> Result<ApplyRecord, ServiceError> {

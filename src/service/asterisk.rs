@@ -85,7 +85,9 @@ impl Services {
             .map(|e| e.number.clone())
             .chain(snapshot.trunks.iter().map(|t| t.name.clone()))
             .collect();
-        let field = |m: &crate::ami::Message, k: &str| m.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
+        let field = |m: &crate::ami::Message, k: &str| {
+            m.get(k).filter(|v| !v.is_empty()).map(str::to_owned)
+        };
         let mut rows: Vec<EndpointRow> = loaded
             .iter()
             .filter_map(|m| {
@@ -119,19 +121,33 @@ impl Services {
     pub async fn verify_extension(&self, number: &str) -> Result<VerifyView, ServiceError> {
         let ext = store::extensions::get(&self.db, number).await?;
         let block = render::render_extension(&ext, &render::RenderSettings::from(&*self.settings))
-            .map_err(|e| ServiceError::Unavailable(format!("cannot render extension {number}: {e}")))?;
-        let loaded = self.ami.pjsip_show_endpoint(number).await.map_err(unreachable)?;
+            .map_err(|e| {
+                ServiceError::Unavailable(format!("cannot render extension {number}: {e}"))
+            })?;
+        let loaded = self
+            .ami
+            .pjsip_show_endpoint(number)
+            .await
+            .map_err(unreachable)?;
         let loaded_map = loaded.as_ref().map(|d| {
             d.endpoint
                 .headers()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("ActionID") && !k.eq_ignore_ascii_case("Event"))
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("ActionID") && !k.eq_ignore_ascii_case("Event")
+                })
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect::<BTreeMap<_, _>>()
         });
         let (status, detail) = match block {
             None => match loaded {
-                None => (Outcome::Verified, Some("the extension is disabled and Asterisk does not have it".into())),
-                Some(_) => (Outcome::Failed, Some("the extension is disabled but Asterisk still has it".into())),
+                None => (
+                    Outcome::Verified,
+                    Some("the extension is disabled and Asterisk does not have it".into()),
+                ),
+                Some(_) => (
+                    Outcome::Failed,
+                    Some("the extension is disabled but Asterisk still has it".into()),
+                ),
             },
             Some(block) => {
                 let problems: Vec<String> = expected_endpoints(&block.body)
@@ -145,6 +161,11 @@ impl Services {
                 }
             }
         };
-        Ok(VerifyView { extension: number.to_owned(), status, detail, loaded: loaded_map })
+        Ok(VerifyView {
+            extension: number.to_owned(),
+            status,
+            detail,
+            loaded: loaded_map,
+        })
     }
 }

@@ -41,6 +41,11 @@ impl Services {
                 after: r.after,
             })
             .collect();
-        Ok(Page { items, total, limit: paging.limit, offset: paging.offset })
+        Ok(Page {
+            items,
+            total,
+            limit: paging.limit,
+            offset: paging.offset,
+        })
     }
 }

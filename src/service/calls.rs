@@ -101,7 +101,8 @@ impl CallQuery {
         let mut errors = FieldErrors::new();
         let disposition = match self.disposition.as_deref() {
             None => None,
-            Some(value) => match Disposition::from_cdr(value).filter(|d| d.as_str().eq_ignore_ascii_case(value.trim()))
+            Some(value) => match Disposition::from_cdr(value)
+                .filter(|d| d.as_str().eq_ignore_ascii_case(value.trim()))
             {
                 Some(d) => Some(d.as_str().to_owned()),
                 None => {
@@ -121,16 +122,26 @@ impl CallQuery {
             errors.push("extension", "must be 1 to 80 characters");
         }
         errors.finish()?;
-        let filter = CallFilter { extension: self.extension, since: self.since, until: self.until, disposition };
+        let filter = CallFilter {
+            extension: self.extension,
+            since: self.since,
+            until: self.until,
+            disposition,
+        };
         Ok(filter)
     }
 }
 
 impl Services {
     /// Ended calls, newest first.
-    pub async fn list_calls(&self, query: CallQuery, paging: Paging) -> Result<Page<CallView>, ServiceError> {
+    pub async fn list_calls(
+        &self,
+        query: CallQuery,
+        paging: Paging,
+    ) -> Result<Page<CallView>, ServiceError> {
         let filter = query.filter()?;
-        let (rows, total) = store::calls::list(&self.db, &filter, paging.limit, paging.offset).await?;
+        let (rows, total) =
+            store::calls::list(&self.db, &filter, paging.limit, paging.offset).await?;
         Ok(Page {
             items: rows.into_iter().map(CallView::from).collect(),
             total,
@@ -171,9 +182,16 @@ impl CallRecordSink {
 /// Starts the writer that stores the records offered to the returned sink as calls
 /// of `node`, holding at most `capacity` records waiting for the database. The
 /// task ends when every clone of the sink is dropped and the queue is stored.
-pub fn spawn_history_writer(db: DatabaseConnection, node: String, capacity: usize) -> (CallRecordSink, JoinHandle<()>) {
+pub fn spawn_history_writer(
+    db: DatabaseConnection,
+    node: String,
+    capacity: usize,
+) -> (CallRecordSink, JoinHandle<()>) {
     let (queue, mut records) = mpsc::channel(capacity.max(1));
-    let sink = CallRecordSink { queue, dropped: Arc::new(AtomicU64::new(0)) };
+    let sink = CallRecordSink {
+        queue,
+        dropped: Arc::new(AtomicU64::new(0)),
+    };
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(BATCH);
         while records.recv_many(&mut batch, BATCH).await > 0 {
@@ -210,7 +228,10 @@ mod tests {
     use super::*;
 
     fn query(disposition: Option<&str>) -> CallQuery {
-        CallQuery { disposition: disposition.map(str::to_owned), ..CallQuery::default() }
+        CallQuery {
+            disposition: disposition.map(str::to_owned),
+            ..CallQuery::default()
+        }
     }
 
     #[test]
@@ -229,8 +250,11 @@ mod tests {
     #[test]
     fn until_before_since_is_refused() {
         let since: DateTime<Utc> = "2026-11-21T16:00:00Z".parse().expect("time");
-        let q =
-            CallQuery { since: Some(since), until: Some(since - chrono::Duration::seconds(1)), ..CallQuery::default() };
+        let q = CallQuery {
+            since: Some(since),
+            until: Some(since - chrono::Duration::seconds(1)),
+            ..CallQuery::default()
+        };
         assert_eq!(q.filter().expect_err("invalid").0[0].field, "until");
     }
 }

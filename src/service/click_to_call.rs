@@ -99,17 +99,28 @@ fn start_sign(msg: &Message, action_id: &str, call_id: &str) -> Option<StartSign
         if msg.action_id() != Some(action_id) {
             return None;
         }
-        let uniqueid = msg.get("Uniqueid").map(str::trim).filter(|u| !u.is_empty() && *u != "<unknown>");
+        let uniqueid = msg
+            .get("Uniqueid")
+            .map(str::trim)
+            .filter(|u| !u.is_empty() && *u != "<unknown>");
         return Some(match (msg.get("Response").map(str::trim), uniqueid) {
-            (Some(r), Some(uniqueid)) if r.eq_ignore_ascii_case("Success") => {
-                StartSign::Answered { uniqueid: uniqueid.to_owned() }
-            }
-            _ => StartSign::Failed { reason: failure_reason(msg.get("Reason")) },
+            (Some(r), Some(uniqueid)) if r.eq_ignore_ascii_case("Success") => StartSign::Answered {
+                uniqueid: uniqueid.to_owned(),
+            },
+            _ => StartSign::Failed {
+                reason: failure_reason(msg.get("Reason")),
+            },
         });
     }
     if msg.get("Uniqueid").map(str::trim) == Some(call_id) {
-        let linkedid = msg.get("Linkedid").map(str::trim).filter(|l| !l.is_empty()).unwrap_or(call_id);
-        return Some(StartSign::Channel { linkedid: linkedid.to_owned() });
+        let linkedid = msg
+            .get("Linkedid")
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .unwrap_or(call_id);
+        return Some(StartSign::Channel {
+            linkedid: linkedid.to_owned(),
+        });
     }
     None
 }
@@ -133,10 +144,19 @@ fn new_call_id() -> String {
 
 /// `"Alice" <1001>`: the extension's caller id, else its name and number.
 fn caller_id(extension: &Extension) -> String {
-    if let Some(caller_id) = extension.caller_id.as_deref().filter(|c| !c.trim().is_empty()) {
+    if let Some(caller_id) = extension
+        .caller_id
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    {
         return caller_id.to_owned();
     }
-    match extension.name.as_deref().map(|n| n.replace(['"', '<', '>'], "")).filter(|n| !n.trim().is_empty()) {
+    match extension
+        .name
+        .as_deref()
+        .map(|n| n.replace(['"', '<', '>'], ""))
+        .filter(|n| !n.trim().is_empty())
+    {
         Some(name) => format!("\"{name}\" <{}>", extension.number),
         None => extension.number.clone(),
     }
@@ -170,14 +190,21 @@ impl Services {
                 Ok(None)
             }
             None => {
-                errors.push(field, format!("there is no extension {}", number.escape_debug()));
+                errors.push(
+                    field,
+                    format!("there is no extension {}", number.escape_debug()),
+                );
                 Ok(None)
             }
         }
     }
 
     /// Rings `from` and, once it answers, sends it to `to` in its own dialplan context.
-    pub async fn click_to_call(&self, actor: &Actor, input: NewCall) -> Result<CallStarted, ServiceError> {
+    pub async fn click_to_call(
+        &self,
+        actor: &Actor,
+        input: NewCall,
+    ) -> Result<CallStarted, ServiceError> {
         let mut errors = FieldErrors::new();
         let from = self.callable(&mut errors, "from", &input.from).await?;
         let to = self.callable(&mut errors, "to", &input.to).await?;
@@ -193,7 +220,9 @@ impl Services {
         let channel = format!("PJSIP/{}", from.number);
         let mut request = OriginateRequest::extension(&channel, &from.context, &to.number, 1);
         request.caller_id = Some(caller_id(&from));
-        request.timeout = Some(Duration::from_secs(u64::from(self.settings.asterisk.dial_timeout_secs.max(1))));
+        request.timeout = Some(Duration::from_secs(u64::from(
+            self.settings.asterisk.dial_timeout_secs.max(1),
+        )));
         request.variables = vec![(CALL_ID_VARIABLE.to_owned(), call_id.clone())];
         request.asynchronous = true;
         let mut action = request.to_message();
@@ -204,7 +233,9 @@ impl Services {
         let answer = self.ami.send(action).await.map_err(ami_error)?;
         if !answer.is_success() {
             let message = answer.message().unwrap_or("no message").to_owned();
-            return Err(ServiceError::Rejected(format!("Asterisk refused to ring {channel}: {message}")));
+            return Err(ServiceError::Rejected(format!(
+                "Asterisk refused to ring {channel}: {message}"
+            )));
         }
         let action_id = answer.action_id().unwrap_or_default().to_owned();
         let (id, state) = match wait_for_start(&mut events, &action_id, &call_id).await {
@@ -218,10 +249,22 @@ impl Services {
             Some(StartSign::Answered { uniqueid }) => (uniqueid, StartState::Answered),
             None => (call_id.clone(), StartState::Queued),
         };
-        let started = CallStarted { id, from: from.number, to: to.number, channel, state };
+        let started = CallStarted {
+            id,
+            from: from.number,
+            to: to.number,
+            channel,
+            state,
+        };
         tracing::info!(actor = %actor.name, call = %started.id, from = %started.from, to = %started.to, "click-to-call");
         let object = ObjectRef::new(ObjectKind::Call, started.id.clone());
-        self.record_action(actor, Action::Originate, &object, serde_json::to_value(&started).ok()).await?;
+        self.record_action(
+            actor,
+            Action::Originate,
+            &object,
+            serde_json::to_value(&started).ok(),
+        )
+        .await?;
         Ok(started)
     }
 
@@ -232,17 +275,29 @@ impl Services {
         if id.is_empty() || id.len() > MAX_CALL_ID {
             return Err(not_found());
         }
-        let list = self.ami.send_list(Message::action("CoreShowChannels")).await.map_err(ami_error)?;
+        let list = self
+            .ami
+            .send_list(Message::action("CoreShowChannels"))
+            .await
+            .map_err(ami_error)?;
         if !list.is_success() {
             let message = list.response.message().unwrap_or("no message").to_owned();
-            return Err(ServiceError::Rejected(format!("Asterisk refused CoreShowChannels: {message}")));
+            return Err(ServiceError::Rejected(format!(
+                "Asterisk refused CoreShowChannels: {message}"
+            )));
         }
         let field = |m: &Message, name: &str| m.get(name).map(str::trim).map(str::to_owned);
         let channels: Vec<String> = list
             .events
             .iter()
-            .filter(|m| m.event().is_some_and(|e| e.eq_ignore_ascii_case("CoreShowChannel")))
-            .filter(|m| field(m, "Linkedid").as_deref() == Some(id) || field(m, "Uniqueid").as_deref() == Some(id))
+            .filter(|m| {
+                m.event()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("CoreShowChannel"))
+            })
+            .filter(|m| {
+                field(m, "Linkedid").as_deref() == Some(id)
+                    || field(m, "Uniqueid").as_deref() == Some(id)
+            })
             .filter_map(|m| field(m, "Channel"))
             .collect();
         if channels.is_empty() {
@@ -256,25 +311,43 @@ impl Services {
             }
         }
         tracing::info!(actor = %actor.name, call = %id, channels = ?hung_up, "call hung up");
-        let result = CallHungUp { id: id.to_owned(), channels: hung_up };
+        let result = CallHungUp {
+            id: id.to_owned(),
+            channels: hung_up,
+        };
         let object = ObjectRef::new(ObjectKind::Call, id);
-        self.record_action(actor, Action::Hangup, &object, serde_json::to_value(&result).ok()).await?;
+        self.record_action(
+            actor,
+            Action::Hangup,
+            &object,
+            serde_json::to_value(&result).ok(),
+        )
+        .await?;
         Ok(result)
     }
 }
 
 /// The first sign of the call within [`START_WAIT`], if any.
-async fn wait_for_start(events: &mut EventStream, action_id: &str, call_id: &str) -> Option<StartSign> {
+async fn wait_for_start(
+    events: &mut EventStream,
+    action_id: &str,
+    call_id: &str,
+) -> Option<StartSign> {
     let deadline = Instant::now() + START_WAIT;
     loop {
-        let next = tokio::time::timeout_at(deadline, events.next()).await.ok()??;
+        let next = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .ok()??;
         match next {
             Ok(msg) => {
                 if let Some(sign) = start_sign(&msg, action_id, call_id) {
                     return Some(sign);
                 }
             }
-            Err(lagged) => tracing::debug!(missed = lagged.0, "click-to-call watch fell behind the AMI events"),
+            Err(lagged) => tracing::debug!(
+                missed = lagged.0,
+                "click-to-call watch fell behind the AMI events"
+            ),
         }
     }
 }
@@ -301,15 +374,37 @@ mod tests {
 
     #[test]
     fn a_failed_originate_names_the_reason() {
-        let sign = start_sign(&originate_response("Failure", "0", "<unknown>"), "rayan-1-7", "rayan-x");
-        assert!(matches!(sign, Some(StartSign::Failed { reason }) if reason.contains("registered")));
-        assert_eq!(start_sign(&originate_response("Failure", "0", "<unknown>"), "rayan-1-8", "rayan-x"), None);
+        let sign = start_sign(
+            &originate_response("Failure", "0", "<unknown>"),
+            "rayan-1-7",
+            "rayan-x",
+        );
+        assert!(
+            matches!(sign, Some(StartSign::Failed { reason }) if reason.contains("registered"))
+        );
+        assert_eq!(
+            start_sign(
+                &originate_response("Failure", "0", "<unknown>"),
+                "rayan-1-8",
+                "rayan-x"
+            ),
+            None
+        );
     }
 
     #[test]
     fn an_answered_originate_gives_the_channel_uniqueid() {
-        let sign = start_sign(&originate_response("Success", "4", "1795279389.18"), "rayan-1-7", "rayan-x");
-        assert_eq!(sign, Some(StartSign::Answered { uniqueid: "1795279389.18".into() }));
+        let sign = start_sign(
+            &originate_response("Success", "4", "1795279389.18"),
+            "rayan-1-7",
+            "rayan-x",
+        );
+        assert_eq!(
+            sign,
+            Some(StartSign::Answered {
+                uniqueid: "1795279389.18".into()
+            })
+        );
     }
 
     #[test]
@@ -321,10 +416,19 @@ mod tests {
             .with("Linkedid", "rayan-x");
         assert_eq!(
             start_sign(&newchannel, "rayan-1-7", "rayan-x"),
-            Some(StartSign::Channel { linkedid: "rayan-x".into() })
+            Some(StartSign::Channel {
+                linkedid: "rayan-x".into()
+            })
         );
         assert_eq!(start_sign(&newchannel, "rayan-1-7", "rayan-y"), None);
-        assert_eq!(start_sign(&Message::new().with("Response", "Success"), "rayan-1-7", "rayan-x"), None);
+        assert_eq!(
+            start_sign(
+                &Message::new().with("Response", "Success"),
+                "rayan-1-7",
+                "rayan-x"
+            ),
+            None
+        );
     }
 
     #[test]
@@ -339,7 +443,10 @@ mod tests {
             max_contacts: None,
             caller_id: None,
             enabled: true,
-            auth: crate::model::ExtensionAuth { realm: "asterisk".into(), md5_cred: String::new() },
+            auth: crate::model::ExtensionAuth {
+                realm: "asterisk".into(),
+                md5_cred: String::new(),
+            },
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };

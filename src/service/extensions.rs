@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::inbound_layout::LayoutChange;
 use super::applies::ApplyView;
+use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
-use crate::registrations::Registration;
 use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
+use crate::registrations::Registration;
 use crate::store::audit::Actor;
 use crate::store::extensions::{ExtensionFilter, ExtensionRow};
 use crate::store::{self};
@@ -89,19 +89,33 @@ fn audit_image(e: &Extension, password_changed: bool) -> serde_json::Value {
 }
 
 impl Services {
-    async fn check_template(&self, template: &str, errors: &mut FieldErrors) -> Result<(), ServiceError> {
+    async fn check_template(
+        &self,
+        template: &str,
+        errors: &mut FieldErrors,
+    ) -> Result<(), ServiceError> {
         if !store::templates::extension_template_exists(&self.db, template).await? {
-            errors.push("template", format!("unknown extension template '{template}'"));
+            errors.push(
+                "template",
+                format!("unknown extension template '{template}'"),
+            );
         }
         Ok(())
     }
 
-    pub async fn create_extension(&self, actor: &Actor, input: NewExtension) -> Result<ExtensionView, ServiceError> {
+    pub async fn create_extension(
+        &self,
+        actor: &Actor,
+        input: NewExtension,
+    ) -> Result<ExtensionView, ServiceError> {
         let mut errors = match input.validate(&self.settings.number_policy()) {
             Ok(()) => FieldErrors::new(),
             Err(errors) => errors,
         };
-        let template = input.template.clone().unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        let template = input
+            .template
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
         if errors.0.iter().all(|e| e.field != "template") {
             self.check_template(&template, &mut errors).await?;
         }
@@ -111,7 +125,11 @@ impl Services {
             Some(p) => (p, false),
             None => (generate_password(), true),
         };
-        let auth = ExtensionAuth::from_password(&input.extension, &self.settings.extensions.realm, &password);
+        let auth = ExtensionAuth::from_password(
+            &input.extension,
+            &self.settings.extensions.realm,
+            &password,
+        );
         let row = ExtensionRow {
             number: input.extension,
             name: input.name,
@@ -124,7 +142,11 @@ impl Services {
             auth,
         };
         let mut write = self.write(actor).await?;
-        let change = LayoutChange::Extension { previous: None, number: &row.number, context: &row.context };
+        let change = LayoutChange::Extension {
+            previous: None,
+            number: &row.number,
+            context: &row.context,
+        };
         if let Some(clash) = self.inbound_clash(&*write, change).await? {
             let mut errors = FieldErrors::new();
             errors.push("extension", clash);
@@ -132,7 +154,9 @@ impl Services {
         }
         let ext = store::extensions::insert(&*write, row).await?;
         let object = ObjectRef::extension(&ext.number);
-        write.audit(Action::Create, &object, None, Some(audit_image(&ext, true))).await?;
+        write
+            .audit(Action::Create, &object, None, Some(audit_image(&ext, true)))
+            .await?;
         let apply = write.commit_and_apply(&object).await?;
         let mut view = self.extension_view(&ext);
         if generated {
@@ -146,14 +170,19 @@ impl Services {
         Ok(self.extension_view(&store::extensions::get(&self.db, number).await?))
     }
 
-    pub async fn list_extensions(&self, query: ExtensionQuery, paging: Paging) -> Result<Page<ExtensionView>, ServiceError> {
+    pub async fn list_extensions(
+        &self,
+        query: ExtensionQuery,
+        paging: Paging,
+    ) -> Result<Page<ExtensionView>, ServiceError> {
         let filter = ExtensionFilter {
             context: query.context,
             template: query.template,
             enabled: query.enabled,
             search: query.q.filter(|q| !q.is_empty()),
         };
-        let (items, total) = store::extensions::list(&self.db, &filter, paging.limit, paging.offset).await?;
+        let (items, total) =
+            store::extensions::list(&self.db, &filter, paging.limit, paging.offset).await?;
         Ok(Page {
             items: items.iter().map(|e| self.extension_view(e)).collect(),
             total,
@@ -205,10 +234,15 @@ impl Services {
         }
         let password_changed = patch.password.is_some();
         if let Some(password) = patch.password {
-            ext.auth = ExtensionAuth::from_password(number, &self.settings.extensions.realm, &password);
+            ext.auth =
+                ExtensionAuth::from_password(number, &self.settings.extensions.realm, &password);
         }
         if ext.context != before.context {
-            let change = LayoutChange::Extension { previous: Some(number), number, context: &ext.context };
+            let change = LayoutChange::Extension {
+                previous: Some(number),
+                number,
+                context: &ext.context,
+            };
             if let Some(clash) = self.inbound_clash(&*write, change).await? {
                 let mut errors = FieldErrors::new();
                 errors.push("context", clash);
@@ -217,23 +251,42 @@ impl Services {
         }
         let after = store::extensions::update(&*write, &ext).await?;
         let object = ObjectRef::extension(number);
-        let images = (Some(audit_image(&before, false)), Some(audit_image(&after, password_changed)));
-        write.audit(Action::Update, &object, images.0, images.1).await?;
+        let images = (
+            Some(audit_image(&before, false)),
+            Some(audit_image(&after, password_changed)),
+        );
+        write
+            .audit(Action::Update, &object, images.0, images.1)
+            .await?;
         let mut view = self.extension_view(&after);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
-    pub async fn delete_extension(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
+    pub async fn delete_extension(
+        &self,
+        actor: &Actor,
+        number: &str,
+    ) -> Result<ApplyView, ServiceError> {
         let mut write = self.write(actor).await?;
         let ext = store::extensions::get(&*write, number).await?;
         let users = store::routes::using_extension(&*write, ext.id).await?;
         if !users.is_empty() {
-            return Err(ServiceError::InUse { what: format!("extension {number}"), by: users.join(", ") });
+            return Err(ServiceError::InUse {
+                what: format!("extension {number}"),
+                by: users.join(", "),
+            });
         }
         store::extensions::delete(&*write, &ext, || "an inbound route".into()).await?;
         let object = ObjectRef::extension(number);
-        write.audit(Action::Delete, &object, Some(audit_image(&ext, false)), None).await?;
+        write
+            .audit(
+                Action::Delete,
+                &object,
+                Some(audit_image(&ext, false)),
+                None,
+            )
+            .await?;
         write.commit_and_apply(&object).await
     }
 

@@ -13,15 +13,17 @@ use utoipa::ToSchema;
 use super::applies::ApplyView;
 use super::{ServiceError, Services};
 use crate::config::{KamailioSettings, Settings};
-use crate::kamailio::{Attributes, Destination, DispatcherState, KamailioRpc, TrustedAddress, canonical_sip_uri};
+use crate::kamailio::{
+    Attributes, Destination, DispatcherState, KamailioRpc, TrustedAddress, canonical_sip_uri,
+};
 use crate::model::FieldErrors;
 use crate::model::validate::double_option;
+use crate::store;
 use crate::store::audit::Actor;
 use crate::store::kamailio::{
-    AddressFields, AddressRow, DispatcherFields, DispatcherRow, NodeRow, attributes_text, state_name,
+    AddressFields, AddressRow, DispatcherFields, DispatcherRow, NodeRow, attributes_text,
+    state_name,
 };
-use crate::store;
-
 
 /// Every RPC call to Kamailio from a request finishes within this.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -263,7 +265,12 @@ fn destination_fields(mut destination: Destination) -> Result<DispatcherFields, 
     }
     let attributes = attributes_text(&destination.attrs);
     if attributes.len() > MAX_ATTRIBUTES_JSON {
-        errors.push("attrs", format!("too long: the attributes must fit in {MAX_ATTRIBUTES_JSON} characters of JSON"));
+        errors.push(
+            "attrs",
+            format!(
+                "too long: the attributes must fit in {MAX_ATTRIBUTES_JSON} characters of JSON"
+            ),
+        );
     }
     errors.finish()?;
     Ok(DispatcherFields {
@@ -277,11 +284,20 @@ fn destination_fields(mut destination: Destination) -> Result<DispatcherFields, 
 
 /// Validates a trusted address and returns the fields to store (the address
 /// as `ip` for a host, `network/prefix` for a subnet).
-fn address_fields(group: u32, text: &str, port: u16, tag: Option<String>) -> Result<AddressFields, ServiceError> {
+fn address_fields(
+    group: u32,
+    text: &str,
+    port: u16,
+    tag: Option<String>,
+) -> Result<AddressFields, ServiceError> {
     let rename = |errors: FieldErrors| {
         let mut renamed = FieldErrors::new();
         for error in errors.0 {
-            let field = if error.field == "ip" || error.field == "mask" { "address".to_owned() } else { error.field };
+            let field = if error.field == "ip" || error.field == "mask" {
+                "address".to_owned()
+            } else {
+                error.field
+            };
             renamed.push(field, error.message);
         }
         renamed
@@ -290,14 +306,30 @@ fn address_fields(group: u32, text: &str, port: u16, tag: Option<String>) -> Res
     address.port = port;
     address.tag = tag;
     address.validate().map_err(rename)?;
-    let canonical = if address.is_host() { address.ip.to_string() } else { format!("{}/{}", address.ip, address.mask) };
-    Ok(AddressFields { group_id: group as i32, address: canonical, port: i32::from(port), tag: address.tag })
+    let canonical = if address.is_host() {
+        address.ip.to_string()
+    } else {
+        format!("{}/{}", address.ip, address.mask)
+    };
+    Ok(AddressFields {
+        group_id: group as i32,
+        address: canonical,
+        port: i32::from(port),
+        tag: address.tag,
+    })
 }
 
 /// Registers this node at start, before the first apply: its name, SIP
 /// address (for dispatcher set 1) and AMI address.
-pub async fn register_local_node(db: &sea_orm::DatabaseConnection, settings: &Settings) -> Result<(), ServiceError> {
-    let sip = match settings.kamailio.as_ref().and_then(|k| k.node_sip_uri.as_deref()) {
+pub async fn register_local_node(
+    db: &sea_orm::DatabaseConnection,
+    settings: &Settings,
+) -> Result<(), ServiceError> {
+    let sip = match settings
+        .kamailio
+        .as_ref()
+        .and_then(|k| k.node_sip_uri.as_deref())
+    {
         Some(uri) => canonical_sip_uri(uri).map_err(|reason| {
             let mut errors = FieldErrors::new();
             errors.push("kamailio.node_sip_uri", reason);
@@ -325,12 +357,20 @@ impl Services {
     }
 
     pub async fn list_nodes(&self) -> Result<Vec<NodeView>, ServiceError> {
-        Ok(store::kamailio::nodes(&self.db).await?.into_iter().map(NodeView::from).collect())
+        Ok(store::kamailio::nodes(&self.db)
+            .await?
+            .into_iter()
+            .map(NodeView::from)
+            .collect())
     }
 
     pub async fn list_destinations(&self) -> Result<Vec<DestinationView>, ServiceError> {
         self.kamailio_settings()?;
-        store::kamailio::dispatchers(&self.db).await?.iter().map(destination_view).collect()
+        store::kamailio::dispatchers(&self.db)
+            .await?
+            .iter()
+            .map(destination_view)
+            .collect()
     }
 
     pub async fn get_destination(&self, id: i64) -> Result<DestinationView, ServiceError> {
@@ -349,14 +389,24 @@ impl Services {
             uri: input.uri,
             state: input.state.map(Into::into).unwrap_or_default(),
             priority: input.priority.unwrap_or(0),
-            attrs: Attributes { duid: input.duid, weight: input.weight, extra: input.attrs.unwrap_or_default() },
+            attrs: Attributes {
+                duid: input.duid,
+                weight: input.weight,
+                extra: input.attrs.unwrap_or_default(),
+            },
         })?;
         let mut write = self.write(actor).await?;
         let row = store::kamailio::insert_dispatcher(&*write, fields).await?;
         let mut view = destination_view(&row)?;
         let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, row.id.to_string());
-        write.audit(Action::Create, &audited, None, Some(audit_json(&view))).await?;
-        view.apply = Some(write.commit_and_apply(&ObjectRef::dispatcher_set(view.set_id)).await?);
+        write
+            .audit(Action::Create, &audited, None, Some(audit_json(&view)))
+            .await?;
+        view.apply = Some(
+            write
+                .commit_and_apply(&ObjectRef::dispatcher_set(view.set_id))
+                .await?,
+        );
         Ok(view)
     }
 
@@ -396,25 +446,48 @@ impl Services {
         let row = store::kamailio::update_dispatcher(&*write, id, fields).await?;
         let mut view = destination_view(&row)?;
         let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, id.to_string());
-        write.audit(Action::Update, &audited, Some(audit_json(&before)), Some(audit_json(&view))).await?;
-        view.apply = Some(write.commit_and_apply(&ObjectRef::dispatcher_set(view.set_id)).await?);
+        write
+            .audit(
+                Action::Update,
+                &audited,
+                Some(audit_json(&before)),
+                Some(audit_json(&view)),
+            )
+            .await?;
+        view.apply = Some(
+            write
+                .commit_and_apply(&ObjectRef::dispatcher_set(view.set_id))
+                .await?,
+        );
         Ok(view)
     }
 
-    pub async fn delete_destination(&self, actor: &Actor, id: i64) -> Result<ApplyView, ServiceError> {
+    pub async fn delete_destination(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<ApplyView, ServiceError> {
         self.kamailio_settings()?;
         let mut write = self.write(actor).await?;
         let row = store::kamailio::dispatcher(&*write, id).await?;
         let before = destination_view(&row)?;
         store::kamailio::delete_dispatcher(&*write, id).await?;
         let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, id.to_string());
-        write.audit(Action::Delete, &audited, Some(audit_json(&before)), None).await?;
-        write.commit_and_apply(&ObjectRef::dispatcher_set(before.set_id)).await
+        write
+            .audit(Action::Delete, &audited, Some(audit_json(&before)), None)
+            .await?;
+        write
+            .commit_and_apply(&ObjectRef::dispatcher_set(before.set_id))
+            .await
     }
 
     pub async fn list_addresses(&self) -> Result<Vec<AddressView>, ServiceError> {
         self.kamailio_settings()?;
-        store::kamailio::addresses(&self.db).await?.iter().map(address_view).collect()
+        store::kamailio::addresses(&self.db)
+            .await?
+            .iter()
+            .map(address_view)
+            .collect()
     }
 
     pub async fn get_address(&self, id: i64) -> Result<AddressView, ServiceError> {
@@ -422,18 +495,36 @@ impl Services {
         address_view(&store::kamailio::address(&self.db, id).await?)
     }
 
-    pub async fn create_address(&self, actor: &Actor, input: NewAddress) -> Result<AddressView, ServiceError> {
+    pub async fn create_address(
+        &self,
+        actor: &Actor,
+        input: NewAddress,
+    ) -> Result<AddressView, ServiceError> {
         self.kamailio_settings()?;
-        let fields = address_fields(input.group, &input.address, input.port.unwrap_or(0), input.tag)?;
+        let fields = address_fields(
+            input.group,
+            &input.address,
+            input.port.unwrap_or(0),
+            input.tag,
+        )?;
         let mut write = self.write(actor).await?;
-        if store::kamailio::find_same_address(&*write, &fields, None).await?.is_some() {
+        if store::kamailio::find_same_address(&*write, &fields, None)
+            .await?
+            .is_some()
+        {
             return Err(same_address(&fields));
         }
         let row = store::kamailio::insert_address(&*write, fields).await?;
         let mut view = address_view(&row)?;
         let audited = ObjectRef::new(ObjectKind::KamailioAddress, row.id.to_string());
-        write.audit(Action::Create, &audited, None, Some(audit_json(&view))).await?;
-        view.apply = Some(write.commit_and_apply(&ObjectRef::address_group(view.group)).await?);
+        write
+            .audit(Action::Create, &audited, None, Some(audit_json(&view)))
+            .await?;
+        view.apply = Some(
+            write
+                .commit_and_apply(&ObjectRef::address_group(view.group))
+                .await?,
+        );
         Ok(view)
     }
 
@@ -452,14 +543,28 @@ impl Services {
             patch.port.unwrap_or(before.port),
             patch.tag.unwrap_or_else(|| before.tag.clone()),
         )?;
-        if store::kamailio::find_same_address(&*write, &fields, Some(id)).await?.is_some() {
+        if store::kamailio::find_same_address(&*write, &fields, Some(id))
+            .await?
+            .is_some()
+        {
             return Err(same_address(&fields));
         }
         let row = store::kamailio::update_address(&*write, id, fields).await?;
         let mut view = address_view(&row)?;
         let audited = ObjectRef::new(ObjectKind::KamailioAddress, id.to_string());
-        write.audit(Action::Update, &audited, Some(audit_json(&before)), Some(audit_json(&view))).await?;
-        view.apply = Some(write.commit_and_apply(&ObjectRef::address_group(view.group)).await?);
+        write
+            .audit(
+                Action::Update,
+                &audited,
+                Some(audit_json(&before)),
+                Some(audit_json(&view)),
+            )
+            .await?;
+        view.apply = Some(
+            write
+                .commit_and_apply(&ObjectRef::address_group(view.group))
+                .await?,
+        );
         Ok(view)
     }
 
@@ -469,8 +574,12 @@ impl Services {
         let before = address_view(&store::kamailio::address(&*write, id).await?)?;
         store::kamailio::delete_address(&*write, id).await?;
         let audited = ObjectRef::new(ObjectKind::KamailioAddress, id.to_string());
-        write.audit(Action::Delete, &audited, Some(audit_json(&before)), None).await?;
-        write.commit_and_apply(&ObjectRef::address_group(before.group)).await
+        write
+            .audit(Action::Delete, &audited, Some(audit_json(&before)), None)
+            .await?;
+        write
+            .commit_and_apply(&ObjectRef::address_group(before.group))
+            .await
     }
 
     /// Kamailio's version and live destinations; an unreachable Kamailio is
@@ -615,7 +724,9 @@ mod tests {
                 extra: [("socket".into(), "x y".into())].into(),
             },
         };
-        let Err(ServiceError::Validation(errors)) = destination_fields(destination) else { panic!("accepted") };
+        let Err(ServiceError::Validation(errors)) = destination_fields(destination) else {
+            panic!("accepted")
+        };
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["duid", "weight", "attrs.socket"]);
         let Err(ServiceError::Validation(errors)) = address_fields(1, "10.1.2.3/8", 0, None) else {

@@ -9,11 +9,11 @@ pub mod catalog;
 pub mod click_to_call;
 pub mod extensions;
 mod inbound_layout;
+pub mod kamailio;
 pub mod routes;
-pub mod templates;
 pub mod status;
 pub mod stream;
-pub mod kamailio;
+pub mod templates;
 pub mod tokens;
 pub mod trunks;
 mod write;
@@ -27,8 +27,8 @@ use crate::ami::AmiClient;
 use crate::apply::ApplyHandle;
 use crate::config::Settings;
 use crate::events::EventHub;
-use crate::registrations::Registrations;
 use crate::model::FieldErrors;
+use crate::registrations::Registrations;
 use crate::store::StoreError;
 
 #[derive(Debug, Error)]
@@ -72,7 +72,9 @@ impl From<sea_orm::DbErr> for ServiceError {
     fn from(e: sea_orm::DbErr) -> Self {
         match e {
             // The row went away between reading and updating it (a concurrent delete).
-            sea_orm::DbErr::RecordNotUpdated => ServiceError::NotFound("the object (deleted meanwhile)".into()),
+            sea_orm::DbErr::RecordNotUpdated => {
+                ServiceError::NotFound("the object (deleted meanwhile)".into())
+            }
             e => ServiceError::Store(StoreError::Db(e)),
         }
     }
@@ -122,7 +124,12 @@ impl Paging {
         let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
         let take = usize::try_from(self.limit).unwrap_or(usize::MAX);
         let items = items.into_iter().skip(skip).take(take).collect();
-        Page { items, total, limit: self.limit, offset: self.offset }
+        Page {
+            items,
+            total,
+            limit: self.limit,
+            offset: self.offset,
+        }
     }
 }
 
@@ -191,16 +198,37 @@ mod tests {
 
     #[test]
     fn paging_keeps_to_its_bounds() {
-        assert_eq!(Paging::new(None, None), Paging { limit: Paging::DEFAULT_LIMIT, offset: 0 });
-        assert_eq!(Paging::new(Some(0), Some(3)), Paging { limit: 0, offset: 3 });
+        assert_eq!(
+            Paging::new(None, None),
+            Paging {
+                limit: Paging::DEFAULT_LIMIT,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            Paging::new(Some(0), Some(3)),
+            Paging {
+                limit: 0,
+                offset: 3
+            }
+        );
         let huge = Paging::new(Some(u64::MAX), Some(u64::MAX));
-        assert_eq!(huge, Paging { limit: Paging::MAX_LIMIT, offset: Paging::MAX_OFFSET });
+        assert_eq!(
+            huge,
+            Paging {
+                limit: Paging::MAX_LIMIT,
+                offset: Paging::MAX_OFFSET
+            }
+        );
     }
 
     #[test]
     fn a_page_in_memory_is_cut_like_one_from_the_database() {
         let page = Paging::new(Some(2), Some(1)).page(vec![1, 2, 3, 4]);
-        assert_eq!((page.items, page.total, page.limit, page.offset), (vec![2, 3], 4, 2, 1));
+        assert_eq!(
+            (page.items, page.total, page.limit, page.offset),
+            (vec![2, 3], 4, 2, 1)
+        );
         let page = Paging::new(Some(0), None).page(vec![1, 2]);
         assert_eq!((page.items.len(), page.total), (0, 2));
         let page = Paging::new(None, Some(Paging::MAX_OFFSET)).page(vec![1, 2]);

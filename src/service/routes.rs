@@ -13,9 +13,8 @@ use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
 use crate::model::extension::DEFAULT_CONTEXT;
 use crate::model::routes::{
-    check_did, check_route_pattern,
     DEFAULT_ROUTE_PRIORITY, InboundRoutePatch, NewInboundRoute, NewOutboundRoute,
-    OutboundRoutePatch,
+    OutboundRoutePatch, check_did, check_route_pattern,
 };
 use crate::model::{FieldErrors, InboundRoute, OutboundRoute};
 use crate::store::audit::Actor;
@@ -186,9 +185,12 @@ impl Services {
         };
         let mut write = self.write(actor).await?;
         let trunk_id = self.check_outbound(&*write, &route, errors).await?;
-        let stored = store::routes::insert_outbound(&*write, outbound_row(&route, trunk_id)).await?;
+        let stored =
+            store::routes::insert_outbound(&*write, outbound_row(&route, trunk_id)).await?;
         let object = ObjectRef::outbound_route(&route.name);
-        write.audit(Action::Create, &object, None, Some(audit_outbound(&stored))).await?;
+        write
+            .audit(Action::Create, &object, None, Some(audit_outbound(&stored)))
+            .await?;
         let mut view = OutboundRouteView::from(&stored);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
@@ -238,9 +240,17 @@ impl Services {
         patch.apply_to(&mut route);
         let trunk_id = self.check_outbound(&*write, &route, errors).await?;
         let after =
-            store::routes::update_outbound(&*write, &before, outbound_row(&route, trunk_id)).await?;
+            store::routes::update_outbound(&*write, &before, outbound_row(&route, trunk_id))
+                .await?;
         let object = ObjectRef::outbound_route(name);
-        write.audit(Action::Update, &object, Some(audit_outbound(&before)), Some(audit_outbound(&after))).await?;
+        write
+            .audit(
+                Action::Update,
+                &object,
+                Some(audit_outbound(&before)),
+                Some(audit_outbound(&after)),
+            )
+            .await?;
         let mut view = OutboundRouteView::from(&after);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
@@ -255,7 +265,9 @@ impl Services {
         let route = store::routes::get_outbound(&*write, name).await?;
         store::routes::delete_outbound(&*write, route.route.id).await?;
         let object = ObjectRef::outbound_route(name);
-        write.audit(Action::Delete, &object, Some(audit_outbound(&route)), None).await?;
+        write
+            .audit(Action::Delete, &object, Some(audit_outbound(&route)), None)
+            .await?;
         write.commit_and_apply(&object).await
     }
 
@@ -337,7 +349,9 @@ impl Services {
         let row = self.check_inbound(&*write, &route, errors).await?;
         let stored = store::routes::insert_inbound(&*write, row).await?;
         let object = ObjectRef::inbound_route(stored.route.id);
-        write.audit(Action::Create, &object, None, Some(audit_inbound(&stored))).await?;
+        write
+            .audit(Action::Create, &object, None, Some(audit_inbound(&stored)))
+            .await?;
         let mut view = InboundRouteView::from(&stored);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
@@ -391,7 +405,14 @@ impl Services {
         let row = self.check_inbound(&*write, &route, errors).await?;
         let after = store::routes::update_inbound(&*write, &before, row).await?;
         let object = ObjectRef::inbound_route(id);
-        write.audit(Action::Update, &object, Some(audit_inbound(&before)), Some(audit_inbound(&after))).await?;
+        write
+            .audit(
+                Action::Update,
+                &object,
+                Some(audit_inbound(&before)),
+                Some(audit_inbound(&after)),
+            )
+            .await?;
         let mut view = InboundRouteView::from(&after);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
@@ -406,7 +427,9 @@ impl Services {
         let route = store::routes::get_inbound(&*write, id).await?;
         store::routes::delete_inbound(&*write, id).await?;
         let object = ObjectRef::inbound_route(id);
-        write.audit(Action::Delete, &object, Some(audit_inbound(&route)), None).await?;
+        write
+            .audit(Action::Delete, &object, Some(audit_inbound(&route)), None)
+            .await?;
         write.commit_and_apply(&object).await
     }
 }

@@ -36,7 +36,10 @@ pub enum ClientOp {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
     /// The filter now in force (`null`: all).
-    Subscribed { types: Option<Vec<EventKind>>, endpoints: Option<Vec<String>> },
+    Subscribed {
+        types: Option<Vec<EventKind>>,
+        endpoints: Option<Vec<String>>,
+    },
     /// A client message was refused; nothing changed.
     Error { message: String },
 }
@@ -45,7 +48,10 @@ impl Notice {
     pub fn subscribed(filter: &Filter) -> Self {
         // In `EventKind` order, as sorting would give.
         let types: Option<Vec<EventKind>> = filter.types.map(|t| t.iter().collect());
-        let mut endpoints: Option<Vec<String>> = filter.endpoints.as_ref().map(|e| e.iter().cloned().collect());
+        let mut endpoints: Option<Vec<String>> = filter
+            .endpoints
+            .as_ref()
+            .map(|e| e.iter().cloned().collect());
         if let Some(endpoints) = &mut endpoints {
             endpoints.sort();
         }
@@ -53,7 +59,8 @@ impl Notice {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"error","message":"unserialisable notice"}"#.into())
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"type":"error","message":"unserialisable notice"}"#.into())
     }
 }
 
@@ -76,7 +83,13 @@ impl FilterError {
 
 /// A comma-separated query value as a list; empty items are skipped.
 pub fn split_list(value: Option<&str>) -> Option<Vec<String>> {
-    value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    value.map(|v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// The filter a caller with `role` gets for `types` and `endpoints` (`None`: all).
@@ -88,7 +101,13 @@ pub fn build_filter(
     indexed: bool,
 ) -> Result<Filter, FilterError> {
     let mut errors = FieldErrors::new();
-    let name = |field: &str, i: usize| if indexed { format!("{field}[{i}]") } else { field.to_owned() };
+    let name = |field: &str, i: usize| {
+        if indexed {
+            format!("{field}[{i}]")
+        } else {
+            field.to_owned()
+        }
+    };
     let mut filter = Filter::all();
     if let Some(types) = types {
         let mut kinds = Vec::with_capacity(types.len());
@@ -98,7 +117,9 @@ pub fn build_filter(
                 Err(e) => errors.push(name("types", i), e.to_string()),
             }
         }
-        filter = filter.with_raw(kinds.contains(&EventKind::Raw)).types(kinds);
+        filter = filter
+            .with_raw(kinds.contains(&EventKind::Raw))
+            .types(kinds);
     }
     if let Some(endpoints) = endpoints {
         if endpoints.len() > MAX_ENDPOINTS {
@@ -106,7 +127,10 @@ pub fn build_filter(
         }
         for (i, e) in endpoints.iter().enumerate() {
             if e.is_empty() || e.chars().count() > MAX_ENDPOINT_LEN {
-                errors.push(name("endpoints", i), format!("must be 1 to {MAX_ENDPOINT_LEN} characters"));
+                errors.push(
+                    name("endpoints", i),
+                    format!("must be 1 to {MAX_ENDPOINT_LEN} characters"),
+                );
             }
         }
         filter = filter.endpoints(endpoints.iter().cloned());
@@ -124,8 +148,13 @@ pub fn handle_op(role: Role, text: &str) -> Result<Filter, Notice> {
         message: format!("expected {{\"op\":\"subscribe\",\"types\":[…],\"endpoints\":[…]}}: {e}"),
     })?;
     match op {
-        ClientOp::Subscribe { types, endpoints } => build_filter(role, types.as_deref(), endpoints.as_deref(), true)
-            .map_err(|e| Notice::Error { message: e.message() }),
+        ClientOp::Subscribe { types, endpoints } => {
+            build_filter(role, types.as_deref(), endpoints.as_deref(), true).map_err(|e| {
+                Notice::Error {
+                    message: e.message(),
+                }
+            })
+        }
     }
 }
 
@@ -139,15 +168,23 @@ mod tests {
 
     #[test]
     fn query_lists_split_on_commas() {
-        assert_eq!(split_list(Some("contact_status, hangup,,")), Some(list(&["contact_status", "hangup"])));
+        assert_eq!(
+            split_list(Some("contact_status, hangup,,")),
+            Some(list(&["contact_status", "hangup"]))
+        );
         assert_eq!(split_list(None), None);
         assert_eq!(split_list(Some("")), Some(vec![]));
     }
 
     #[test]
     fn types_and_endpoints_become_a_filter() {
-        let f =
-            build_filter(Role::Viewer, Some(&list(&["hangup", "call"])), Some(&list(&["1001"])), false).expect("valid");
+        let f = build_filter(
+            Role::Viewer,
+            Some(&list(&["hangup", "call"])),
+            Some(&list(&["1001"])),
+            false,
+        )
+        .expect("valid");
         assert!(f.wants_kind(EventKind::Hangup) && f.wants_kind(EventKind::Call));
         assert!(!f.wants_kind(EventKind::ContactStatus) && !f.raw);
         assert_eq!(
@@ -162,9 +199,12 @@ mod tests {
 
     #[test]
     fn unknown_types_and_bad_endpoints_are_named() {
-        let Err(FilterError::Invalid(errors)) =
-            build_filter(Role::Admin, Some(&list(&["hangup", "bogus"])), Some(&list(&["", "1001"])), true)
-        else {
+        let Err(FilterError::Invalid(errors)) = build_filter(
+            Role::Admin,
+            Some(&list(&["hangup", "bogus"])),
+            Some(&list(&["", "1001"])),
+            true,
+        ) else {
             panic!("must be refused")
         };
         let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
@@ -176,15 +216,27 @@ mod tests {
     #[test]
     fn raw_is_for_admins_only() {
         let raw = list(&["raw"]);
-        assert_eq!(build_filter(Role::Operator, Some(&raw), None, false), Err(FilterError::RawNeedsAdmin));
+        assert_eq!(
+            build_filter(Role::Operator, Some(&raw), None, false),
+            Err(FilterError::RawNeedsAdmin)
+        );
         let f = build_filter(Role::Admin, Some(&raw), None, false).expect("admin may");
         assert!(f.raw && f.wants_kind(EventKind::Raw) && !f.wants_kind(EventKind::Hangup));
-        assert!(!build_filter(Role::Admin, None, None, false).expect("valid").raw, "raw only when asked for");
+        assert!(
+            !build_filter(Role::Admin, None, None, false)
+                .expect("valid")
+                .raw,
+            "raw only when asked for"
+        );
     }
 
     #[test]
     fn ops_replace_the_filter_or_answer_an_error() {
-        let f = handle_op(Role::Viewer, r#"{"op":"subscribe","types":["contact_status"]}"#).expect("valid");
+        let f = handle_op(
+            Role::Viewer,
+            r#"{"op":"subscribe","types":["contact_status"]}"#,
+        )
+        .expect("valid");
         assert!(f.wants_kind(EventKind::ContactStatus) && !f.wants_kind(EventKind::Hangup));
         assert_eq!(f.endpoints, None);
         for bad in [
@@ -193,11 +245,16 @@ mod tests {
             r#"{"op":"subscribe","extra":1}"#,
             "not json",
         ] {
-            assert!(matches!(handle_op(Role::Admin, bad), Err(Notice::Error { .. })), "{bad}");
+            assert!(
+                matches!(handle_op(Role::Admin, bad), Err(Notice::Error { .. })),
+                "{bad}"
+            );
         }
         assert_eq!(
             handle_op(Role::Viewer, r#"{"op":"subscribe","types":["raw"]}"#),
-            Err(Notice::Error { message: "raw events need the admin role".into() })
+            Err(Notice::Error {
+                message: "raw events need the admin role".into()
+            })
         );
     }
 }

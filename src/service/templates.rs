@@ -4,9 +4,9 @@ use super::write::Action;
 use crate::model::{ObjectKind, ObjectRef};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 use super::{ServiceError, Services};
 use crate::model::FieldErrors;
@@ -35,16 +35,23 @@ impl utoipa::PartialSchema for ProviderTemplateView {
         let RefOr::T(Schema::Object(mut object)) = ProviderTemplate::schema() else {
             return ProviderTemplate::schema();
         };
-        object.description = Some("A provider template: the template itself plus where it comes from.".into());
+        object.description =
+            Some("A provider template: the template itself plus where it comes from.".into());
         let builtin = ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
             "Shipped with rayan (or loaded from `provider_templates_dir`): updated at start, cannot be deleted.",
         ));
         let date_time = Some(SchemaFormat::KnownFormat(KnownFormat::DateTime));
-        let time = || ObjectBuilder::new().schema_type(Type::String).format(date_time.clone());
+        let time = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(date_time.clone())
+        };
         object.properties.insert("builtin".into(), builtin.into());
         object.properties.insert("created_at".into(), time().into());
         object.properties.insert("updated_at".into(), time().into());
-        object.required.extend(["builtin".into(), "created_at".into(), "updated_at".into()]);
+        object
+            .required
+            .extend(["builtin".into(), "created_at".into(), "updated_at".into()]);
         RefOr::T(Schema::Object(object))
     }
 }
@@ -179,7 +186,14 @@ impl Services {
         let row = store::templates::insert_provider_template(&*write, &template).await?;
         let view = provider_view(&row)?;
         let object = ObjectRef::new(ObjectKind::ProviderTemplate, template.id.to_string());
-        write.audit(Action::Create, &object, None, Some(serde_json::to_value(&view).unwrap_or_default())).await?;
+        write
+            .audit(
+                Action::Create,
+                &object,
+                None,
+                Some(serde_json::to_value(&view).unwrap_or_default()),
+            )
+            .await?;
         write.commit().await?;
         Ok(view)
     }
@@ -212,7 +226,9 @@ impl Services {
         let before = serde_json::to_value(provider_view(&row)?).unwrap_or_default();
         store::templates::delete_provider_template(&*write, row, || "a trunk".into()).await?;
         let object = ObjectRef::new(ObjectKind::ProviderTemplate, id.to_string());
-        write.audit(Action::Delete, &object, Some(before), None).await?;
+        write
+            .audit(Action::Delete, &object, Some(before), None)
+            .await?;
         write.commit().await
     }
 

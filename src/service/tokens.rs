@@ -35,7 +35,10 @@ pub struct Caller {
 
 impl Caller {
     pub fn actor(&self) -> Actor {
-        Actor { token_id: Some(self.token_id), name: self.name.clone() }
+        Actor {
+            token_id: Some(self.token_id),
+            name: self.name.clone(),
+        }
     }
 }
 
@@ -47,7 +50,10 @@ pub struct TokenCache {
 impl TokenCache {
     fn get(&self, hash: &str) -> Option<Caller> {
         let entries = self.entries.read().ok()?;
-        entries.get(hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(c, _)| c.clone())
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(c, _)| c.clone())
     }
 
     fn put(&self, hash: String, caller: Caller) {
@@ -116,7 +122,10 @@ pub fn hash_token(token: &str) -> String {
 fn generate_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 impl Services {
@@ -129,34 +138,60 @@ impl Services {
         let Some(row) = store::tokens::find_active_by_hash(&self.db, &hash).await? else {
             return Ok(None);
         };
-        let role = row
-            .role
-            .parse::<Role>()
-            .map_err(|e| ServiceError::Store(store::StoreError::Corrupt(format!("token {}: {e}", row.id))))?;
-        let caller = Caller { token_id: row.id, name: row.name, role };
+        let role = row.role.parse::<Role>().map_err(|e| {
+            ServiceError::Store(store::StoreError::Corrupt(format!("token {}: {e}", row.id)))
+        })?;
+        let caller = Caller {
+            token_id: row.id,
+            name: row.name,
+            role,
+        };
         store::tokens::touch(&self.db, caller.token_id).await?;
         self.tokens.put(hash, caller.clone());
         Ok(Some(caller))
     }
 
-    pub async fn create_token(&self, actor: &Actor, input: NewToken) -> Result<TokenView, ServiceError> {
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        input: NewToken,
+    ) -> Result<TokenView, ServiceError> {
         let mut errors = FieldErrors::new();
-        let name = input.name.unwrap_or_else(|| format!("{} token", input.role));
+        let name = input
+            .name
+            .unwrap_or_else(|| format!("{} token", input.role));
         errors.text("name", &name, 120);
         errors.finish()?;
         let token = generate_token();
         let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
         let mut write = self.write(actor).await?;
-        let row = store::tokens::insert(&*write, &name, input.role.as_str(), &hash_token(&token), &prefix, actor.token_id).await?;
+        let row = store::tokens::insert(
+            &*write,
+            &name,
+            input.role.as_str(),
+            &hash_token(&token),
+            &prefix,
+            actor.token_id,
+        )
+        .await?;
         let object = ObjectRef::new(ObjectKind::Token, row.id.to_string());
         let after = serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix});
-        write.audit(Action::Create, &object, None, Some(after)).await?;
+        write
+            .audit(Action::Create, &object, None, Some(after))
+            .await?;
         write.commit().await?;
-        Ok(TokenView { token: Some(token), ..row.into() })
+        Ok(TokenView {
+            token: Some(token),
+            ..row.into()
+        })
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenView>, ServiceError> {
-        Ok(store::tokens::list(&self.db).await?.into_iter().map(Into::into).collect())
+        Ok(store::tokens::list(&self.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     pub async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
@@ -164,7 +199,9 @@ impl Services {
         let row = store::tokens::revoke(&*write, id).await?;
         let object = ObjectRef::new(ObjectKind::Token, id.to_string());
         let before = serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix});
-        write.audit(Action::Revoke, &object, Some(before), None).await?;
+        write
+            .audit(Action::Revoke, &object, Some(before), None)
+            .await?;
         write.commit().await?;
         self.tokens.forget_id(id);
         Ok(())
@@ -178,12 +215,21 @@ impl Services {
             return Ok(None);
         }
         let view = self
-            .create_token(&Actor::system(), NewToken { role: Role::Admin, name: Some("bootstrap admin".into()) })
+            .create_token(
+                &Actor::system(),
+                NewToken {
+                    role: Role::Admin,
+                    name: Some("bootstrap admin".into()),
+                },
+            )
             .await?;
         let token = view.token.unwrap_or_default();
         let path = self.settings.state_dir.join(ADMIN_TOKEN_FILE);
         write_secret_file(&path, &token).map_err(|e| {
-            ServiceError::Unavailable(format!("cannot write the admin token to {}: {e}", path.display()))
+            ServiceError::Unavailable(format!(
+                "cannot write the admin token to {}: {e}",
+                path.display()
+            ))
         })?;
         Ok(Some(path))
     }
@@ -195,7 +241,11 @@ pub fn write_secret_file(path: &Path, content: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(content.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;

@@ -11,13 +11,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
 use super::{Page, Paging, ServiceError, Services};
+use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
 use crate::model::{FieldErrors, Trunk};
 use crate::render::{RenderError, RenderSettings, render_trunk};
 use crate::store::audit::Actor;
 use crate::store::trunks::{StoredTrunk, TrunkFilter, TrunkRow};
 use crate::store::{self};
-use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::templates::{ProviderTemplate, TrunkField};
 
 /// A trunk as the API shows it. The password never appears: only whether one is set.
@@ -275,7 +275,14 @@ impl Services {
         let secret_enc = trunk.password.as_deref().map(|p| self.secrets.encrypt(p));
         let stored = store::trunks::insert(&*write, row_of(&trunk, secret_enc)).await?;
         let object = ObjectRef::trunk(&stored.row.name);
-        write.audit(Action::Create, &object, None, Some(audit_image(&stored, trunk.password.is_some()))).await?;
+        write
+            .audit(
+                Action::Create,
+                &object,
+                None,
+                Some(audit_image(&stored, trunk.password.is_some())),
+            )
+            .await?;
         let mut view = TrunkView::from(&stored);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
@@ -328,7 +335,14 @@ impl Services {
         };
         let after = store::trunks::update(&*write, &before, row_of(&trunk, secret_enc)).await?;
         let object = ObjectRef::trunk(name);
-        write.audit(Action::Update, &object, Some(audit_image(&before, false)), Some(audit_image(&after, patch.password.is_some()))).await?;
+        write
+            .audit(
+                Action::Update,
+                &object,
+                Some(audit_image(&before, false)),
+                Some(audit_image(&after, patch.password.is_some())),
+            )
+            .await?;
         let mut view = TrunkView::from(&after);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
@@ -346,7 +360,14 @@ impl Services {
         }
         store::trunks::delete(&*write, &trunk, || "a route".into()).await?;
         let object = ObjectRef::trunk(name);
-        write.audit(Action::Delete, &object, Some(audit_image(&trunk, false)), None).await?;
+        write
+            .audit(
+                Action::Delete,
+                &object,
+                Some(audit_image(&trunk, false)),
+                None,
+            )
+            .await?;
         write.commit_and_apply(&object).await
     }
 }

@@ -59,7 +59,12 @@ impl Services {
     /// failing.
     pub(crate) async fn write<'a>(&'a self, actor: &'a Actor) -> Result<Write<'a>, ServiceError> {
         let txn = self.begin_write().await?;
-        Ok(Write { services: self, actor, txn, action: None })
+        Ok(Write {
+            services: self,
+            actor,
+            txn,
+            action: None,
+        })
     }
 }
 

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::StoreError;
@@ -12,7 +12,12 @@ use super::entities::applies::{self, ActiveModel, Column, Entity};
 pub use applies::Model as ApplyRow;
 
 /// Opens a record for an apply that is starting now.
-pub async fn begin(db: &impl ConnectionTrait, node: &str, trigger: &str, dry_run: bool) -> Result<ApplyRow, StoreError> {
+pub async fn begin(
+    db: &impl ConnectionTrait,
+    node: &str,
+    trigger: &str,
+    dry_run: bool,
+) -> Result<ApplyRow, StoreError> {
     let now = Utc::now();
     let trigger: String = trigger.chars().take(200).collect();
     Ok(ActiveModel {
@@ -37,8 +42,15 @@ pub struct Finished {
     pub detail: Option<String>,
 }
 
-pub async fn finish(db: &impl ConnectionTrait, id: i64, outcome: Finished) -> Result<ApplyRow, StoreError> {
-    let row = Entity::find_by_id(id).one(db).await?.ok_or_else(|| StoreError::NotFound(format!("apply {id}")))?;
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    id: i64,
+    outcome: Finished,
+) -> Result<ApplyRow, StoreError> {
+    let row = Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("apply {id}")))?;
     let mut active: ActiveModel = row.into();
     active.status = Set(outcome.status);
     active.files = Set(Some(outcome.files));
@@ -50,7 +62,10 @@ pub async fn finish(db: &impl ConnectionTrait, id: i64, outcome: Finished) -> Re
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ApplyRow, StoreError> {
-    Entity::find_by_id(id).one(db).await?.ok_or_else(|| StoreError::NotFound(format!("apply {id}")))
+    Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("apply {id}")))
 }
 
 /// Newest first, optionally only this node's.
@@ -65,15 +80,26 @@ pub async fn list(
         query = query.filter(Column::Node.eq(node));
     }
     let total = query.clone().count(db).await?;
-    let rows = query.order_by_desc(Column::Id).limit(limit).offset(offset).all(db).await?;
+    let rows = query
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
     Ok((rows, total))
 }
 
 /// Marks applies a crashed daemon left `running` as interrupted.
 pub async fn close_interrupted(db: &impl ConnectionTrait, node: &str) -> Result<u64, StoreError> {
     let result = Entity::update_many()
-        .col_expr(Column::Status, sea_orm::sea_query::Expr::value("interrupted"))
-        .col_expr(Column::FinishedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+        .col_expr(
+            Column::Status,
+            sea_orm::sea_query::Expr::value("interrupted"),
+        )
+        .col_expr(
+            Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
         .filter(Column::Node.eq(node))
         .filter(Column::Status.eq("running"))
         .exec(db)

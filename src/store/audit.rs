@@ -1,7 +1,9 @@
 //! The audit log: who changed what, when, with before/after (secrets masked by the caller).
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set,
+};
 use serde_json::Value;
 
 use super::StoreError;
@@ -16,7 +18,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Self {
-        Actor { token_id: None, name: "rayand".into() }
+        Actor {
+            token_id: None,
+            name: "rayand".into(),
+        }
     }
 }
 
@@ -47,7 +52,11 @@ pub async fn record(db: &impl ConnectionTrait, entry: AuditEntry<'_>) -> Result<
 }
 
 /// Newest first.
-pub async fn list(db: &impl ConnectionTrait, limit: u64, offset: u64) -> Result<(Vec<audit_log::Model>, u64), StoreError> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<audit_log::Model>, u64), StoreError> {
     let total = audit_log::Entity::find().count(db).await?;
     let rows = audit_log::Entity::find()
         .order_by_desc(audit_log::Column::Id)

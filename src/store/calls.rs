@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::StoreError;
@@ -62,7 +63,11 @@ fn active_model(node: &str, record: &CallRecord) -> ActiveModel {
 /// Stores ended calls of `node`. A call whose uniqueid is already stored is left as
 /// it is, so writing the same record twice (a retry, a replay) changes nothing.
 /// Returns how many rows were new.
-pub async fn insert(db: &impl ConnectionTrait, node: &str, records: &[CallRecord]) -> Result<u64, StoreError> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    node: &str,
+    records: &[CallRecord],
+) -> Result<u64, StoreError> {
     if records.is_empty() {
         return Ok(0);
     }
@@ -83,7 +88,11 @@ pub async fn list(
 ) -> Result<(Vec<CallRow>, u64), StoreError> {
     let mut condition = Condition::all();
     if let Some(number) = &filter.extension {
-        condition = condition.add(Condition::any().add(Column::FromNumber.eq(number)).add(Column::ToNumber.eq(number)));
+        condition = condition.add(
+            Condition::any()
+                .add(Column::FromNumber.eq(number))
+                .add(Column::ToNumber.eq(number)),
+        );
     }
     if let Some(since) = filter.since {
         condition = condition.add(Column::StartedAt.gte(since));
@@ -96,7 +105,12 @@ pub async fn list(
     }
     let query = Entity::find().filter(condition);
     let total = query.clone().count(db).await?;
-    let rows =
-        query.order_by_desc(Column::StartedAt).order_by_desc(Column::Id).limit(limit).offset(offset).all(db).await?;
+    let rows = query
+        .order_by_desc(Column::StartedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
     Ok((rows, total))
 }

@@ -3,8 +3,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::StoreError;
@@ -35,13 +35,13 @@ pub struct ExtensionFilter {
 }
 
 fn to_model(row: extension::Model) -> Result<Extension, StoreError> {
-    let codecs = match row.codecs {
-        None => None,
-        Some(value) => Some(
-            serde_json::from_value::<Vec<String>>(value)
-                .map_err(|e| StoreError::Corrupt(format!("extension {} codecs: {e}", row.number)))?,
-        ),
-    };
+    let codecs =
+        match row.codecs {
+            None => None,
+            Some(value) => Some(serde_json::from_value::<Vec<String>>(value).map_err(|e| {
+                StoreError::Corrupt(format!("extension {} codecs: {e}", row.number))
+            })?),
+        };
     Ok(Extension {
         id: row.id,
         number: row.number,
@@ -52,7 +52,10 @@ fn to_model(row: extension::Model) -> Result<Extension, StoreError> {
         max_contacts: row.max_contacts.map(|n| n.max(0) as u32),
         caller_id: row.caller_id,
         enabled: row.enabled,
-        auth: ExtensionAuth { realm: row.auth_realm, md5_cred: row.md5_cred },
+        auth: ExtensionAuth {
+            realm: row.auth_realm,
+            md5_cred: row.md5_cred,
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -86,12 +89,22 @@ pub async fn insert(db: &impl ConnectionTrait, row: ExtensionRow) -> Result<Exte
     to_model(model)
 }
 
-pub async fn find(db: &impl ConnectionTrait, number: &str) -> Result<Option<Extension>, StoreError> {
-    Entity::find().filter(Column::Number.eq(number)).one(db).await?.map(to_model).transpose()
+pub async fn find(
+    db: &impl ConnectionTrait,
+    number: &str,
+) -> Result<Option<Extension>, StoreError> {
+    Entity::find()
+        .filter(Column::Number.eq(number))
+        .one(db)
+        .await?
+        .map(to_model)
+        .transpose()
 }
 
 pub async fn get(db: &impl ConnectionTrait, number: &str) -> Result<Extension, StoreError> {
-    find(db, number).await?.ok_or_else(|| StoreError::NotFound(format!("extension {number}")))
+    find(db, number)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("extension {number}")))
 }
 
 pub async fn list(
@@ -111,23 +124,40 @@ pub async fn list(
         cond = cond.add(Column::Enabled.eq(enabled));
     }
     if let Some(search) = &filter.search {
-        let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         cond = cond.add(
             Condition::any()
                 .add(Column::Number.like(format!("{escaped}%")))
-                .add(Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(Column::Name))).like(format!("%{}%", escaped.to_lowercase()))),
+                .add(
+                    Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(Column::Name)))
+                        .like(format!("%{}%", escaped.to_lowercase())),
+                ),
         );
     }
     let query = Entity::find().filter(cond);
     let total = query.clone().count(db).await?;
-    let rows = query.order_by_asc(Column::Number).limit(limit).offset(offset).all(db).await?;
+    let rows = query
+        .order_by_asc(Column::Number)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
     let items = rows.into_iter().map(to_model).collect::<Result<_, _>>()?;
     Ok((items, total))
 }
 
 /// Every extension, for rendering.
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<Extension>, StoreError> {
-    Entity::find().order_by_asc(Column::Number).all(db).await?.into_iter().map(to_model).collect()
+    Entity::find()
+        .order_by_asc(Column::Number)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_model)
+        .collect()
 }
 
 pub async fn count(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
@@ -156,10 +186,13 @@ pub async fn update(db: &impl ConnectionTrait, ext: &Extension) -> Result<Extens
     to_model(model)
 }
 
-pub async fn delete(db: &impl ConnectionTrait, ext: &Extension, referenced_by: impl FnOnce() -> String) -> Result<(), StoreError> {
-    Entity::delete_by_id(ext.id)
-        .exec(db)
-        .await
-        .map_err(|e| StoreError::in_use_as(e, format!("extension {}", ext.number), referenced_by()))?;
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    ext: &Extension,
+    referenced_by: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    Entity::delete_by_id(ext.id).exec(db).await.map_err(|e| {
+        StoreError::in_use_as(e, format!("extension {}", ext.number), referenced_by())
+    })?;
     Ok(())
 }

@@ -1,11 +1,15 @@
 //! Nodes, Kamailio dispatcher destinations and trusted addresses.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::StoreError;
 use super::entities::{kamailio_address, kamailio_dispatcher, node, trunk};
-use crate::model::kamailio::{Attributes, Destination, DispatcherState, TrustedAddress, canonical_sip_uri};
+use crate::model::kamailio::{
+    Attributes, Destination, DispatcherState, TrustedAddress, canonical_sip_uri,
+};
 use crate::templates::AuthType;
 
 pub type NodeRow = node::Model;
@@ -20,7 +24,10 @@ pub async fn register_node(
     ami_address: &str,
 ) -> Result<NodeRow, StoreError> {
     let now = Utc::now();
-    let existing = node::Entity::find().filter(node::Column::Name.eq(name)).one(db).await?;
+    let existing = node::Entity::find()
+        .filter(node::Column::Name.eq(name))
+        .one(db)
+        .await?;
     let model = match existing {
         Some(row) => {
             let mut active: node::ActiveModel = row.into();
@@ -45,7 +52,10 @@ pub async fn register_node(
 }
 
 pub async fn nodes(db: &impl ConnectionTrait) -> Result<Vec<NodeRow>, StoreError> {
-    Ok(node::Entity::find().order_by_asc(node::Column::Name).all(db).await?)
+    Ok(node::Entity::find()
+        .order_by_asc(node::Column::Name)
+        .all(db)
+        .await?)
 }
 
 /// A destination to insert or write back.
@@ -108,11 +118,16 @@ pub async fn update_dispatcher(
     active.attributes = Set(fields.attributes);
     active.state = Set(fields.state);
     active.updated_at = Set(Utc::now());
-    active.update(db).await.map_err(|e| StoreError::conflict_as(e, what))
+    active
+        .update(db)
+        .await
+        .map_err(|e| StoreError::conflict_as(e, what))
 }
 
 pub async fn delete_dispatcher(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
-    kamailio_dispatcher::Entity::delete_by_id(id).exec(db).await?;
+    kamailio_dispatcher::Entity::delete_by_id(id)
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -156,7 +171,10 @@ pub async fn find_same_address(
     Ok(query.one(db).await?)
 }
 
-pub async fn insert_address(db: &impl ConnectionTrait, fields: AddressFields) -> Result<AddressRow, StoreError> {
+pub async fn insert_address(
+    db: &impl ConnectionTrait,
+    fields: AddressFields,
+) -> Result<AddressRow, StoreError> {
     Ok(kamailio_address::ActiveModel {
         group_id: Set(fields.group_id),
         address: Set(fields.address),
@@ -208,12 +226,17 @@ fn parse_state(name: &str) -> Option<DispatcherState> {
 
 /// The attributes as stored: JSON text, empty when there are none.
 pub fn attributes_text(attrs: &Attributes) -> String {
-    if attrs.is_empty() { String::new() } else { serde_json::to_string(attrs).unwrap_or_default() }
+    if attrs.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(attrs).unwrap_or_default()
+    }
 }
 
 /// A stored destination as the renderer takes it.
 pub fn destination(row: &DispatcherRow) -> Result<Destination, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("dispatcher destination {}: {what}", row.id));
+    let corrupt =
+        |what: &str| StoreError::Corrupt(format!("dispatcher destination {}: {what}", row.id));
     let attrs = if row.attributes.is_empty() {
         Attributes::default()
     } else {
@@ -222,7 +245,8 @@ pub fn destination(row: &DispatcherRow) -> Result<Destination, StoreError> {
     Ok(Destination {
         set_id: u32::try_from(row.set_id).map_err(|_| corrupt("negative set id"))?,
         uri: row.uri.clone(),
-        state: parse_state(&row.state).ok_or_else(|| corrupt(&format!("unknown state {:?}", row.state)))?,
+        state: parse_state(&row.state)
+            .ok_or_else(|| corrupt(&format!("unknown state {:?}", row.state)))?,
         priority: row.priority,
         attrs,
     })
@@ -232,7 +256,8 @@ pub fn destination(row: &DispatcherRow) -> Result<Destination, StoreError> {
 pub fn trusted_address(row: &AddressRow) -> Result<TrustedAddress, StoreError> {
     let corrupt = |what: String| StoreError::Corrupt(format!("trusted address {}: {what}", row.id));
     let group = u32::try_from(row.group_id).map_err(|_| corrupt("negative group".into()))?;
-    let mut address = TrustedAddress::from_cidr(group, &row.address).map_err(|e| corrupt(e.to_string()))?;
+    let mut address =
+        TrustedAddress::from_cidr(group, &row.address).map_err(|e| corrupt(e.to_string()))?;
     address.port = u16::try_from(row.port).map_err(|_| corrupt(format!("port {}", row.port)))?;
     address.tag = row.tag.clone();
     Ok(address)
@@ -251,7 +276,11 @@ pub struct KamailioLists {
 /// Set 1 from the nodes (a destination stored for the same URI wins), the
 /// stored destinations, and the stored trusted addresses.
 pub async fn lists(db: &sea_orm::DatabaseConnection) -> Result<KamailioLists, StoreError> {
-    let stored = dispatchers(db).await?.iter().map(destination).collect::<Result<Vec<_>, _>>()?;
+    let stored = dispatchers(db)
+        .await?
+        .iter()
+        .map(destination)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut destinations = Vec::new();
     for node in nodes(db).await? {
         if node.sip_address.is_empty() {
@@ -259,7 +288,10 @@ pub async fn lists(db: &sea_orm::DatabaseConnection) -> Result<KamailioLists, St
         }
         let uri = canonical_sip_uri(&node.sip_address)
             .map_err(|e| StoreError::Corrupt(format!("node {} SIP address: {e}", node.name)))?;
-        let taken = stored.iter().chain(&destinations).any(|d: &Destination| d.set_id == NODE_SET && d.uri == uri);
+        let taken = stored
+            .iter()
+            .chain(&destinations)
+            .any(|d: &Destination| d.set_id == NODE_SET && d.uri == uri);
         if !taken {
             destinations.push(Destination {
                 set_id: NODE_SET,
@@ -271,17 +303,24 @@ pub async fn lists(db: &sea_orm::DatabaseConnection) -> Result<KamailioLists, St
         }
     }
     destinations.extend(stored);
-    let mut addresses: Vec<TrustedAddress> =
-        addresses(db).await?.iter().map(trusted_address).collect::<Result<_, _>>()?;
+    let mut addresses: Vec<TrustedAddress> = addresses(db)
+        .await?
+        .iter()
+        .map(trusted_address)
+        .collect::<Result<_, _>>()?;
     for address in trunk_addresses(db).await? {
         let same = |a: &TrustedAddress| {
-            (a.group, a.ip, a.mask, a.port) == (address.group, address.ip, address.mask, address.port)
+            (a.group, a.ip, a.mask, a.port)
+                == (address.group, address.ip, address.mask, address.port)
         };
         if !addresses.iter().any(same) {
             addresses.push(address);
         }
     }
-    Ok(KamailioLists { destinations, addresses })
+    Ok(KamailioLists {
+        destinations,
+        addresses,
+    })
 }
 
 /// The permissions group the addresses of IP-authenticated trunks go in.
@@ -290,7 +329,9 @@ pub const TRUNK_GROUP: u32 = 1;
 /// The match addresses of every enabled trunk whose provider template
 /// authenticates by IP, tagged with the trunk's name. An address that is not
 /// a valid host or network is left out (and logged), never written.
-pub async fn trunk_addresses(db: &sea_orm::DatabaseConnection) -> Result<Vec<TrustedAddress>, StoreError> {
+pub async fn trunk_addresses(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<Vec<TrustedAddress>, StoreError> {
     // The same templates the renderer uses, so Kamailio and Asterisk agree.
     let ip_providers: Vec<String> = super::snapshot::provider_templates(db)
         .await?
@@ -309,8 +350,10 @@ pub async fn trunk_addresses(db: &sea_orm::DatabaseConnection) -> Result<Vec<Tru
         .await?;
     let mut out = Vec::new();
     for trunk in trunks {
-        let listed: Vec<String> = serde_json::from_value(trunk.match_addresses.clone())
-            .map_err(|e| StoreError::Corrupt(format!("trunk {} match_addresses: {e}", trunk.name)))?;
+        let listed: Vec<String> =
+            serde_json::from_value(trunk.match_addresses.clone()).map_err(|e| {
+                StoreError::Corrupt(format!("trunk {} match_addresses: {e}", trunk.name))
+            })?;
         for text in listed {
             let mut address = match TrustedAddress::from_cidr(TRUNK_GROUP, &text) {
                 Ok(address) => address,

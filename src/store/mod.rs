@@ -5,8 +5,8 @@ pub mod audit;
 pub mod calls;
 pub mod entities;
 pub mod extensions;
-pub mod routes;
 pub mod kamailio;
+pub mod routes;
 pub mod snapshot;
 pub mod templates;
 pub mod tokens;
@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
-    Statement, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqlErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use thiserror::Error;
@@ -54,7 +54,9 @@ impl StoreError {
     /// Maps a foreign-key violation to `InUse(what, detail)`, keeps other errors.
     pub fn in_use_as(err: DbErr, what: impl Into<String>, detail: impl Into<String>) -> StoreError {
         match err.sql_err() {
-            Some(SqlErr::ForeignKeyConstraintViolation(_)) => StoreError::InUse(what.into(), detail.into()),
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+                StoreError::InUse(what.into(), detail.into())
+            }
             _ => StoreError::Db(err),
         }
     }
@@ -100,7 +102,10 @@ pub struct WriteTxn {
 
 impl WriteGate {
     pub fn for_db(db: &DatabaseConnection) -> Self {
-        WriteGate((db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(()))))
+        WriteGate(
+            (db.get_database_backend() == DbBackend::Sqlite)
+                .then(|| Arc::new(tokio::sync::Mutex::new(()))),
+        )
     }
 
     /// Begins a write transaction once it is this caller's turn.

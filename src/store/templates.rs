@@ -2,21 +2,38 @@
 //! files shipped with rayan at start; administrators may add their own.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter,
+    QueryOrder, Set,
+};
 
 use super::StoreError;
 use super::entities::{extension_template, provider_template};
 use crate::templates::ProviderTemplate;
 
-pub async fn extension_template_exists(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
-    Ok(extension_template::Entity::find_by_id(id.to_owned()).one(db).await?.is_some())
+pub async fn extension_template_exists(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<bool, StoreError> {
+    Ok(extension_template::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .is_some())
 }
 
-pub async fn list_extension_templates(db: &impl ConnectionTrait) -> Result<Vec<extension_template::Model>, StoreError> {
-    Ok(extension_template::Entity::find().order_by_asc(extension_template::Column::Id).all(db).await?)
+pub async fn list_extension_templates(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<extension_template::Model>, StoreError> {
+    Ok(extension_template::Entity::find()
+        .order_by_asc(extension_template::Column::Id)
+        .all(db)
+        .await?)
 }
 
-pub async fn get_extension_template(db: &impl ConnectionTrait, id: &str) -> Result<extension_template::Model, StoreError> {
+pub async fn get_extension_template(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<extension_template::Model, StoreError> {
     extension_template::Entity::find_by_id(id.to_owned())
         .one(db)
         .await?
@@ -32,8 +49,14 @@ pub async fn upsert_builtin_extension_template(
     definition: serde_json::Value,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
-    match extension_template::Entity::find_by_id(id.to_owned()).one(db).await? {
-        Some(row) if row.display_name == display_name && row.description == description && row.definition == definition => {}
+    match extension_template::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+    {
+        Some(row)
+            if row.display_name == display_name
+                && row.description == description
+                && row.definition == definition => {}
         Some(row) => {
             let mut active: extension_template::ActiveModel = row.into();
             active.display_name = Set(display_name.to_owned());
@@ -60,12 +83,22 @@ pub async fn upsert_builtin_extension_template(
     Ok(())
 }
 
-pub async fn list_provider_templates(db: &impl ConnectionTrait) -> Result<Vec<provider_template::Model>, StoreError> {
-    Ok(provider_template::Entity::find().order_by_asc(provider_template::Column::Id).all(db).await?)
+pub async fn list_provider_templates(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<provider_template::Model>, StoreError> {
+    Ok(provider_template::Entity::find()
+        .order_by_asc(provider_template::Column::Id)
+        .all(db)
+        .await?)
 }
 
-pub async fn find_provider_template(db: &impl ConnectionTrait, id: &str) -> Result<Option<provider_template::Model>, StoreError> {
-    Ok(provider_template::Entity::find_by_id(id.to_owned()).one(db).await?)
+pub async fn find_provider_template(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<provider_template::Model>, StoreError> {
+    Ok(provider_template::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?)
 }
 
 /// Inserts a new built-in provider template or updates a changed one; an
@@ -78,9 +111,15 @@ pub async fn upsert_builtin_provider_template(
     definition: serde_json::Value,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
-    match provider_template::Entity::find_by_id(id.to_owned()).one(db).await? {
+    match provider_template::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+    {
         Some(row) if !row.builtin => {}
-        Some(row) if row.display_name == display_name && row.auth_type == auth_type && row.definition == definition => {}
+        Some(row)
+            if row.display_name == display_name
+                && row.auth_type == auth_type
+                && row.definition == definition => {}
         Some(row) => {
             let mut active: provider_template::ActiveModel = row.into();
             active.display_name = Set(display_name.to_owned());
@@ -122,7 +161,10 @@ pub fn provider_definition(row: &provider_template::Model) -> Result<ProviderTem
         .map_err(|e| StoreError::Corrupt(format!("provider template {}: {e}", row.id)))
 }
 
-pub async fn get_provider_template(db: &impl ConnectionTrait, id: &str) -> Result<provider_template::Model, StoreError> {
+pub async fn get_provider_template(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<provider_template::Model, StoreError> {
     find_provider_template(db, id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("provider template {id}")))
@@ -164,6 +206,8 @@ pub async fn delete_provider_template(
     referenced_by: impl FnOnce() -> String,
 ) -> Result<(), StoreError> {
     let what = format!("provider template {}", row.id);
-    row.delete(db).await.map_err(|e| StoreError::in_use_as(e, what, referenced_by()))?;
+    row.delete(db)
+        .await
+        .map_err(|e| StoreError::in_use_as(e, what, referenced_by()))?;
     Ok(())
 }

@@ -2,7 +2,10 @@
 //! fast hash is enough: there is nothing to brute-force.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
 
 use super::StoreError;
 use super::entities::api_token::{self, ActiveModel, Column, Entity};
@@ -31,7 +34,10 @@ pub async fn insert(
 }
 
 /// The live (not revoked) token with this hash.
-pub async fn find_active_by_hash(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+pub async fn find_active_by_hash(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<TokenRow>, StoreError> {
     Ok(Entity::find()
         .filter(Column::TokenHash.eq(token_hash))
         .filter(Column::RevokedAt.is_null())
@@ -44,7 +50,10 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<TokenRow>, StoreError
 }
 
 pub async fn count_active(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
-    Ok(Entity::find().filter(Column::RevokedAt.is_null()).count(db).await?)
+    Ok(Entity::find()
+        .filter(Column::RevokedAt.is_null())
+        .count(db)
+        .await?)
 }
 
 /// Marks a token revoked; returns the row as it was before.
@@ -63,7 +72,10 @@ pub async fn revoke(db: &impl ConnectionTrait, id: i64) -> Result<TokenRow, Stor
 
 pub async fn touch(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
     Entity::update_many()
-        .col_expr(Column::LastUsedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+        .col_expr(
+            Column::LastUsedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -6,7 +6,6 @@
 //! `templates/`); this module holds their catalogue. Every option name a template uses is
 //! checked against [`pjsip_options`], the list Asterisk 22 documents.
 
-
 pub mod extension;
 pub mod pjsip_options;
 pub mod provider;

@@ -18,8 +18,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::TemplateError;
-use crate::model::address::{is_host, is_match_address};
 use super::pjsip_options::is_valid_option;
+use crate::model::address::{is_host, is_match_address};
 use crate::model::safe::{check_config_value, is_plain_identifier};
 use crate::model::validate::check_codecs;
 use crate::model::{FieldErrors, Trunk};

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures_util::future::join_all;
-use rayan::ami::{AmiClient, AmiError, Message, OriginateRequest, ReloadOutcome};
 use crate::support::asterisk::{AsteriskDouble, Contact};
 use crate::support::connected;
+use futures_util::future::join_all;
+use rayan::ami::{AmiClient, AmiError, Message, OriginateRequest, ReloadOutcome};
 
 const LAB_CONF: &str = "\
 [global]

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use rayan::ami::{AmiClient, EventStream, Lagged, Message};
 use crate::support::asterisk::{AmiEvent, AsteriskDouble, DoubleConfig, call_sequence};
 use crate::support::connected;
+use rayan::ami::{AmiClient, EventStream, Lagged, Message};
 
 const WITHIN: Duration = Duration::from_secs(10);
 

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use rayan::ami::{AmiClient, AmiError, AuthMethod, ConnectionState};
 use crate::support::asterisk::{AsteriskDouble, DoubleConfig};
 use crate::support::{connected, wait_state};
+use rayan::ami::{AmiClient, AmiError, AuthMethod, ConnectionState};
 
 const WITHIN: Duration = Duration::from_secs(5);
 

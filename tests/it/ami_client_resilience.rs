@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
-use rayan::ami::{AmiClient, AmiError, AmiSettings, ConnectionState, Message};
 use crate::support::asterisk::{AmiEvent, AsteriskDouble, DoubleConfig};
 use crate::support::{connected, wait_state};
+use futures_util::future::join_all;
+use rayan::ami::{AmiClient, AmiError, AmiSettings, ConnectionState, Message};
 
 const WITHIN: Duration = Duration::from_secs(5);
 

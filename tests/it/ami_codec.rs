@@ -275,7 +275,11 @@ fn decode_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec
 
 /// As [`decode_until_error`], through `decode_batch` (the connection's path): the
 /// messages decoded before the first error, and whether one came. The banner is skipped.
-fn decode_batches_until_error(bytes: &[u8], cuts: &[usize], limits: CodecLimits) -> (Vec<Message>, bool) {
+fn decode_batches_until_error(
+    bytes: &[u8],
+    cuts: &[usize],
+    limits: CodecLimits,
+) -> (Vec<Message>, bool) {
     let mut codec = AmiCodec::client(limits);
     let cuts = read_ends(bytes, cuts);
     let mut buffer = BytesMut::new();

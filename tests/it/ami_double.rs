@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::support::asterisk::config_file::{ConfigError, parse};
-use crate::support::asterisk::pjsip_objects::{PjsipConfig, builtin_validator, field_name, load, render};
+use crate::support::asterisk::pjsip_objects::{
+    PjsipConfig, builtin_validator, field_name, load, render,
+};
 
 #[test]
 fn sections_templates_and_comments() {

@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use crate::events_support::timed_events;
-use futures_util::{SinkExt, StreamExt};
-use rayan::events::EventHub;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 use crate::support::asterisk::{AmiEvent, AsteriskDouble, ChannelSnapshot};
 use crate::support::daemon::{Asterisk, TestDaemon};
 use crate::support::db::Backend;
 use crate::support::ws::{Read, Ws};
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use rayan::events::EventHub;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 on_both_backends!(
@@ -39,7 +39,12 @@ fn hub(d: &TestDaemon) -> &EventHub {
 
 /// `ContactStatus` as Asterisk 22 sends it (f1).
 fn contact(d: &TestDaemon, aor: &str, status: &str) {
-    asterisk(d).emit(&AmiEvent::contact_status(aor, &format!("sip:{aor}@127.0.0.1:5081"), status, 0));
+    asterisk(d).emit(&AmiEvent::contact_status(
+        aor,
+        &format!("sip:{aor}@127.0.0.1:5081"),
+        status,
+        0,
+    ));
 }
 
 /// `Hangup` of a channel of `endpoint` that is part of no tracked call.
@@ -64,7 +69,11 @@ fn hangup(d: &TestDaemon, endpoint: &str, n: u32) {
 async fn published(d: &TestDaemon, seq: u64) {
     let deadline = tokio::time::Instant::now() + crate::support::ws::PATIENCE;
     while hub(d).last_seq() < seq {
-        assert!(tokio::time::Instant::now() < deadline, "seq {seq} never published (at {})", hub(d).last_seq());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "seq {seq} never published (at {})",
+            hub(d).last_seq()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -75,12 +84,14 @@ fn normalise(frame: &str) -> (u64, String) {
     let seq = value["seq"].as_u64().expect("seq");
     let time = value["time"].as_str().expect("time");
     let parsed: DateTime<Utc> = time.parse().expect("RFC 3339 time");
-    assert_eq!(time, rayan::events::event::format_time(&parsed), "UTC with milliseconds");
-    let text = frame.replacen(&format!(r#""time":"{time}""#), r#""time":"T""#, 1).replacen(
-        &format!(r#"{{"seq":{seq},"#),
-        r#"{"seq":S,"#,
-        1,
+    assert_eq!(
+        time,
+        rayan::events::event::format_time(&parsed),
+        "UTC with milliseconds"
     );
+    let text = frame
+        .replacen(&format!(r#""time":"{time}""#), r#""time":"T""#, 1)
+        .replacen(&format!(r#"{{"seq":{seq},"#), r#"{"seq":S,"#, 1);
     (seq, text)
 }
 
@@ -105,7 +116,11 @@ async fn assert_frames(ws: &mut Ws, expected: &[&str]) -> u64 {
 fn replay(d: &TestDaemon, transcript: &str, stamped: bool) -> chrono::Duration {
     let events = timed_events(transcript);
     // Whole microseconds, as the Timestamp header carries them.
-    let shift = chrono::Duration::microseconds((Utc::now() - events[0].0).num_microseconds().expect("shift"));
+    let shift = chrono::Duration::microseconds(
+        (Utc::now() - events[0].0)
+            .num_microseconds()
+            .expect("shift"),
+    );
     for (time, msg) in events {
         if msg.action_id().is_some() {
             continue;
@@ -113,7 +128,13 @@ fn replay(d: &TestDaemon, transcript: &str, stamped: bool) -> chrono::Duration {
         let mut headers = msg.into_headers();
         if stamped {
             let at = time + shift;
-            headers.insert(2, ("Timestamp".into(), format!("{}.{:06}", at.timestamp(), at.timestamp_subsec_micros())));
+            headers.insert(
+                2,
+                (
+                    "Timestamp".into(),
+                    format!("{}.{:06}", at.timestamp(), at.timestamp_subsec_micros()),
+                ),
+            );
         }
         asterisk(d).emit(&AmiEvent { headers });
     }
@@ -124,7 +145,10 @@ async fn f1_registration_frames_are_exact(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let viewer = d.token("viewer").await;
     let (mut ws, hello) = Ws::connect(&d.url, &viewer, "types=contact_status").await;
-    assert_eq!(hello, json!({"type": "subscribed", "types": ["contact_status"], "endpoints": null}));
+    assert_eq!(
+        hello,
+        json!({"type": "subscribed", "types": ["contact_status"], "endpoints": null})
+    );
     replay(&d, "f1-register-qualify-unregister-1001.txt", false);
     assert_frames(
         &mut ws,
@@ -144,7 +168,10 @@ async fn f2_call_frames_are_exact_and_the_call_is_stored(backend: Backend) {
     let viewer = d.token("viewer").await;
     let (mut ws, _) = Ws::connect(&d.url, &viewer, "types=contact_status,hangup,call").await;
     let (mut only_1002, hello) = Ws::connect(&d.url, &viewer, "types=hangup&endpoints=1002").await;
-    assert_eq!(hello, json!({"type": "subscribed", "types": ["hangup"], "endpoints": ["1002"]}));
+    assert_eq!(
+        hello,
+        json!({"type": "subscribed", "types": ["hangup"], "endpoints": ["1002"]})
+    );
     let shift = replay(&d, "f2-call-1001-to-1002.txt", true);
     let hangup_1002 = r#"{"seq":S,"time":"T","node":"test1","type":"hangup","data":{"channel":"PJSIP/1002-00000007","uniqueid":"1795279363.15","linkedid":"1795279363.14","endpoint":"1002","caller":"1002","connected":"1001","exten":null,"context":"from-internal","cause":16,"cause_text":"Normal Clearing"}}"#;
     let hangup_1001 = r#"{"seq":S,"time":"T","node":"test1","type":"hangup","data":{"channel":"PJSIP/1001-00000006","uniqueid":"1795279363.14","linkedid":"1795279363.14","endpoint":"1001","caller":"1001","connected":"1002","exten":"1002","context":"from-internal","cause":16,"cause_text":"Normal Clearing"}}"#;
@@ -169,15 +196,32 @@ async fn f2_call_frames_are_exact_and_the_call_is_stored(backend: Backend) {
     let recorded = |text: &str| text.parse::<DateTime<Utc>>().expect("time") + shift;
     assert_eq!(call["uniqueid"], "1795279363.14");
     assert_eq!(call["linkedid"], "1795279363.14");
-    assert_eq!((call["from"].as_str(), call["to"].as_str()), (Some("1001"), Some("1002")));
-    assert_eq!((call["duration_s"].as_i64(), call["billsec"].as_i64()), (Some(4), Some(4)));
+    assert_eq!(
+        (call["from"].as_str(), call["to"].as_str()),
+        (Some("1001"), Some("1002"))
+    );
+    assert_eq!(
+        (call["duration_s"].as_i64(), call["billsec"].as_i64()),
+        (Some(4), Some(4))
+    );
     assert_eq!(call["disposition"], "ANSWERED");
-    assert_eq!((call["cause"].as_i64(), call["cause_text"].as_str()), (Some(16), Some("Normal Clearing")));
+    assert_eq!(
+        (call["cause"].as_i64(), call["cause_text"].as_str()),
+        (Some(16), Some("Normal Clearing"))
+    );
     assert_eq!(call["node"], "test1");
     let start: DateTime<Utc> = serde_json::from_value(call["start"].clone()).expect("start");
     let end: DateTime<Utc> = serde_json::from_value(call["end"].clone()).expect("end");
-    assert_eq!(start, recorded("2026-11-21T16:42:43.063667Z"), "the block that started the call");
-    assert_eq!(end, recorded("2026-11-21T16:42:47.075069Z"), "the block that ended it");
+    assert_eq!(
+        start,
+        recorded("2026-11-21T16:42:43.063667Z"),
+        "the block that started the call"
+    );
+    assert_eq!(
+        end,
+        recorded("2026-11-21T16:42:47.075069Z"),
+        "the block that ended it"
+    );
     assert_eq!(call["answer"], call["start"]);
 
     for (query, total) in [
@@ -186,13 +230,25 @@ async fn f2_call_frames_are_exact_and_the_call_is_stored(backend: Backend) {
         ("extension=1003", 0),
         ("disposition=BUSY", 0),
     ] {
-        let listed = d.call(Method::GET, &format!("/api/v1/calls?{query}"), Some(&viewer), None).await;
+        let listed = d
+            .call(
+                Method::GET,
+                &format!("/api/v1/calls?{query}"),
+                Some(&viewer),
+                None,
+            )
+            .await;
         assert_eq!(listed.body["total"], total, "{query}: {}", listed.body);
     }
     // A second delivery of the same call (e.g. after an AMI reconnect) is not stored twice.
     replay(&d, "f2-call-1001-to-1002.txt", true);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(d.call(Method::GET, "/api/v1/calls", Some(&viewer), None).await.body["total"], 1);
+    assert_eq!(
+        d.call(Method::GET, "/api/v1/calls", Some(&viewer), None)
+            .await
+            .body["total"],
+        1
+    );
     d.stop().await;
 }
 
@@ -205,7 +261,11 @@ async fn poll_calls(d: &TestDaemon, token: &str, path: &str, total: u64) -> Valu
         if listed.body["total"] == total {
             return listed.body;
         }
-        assert!(tokio::time::Instant::now() < deadline, "calls never reached {total}: {}", listed.body);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "calls never reached {total}: {}",
+            listed.body
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -224,22 +284,48 @@ async fn resume_with_since_replays_what_was_missed(backend: Backend) {
     let (mut first, _) = Ws::connect(&d.url, &viewer, "types=contact_status").await;
     contact(&d, "1001", "NonQualified");
     contact(&d, "1001", "Reachable");
-    let seen =
-        assert_frames(&mut first, &[&contact_frame("1001", "nonqualified"), &contact_frame("1001", "reachable")]).await;
+    let seen = assert_frames(
+        &mut first,
+        &[
+            &contact_frame("1001", "nonqualified"),
+            &contact_frame("1001", "reachable"),
+        ],
+    )
+    .await;
     drop(first);
     contact(&d, "1001", "Unreachable");
     hangup(&d, "1001", 1);
     contact(&d, "1001", "Removed");
     published(&d, seen + 3).await;
 
-    let (mut resumed, _) = Ws::connect(&d.url, &viewer, &format!("types=contact_status&since={seen}")).await;
-    let last =
-        assert_frames(&mut resumed, &[&contact_frame("1001", "unreachable"), &contact_frame("1001", "removed")]).await;
-    assert_eq!(last, seen + 3, "the hangup in between was filtered out, not lost");
+    let (mut resumed, _) = Ws::connect(
+        &d.url,
+        &viewer,
+        &format!("types=contact_status&since={seen}"),
+    )
+    .await;
+    let last = assert_frames(
+        &mut resumed,
+        &[
+            &contact_frame("1001", "unreachable"),
+            &contact_frame("1001", "removed"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        last,
+        seen + 3,
+        "the hangup in between was filtered out, not lost"
+    );
     contact(&d, "1002", "NonQualified");
     assert_frames(&mut resumed, &[&contact_frame("1002", "nonqualified")]).await;
 
-    let (mut current, _) = Ws::connect(&d.url, &viewer, &format!("types=contact_status&since={}", seen + 4)).await;
+    let (mut current, _) = Ws::connect(
+        &d.url,
+        &viewer,
+        &format!("types=contact_status&since={}", seen + 4),
+    )
+    .await;
     current.assert_quiet(Duration::from_millis(200)).await;
     d.stop().await;
 }
@@ -248,12 +334,22 @@ async fn a_resume_older_than_the_ring_starts_with_a_gap(backend: Backend) {
     let d = TestDaemon::start_with(backend, Asterisk::Double, |s| s.events.ring_size = 4).await;
     let viewer = d.token("viewer").await;
     let before = hub(&d).last_seq();
-    for status in ["NonQualified", "Reachable", "Unreachable", "Reachable", "Unreachable", "Reachable"] {
+    for status in [
+        "NonQualified",
+        "Reachable",
+        "Unreachable",
+        "Reachable",
+        "Unreachable",
+        "Reachable",
+    ] {
         contact(&d, "1001", status);
     }
     published(&d, before + 6).await;
     let (mut ws, _) = Ws::connect(&d.url, &viewer, &format!("since={before}")).await;
-    assert_eq!(ws.json().await, json!({"type": "gap", "from": before + 1, "to": before + 2}));
+    assert_eq!(
+        ws.json().await,
+        json!({"type": "gap", "from": before + 1, "to": before + 2})
+    );
     let last = assert_frames(
         &mut ws,
         &[
@@ -271,7 +367,10 @@ async fn a_resume_older_than_the_ring_starts_with_a_gap(backend: Backend) {
 
 async fn a_stalled_reader_gets_lagged_and_the_others_get_everything(backend: Backend) {
     const EVENTS: u64 = 3000;
-    let d = TestDaemon::start_with(backend, Asterisk::Double, |s| s.events.subscriber_queue = 64).await;
+    let d = TestDaemon::start_with(backend, Asterisk::Double, |s| {
+        s.events.subscriber_queue = 64
+    })
+    .await;
     let viewer = d.token("viewer").await;
     let (mut keeper, _) = Ws::connect(&d.url, &viewer, "types=contact_status").await;
     let mut stalled = Ws::connect_small_buffer(&d.url, &viewer, "types=contact_status", 4096).await;
@@ -280,20 +379,35 @@ async fn a_stalled_reader_gets_lagged_and_the_others_get_everything(backend: Bac
         let mut seqs = Vec::new();
         while (seqs.len() as u64) < EVENTS {
             let frame = keeper.json().await;
-            assert_eq!(frame["type"], "contact_status", "the keeper never lags: {frame}");
+            assert_eq!(
+                frame["type"], "contact_status",
+                "the keeper never lags: {frame}"
+            );
             seqs.push(frame["seq"].as_u64().expect("seq"));
         }
         seqs
     });
     // In steps a reader that keeps reading can follow (the stalled one cannot).
     for i in 0..EVENTS {
-        contact(&d, &(2000 + i % 50).to_string(), if i % 2 == 0 { "Reachable" } else { "Unreachable" });
+        contact(
+            &d,
+            &(2000 + i % 50).to_string(),
+            if i % 2 == 0 {
+                "Reachable"
+            } else {
+                "Unreachable"
+            },
+        );
         if i % 16 == 15 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
     let seqs = reader.await.expect("keeper");
-    assert_eq!(seqs, (first..first + EVENTS).collect::<Vec<_>>(), "everything, in order");
+    assert_eq!(
+        seqs,
+        (first..first + EVENTS).collect::<Vec<_>>(),
+        "everything, in order"
+    );
 
     // Now the stalled reader reads: what it missed is counted, never silent.
     let (mut received, mut dropped, mut lagged_frames, mut last) = (0u64, 0u64, 0, 0u64);
@@ -309,8 +423,15 @@ async fn a_stalled_reader_gets_lagged_and_the_others_get_everything(backend: Bac
             received += 1;
         }
     }
-    assert!(lagged_frames >= 1 && dropped > 0, "a stalled reader is told it lagged");
-    assert_eq!(received + dropped, EVENTS, "every event delivered or counted as dropped");
+    assert!(
+        lagged_frames >= 1 && dropped > 0,
+        "a stalled reader is told it lagged"
+    );
+    assert_eq!(
+        received + dropped,
+        EVENTS,
+        "every event delivered or counted as dropped"
+    );
     d.stop().await;
 }
 
@@ -323,8 +444,12 @@ async fn subscribe_ops_replace_the_filter(backend: Backend) {
     let (_, frame) = normalise(&ws.text().await);
     assert_eq!(frame, contact_frame("1001", "reachable"));
 
-    ws.send(r#"{"op":"subscribe","types":["hangup"],"endpoints":["1002"]}"#).await;
-    assert_eq!(ws.json().await, json!({"type": "subscribed", "types": ["hangup"], "endpoints": ["1002"]}));
+    ws.send(r#"{"op":"subscribe","types":["hangup"],"endpoints":["1002"]}"#)
+        .await;
+    assert_eq!(
+        ws.json().await,
+        json!({"type": "subscribed", "types": ["hangup"], "endpoints": ["1002"]})
+    );
     contact(&d, "1002", "Reachable");
     hangup(&d, "1001", 2);
     hangup(&d, "1002", 3);
@@ -336,7 +461,10 @@ async fn subscribe_ops_replace_the_filter(backend: Backend) {
 
     // Refused ops leave the filter as it was.
     for (op, message) in [
-        (r#"{"op":"subscribe","types":["raw"]}"#, "raw events need the admin role"),
+        (
+            r#"{"op":"subscribe","types":["raw"]}"#,
+            "raw events need the admin role",
+        ),
         (r#"{"op":"subscribe","types":["bogus"]}"#, "types[0]"),
         (r#"{"op":"unsubscribe"}"#, "expected"),
         ("hello", "expected"),
@@ -344,14 +472,22 @@ async fn subscribe_ops_replace_the_filter(backend: Backend) {
         ws.send(op).await;
         let answer = ws.json().await;
         assert_eq!(answer["type"], "error", "{op}: {answer}");
-        assert!(answer["message"].as_str().is_some_and(|m| m.contains(message)), "{op}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message)),
+            "{op}: {answer}"
+        );
     }
     hangup(&d, "1002", 4);
     assert_eq!(ws.json().await["data"]["channel"], "PJSIP/1002-00000004");
 
     // Without fields: everything again (but raw).
     ws.send(r#"{"op":"subscribe"}"#).await;
-    assert_eq!(ws.json().await, json!({"type": "subscribed", "types": null, "endpoints": null}));
+    assert_eq!(
+        ws.json().await,
+        json!({"type": "subscribed", "types": null, "endpoints": null})
+    );
     contact(&d, "1003", "Removed");
     assert_eq!(ws.json().await["data"]["endpoint"], "1003");
     d.stop().await;
@@ -361,35 +497,89 @@ async fn auth_and_roles_are_checked_before_the_upgrade(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let viewer = d.token("viewer").await;
     let operator = d.token("operator").await;
-    for (token, query) in [(None, ""), (Some("not-a-token"), ""), (None, "token=not-a-token")] {
-        let refused = Ws::try_connect(&d.url, token, query).await.err().expect("refused");
+    for (token, query) in [
+        (None, ""),
+        (Some("not-a-token"), ""),
+        (None, "token=not-a-token"),
+    ] {
+        let refused = Ws::try_connect(&d.url, token, query)
+            .await
+            .err()
+            .expect("refused");
         assert_eq!(refused.status, 401, "{token:?} {query}");
         assert_eq!(refused.content_type, "application/problem+json");
         assert_eq!(refused.body["status"], 401);
     }
-    let made = d.admin(Method::POST, "/api/v1/tokens", Some(json!({"role": "viewer"}))).await;
+    let made = d
+        .admin(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
     let revoked = made.body["token"].as_str().expect("token").to_owned();
-    assert_eq!(Ws::try_connect(&d.url, Some(&revoked), "").await.map(|_| ()).err().map(|r| r.status), None);
-    let gone = d.admin(Method::DELETE, &format!("/api/v1/tokens/{}", made.body["id"]), None).await;
+    assert_eq!(
+        Ws::try_connect(&d.url, Some(&revoked), "")
+            .await
+            .map(|_| ())
+            .err()
+            .map(|r| r.status),
+        None
+    );
+    let gone = d
+        .admin(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{}", made.body["id"]),
+            None,
+        )
+        .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
-    assert_eq!(Ws::try_connect(&d.url, Some(&revoked), "").await.err().expect("revoked").status, 401);
+    assert_eq!(
+        Ws::try_connect(&d.url, Some(&revoked), "")
+            .await
+            .err()
+            .expect("revoked")
+            .status,
+        401
+    );
 
     // `?token=` is enough (browsers cannot set headers); the viewer role is enough.
-    let mut ws = Ws::try_connect(&d.url, None, &format!("token={viewer}&types=hangup")).await.expect("query token");
+    let mut ws = Ws::try_connect(&d.url, None, &format!("token={viewer}&types=hangup"))
+        .await
+        .expect("query token");
     assert_eq!(ws.json().await["type"], "subscribed");
 
-    let raw = Ws::try_connect(&d.url, Some(&operator), "types=raw,hangup").await.err().expect("raw needs admin");
-    assert_eq!((raw.status, raw.content_type.as_str()), (403, "application/problem+json"));
-    let bad = Ws::try_connect(&d.url, Some(&viewer), "types=hangup,bogus").await.err().expect("bad type");
+    let raw = Ws::try_connect(&d.url, Some(&operator), "types=raw,hangup")
+        .await
+        .err()
+        .expect("raw needs admin");
+    assert_eq!(
+        (raw.status, raw.content_type.as_str()),
+        (403, "application/problem+json")
+    );
+    let bad = Ws::try_connect(&d.url, Some(&viewer), "types=hangup,bogus")
+        .await
+        .err()
+        .expect("bad type");
     assert_eq!(bad.status, 422);
     assert_eq!(bad.body["errors"][0]["field"], "types");
-    let bad = Ws::try_connect(&d.url, Some(&viewer), "since=yesterday").await.err().expect("bad since");
-    assert_eq!((bad.status, bad.body["errors"][0]["field"].as_str()), (422, Some("since")));
+    let bad = Ws::try_connect(&d.url, Some(&viewer), "since=yesterday")
+        .await
+        .err()
+        .expect("bad since");
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["field"].as_str()),
+        (422, Some("since"))
+    );
 
     // A plain GET is not an upgrade.
-    let plain = d.call(Method::GET, "/api/v1/events", Some(&viewer), None).await;
+    let plain = d
+        .call(Method::GET, "/api/v1/events", Some(&viewer), None)
+        .await;
     plain.assert_problem(StatusCode::UPGRADE_REQUIRED, None);
-    d.call(Method::GET, "/api/v1/events", None, None).await.assert_problem(StatusCode::UNAUTHORIZED, None);
+    d.call(Method::GET, "/api/v1/events", None, None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, None);
     d.stop().await;
 }
 
@@ -399,8 +589,11 @@ async fn raw_events_reach_admins(backend: Backend) {
     assert_eq!(hello["types"], json!(["raw"]));
     let viewer = d.token("viewer").await;
     let (mut plain, _) = Ws::connect(&d.url, &viewer, "").await;
-    asterisk(&d)
-        .emit(&AmiEvent::new("DeviceStateChange", "call,all").with("Device", "PJSIP/1002").with("State", "RINGING"));
+    asterisk(&d).emit(
+        &AmiEvent::new("DeviceStateChange", "call,all")
+            .with("Device", "PJSIP/1002")
+            .with("State", "RINGING"),
+    );
     let frame = ws.json().await;
     assert_eq!(frame["type"], "raw");
     assert_eq!(
@@ -426,7 +619,15 @@ async fn a_disconnect_during_a_burst_harms_no_one(backend: Backend) {
         drop(leaver);
     });
     for i in 0..EVENTS {
-        contact(&d, "1001", if i % 2 == 0 { "Reachable" } else { "Unreachable" });
+        contact(
+            &d,
+            "1001",
+            if i % 2 == 0 {
+                "Reachable"
+            } else {
+                "Unreachable"
+            },
+        );
     }
     leaving.await.expect("leaver");
     let mut expected = first;
@@ -437,10 +638,16 @@ async fn a_disconnect_during_a_burst_harms_no_one(backend: Backend) {
     }
     let deadline = tokio::time::Instant::now() + crate::support::ws::PATIENCE;
     while hub(&d).subscriber_count() != 1 {
-        assert!(tokio::time::Instant::now() < deadline, "the gone subscriber was never removed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gone subscriber was never removed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(d.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+    assert_eq!(
+        d.call(Method::GET, "/healthz", None, None).await.status,
+        StatusCode::OK
+    );
     d.stop().await;
 }
 
@@ -458,16 +665,34 @@ async fn idle_and_misbehaving_clients_are_closed(backend: Backend) {
     alive.assert_quiet(Duration::from_millis(1200)).await;
     assert_eq!(silent.closed().await.map(|(code, _)| code), Some(1008));
     contact(&d, "1001", "Reachable");
-    assert_eq!(alive.json().await["type"], "contact_status", "the live one is still served");
+    assert_eq!(
+        alive.json().await["type"],
+        "contact_status",
+        "the live one is still served"
+    );
 
     // A client's ping is answered between event frames, which stay whole.
-    alive.stream.send(Message::Ping(b"are you there".to_vec().into())).await.expect("ping");
+    alive
+        .stream
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .expect("ping");
     for i in 0..20 {
-        contact(&d, "1001", if i % 2 == 0 { "Unreachable" } else { "Reachable" });
+        contact(
+            &d,
+            "1001",
+            if i % 2 == 0 {
+                "Unreachable"
+            } else {
+                "Reachable"
+            },
+        );
     }
     let (mut pongs, mut events) = (0, 0);
     while events < 20 || pongs == 0 {
-        let message = tokio::time::timeout(crate::support::ws::PATIENCE, alive.stream.next()).await.expect("a frame in time");
+        let message = tokio::time::timeout(crate::support::ws::PATIENCE, alive.stream.next())
+            .await
+            .expect("a frame in time");
         match message {
             Some(Ok(Message::Pong(payload))) => {
                 assert_eq!(&payload[..], b"are you there");
@@ -486,10 +711,18 @@ async fn idle_and_misbehaving_clients_are_closed(backend: Backend) {
     assert_eq!((pongs, events), (1, 20));
 
     let (mut binary, _) = Ws::connect(&d.url, &viewer, "").await;
-    binary.stream.send(Message::Binary(vec![1, 2, 3].into())).await.expect("send");
+    binary
+        .stream
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .expect("send");
     assert_eq!(binary.closed().await.map(|(code, _)| code), Some(1003));
     let (mut big, _) = Ws::connect(&d.url, &viewer, "").await;
-    big.send(&format!(r#"{{"op":"subscribe","endpoints":["{}"]}}"#, "x".repeat(70_000))).await;
+    big.send(&format!(
+        r#"{{"op":"subscribe","endpoints":["{}"]}}"#,
+        "x".repeat(70_000)
+    ))
+    .await;
     assert_eq!(big.closed().await.map(|(code, _)| code), Some(1009));
     d.stop().await;
 }
@@ -509,5 +742,8 @@ async fn shutdown_closes_every_stream_with_1001(backend: Backend) {
             other => panic!("expected a 1001 close, got {other:?}"),
         }
     }
-    tokio::time::timeout(Duration::from_secs(20), stop).await.expect("stop in time").expect("stop");
+    tokio::time::timeout(Duration::from_secs(20), stop)
+        .await
+        .expect("stop in time")
+        .expect("stop");
 }

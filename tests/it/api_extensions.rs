@@ -1,9 +1,9 @@
 //! The extensions REST API against the real server, on PostgreSQL and on SQLite.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 use crate::support::daemon::TestDaemon;
 use crate::support::db::Backend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 on_both_backends!(
     crud_round_trip,
@@ -49,17 +49,26 @@ async fn crud_round_trip(backend: Backend) {
         .admin(
             Method::POST,
             "/api/v1/extensions",
-            Some(json!({"extension": "1001", "name": "Alice", "password": "S3cret-pass",
+            Some(
+                json!({"extension": "1001", "name": "Alice", "password": "S3cret-pass",
                 "template": "basic", "context": "from-internal", "codecs": ["ulaw", "alaw"],
-                "max_contacts": 1, "caller_id": "\"Alice\" <1001>", "enabled": true})),
+                "max_contacts": 1, "caller_id": "\"Alice\" <1001>", "enabled": true}),
+            ),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["extension"], "1001");
     assert_eq!(created.body["codecs"], json!(["ulaw", "alaw"]));
     assert_eq!(created.body["caller_id"], "\"Alice\" <1001>");
-    assert!(created.body.get("password").is_none(), "a given password is never echoed");
-    assert_eq!(created.body["apply"]["status"], "verified", "{}", created.body);
+    assert!(
+        created.body.get("password").is_none(),
+        "a given password is never echoed"
+    );
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
     assert!(created.body["apply"]["id"].is_i64());
     assert_eq!(created.body["registration"]["state"], "unregistered");
 
@@ -69,19 +78,38 @@ async fn crud_round_trip(backend: Backend) {
     assert!(shown.body.get("password").is_none());
     assert!(!shown.body.to_string().contains("S3cret"));
 
-    let deleted = d.admin(Method::DELETE, "/api/v1/extensions/1001", None).await;
+    let deleted = d
+        .admin(Method::DELETE, "/api/v1/extensions/1001", None)
+        .await;
     assert_eq!(deleted.status, StatusCode::OK);
-    assert_eq!(deleted.body["apply"]["status"], "verified", "Asterisk dropped it: {}", deleted.body);
-    d.admin(Method::GET, "/api/v1/extensions/1001", None).await.assert_problem(StatusCode::NOT_FOUND, None);
-    d.admin(Method::DELETE, "/api/v1/extensions/1001", None).await.assert_problem(StatusCode::NOT_FOUND, None);
+    assert_eq!(
+        deleted.body["apply"]["status"], "verified",
+        "Asterisk dropped it: {}",
+        deleted.body
+    );
+    d.admin(Method::GET, "/api/v1/extensions/1001", None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, None);
+    d.admin(Method::DELETE, "/api/v1/extensions/1001", None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, None);
     d.stop().await;
 }
 
 async fn generated_password_is_returned_once(backend: Backend) {
     let d = TestDaemon::start(backend).await;
-    let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "2001"}))).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "2001"})),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    let password = created.body["password"].as_str().expect("generated password").to_owned();
+    let password = created.body["password"]
+        .as_str()
+        .expect("generated password")
+        .to_owned();
     assert!(password.len() >= 20);
     assert_eq!(created.body["template"], "basic");
     assert_eq!(created.body["context"], "from-internal");
@@ -99,50 +127,102 @@ async fn list_paginates_and_filters(backend: Backend) {
         let context = if n % 2 == 0 { "from-internal" } else { "sales" };
         let body = json!({"extension": format!("30{n:02}"), "name": format!("User {n}"), "context": context,
             "enabled": n != 3});
-        assert_eq!(d.admin(Method::POST, "/api/v1/extensions", Some(body)).await.status, StatusCode::CREATED);
+        assert_eq!(
+            d.admin(Method::POST, "/api/v1/extensions", Some(body))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
     }
-    let page = d.admin(Method::GET, "/api/v1/extensions?limit=5&offset=5", None).await;
+    let page = d
+        .admin(Method::GET, "/api/v1/extensions?limit=5&offset=5", None)
+        .await;
     assert_eq!(page.body["total"], 12);
-    let numbers: Vec<&str> = page.body["items"].as_array().unwrap().iter().map(|e| e["extension"].as_str().unwrap()).collect();
+    let numbers: Vec<&str> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["extension"].as_str().unwrap())
+        .collect();
     assert_eq!(numbers, ["3005", "3006", "3007", "3008", "3009"]);
 
-    let sales = d.admin(Method::GET, "/api/v1/extensions?context=sales", None).await;
+    let sales = d
+        .admin(Method::GET, "/api/v1/extensions?context=sales", None)
+        .await;
     assert_eq!(sales.body["total"], 6);
-    let disabled = d.admin(Method::GET, "/api/v1/extensions?enabled=false", None).await;
+    let disabled = d
+        .admin(Method::GET, "/api/v1/extensions?enabled=false", None)
+        .await;
     assert_eq!(disabled.body["total"], 1);
     assert_eq!(disabled.body["items"][0]["extension"], "3003");
-    let by_name = d.admin(Method::GET, "/api/v1/extensions?q=user%2011", None).await;
+    let by_name = d
+        .admin(Method::GET, "/api/v1/extensions?q=user%2011", None)
+        .await;
     assert_eq!(by_name.body["total"], 1);
     assert_eq!(by_name.body["items"][0]["extension"], "3011");
     let by_prefix = d.admin(Method::GET, "/api/v1/extensions?q=301", None).await;
     assert_eq!(by_prefix.body["total"], 2);
-    d.admin(Method::GET, "/api/v1/extensions?limit=many", None).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("limit"));
-    d.admin(Method::GET, "/api/v1/extensions?colour=red", None).await.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("colour"));
+    d.admin(Method::GET, "/api/v1/extensions?limit=many", None)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("limit"));
+    d.admin(Method::GET, "/api/v1/extensions?colour=red", None)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("colour"));
     d.stop().await;
 }
 
 async fn patch_changes_only_the_fields_sent(backend: Backend) {
     let d = TestDaemon::start(backend).await;
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001", "name": "Alice",
-        "caller_id": "Alice <1001>", "codecs": ["g722"], "context": "sales"}))).await;
-    let patched = d.admin(Method::PATCH, "/api/v1/extensions/1001", Some(json!({"name": "Alice B"}))).await;
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001", "name": "Alice",
+        "caller_id": "Alice <1001>", "codecs": ["g722"], "context": "sales"})),
+    )
+    .await;
+    let patched = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/1001",
+            Some(json!({"name": "Alice B"})),
+        )
+        .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
     assert_eq!(patched.body["name"], "Alice B");
     assert_eq!(patched.body["caller_id"], "Alice <1001>");
     assert_eq!(patched.body["codecs"], json!(["g722"]));
     assert_eq!(patched.body["context"], "sales");
 
-    let cleared = d.admin(Method::PATCH, "/api/v1/extensions/1001", Some(json!({"caller_id": null, "enabled": false}))).await;
+    let cleared = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/1001",
+            Some(json!({"caller_id": null, "enabled": false})),
+        )
+        .await;
     assert_eq!(cleared.body["caller_id"], Value::Null);
     assert_eq!(cleared.body["enabled"], false);
     assert_eq!(cleared.body["name"], "Alice B");
 
-    d.admin(Method::PATCH, "/api/v1/extensions/1001", Some(json!({"context": "bad context"})))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("context"));
+    d.admin(
+        Method::PATCH,
+        "/api/v1/extensions/1001",
+        Some(json!({"context": "bad context"})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("context"));
     let unchanged = d.admin(Method::GET, "/api/v1/extensions/1001", None).await;
-    assert_eq!(unchanged.body["context"], "sales", "a refused patch changes nothing");
-    d.admin(Method::PATCH, "/api/v1/extensions/9999", Some(json!({"name": "x"}))).await.assert_problem(StatusCode::NOT_FOUND, None);
+    assert_eq!(
+        unchanged.body["context"], "sales",
+        "a refused patch changes nothing"
+    );
+    d.admin(
+        Method::PATCH,
+        "/api/v1/extensions/9999",
+        Some(json!({"name": "x"})),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, None);
     d.stop().await;
 }
 
@@ -156,19 +236,45 @@ async fn invalid_fields_are_named(backend: Backend) {
         (json!({"name": "x"}), "extension"),
         (json!({"extension": "1001", "name": "Al\nice"}), "name"),
         (json!({"extension": "1001", "name": "[evil]"}), "name"),
-        (json!({"extension": "1001", "caller_id": "x;y"}), "caller_id"),
-        (json!({"extension": "1001", "caller_id": "nul\u{0}byte"}), "caller_id"),
-        (json!({"extension": "1001", "context": "ctx\r\n[default]"}), "context"),
-        (json!({"extension": "1001", "password": "short"}), "password"),
-        (json!({"extension": "1001", "password": "alllowercaseletters"}), "password"),
-        (json!({"extension": "1001", "codecs": ["ulaw", "nope"]}), "codecs[1]"),
+        (
+            json!({"extension": "1001", "caller_id": "x;y"}),
+            "caller_id",
+        ),
+        (
+            json!({"extension": "1001", "caller_id": "nul\u{0}byte"}),
+            "caller_id",
+        ),
+        (
+            json!({"extension": "1001", "context": "ctx\r\n[default]"}),
+            "context",
+        ),
+        (
+            json!({"extension": "1001", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"extension": "1001", "password": "alllowercaseletters"}),
+            "password",
+        ),
+        (
+            json!({"extension": "1001", "codecs": ["ulaw", "nope"]}),
+            "codecs[1]",
+        ),
         (json!({"extension": "1001", "codecs": []}), "codecs"),
-        (json!({"extension": "1001", "template": "nosuch"}), "template"),
-        (json!({"extension": "1001", "max_contacts": 0}), "max_contacts"),
+        (
+            json!({"extension": "1001", "template": "nosuch"}),
+            "template",
+        ),
+        (
+            json!({"extension": "1001", "max_contacts": 0}),
+            "max_contacts",
+        ),
         (json!({"extension": "1001", "enabled": "yes"}), "enabled"),
     ];
     for (body, field) in cases {
-        let resp = d.admin(Method::POST, "/api/v1/extensions", Some(body.clone())).await;
+        let resp = d
+            .admin(Method::POST, "/api/v1/extensions", Some(body.clone()))
+            .await;
         resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
     }
     let list = d.admin(Method::GET, "/api/v1/extensions", None).await;
@@ -183,7 +289,9 @@ async fn invalid_fields_are_named(backend: Backend) {
         .send()
         .await
         .unwrap();
-    crate::support::daemon::Response::read(malformed).await.assert_problem(StatusCode::BAD_REQUEST, None);
+    crate::support::daemon::Response::read(malformed)
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, None);
     let not_json = d
         .http
         .post(format!("{}/api/v1/extensions", d.url))
@@ -193,15 +301,28 @@ async fn invalid_fields_are_named(backend: Backend) {
         .send()
         .await
         .unwrap();
-    crate::support::daemon::Response::read(not_json).await.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
+    crate::support::daemon::Response::read(not_json)
+        .await
+        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
     d.stop().await;
 }
 
 async fn duplicates_conflict(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let body = json!({"extension": "1001", "name": "Alice"});
-    assert_eq!(d.admin(Method::POST, "/api/v1/extensions", Some(body.clone())).await.status, StatusCode::CREATED);
-    let dup = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001", "name": "Bob"}))).await;
+    assert_eq!(
+        d.admin(Method::POST, "/api/v1/extensions", Some(body.clone()))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let dup = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1001", "name": "Bob"})),
+        )
+        .await;
     dup.assert_problem(StatusCode::CONFLICT, None);
     assert!(dup.body["detail"].as_str().unwrap().contains("1001"));
     let kept = d.admin(Method::GET, "/api/v1/extensions/1001", None).await;
@@ -211,82 +332,180 @@ async fn duplicates_conflict(backend: Backend) {
 
 async fn unknown_fields_are_refused(backend: Backend) {
     let d = TestDaemon::start(backend).await;
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001", "colour": "red"})))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("colour"));
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1002"}))).await;
-    d.admin(Method::PATCH, "/api/v1/extensions/1002", Some(json!({"md5_cred": "x"})))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("md5_cred"));
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001", "colour": "red"})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("colour"));
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1002"})),
+    )
+    .await;
+    d.admin(
+        Method::PATCH,
+        "/api/v1/extensions/1002",
+        Some(json!({"md5_cred": "x"})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("md5_cred"));
     d.stop().await;
 }
 
 async fn oversized_bodies_are_refused(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let huge = "x".repeat(200 * 1024);
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001", "name": huge})))
-        .await
-        .assert_problem(StatusCode::PAYLOAD_TOO_LARGE, None);
-    assert_eq!(d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"], 0);
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001", "name": huge})),
+    )
+    .await
+    .assert_problem(StatusCode::PAYLOAD_TOO_LARGE, None);
+    assert_eq!(
+        d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"],
+        0
+    );
     d.stop().await;
 }
 
 async fn authentication_and_roles(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let body = json!({"extension": "1001"});
-    d.call(Method::GET, "/api/v1/extensions", None, None).await.assert_problem(StatusCode::UNAUTHORIZED, None);
-    d.call(Method::GET, "/api/v1/extensions", Some("rayan_not-a-token"), None)
+    d.call(Method::GET, "/api/v1/extensions", None, None)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, None);
+    d.call(
+        Method::GET,
+        "/api/v1/extensions",
+        Some("rayan_not-a-token"),
+        None,
+    )
+    .await
+    .assert_problem(StatusCode::UNAUTHORIZED, None);
 
     let viewer = d.token("viewer").await;
     let operator = d.token("operator").await;
-    assert_eq!(d.call(Method::GET, "/api/v1/extensions", Some(&viewer), None).await.status, StatusCode::OK);
-    d.call(Method::POST, "/api/v1/extensions", Some(&viewer), Some(body.clone()))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN, None);
     assert_eq!(
-        d.call(Method::POST, "/api/v1/extensions", Some(&operator), Some(body)).await.status,
+        d.call(Method::GET, "/api/v1/extensions", Some(&viewer), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    d.call(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(&viewer),
+        Some(body.clone()),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN, None);
+    assert_eq!(
+        d.call(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(&operator),
+            Some(body)
+        )
+        .await
+        .status,
         StatusCode::CREATED
     );
-    d.call(Method::POST, "/api/v1/tokens", Some(&operator), Some(json!({"role": "admin"})))
+    d.call(
+        Method::POST,
+        "/api/v1/tokens",
+        Some(&operator),
+        Some(json!({"role": "admin"})),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN, None);
+    d.call(Method::GET, "/api/v1/audit", Some(&operator), None)
         .await
         .assert_problem(StatusCode::FORBIDDEN, None);
-    d.call(Method::GET, "/api/v1/audit", Some(&operator), None).await.assert_problem(StatusCode::FORBIDDEN, None);
-    d.admin(Method::POST, "/api/v1/tokens", Some(json!({"role": "root"})))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("role"));
+    d.admin(
+        Method::POST,
+        "/api/v1/tokens",
+        Some(json!({"role": "root"})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("role"));
 
     // Tokens are stored hashed and can be revoked.
     let tokens = d.admin(Method::GET, "/api/v1/tokens", None).await;
     assert!(!tokens.body.to_string().contains(&viewer));
-    let viewer_id = tokens.body["items"].as_array().unwrap().iter().find(|t| t["role"] == "viewer").unwrap()["id"].as_i64().unwrap();
-    assert_eq!(d.admin(Method::DELETE, &format!("/api/v1/tokens/{viewer_id}"), None).await.status, StatusCode::NO_CONTENT);
-    d.call(Method::GET, "/api/v1/extensions", Some(&viewer), None).await.assert_problem(StatusCode::UNAUTHORIZED, None);
+    let viewer_id = tokens.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "viewer")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        d.admin(Method::DELETE, &format!("/api/v1/tokens/{viewer_id}"), None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    d.call(Method::GET, "/api/v1/extensions", Some(&viewer), None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, None);
 
     // Liveness needs no token.
-    let health = d.http.get(format!("{}/healthz", d.url)).send().await.unwrap();
+    let health = d
+        .http
+        .get(format!("{}/healthz", d.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     d.stop().await;
 }
 
 async fn audit_log_masks_secrets(backend: Backend) {
     let d = TestDaemon::start(backend).await;
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001", "name": "Alice", "password": "S3cret-pass"}))).await;
-    d.admin(Method::PATCH, "/api/v1/extensions/1001", Some(json!({"password": "N3w-secret!", "name": "Alice B"}))).await;
-    d.admin(Method::DELETE, "/api/v1/extensions/1001", None).await;
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001", "name": "Alice", "password": "S3cret-pass"})),
+    )
+    .await;
+    d.admin(
+        Method::PATCH,
+        "/api/v1/extensions/1001",
+        Some(json!({"password": "N3w-secret!", "name": "Alice B"})),
+    )
+    .await;
+    d.admin(Method::DELETE, "/api/v1/extensions/1001", None)
+        .await;
     let audit = d.admin(Method::GET, "/api/v1/audit?limit=10", None).await;
     assert_eq!(audit.status, StatusCode::OK);
-    let entries: Vec<&Value> = audit.body["items"].as_array().unwrap().iter().filter(|e| e["object_kind"] == "extension").collect();
-    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let entries: Vec<&Value> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object_kind"] == "extension")
+        .collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["delete", "update", "create"]);
-    assert!(entries.iter().all(|e| e["token_id"] == 1 && e["object_id"] == "1001"));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["token_id"] == 1 && e["object_id"] == "1001")
+    );
     assert_eq!(entries[1]["before"]["name"], "Alice");
     assert_eq!(entries[1]["after"]["name"], "Alice B");
     assert_eq!(entries[1]["after"]["password"], "***");
     let text = audit.body.to_string();
     assert!(!text.contains("S3cret-pass") && !text.contains("N3w-secret!"));
-    let md5 = rayan::model::ExtensionAuth::from_password("1001", "asterisk", "N3w-secret!").md5_cred;
+    let md5 =
+        rayan::model::ExtensionAuth::from_password("1001", "asterisk", "N3w-secret!").md5_cred;
     assert!(!text.contains(&md5), "the digest is a credential too");
     d.stop().await;
 }
@@ -303,7 +522,10 @@ async fn openapi_lists_every_route(backend: Backend) {
         ("/api/v1/tokens", "post"),
         ("/api/v1/audit", "get"),
     ] {
-        assert!(doc.body["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
+        assert!(
+            doc.body["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
     }
     assert!(doc.body["components"]["schemas"]["NewExtension"].is_object());
     d.stop().await;
@@ -496,17 +718,32 @@ async fn every_list_pages_and_refuses_unknown_parameters(backend: Backend) {
 async fn nul_in_any_text_is_refused(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let body = json!({"extension": "1001", "name": "Al\u{0}ice"});
-    let resp = d.admin(Method::POST, "/api/v1/extensions", Some(body)).await;
+    let resp = d
+        .admin(Method::POST, "/api/v1/extensions", Some(body))
+        .await;
     resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("name"));
-    let resp = d.admin(Method::POST, "/api/v1/calls", Some(json!({"from": "\u{0}1", "to": "1002"}))).await;
+    let resp = d
+        .admin(
+            Method::POST,
+            "/api/v1/calls",
+            Some(json!({"from": "\u{0}1", "to": "1002"})),
+        )
+        .await;
     resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("from"));
     let resp = d.admin(Method::GET, "/api/v1/extensions?q=%00", None).await;
     resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("q"));
-    let resp = d.admin(Method::GET, "/api/v1/extensions/10%0001", None).await;
+    let resp = d
+        .admin(Method::GET, "/api/v1/extensions/10%0001", None)
+        .await;
     resp.assert_problem(StatusCode::BAD_REQUEST, Some("number"));
-    let resp = d.admin(Method::POST, "/api/v1/applies?dry_run=%00", None).await;
+    let resp = d
+        .admin(Method::POST, "/api/v1/applies?dry_run=%00", None)
+        .await;
     resp.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("dry_run"));
-    assert_eq!(d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"], 0);
+    assert_eq!(
+        d.admin(Method::GET, "/api/v1/extensions", None).await.body["total"],
+        0
+    );
     d.stop().await;
 }
 
@@ -517,7 +754,9 @@ fn openapi_describes_errors_and_bodies_as_sent() {
     let doc = serde_json::to_value(rayan::api::openapi()).unwrap();
     let resolve = |response: &Value| -> Value {
         match response["$ref"].as_str() {
-            Some(r) => doc["components"]["responses"][r.trim_start_matches("#/components/responses/")].clone(),
+            Some(r) => doc["components"]["responses"]
+                [r.trim_start_matches("#/components/responses/")]
+            .clone(),
             None => response.clone(),
         }
     };
@@ -531,34 +770,56 @@ fn openapi_describes_errors_and_bodies_as_sent() {
                 // Readiness answers 503 with its own report; every other error is a problem.
                 let own_body = path == "/readyz" && status == "503";
                 if (status.starts_with('4') || status.starts_with('5')) && !own_body {
-                    let types: Vec<&String> =
-                        response["content"].as_object().map(|c| c.keys().collect()).unwrap_or_default();
-                    assert_eq!(types, ["application/problem+json"], "{method} {path} {status}");
+                    let types: Vec<&String> = response["content"]
+                        .as_object()
+                        .map(|c| c.keys().collect())
+                        .unwrap_or_default();
+                    assert_eq!(
+                        types,
+                        ["application/problem+json"],
+                        "{method} {path} {status}"
+                    );
                 }
             }
             if path == "/healthz" {
                 continue;
             }
             for status in ["401", "500"] {
-                assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
             }
             let params = op["parameters"].as_array().cloned().unwrap_or_default();
             if params.iter().any(|p| p["in"] == "path") {
-                assert!(responses.contains_key("400"), "{method} {path} lacks 400 for its path parameters");
+                assert!(
+                    responses.contains_key("400"),
+                    "{method} {path} lacks 400 for its path parameters"
+                );
             }
             if params.iter().any(|p| p["in"] == "query") {
-                assert!(responses.contains_key("422"), "{method} {path} lacks 422 for its query");
+                assert!(
+                    responses.contains_key("422"),
+                    "{method} {path} lacks 422 for its query"
+                );
             }
             if op.get("requestBody").is_some() {
                 for status in ["400", "413", "415", "422"] {
-                    assert!(responses.contains_key(status), "{method} {path} lacks {status} for its body");
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status} for its body"
+                    );
                 }
             }
             if method != "get" {
                 assert!(responses.contains_key("403"), "{method} {path} lacks 403");
             }
             if let Some(offset) = params.iter().find(|p| p["name"] == "offset") {
-                assert_eq!(offset["schema"]["maximum"], json!(i64::MAX), "{method} {path}: offset's bound is exact");
+                assert_eq!(
+                    offset["schema"]["maximum"],
+                    json!(i64::MAX),
+                    "{method} {path}: offset's bound is exact"
+                );
             }
         }
     }
@@ -568,10 +829,16 @@ fn openapi_describes_errors_and_bodies_as_sent() {
         let types = &schemas["ApplyRecord"]["properties"][field]["type"];
         assert_eq!(types, &json!(["array", "null"]), "ApplyRecord.{field}");
     }
-    assert_eq!(schemas["AuditView"]["properties"]["before"]["type"], json!(["object", "null"]));
+    assert_eq!(
+        schemas["AuditView"]["properties"]["before"]["type"],
+        json!(["object", "null"])
+    );
     let view = &schemas["ProviderTemplateView"];
     assert!(view.get("allOf").is_none(), "one object: {view}");
     for field in ["id", "builtin", "created_at", "updated_at"] {
-        assert!(view["properties"].get(field).is_some(), "ProviderTemplateView.{field}");
+        assert!(
+            view["properties"].get(field).is_some(),
+            "ProviderTemplateView.{field}"
+        );
     }
 }

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use crate::support::daemon::TestDaemon;
+use crate::support::db::Backend;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use serde_json::json;
-use crate::support::daemon::TestDaemon;
-use crate::support::db::Backend;
 
 /// The audit insert fails after the extension insert succeeded: the whole write
 /// must roll back, so the extension does not exist without its audit entry.
@@ -23,12 +23,26 @@ async fn a_write_failing_after_its_first_statement_rolls_back() {
     d.db.execute("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
         .await;
 
-    let failed = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1999", "name": "Half"}))).await;
+    let failed = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1999", "name": "Half"})),
+        )
+        .await;
     failed.assert_problem(StatusCode::INTERNAL_SERVER_ERROR, None);
-    d.admin(Method::GET, "/api/v1/extensions/1999", None).await.assert_problem(StatusCode::NOT_FOUND, None);
+    d.admin(Method::GET, "/api/v1/extensions/1999", None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, None);
 
     d.db.execute("DROP TRIGGER refuse_audit ON audit_log").await;
-    let retried = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1999", "name": "Half"}))).await;
+    let retried = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1999", "name": "Half"})),
+        )
+        .await;
     assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
     d.stop().await;
 }
@@ -39,15 +53,24 @@ async fn a_write_failing_after_its_first_statement_rolls_back() {
 #[tokio::test]
 async fn the_database_going_away_mid_request_loses_nothing() {
     let d = TestDaemon::start(Backend::Postgres).await;
-    let first = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1000"}))).await;
+    let first = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1000"})),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
 
     // Hold a lock so the next write blocks inside its transaction.
     let blocker = Database::connect(&d.db.url).await.unwrap();
     let txn = blocker.begin().await.unwrap();
-    txn.execute(Statement::from_string(DbBackend::Postgres, "LOCK TABLE extensions IN ACCESS EXCLUSIVE MODE".to_owned()))
-        .await
-        .unwrap();
+    txn.execute(Statement::from_string(
+        DbBackend::Postgres,
+        "LOCK TABLE extensions IN ACCESS EXCLUSIVE MODE".to_owned(),
+    ))
+    .await
+    .unwrap();
 
     let url = d.url.clone();
     let token = d.admin_token.clone();
@@ -78,20 +101,54 @@ async fn the_database_going_away_mid_request_loses_nothing() {
     let answer = request.await.unwrap();
     let stored = d.admin(Method::GET, "/api/v1/extensions/1001", None).await;
     match answer.status {
-        StatusCode::CREATED => assert_eq!(stored.status, StatusCode::OK, "told created but not stored"),
+        StatusCode::CREATED => {
+            assert_eq!(stored.status, StatusCode::OK, "told created but not stored")
+        }
         status => {
-            assert!(status.is_server_error(), "unexpected {status}: {}", answer.body);
+            assert!(
+                status.is_server_error(),
+                "unexpected {status}: {}",
+                answer.body
+            );
             assert_eq!(answer.content_type, "application/problem+json");
-            assert_eq!(stored.status, StatusCode::NOT_FOUND, "told failed but stored");
+            assert_eq!(
+                stored.status,
+                StatusCode::NOT_FOUND,
+                "told failed but stored"
+            );
         }
     }
     let audit = d.admin(Method::GET, "/api/v1/audit", None).await;
-    let audited_1001 = audit.body["items"].as_array().unwrap().iter().any(|e| e["object_id"] == "1001");
-    assert_eq!(audited_1001, stored.status == StatusCode::OK, "extension and audit entry go together");
+    let audited_1001 = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["object_id"] == "1001");
+    assert_eq!(
+        audited_1001,
+        stored.status == StatusCode::OK,
+        "extension and audit entry go together"
+    );
 
-    assert_eq!(d.admin(Method::GET, "/api/v1/extensions/1000", None).await.status, StatusCode::OK);
-    let after = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1002"}))).await;
-    assert_eq!(after.status, StatusCode::CREATED, "the daemon recovers: {}", after.body);
+    assert_eq!(
+        d.admin(Method::GET, "/api/v1/extensions/1000", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let after = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1002"})),
+        )
+        .await;
+    assert_eq!(
+        after.status,
+        StatusCode::CREATED,
+        "the daemon recovers: {}",
+        after.body
+    );
     d.stop().await;
 }
 
@@ -106,9 +163,15 @@ async fn bootstrap_token_and_single_instance() {
     assert_eq!(mode, 0o600);
 
     let settings = crate::support::daemon::test_settings(d.state_dir.parent().unwrap(), &d.db.url);
-    let err = rayan::daemon::Daemon::start(settings).await.err().expect("second daemon must refuse");
+    let err = rayan::daemon::Daemon::start(settings)
+        .await
+        .err()
+        .expect("second daemon must refuse");
     let text = err.to_string();
-    assert!(text.contains("another rayand") && text.contains(&format!("pid {}", std::process::id())), "{text}");
+    assert!(
+        text.contains("another rayand") && text.contains(&format!("pid {}", std::process::id())),
+        "{text}"
+    );
 
     // Stop the first daemon; a restart on the same state keeps the token.
     let token_before = std::fs::read_to_string(&path).unwrap();
@@ -116,19 +179,32 @@ async fn bootstrap_token_and_single_instance() {
     let db_url = d.db.url.clone();
     let mut d = d;
     d.daemon.take().unwrap().stop().await.unwrap();
-    let restarted = rayan::daemon::Daemon::start(crate::support::daemon::test_settings(&dir, &db_url)).await.unwrap();
+    let restarted =
+        rayan::daemon::Daemon::start(crate::support::daemon::test_settings(&dir, &db_url))
+            .await
+            .unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), token_before);
     restarted.stop().await.unwrap();
 }
 
 /// One client's share of a burst of mixed writes; returns the extensions and trunks
 /// that a 2xx answer said exist at its end.
-async fn mixed_writes(d: &TestDaemon, client: usize, rounds: usize) -> (Vec<String>, Vec<String>, Vec<u16>) {
+async fn mixed_writes(
+    d: &TestDaemon,
+    client: usize,
+    rounds: usize,
+) -> (Vec<String>, Vec<String>, Vec<u16>) {
     let mut statuses = Vec::new();
     let mut extensions = Vec::new();
     let mut trunks = Vec::new();
-    let send = async |method: Method, path: String, body: Option<serde_json::Value>, asynchronous: bool| {
-        let mut req = d.http.request(method, format!("{}{}", d.url, path)).bearer_auth(&d.admin_token);
+    let send = async |method: Method,
+                      path: String,
+                      body: Option<serde_json::Value>,
+                      asynchronous: bool| {
+        let mut req = d
+            .http
+            .request(method, format!("{}{}", d.url, path))
+            .bearer_auth(&d.admin_token);
         if asynchronous {
             req = req.header("Prefer", "respond-async");
         }
@@ -136,7 +212,13 @@ async fn mixed_writes(d: &TestDaemon, client: usize, rounds: usize) -> (Vec<Stri
             req = req.json(&body);
         }
         let resp = crate::support::daemon::Response::read(req.send().await.expect("request")).await;
-        assert!(!resp.status.is_server_error(), "{} {}: {}", resp.status, path, resp.body);
+        assert!(
+            !resp.status.is_server_error(),
+            "{} {}: {}",
+            resp.status,
+            path,
+            resp.body
+        );
         resp.status
     };
     let trunk = format!("t{client}");
@@ -155,15 +237,45 @@ async fn mixed_writes(d: &TestDaemon, client: usize, rounds: usize) -> (Vec<Stri
         let number = format!("{}{:02}{:02}", 3, client, round);
         let asynchronous = round % 2 == 0;
         let mut step = |s: StatusCode| statuses.push(s.as_u16());
-        let created = send(Method::POST, "/api/v1/extensions".into(), Some(json!({"extension": number})), asynchronous).await;
+        let created = send(
+            Method::POST,
+            "/api/v1/extensions".into(),
+            Some(json!({"extension": number})),
+            asynchronous,
+        )
+        .await;
         step(created);
-        step(send(Method::PATCH, format!("/api/v1/extensions/{number}"), Some(json!({"name": format!("N {round}")})), asynchronous).await);
+        step(
+            send(
+                Method::PATCH,
+                format!("/api/v1/extensions/{number}"),
+                Some(json!({"name": format!("N {round}")})),
+                asynchronous,
+            )
+            .await,
+        );
         let did = format!("+1555{client:02}{round:03}");
-        step(send(Method::POST, "/api/v1/inbound-routes".into(), Some(json!({"did": did, "extension": number})), asynchronous).await);
+        step(
+            send(
+                Method::POST,
+                "/api/v1/inbound-routes".into(),
+                Some(json!({"did": did, "extension": number})),
+                asynchronous,
+            )
+            .await,
+        );
         let route = format!("r{client}_{round}");
         step(send(Method::POST, "/api/v1/outbound-routes".into(), Some(json!({"name": route, "pattern": format!("_9{client}{round}X."), "trunk": trunk})), asynchronous).await);
         if round % 3 == 2 {
-            step(send(Method::DELETE, format!("/api/v1/outbound-routes/{route}"), None, asynchronous).await);
+            step(
+                send(
+                    Method::DELETE,
+                    format!("/api/v1/outbound-routes/{route}"),
+                    None,
+                    asynchronous,
+                )
+                .await,
+            );
         }
         if created.is_success() {
             extensions.push(number);
@@ -191,7 +303,10 @@ async fn concurrent_writes_queue_instead_of_failing(backend: Backend) {
     for client in clients {
         let (e, t, statuses) = client.await.expect("client task");
         writes += statuses.len();
-        let failed: Vec<&u16> = statuses.iter().filter(|s| !(200..300).contains(*s)).collect();
+        let failed: Vec<&u16> = statuses
+            .iter()
+            .filter(|s| !(200..300).contains(*s))
+            .collect();
         assert!(failed.is_empty(), "writes refused: {failed:?}");
         extensions.extend(e);
         trunks.extend(t);
@@ -199,16 +314,31 @@ async fn concurrent_writes_queue_instead_of_failing(backend: Backend) {
     assert!(writes >= CLIENTS * ROUNDS * 4, "{writes} writes");
     let forced = d.admin(Method::POST, "/api/v1/applies", None).await;
     assert!(forced.status.is_success(), "{}", forced.body);
-    let listed = d.admin(Method::GET, "/api/v1/extensions?limit=1000", None).await;
-    let stored: std::collections::HashSet<&str> =
-        listed.body["items"].as_array().expect("items").iter().filter_map(|e| e["extension"].as_str()).collect();
+    let listed = d
+        .admin(Method::GET, "/api/v1/extensions?limit=1000", None)
+        .await;
+    let stored: std::collections::HashSet<&str> = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["extension"].as_str())
+        .collect();
     let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
     for number in &extensions {
-        assert!(stored.contains(number.as_str()), "extension {number} answered 2xx but is not stored");
-        assert!(pjsip.contains(&format!("; BEGIN MANAGED - Extension {number}\n")), "extension {number} not in pjsip.conf");
+        assert!(
+            stored.contains(number.as_str()),
+            "extension {number} answered 2xx but is not stored"
+        );
+        assert!(
+            pjsip.contains(&format!("; BEGIN MANAGED - Extension {number}\n")),
+            "extension {number} not in pjsip.conf"
+        );
     }
     for trunk in &trunks {
-        assert!(pjsip.contains(&format!("; BEGIN MANAGED - Trunk {trunk}\n")), "trunk {trunk} not in pjsip.conf");
+        assert!(
+            pjsip.contains(&format!("; BEGIN MANAGED - Trunk {trunk}\n")),
+            "trunk {trunk} not in pjsip.conf"
+        );
     }
     assert_eq!(stored.len(), extensions.len());
     match std::sync::Arc::try_unwrap(d) {
@@ -222,33 +352,79 @@ async fn concurrent_writes_queue_instead_of_failing(backend: Backend) {
 /// written, reloaded and verified, and it recovers once fixed.
 async fn a_bad_object_fails_alone(backend: Backend) {
     let d = TestDaemon::start(backend).await;
-    let first = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1002", "name": "Bob"}))).await;
+    let first = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1002", "name": "Bob"})),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert_eq!(first.body["apply"]["status"], "verified", "{}", first.body);
     let pjsip_path = d.config_dir().join("pjsip.conf");
-    let good_block = managed_block(&std::fs::read_to_string(&pjsip_path).expect("pjsip.conf"), "Extension 1002");
+    let good_block = managed_block(
+        &std::fs::read_to_string(&pjsip_path).expect("pjsip.conf"),
+        "Extension 1002",
+    );
 
-    d.db.execute("UPDATE extensions SET caller_id = '' WHERE number = '1002'").await;
-    let other = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1600"}))).await;
+    d.db.execute("UPDATE extensions SET caller_id = '' WHERE number = '1002'")
+        .await;
+    let other = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1600"})),
+        )
+        .await;
     assert_eq!(other.status, StatusCode::CREATED, "{}", other.body);
-    assert_eq!(other.body["apply"]["status"], "verified", "an unrelated write is held back: {}", other.body);
+    assert_eq!(
+        other.body["apply"]["status"], "verified",
+        "an unrelated write is held back: {}",
+        other.body
+    );
     let pjsip = std::fs::read_to_string(&pjsip_path).expect("pjsip.conf");
-    assert!(pjsip.contains("; BEGIN MANAGED - Extension 1600\n"), "{pjsip}");
-    assert_eq!(managed_block(&pjsip, "Extension 1002"), good_block, "the bad object keeps its last good block");
+    assert!(
+        pjsip.contains("; BEGIN MANAGED - Extension 1600\n"),
+        "{pjsip}"
+    );
+    assert_eq!(
+        managed_block(&pjsip, "Extension 1002"),
+        good_block,
+        "the bad object keeps its last good block"
+    );
 
     let applies = d.admin(Method::GET, "/api/v1/applies?limit=1", None).await;
     let last = &applies.body["items"][0];
     let objects = last["objects"].as_array().expect("objects");
-    let bad = objects.iter().find(|o| o["kind"] == "extension" && o["name"] == "1002").expect("1002 reported");
+    let bad = objects
+        .iter()
+        .find(|o| o["kind"] == "extension" && o["name"] == "1002")
+        .expect("1002 reported");
     assert_eq!(bad["status"], "failed", "{last}");
-    assert!(bad["detail"].as_str().is_some_and(|d| d.contains("caller_id")), "{bad}");
-    let good = objects.iter().find(|o| o["kind"] == "extension" && o["name"] == "1600").expect("1600 reported");
+    assert!(
+        bad["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("caller_id")),
+        "{bad}"
+    );
+    let good = objects
+        .iter()
+        .find(|o| o["kind"] == "extension" && o["name"] == "1600")
+        .expect("1600 reported");
     assert_eq!(good["status"], "verified", "{last}");
 
     // A fresh object that cannot be rendered gets no block at all.
-    d.db.execute("UPDATE extensions SET name = 'a<b' WHERE number = '1600'").await;
-    d.db.execute("UPDATE extensions SET caller_id = NULL WHERE number = '1002'").await;
-    let fixed = d.admin(Method::PATCH, "/api/v1/extensions/1002", Some(json!({"name": "Bob B"}))).await;
+    d.db.execute("UPDATE extensions SET name = 'a<b' WHERE number = '1600'")
+        .await;
+    d.db.execute("UPDATE extensions SET caller_id = NULL WHERE number = '1002'")
+        .await;
+    let fixed = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/1002",
+            Some(json!({"name": "Bob B"})),
+        )
+        .await;
     assert_eq!(fixed.status, StatusCode::OK, "{}", fixed.body);
     assert_eq!(fixed.body["apply"]["status"], "verified", "{}", fixed.body);
     let pjsip = std::fs::read_to_string(&pjsip_path).expect("pjsip.conf");
@@ -259,12 +435,20 @@ async fn a_bad_object_fails_alone(backend: Backend) {
 fn managed_block(text: &str, id: &str) -> String {
     let begin = format!("; BEGIN MANAGED - {id}\n");
     let end = format!("; END MANAGED - {id}\n");
-    let start = text.find(&begin).unwrap_or_else(|| panic!("no block {id} in {text}"));
-    let stop = text[start..].find(&end).unwrap_or_else(|| panic!("block {id} not closed")) + start;
+    let start = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("no block {id} in {text}"));
+    let stop = text[start..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("block {id} not closed"))
+        + start;
     text[start..stop].to_owned()
 }
 
-on_both_backends!(concurrent_writes_queue_instead_of_failing, a_bad_object_fails_alone);
+on_both_backends!(
+    concurrent_writes_queue_instead_of_failing,
+    a_bad_object_fails_alone
+);
 
 /// Where schemathesis is: `RAYAN_SCHEMATHESIS`, or the venv `scripts/test-deps.sh`
 /// installs under the target directory.
@@ -273,7 +457,9 @@ fn schemathesis() -> std::path::PathBuf {
         Some(path) => path.into(),
         None => {
             let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-            let target = tmp.parent().expect("CARGO_TARGET_TMPDIR is inside the target directory");
+            let target = tmp
+                .parent()
+                .expect("CARGO_TARGET_TMPDIR is inside the target directory");
             target.join("schemathesis").join("bin").join("st")
         }
     };
@@ -286,12 +472,17 @@ fn schemathesis() -> std::path::PathBuf {
 }
 
 /// schemathesis's four standard checks.
-const CHECKS: &str =
-    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
 /// Runs schemathesis against the daemon's document with the four standard
 /// checks for at most `seconds`; panics with its report on any finding.
-async fn fuzz(st: &std::path::Path, d: &TestDaemon, token: &str, operations: &[&str], seconds: u32) {
+async fn fuzz(
+    st: &std::path::Path,
+    d: &TestDaemon,
+    token: &str,
+    operations: &[&str],
+    seconds: u32,
+) {
     let workdir = tempfile::tempdir().expect("tempdir");
     let mut command = tokio::process::Command::new(st);
     command
@@ -302,14 +493,30 @@ async fn fuzz(st: &std::path::Path, d: &TestDaemon, token: &str, operations: &[&
         .args(["--checks", CHECKS])
         // One request at a time: this checks what each answer says, not how
         // concurrent writes to one object interleave.
-        .args(["--max-time", &seconds.to_string(), "--workers", "1", "--request-timeout", "30"])
-        .args(["--generation-database", "none", "--no-color", "--output-truncate", "false"])
+        .args([
+            "--max-time",
+            &seconds.to_string(),
+            "--workers",
+            "1",
+            "--request-timeout",
+            "30",
+        ])
+        .args([
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--output-truncate",
+            "false",
+        ])
         .args(operations)
         .kill_on_drop(true);
     if let Ok(seed) = std::env::var("RAYAN_SCHEMATHESIS_SEED") {
         command.args(["--seed", &seed]);
     }
-    let output = command.output().await.unwrap_or_else(|e| panic!("cannot run schemathesis: {e}"));
+    let output = command
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run schemathesis: {e}"));
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -317,7 +524,10 @@ async fn fuzz(st: &std::path::Path, d: &TestDaemon, token: &str, operations: &[&
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.contains("Tested:"), "schemathesis tested nothing:\n{report}");
+    assert!(
+        report.contains("Tested:"),
+        "schemathesis tested nothing:\n{report}"
+    );
 }
 
 /// Every operation, fuzzed with valid and invalid input, answers as its
@@ -328,14 +538,34 @@ async fn fuzz(st: &std::path::Path, d: &TestDaemon, token: &str, operations: &[&
 async fn every_operation_answers_as_its_openapi_document_says() {
     // The daemon's errors go with a failure's report.
     let filter = tracing_subscriber::EnvFilter::new("rayan=error");
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     let st = schemathesis();
     let d = TestDaemon::start(Backend::Postgres).await;
-    let seconds = std::env::var("RAYAN_SCHEMATHESIS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let seconds = std::env::var("RAYAN_SCHEMATHESIS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
     // Revoking tokens would revoke the one the run uses: that operation goes last,
     // with a token of its own.
-    fuzz(&st, &d, &d.admin_token, &["--exclude-operation-id", "revoke_token"], seconds).await;
+    fuzz(
+        &st,
+        &d,
+        &d.admin_token,
+        &["--exclude-operation-id", "revoke_token"],
+        seconds,
+    )
+    .await;
     let token = d.token("admin").await;
-    fuzz(&st, &d, &token, &["--include-operation-id", "revoke_token"], 10).await;
+    fuzz(
+        &st,
+        &d,
+        &token,
+        &["--include-operation-id", "revoke_token"],
+        10,
+    )
+    .await;
     d.stop().await;
 }

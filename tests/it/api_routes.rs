@@ -1,11 +1,11 @@
 //! The inbound and outbound routes REST API against the real server, on PostgreSQL and
 //! on SQLite, and the snapshot the apply worker renders from.
 
+use crate::support::daemon::TestDaemon;
+use crate::support::db::Backend;
 use rayan::render::{RenderSettings, render_all};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use crate::support::daemon::TestDaemon;
-use crate::support::db::Backend;
 
 on_both_backends!(
     outbound_crud_and_checks,
@@ -177,7 +177,11 @@ async fn inbound_crud_and_checks(backend: Backend) {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap();
-    assert_eq!(created.body["apply"]["status"], "verified", "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
     assert_eq!(created.body["trunk"], "telnyx_main");
     assert_eq!(created.body["extension"], "1001");
 

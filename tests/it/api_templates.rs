@@ -1,10 +1,10 @@
 //! Extension and provider templates over REST, on PostgreSQL and on SQLite: the built-in
 //! ones synchronised at start, and administrators' own provider templates.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 use crate::support::daemon::TestDaemon;
 use crate::support::db::Backend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 on_both_backends!(
     openapi_lists_the_new_routes,
@@ -253,7 +253,10 @@ async fn start_up_sync_keeps_admin_templates(backend: Backend) {
     )
     .unwrap();
     let dir = extra.path().to_owned();
-    let d = TestDaemon::start_with(backend, crate::support::daemon::Asterisk::Double, |s| s.provider_templates_dir = Some(dir)).await;
+    let d = TestDaemon::start_with(backend, crate::support::daemon::Asterisk::Double, |s| {
+        s.provider_templates_dir = Some(dir)
+    })
+    .await;
 
     let site = d
         .admin(Method::GET, "/api/v1/provider-templates/site", None)

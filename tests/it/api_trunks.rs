@@ -1,13 +1,13 @@
 //! The trunks REST API against the real server, on PostgreSQL and on SQLite.
 
+use crate::support::daemon::TestDaemon;
+use crate::support::db::Backend;
 use rayan::render::{RenderSettings, render_all};
 use rayan::secrets::Secrets;
 use rayan::store::entities::{audit_log, trunk};
 use reqwest::{Method, StatusCode};
 use sea_orm::{Database, EntityTrait};
 use serde_json::{Value, json};
-use crate::support::daemon::TestDaemon;
-use crate::support::db::Backend;
 
 on_both_backends!(
     crud_round_trip,

@@ -3,17 +3,19 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 use crate::support::daemon::{Asterisk, HAND_WRITTEN_PJSIP, TestDaemon};
 use crate::support::db::Backend;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 
 fn read(d: &TestDaemon, name: &str) -> String {
     std::fs::read_to_string(d.config_dir().join(name)).unwrap_or_default()
 }
 
 async fn status(d: &TestDaemon) -> Value {
-    d.admin(Method::GET, "/api/v1/asterisk/status", None).await.body
+    d.admin(Method::GET, "/api/v1/asterisk/status", None)
+        .await
+        .body
 }
 
 /// Polls `check` until it holds, failing with `what` after 10 s.
@@ -35,37 +37,93 @@ async fn writes_are_verified_and_hand_written_text_stays() {
     let asterisk = d.asterisk.as_ref().unwrap();
     let before = asterisk.reload_count("res_pjsip.so");
 
-    let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001", "name": "Alice"}))).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1001", "name": "Alice"})),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    assert_eq!(created.body["apply"]["status"], "verified", "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
     assert!(asterisk.endpoints().contains(&"1001".to_owned()));
-    assert_eq!(asterisk.reload_count("res_pjsip.so"), before + 1, "one PJSIP reload");
+    assert_eq!(
+        asterisk.reload_count("res_pjsip.so"),
+        before + 1,
+        "one PJSIP reload"
+    );
 
     let pjsip = read(&d, "pjsip.conf");
-    assert!(pjsip.starts_with(HAND_WRITTEN_PJSIP), "the administrator's text stays first and intact:\n{pjsip}");
-    assert!(pjsip.contains("; BEGIN MANAGED - Extension 1001\n") && pjsip.contains("; END MANAGED - Extension 1001"));
+    assert!(
+        pjsip.starts_with(HAND_WRITTEN_PJSIP),
+        "the administrator's text stays first and intact:\n{pjsip}"
+    );
+    assert!(
+        pjsip.contains("; BEGIN MANAGED - Extension 1001\n")
+            && pjsip.contains("; END MANAGED - Extension 1001")
+    );
     let dialplan = read(&d, "extensions.conf");
-    assert!(dialplan.contains("exten => 1001,1,Dial(PJSIP/1001,30)"), "{dialplan}");
+    assert!(
+        dialplan.contains("exten => 1001,1,Dial(PJSIP/1001,30)"),
+        "{dialplan}"
+    );
 
     let applies = d.admin(Method::GET, "/api/v1/applies", None).await;
     let last = &applies.body["items"][0];
     assert_eq!(last["status"], "verified");
-    assert!(last["reloads"].as_array().unwrap().iter().any(|r| r["module"] == "res_pjsip.so"));
-    let record = d.admin(Method::GET, &format!("/api/v1/applies/{}", created.body["apply"]["id"]), None).await;
+    assert!(
+        last["reloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["module"] == "res_pjsip.so")
+    );
+    let record = d
+        .admin(
+            Method::GET,
+            &format!("/api/v1/applies/{}", created.body["apply"]["id"]),
+            None,
+        )
+        .await;
     assert_eq!(record.status, StatusCode::OK);
     let objects = record.body["objects"].as_array().unwrap();
-    assert!(objects.iter().any(|o| o["name"] == "1001" && o["status"] == "verified"));
     assert!(
-        objects.iter().any(|o| o["kind"] == "dialplan" && o["name"] == "from-internal" && o["status"] == "verified"),
+        objects
+            .iter()
+            .any(|o| o["name"] == "1001" && o["status"] == "verified")
+    );
+    assert!(
+        objects.iter().any(|o| o["kind"] == "dialplan"
+            && o["name"] == "from-internal"
+            && o["status"] == "verified"),
         "Asterisk shows the internal context with 1001 in it: {objects:?}"
     );
 
     // A change that does not touch the endpoint's text reloads nothing for it.
-    let renamed = d.admin(Method::PATCH, "/api/v1/extensions/1001", Some(json!({"enabled": false}))).await;
-    assert_eq!(renamed.body["apply"]["status"], "verified", "{}", renamed.body);
-    assert!(!asterisk.endpoints().contains(&"1001".to_owned()), "a disabled extension is removed from Asterisk");
+    let renamed = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/1001",
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(
+        renamed.body["apply"]["status"], "verified",
+        "{}",
+        renamed.body
+    );
+    assert!(
+        !asterisk.endpoints().contains(&"1001".to_owned()),
+        "a disabled extension is removed from Asterisk"
+    );
 
-    let deleted = d.admin(Method::DELETE, "/api/v1/extensions/1001", None).await;
+    let deleted = d
+        .admin(Method::DELETE, "/api/v1/extensions/1001", None)
+        .await;
     assert_eq!(deleted.status, StatusCode::OK);
     assert!(!read(&d, "pjsip.conf").contains("Extension 1001"));
     assert!(read(&d, "pjsip.conf").starts_with(HAND_WRITTEN_PJSIP));
@@ -101,12 +159,27 @@ async fn a_burst_of_writes_costs_a_handful_of_reloads() {
     }
     let mut verified = 0;
     for task in tasks {
-        verified += task.await.unwrap().iter().filter(|s| *s == "verified").count();
+        verified += task
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| *s == "verified")
+            .count();
     }
     assert_eq!(verified, 200, "every write verified");
     let reloads = asterisk.reload_count("res_pjsip.so") - before;
-    assert!(reloads <= 40, "200 writes from 20 clients cost {reloads} reloads");
-    assert_eq!(asterisk.endpoints().iter().filter(|e| e.starts_with('4')).count(), 200);
+    assert!(
+        reloads <= 40,
+        "200 writes from 20 clients cost {reloads} reloads"
+    );
+    assert_eq!(
+        asterisk
+            .endpoints()
+            .iter()
+            .filter(|e| e.starts_with('4'))
+            .count(),
+        200
+    );
     d.stop().await;
 }
 
@@ -140,21 +213,30 @@ async fn a_bulk_import_that_does_not_wait_costs_few_reloads_and_all_verify() {
         numbers.iter().all(|n| loaded.contains(n))
     })
     .await;
-    eventually("every imported extension is verified by an apply", || async {
-        let applies = d.admin(Method::GET, "/api/v1/applies?limit=100", None).await.body;
-        let verified: Vec<&str> = applies["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|a| a["objects"].as_array().into_iter().flatten())
-            .filter(|o| o["kind"] == "extension" && o["status"] == "verified")
-            .filter_map(|o| o["name"].as_str())
-            .collect();
-        numbers.iter().all(|n| verified.contains(&n.as_str()))
-    })
+    eventually(
+        "every imported extension is verified by an apply",
+        || async {
+            let applies = d
+                .admin(Method::GET, "/api/v1/applies?limit=100", None)
+                .await
+                .body;
+            let verified: Vec<&str> = applies["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|a| a["objects"].as_array().into_iter().flatten())
+                .filter(|o| o["kind"] == "extension" && o["status"] == "verified")
+                .filter_map(|o| o["name"].as_str())
+                .collect();
+            numbers.iter().all(|n| verified.contains(&n.as_str()))
+        },
+    )
     .await;
     let reloads = asterisk.reload_count("res_pjsip.so") - before;
-    assert!(reloads <= 10, "100 writes that did not wait cost {reloads} reloads");
+    assert!(
+        reloads <= 10,
+        "100 writes that did not wait cost {reloads} reloads"
+    );
 
     // `wait=0` is the same as respond-async; a waiting write still gets its outcome.
     let quick = http
@@ -167,9 +249,19 @@ async fn a_bulk_import_that_does_not_wait_costs_few_reloads_and_all_verify() {
         .unwrap();
     assert_eq!(quick.status(), StatusCode::ACCEPTED);
     assert_eq!(quick.headers()["preference-applied"], "wait=0");
-    let waited = d.admin(Method::PATCH, "/api/v1/extensions/4801", Some(json!({"name": "Waited"}))).await;
+    let waited = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/4801",
+            Some(json!({"name": "Waited"})),
+        )
+        .await;
     assert_eq!(waited.status, StatusCode::OK);
-    assert_eq!(waited.body["apply"]["status"], "verified", "{}", waited.body);
+    assert_eq!(
+        waited.body["apply"]["status"], "verified",
+        "{}",
+        waited.body
+    );
     d.stop().await;
 }
 
@@ -187,19 +279,45 @@ async fn an_endpoint_asterisk_refuses_is_reported_failed() {
         |_| {},
     )
     .await;
-    let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
-    assert_eq!(created.status, StatusCode::CREATED, "the extension is saved");
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1001"})),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::CREATED,
+        "the extension is saved"
+    );
     assert_eq!(created.body["apply"]["status"], "failed");
     let detail = created.body["apply"]["detail"].as_str().unwrap();
-    assert!(detail.contains("Asterisk did not load endpoint 1001 after reload"), "{detail}");
+    assert!(
+        detail.contains("Asterisk did not load endpoint 1001 after reload"),
+        "{detail}"
+    );
 
-    let verify = d.admin(Method::GET, "/api/v1/extensions/1001/verify", None).await;
+    let verify = d
+        .admin(Method::GET, "/api/v1/extensions/1001/verify", None)
+        .await;
     assert_eq!(verify.body["status"], "failed");
-    let endpoints = d.admin(Method::GET, "/api/v1/asterisk/endpoints", None).await;
-    let row = endpoints.body["items"].as_array().unwrap().iter().find(|e| e["name"] == "1001").cloned().unwrap();
+    let endpoints = d
+        .admin(Method::GET, "/api/v1/asterisk/endpoints", None)
+        .await;
+    let row = endpoints.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "1001")
+        .cloned()
+        .unwrap();
     assert_eq!(row["state"], "missing");
     let status = status(&d).await;
-    assert!(status["last_error"].as_str().unwrap().contains("1001"), "{status}");
+    assert!(
+        status["last_error"].as_str().unwrap().contains("1001"),
+        "{status}"
+    );
     d.stop().await;
 }
 
@@ -209,20 +327,37 @@ async fn asterisk_down_gives_pending_then_converges() {
     let asterisk = d.asterisk.as_ref().unwrap();
     asterisk.stop();
     asterisk.drop_connections();
-    eventually("AMI noticed the drop", || async { status(&d).await["connected"] == false }).await;
+    eventually("AMI noticed the drop", || async {
+        status(&d).await["connected"] == false
+    })
+    .await;
 
     let clock = Instant::now();
-    let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1001"})),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
     assert_eq!(created.body["apply"]["status"], "pending");
-    assert!(clock.elapsed() < Duration::from_secs(5), "pending is answered without waiting for the bound");
-    assert!(read(&d, "pjsip.conf").contains("Extension 1001"), "the change is written");
+    assert!(
+        clock.elapsed() < Duration::from_secs(5),
+        "pending is answered without waiting for the bound"
+    );
+    assert!(
+        read(&d, "pjsip.conf").contains("Extension 1001"),
+        "the change is written"
+    );
     assert!(!asterisk.endpoints().contains(&"1001".to_owned()));
     assert_eq!(status(&d).await["pending"], true);
 
     asterisk.restart();
-    eventually("the pending change reached Asterisk", || async { asterisk.endpoints().contains(&"1001".to_owned()) })
-        .await;
+    eventually("the pending change reached Asterisk", || async {
+        asterisk.endpoints().contains(&"1001".to_owned())
+    })
+    .await;
     eventually("the apply was verified", || async {
         let s = status(&d).await;
         s["pending"] == false && s["last_apply"]["status"] == "verified"
@@ -236,17 +371,36 @@ async fn asterisk_down_gives_pending_then_converges() {
 #[tokio::test]
 async fn a_refused_ami_login_is_reported_as_such() {
     let d = TestDaemon::start_with(Backend::Postgres, Asterisk::RefusesLogin, |_| {}).await;
-    let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1001"})),
+        )
+        .await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
-    assert_eq!(created.body["apply"]["status"], "pending", "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "pending",
+        "{}",
+        created.body
+    );
     let detail = created.body["apply"]["detail"].as_str().unwrap_or_default();
-    assert!(detail.starts_with("AMI login refused for user rayan (Authentication failed)"), "{detail}");
-    assert!(detail.contains("asterisk.ami_user") && detail.contains("ami_secret"), "{detail}");
+    assert!(
+        detail.starts_with("AMI login refused for user rayan (Authentication failed)"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("asterisk.ami_user") && detail.contains("ami_secret"),
+        "{detail}"
+    );
     assert!(!detail.contains("not reachable"), "{detail}");
 
     let s = status(&d).await;
     let last_error = s["last_error"].as_str().unwrap_or_default();
-    assert!(last_error.starts_with("AMI login refused for user rayan"), "{s}");
+    assert!(
+        last_error.starts_with("AMI login refused for user rayan"),
+        "{s}"
+    );
     assert!(last_error.contains("asterisk.ami_user"), "{s}");
     assert_eq!(s["connected"], false, "{s}");
     for secret in ["rayan-secret", "not-the-daemons-secret"] {
@@ -272,7 +426,10 @@ async fn asterisk_lost_between_reload_and_verify_converges() {
             .unwrap();
         crate::support::daemon::Response::read(resp).await
     });
-    eventually("the reload started", || async { asterisk.reload_count("res_pjsip.so") >= 2 }).await;
+    eventually("the reload started", || async {
+        asterisk.reload_count("res_pjsip.so") >= 2
+    })
+    .await;
     asterisk.drop_connections();
     let answer = write.await.unwrap();
     assert_eq!(answer.body["apply"]["status"], "pending", "{}", answer.body);
@@ -290,7 +447,12 @@ async fn asterisk_lost_between_reload_and_verify_converges() {
 #[tokio::test]
 async fn hand_edits_inside_a_block_are_drift_and_the_next_apply_restores_them() {
     let d = TestDaemon::start(Backend::Postgres).await;
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001"})),
+    )
+    .await;
     let path = d.config_dir().join("pjsip.conf");
     let original = std::fs::read_to_string(&path).unwrap();
     let edited = original.replace("context=from-internal", "context=somewhere-else")
@@ -299,21 +461,36 @@ async fn hand_edits_inside_a_block_are_drift_and_the_next_apply_restores_them() 
     std::fs::write(&path, &edited).unwrap();
 
     eventually("drift reported", || async {
-        status(&d).await["drift"].as_array().is_some_and(|a| a.iter().any(|b| b == "pjsip.conf: Extension 1001"))
+        status(&d).await["drift"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b == "pjsip.conf: Extension 1001"))
     })
     .await;
 
-    let plan = d.admin(Method::POST, "/api/v1/applies?dry_run=true", None).await;
+    let plan = d
+        .admin(Method::POST, "/api/v1/applies?dry_run=true", None)
+        .await;
     assert_eq!(plan.status, StatusCode::OK, "{}", plan.body);
     let diff = plan.body["files"][0]["diff"].as_str().unwrap();
-    assert!(diff.contains("-context=somewhere-else") && diff.contains("+context=from-internal"), "{diff}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited, "a dry run changes nothing");
+    assert!(
+        diff.contains("-context=somewhere-else") && diff.contains("+context=from-internal"),
+        "{diff}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        edited,
+        "a dry run changes nothing"
+    );
 
     let forced = d.admin(Method::POST, "/api/v1/applies", None).await;
     assert_eq!(forced.body["status"], "verified", "{}", forced.body);
     let restored = std::fs::read_to_string(&path).unwrap();
-    assert!(restored.contains("context=from-internal") && !restored.contains("context=somewhere-else"));
-    assert!(restored.contains("; a note the administrator added\n[9999]\ntype=aor\nmax_contacts=1\n"));
+    assert!(
+        restored.contains("context=from-internal") && !restored.contains("context=somewhere-else")
+    );
+    assert!(
+        restored.contains("; a note the administrator added\n[9999]\ntype=aor\nmax_contacts=1\n")
+    );
     assert_eq!(status(&d).await["drift"], json!([]));
     d.stop().await;
 }
@@ -321,13 +498,25 @@ async fn hand_edits_inside_a_block_are_drift_and_the_next_apply_restores_them() 
 #[tokio::test]
 async fn a_changed_transport_needs_a_restart_and_says_so() {
     let d = TestDaemon::start(Backend::Sqlite).await;
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001"})),
+    )
+    .await;
     let path = d.config_dir().join("pjsip.conf");
-    let text = std::fs::read_to_string(&path).unwrap().replace("bind=127.0.0.1:5060", "bind=127.0.0.1:5070");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("bind=127.0.0.1:5060", "bind=127.0.0.1:5070");
     std::fs::write(&path, text).unwrap();
     let forced = d.admin(Method::POST, "/api/v1/applies", None).await;
     assert_eq!(forced.body["restart_required"], true, "{}", forced.body);
-    assert!(forced.body["detail"].as_str().unwrap().contains("Asterisk must be restarted"));
+    assert!(
+        forced.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Asterisk must be restarted")
+    );
     assert_eq!(status(&d).await["restart_required"], true);
     d.stop().await;
 }
@@ -336,7 +525,12 @@ async fn a_changed_transport_needs_a_restart_and_says_so() {
 async fn registrations_are_served_from_memory_and_right_after_a_reconnect() {
     let d = TestDaemon::start(Backend::Sqlite).await;
     let asterisk = d.asterisk.as_ref().unwrap();
-    d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": "1001"}))).await;
+    d.admin(
+        Method::POST,
+        "/api/v1/extensions",
+        Some(json!({"extension": "1001"})),
+    )
+    .await;
     asterisk.add_contact(crate::support::asterisk::Contact {
         aor: "1001".into(),
         uri: "sip:1001@127.0.0.1:5081".into(),
@@ -350,7 +544,10 @@ async fn registrations_are_served_from_memory_and_right_after_a_reconnect() {
         roundtrip_usec: None,
     });
     eventually("registered", || async {
-        d.admin(Method::GET, "/api/v1/extensions/1001", None).await.body["registration"]["state"] == "registered"
+        d.admin(Method::GET, "/api/v1/extensions/1001", None)
+            .await
+            .body["registration"]["state"]
+            == "registered"
     })
     .await;
     asterisk.set_contact_status("sip:1001@127.0.0.1:5081", "Reachable", Some(379));
@@ -364,11 +561,17 @@ async fn registrations_are_served_from_memory_and_right_after_a_reconnect() {
     // the snapshot after the reconnect must show it.
     asterisk.stop();
     asterisk.drop_connections();
-    eventually("disconnected", || async { status(&d).await["connected"] == false }).await;
+    eventually("disconnected", || async {
+        status(&d).await["connected"] == false
+    })
+    .await;
     asterisk.set_contact_status("sip:1001@127.0.0.1:5081", "Removed", None);
     asterisk.restart();
     eventually("unregistered after the reconnect", || async {
-        d.admin(Method::GET, "/api/v1/extensions/1001", None).await.body["registration"]["state"] == "unregistered"
+        d.admin(Method::GET, "/api/v1/extensions/1001", None)
+            .await
+            .body["registration"]["state"]
+            == "unregistered"
     })
     .await;
     d.stop().await;
@@ -379,9 +582,16 @@ async fn registrations_are_served_from_memory_and_right_after_a_reconnect() {
 #[tokio::test]
 async fn a_burst_of_writes_reports_no_drift() {
     let d = TestDaemon::start(Backend::Sqlite).await;
-    let (mut events, _) = crate::support::ws::Ws::connect(&d.url, &d.admin_token, "types=drift").await;
+    let (mut events, _) =
+        crate::support::ws::Ws::connect(&d.url, &d.admin_token, "types=drift").await;
     for n in 0..300 {
-        let created = d.admin(Method::POST, "/api/v1/extensions", Some(json!({"extension": format!("{}", 2000 + n)}))).await;
+        let created = d
+            .admin(
+                Method::POST,
+                "/api/v1/extensions",
+                Some(json!({"extension": format!("{}", 2000 + n)})),
+            )
+            .await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     }
     // The watcher looks at a change 100 ms after it settles.

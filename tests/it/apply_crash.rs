@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rayan::config::KamailioSettings;
-use serde_json::{Value, json};
 use crate::support::daemon::{Asterisk, HAND_WRITTEN_PJSIP, TestDaemon, asterisk_for};
 use crate::support::db::{Backend, TestDb};
+use rayan::config::KamailioSettings;
+use serde_json::{Value, json};
 
 /// What a write killed between creating its temporary file and renaming it leaves.
 const INTERRUPTED: &str =

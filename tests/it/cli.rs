@@ -2,9 +2,9 @@
 
 use std::process::{Command, Output};
 
-use serde_json::Value;
 use crate::support::daemon::{Asterisk, TestDaemon};
 use crate::support::db::Backend;
+use serde_json::Value;
 
 fn ctl(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rayan-ctl"));
@@ -34,7 +34,15 @@ async fn the_issue_walkthrough_works_with_no_flags() {
     let home = d.state_dir.parent().unwrap().to_owned();
     let run = |args: &[&str]| ctl(&home, &[], args);
 
-    let created = run(&["extension", "create", "1001", "--name", "Alice", "--password", "S3cret-pass"]);
+    let created = run(&[
+        "extension",
+        "create",
+        "1001",
+        "--name",
+        "Alice",
+        "--password",
+        "S3cret-pass",
+    ]);
     assert!(created.status.success(), "{}", stderr(&created));
     assert!(stdout(&created).contains("Alice"));
     assert!(!stdout(&created).contains("S3cret-pass"));
@@ -42,7 +50,10 @@ async fn the_issue_walkthrough_works_with_no_flags() {
     let listed = run(&["extension", "list"]);
     assert!(listed.status.success());
     let table = stdout(&listed);
-    assert!(table.contains("EXTENSION") && table.contains("1001") && table.contains("Alice"), "{table}");
+    assert!(
+        table.contains("EXTENSION") && table.contains("1001") && table.contains("Alice"),
+        "{table}"
+    );
 
     let shown = run(&["extension", "show", "1001", "--json"]);
     let json: Value = serde_json::from_slice(&shown.stdout).expect("--json prints JSON");
@@ -51,14 +62,19 @@ async fn the_issue_walkthrough_works_with_no_flags() {
 
     let updated = run(&["extension", "update", "1001", "--name", "Alice B"]);
     assert!(updated.status.success(), "{}", stderr(&updated));
-    let json: Value = serde_json::from_slice(&run(&["extension", "show", "1001", "--json"]).stdout).unwrap();
+    let json: Value =
+        serde_json::from_slice(&run(&["extension", "show", "1001", "--json"]).stdout).unwrap();
     assert_eq!(json["name"], "Alice B");
 
     let deleted = run(&["extension", "delete", "1001"]);
     assert!(deleted.status.success());
     let gone = run(&["extension", "show", "1001"]);
     assert!(!gone.status.success());
-    assert!(stderr(&gone).contains("extension 1001 not found"), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("extension 1001 not found"),
+        "{}",
+        stderr(&gone)
+    );
 
     let token = run(&["token", "create", "--role", "viewer", "--json"]);
     assert!(token.status.success(), "{}", stderr(&token));
@@ -75,38 +91,104 @@ async fn explicit_url_and_token_and_errors() {
     let d = TestDaemon::start(Backend::Sqlite).await;
     let elsewhere = tempfile::tempdir().unwrap();
     let viewer = d.token("viewer").await;
-    let env = [("RAYAN_URL", d.url.as_str()), ("RAYAN_TOKEN", d.admin_token.as_str())];
+    let env = [
+        ("RAYAN_URL", d.url.as_str()),
+        ("RAYAN_TOKEN", d.admin_token.as_str()),
+    ];
 
-    let created = ctl(elsewhere.path(), &env, &["extension", "create", "2001", "--json"]);
+    let created = ctl(
+        elsewhere.path(),
+        &env,
+        &["extension", "create", "2001", "--json"],
+    );
     assert!(created.status.success(), "{}", stderr(&created));
     let json: Value = serde_json::from_slice(&created.stdout).unwrap();
-    assert!(json["password"].as_str().unwrap().len() >= 20, "a generated password is shown once");
+    assert!(
+        json["password"].as_str().unwrap().len() >= 20,
+        "a generated password is shown once"
+    );
 
     let dup = ctl(elsewhere.path(), &env, &["extension", "create", "2001"]);
     assert_eq!(dup.status.code(), Some(1));
     assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
 
-    let bad = ctl(elsewhere.path(), &env, &["extension", "create", "2002", "--name", "a;b", "--codecs", "ulaw,nope"]);
+    let bad = ctl(
+        elsewhere.path(),
+        &env,
+        &[
+            "extension",
+            "create",
+            "2002",
+            "--name",
+            "a;b",
+            "--codecs",
+            "ulaw,nope",
+        ],
+    );
     assert_eq!(bad.status.code(), Some(1));
     let err = stderr(&bad);
     assert!(err.contains("name:") && err.contains("codecs[1]:"), "{err}");
 
-    let flags = ctl(elsewhere.path(), &[], &["--url", &d.url, "--token", &viewer, "extension", "list", "--json"]);
+    let flags = ctl(
+        elsewhere.path(),
+        &[],
+        &[
+            "--url",
+            &d.url,
+            "--token",
+            &viewer,
+            "extension",
+            "list",
+            "--json",
+        ],
+    );
     assert!(flags.status.success(), "{}", stderr(&flags));
     let json: Value = serde_json::from_slice(&flags.stdout).unwrap();
     assert_eq!(json["total"], 1);
 
-    let forbidden = ctl(elsewhere.path(), &[], &["--url", &d.url, "--token", &viewer, "extension", "delete", "2001"]);
+    let forbidden = ctl(
+        elsewhere.path(),
+        &[],
+        &[
+            "--url",
+            &d.url,
+            "--token",
+            &viewer,
+            "extension",
+            "delete",
+            "2001",
+        ],
+    );
     assert_eq!(forbidden.status.code(), Some(1));
-    assert!(stderr(&forbidden).contains("operator"), "{}", stderr(&forbidden));
+    assert!(
+        stderr(&forbidden).contains("operator"),
+        "{}",
+        stderr(&forbidden)
+    );
 
-    let no_token = ctl(elsewhere.path(), &[("RAYAN_URL", d.url.as_str())], &["extension", "list"]);
+    let no_token = ctl(
+        elsewhere.path(),
+        &[("RAYAN_URL", d.url.as_str())],
+        &["extension", "list"],
+    );
     assert!(!no_token.status.success());
-    assert!(stderr(&no_token).contains("no token"), "{}", stderr(&no_token));
+    assert!(
+        stderr(&no_token).contains("no token"),
+        "{}",
+        stderr(&no_token)
+    );
 
-    let unreachable = ctl(elsewhere.path(), &[("RAYAN_URL", "http://127.0.0.1:9"), ("RAYAN_TOKEN", "x")], &["extension", "list"]);
+    let unreachable = ctl(
+        elsewhere.path(),
+        &[("RAYAN_URL", "http://127.0.0.1:9"), ("RAYAN_TOKEN", "x")],
+        &["extension", "list"],
+    );
     assert!(!unreachable.status.success());
-    assert!(stderr(&unreachable).contains("cannot reach rayand"), "{}", stderr(&unreachable));
+    assert!(
+        stderr(&unreachable).contains("cannot reach rayand"),
+        "{}",
+        stderr(&unreachable)
+    );
     d.stop().await;
 }
 
@@ -119,30 +201,64 @@ async fn tables_speak_words_and_name_a_refused_login() {
     let run = |args: &[&str]| ctl(&home, &[], args);
     let no_json = |out: &Output| {
         let text = stdout(out);
-        assert!(!text.contains("{\"") && !text.contains("\":"), "JSON in a table:\n{text}");
+        assert!(
+            !text.contains("{\"") && !text.contains("\":"),
+            "JSON in a table:\n{text}"
+        );
         text
     };
 
     let created = run(&["extension", "create", "1001", "--password", "S3cret-pass"]);
-    assert!(created.status.success(), "pending is not a failure: {}", stderr(&created));
+    assert!(
+        created.status.success(),
+        "pending is not a failure: {}",
+        stderr(&created)
+    );
     let table = no_json(&created);
-    assert!(table.contains("pending — AMI login refused for user rayan"), "{table}");
-    assert!(stderr(&created).contains("check asterisk.ami_user"), "{}", stderr(&created));
+    assert!(
+        table.contains("pending — AMI login refused for user rayan"),
+        "{table}"
+    );
+    assert!(
+        stderr(&created).contains("check asterisk.ami_user"),
+        "{}",
+        stderr(&created)
+    );
 
     let shown = run(&["extension", "show", "1001"]);
     assert!(shown.status.success(), "{}", stderr(&shown));
-    assert!(no_json(&shown).contains("unregistered"), "{}", stdout(&shown));
+    assert!(
+        no_json(&shown).contains("unregistered"),
+        "{}",
+        stdout(&shown)
+    );
 
     let status = run(&["status"]);
     assert!(status.status.success(), "{}", stderr(&status));
     let table = no_json(&status);
-    let last_error = table.lines().find(|l| l.contains("last_error")).unwrap_or_default();
-    assert!(last_error.contains("AMI login refused for user rayan"), "{table}");
-    let last_apply = table.lines().find(|l| l.contains("last_apply")).unwrap_or_default();
+    let last_error = table
+        .lines()
+        .find(|l| l.contains("last_error"))
+        .unwrap_or_default();
+    assert!(
+        last_error.contains("AMI login refused for user rayan"),
+        "{table}"
+    );
+    let last_apply = table
+        .lines()
+        .find(|l| l.contains("last_apply"))
+        .unwrap_or_default();
     assert!(last_apply.contains(" pending at "), "{table}");
 
-    let json: Value = serde_json::from_slice(&run(&["status", "--json"]).stdout).expect("--json prints JSON");
+    let json: Value =
+        serde_json::from_slice(&run(&["status", "--json"]).stdout).expect("--json prints JSON");
     assert!(json["last_apply"].is_object(), "{json}");
-    assert!(json["last_error"].as_str().unwrap_or_default().contains("asterisk.ami_user"), "{json}");
+    assert!(
+        json["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("asterisk.ami_user"),
+        "{json}"
+    );
     d.stop().await;
 }

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
 use crate::support::daemon::TestDaemon;
 use crate::support::db::Backend;
+use serde_json::Value;
 
 fn ctl(d: &TestDaemon, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rayan-ctl"));
@@ -176,7 +176,10 @@ fn rayand_says_each_cause_of_an_error_once() {
         .arg("migrate")
         .env("RAYAN_STATE_DIR", dir.path())
         .env("RAYAN_ASTERISK_CONFIG_DIR", dir.path())
-        .env("RAYAN_DATABASE_URL", "postgres://no_such_role_for_rayan@127.0.0.1:5432/postgres")
+        .env(
+            "RAYAN_DATABASE_URL",
+            "postgres://no_such_role_for_rayan@127.0.0.1:5432/postgres",
+        )
         .env("RAYAN_LOG_FORMAT", "text")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -184,7 +187,10 @@ fn rayand_says_each_cause_of_an_error_once() {
         .expect("run rayand");
     assert!(!out.status.success());
     let err = stderr(&out);
-    let line = err.lines().find(|l| l.starts_with("rayand: ")).unwrap_or_else(|| panic!("no error line: {err}"));
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("rayand: "))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
     assert!(line.contains("no_such_role_for_rayan"), "{line}");
     assert_eq!(line.matches("does not exist").count(), 1, "{line}");
 }

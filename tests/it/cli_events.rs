@@ -5,10 +5,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::support::asterisk::{AmiEvent, AsteriskDouble, Contact};
 use crate::support::daemon::TestDaemon;
 use crate::support::db::Backend;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdout, Command};
@@ -26,7 +26,12 @@ fn asterisk(d: &TestDaemon) -> &AsteriskDouble {
 }
 
 fn contact(d: &TestDaemon, aor: &str, status: &str) {
-    asterisk(d).emit(&AmiEvent::contact_status(aor, &format!("sip:{aor}@127.0.0.1:5081"), status, 0));
+    asterisk(d).emit(&AmiEvent::contact_status(
+        aor,
+        &format!("sip:{aor}@127.0.0.1:5081"),
+        status,
+        0,
+    ));
 }
 
 fn ctl(url: &str, token: &str, args: &[&str]) -> Command {
@@ -51,7 +56,10 @@ impl Tail {
     fn spawn(url: &str, token: &str, args: &[&str]) -> Tail {
         let mut child = ctl(url, token, args).spawn().expect("spawn rayan-ctl");
         let stdout = child.stdout.take().expect("stdout");
-        Tail { child, lines: BufReader::new(stdout).lines() }
+        Tail {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
     }
 
     async fn line(&mut self) -> String {
@@ -60,7 +68,11 @@ impl Tail {
             other => {
                 let mut err = String::new();
                 if let Some(stderr) = self.child.stderr.as_mut() {
-                    let _ = tokio::time::timeout(Duration::from_millis(200), stderr.read_to_string(&mut err)).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(200),
+                        stderr.read_to_string(&mut err),
+                    )
+                    .await;
                 }
                 panic!("no line from events tail: {other:?}; stderr: {err}")
             }
@@ -70,7 +82,8 @@ impl Tail {
     async fn stderr(&mut self) -> String {
         let mut err = String::new();
         if let Some(stderr) = self.child.stderr.as_mut() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), stderr.read_to_string(&mut err)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), stderr.read_to_string(&mut err)).await;
         }
         err
     }
@@ -81,7 +94,10 @@ async fn subscribers(d: &TestDaemon, n: usize) {
     let hub = &d.daemon.as_ref().expect("daemon").services.events;
     let deadline = tokio::time::Instant::now() + crate::support::ws::PATIENCE;
     while hub.subscriber_count() != n {
-        assert!(tokio::time::Instant::now() < deadline, "never {n} subscribers");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {n} subscribers"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -89,8 +105,19 @@ async fn subscribers(d: &TestDaemon, n: usize) {
 async fn tail_json_prints_the_events_and_stops_cleanly_on_ctrl_c(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let viewer = d.token("viewer").await;
-    let mut tail =
-        Tail::spawn(&d.url, &viewer, &["--json", "events", "tail", "--type", "contact_status", "--endpoint", "1001"]);
+    let mut tail = Tail::spawn(
+        &d.url,
+        &viewer,
+        &[
+            "--json",
+            "events",
+            "tail",
+            "--type",
+            "contact_status",
+            "--endpoint",
+            "1001",
+        ],
+    );
     subscribers(&d, 1).await;
     contact(&d, "1002", "Reachable");
     contact(&d, "1001", "NonQualified");
@@ -99,11 +126,15 @@ async fn tail_json_prints_the_events_and_stops_cleanly_on_ctrl_c(backend: Backen
     contact(&d, "1001", "Removed");
     let mut seqs = Vec::new();
     for status in ["nonqualified", "reachable", "removed"] {
-        let frame: Value = serde_json::from_str(&tail.line().await).expect("one JSON frame per line");
+        let frame: Value =
+            serde_json::from_str(&tail.line().await).expect("one JSON frame per line");
         assert_eq!(frame["type"], "contact_status");
         assert_eq!(frame["node"], "test1");
         assert_eq!(
-            (frame["data"]["endpoint"].as_str(), frame["data"]["status"].as_str()),
+            (
+                frame["data"]["endpoint"].as_str(),
+                frame["data"]["status"].as_str()
+            ),
             (Some("1001"), Some(status))
         );
         seqs.push(frame["seq"].as_u64().expect("seq"));
@@ -111,9 +142,16 @@ async fn tail_json_prints_the_events_and_stops_cleanly_on_ctrl_c(backend: Backen
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 
     let pid = tail.child.id().expect("pid").to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status().await.expect("kill -INT");
+    let sent = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill -INT");
     assert!(sent.success());
-    let status = tokio::time::timeout(Duration::from_secs(5), tail.child.wait()).await.expect("exits").expect("status");
+    let status = tokio::time::timeout(Duration::from_secs(5), tail.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
     assert!(status.success(), "Ctrl-C is a clean exit: {status:?}");
     subscribers(&d, 0).await;
     d.stop().await;
@@ -122,18 +160,34 @@ async fn tail_json_prints_the_events_and_stops_cleanly_on_ctrl_c(backend: Backen
 async fn tail_prints_one_readable_line_per_event(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let viewer = d.token("viewer").await;
-    let mut tail = Tail::spawn(&d.url, &viewer, &["events", "tail", "--type", "contact_status,hangup"]);
+    let mut tail = Tail::spawn(
+        &d.url,
+        &viewer,
+        &["events", "tail", "--type", "contact_status,hangup"],
+    );
     subscribers(&d, 1).await;
     contact(&d, "1001", "Reachable");
     contact(&d, "1001", "Removed");
     let first = tail.line().await;
-    assert!(first.ends_with(" contact_status 1001 reachable sip:1001@127.0.0.1:5081 rtt 0 ms"), "{first}");
-    assert!(first.contains('T') && first.contains("Z #"), "starts with the time and seq: {first}");
+    assert!(
+        first.ends_with(" contact_status 1001 reachable sip:1001@127.0.0.1:5081 rtt 0 ms"),
+        "{first}"
+    );
+    assert!(
+        first.contains('T') && first.contains("Z #"),
+        "starts with the time and seq: {first}"
+    );
     let second = tail.line().await;
-    assert!(second.ends_with(" contact_status 1001 removed sip:1001@127.0.0.1:5081"), "{second}");
+    assert!(
+        second.ends_with(" contact_status 1001 removed sip:1001@127.0.0.1:5081"),
+        "{second}"
+    );
     tail.child.kill().await.expect("kill");
 
-    let refused = ctl(&d.url, &viewer, &["events", "tail", "--type", "raw"]).output().await.expect("run");
+    let refused = ctl(&d.url, &viewer, &["events", "tail", "--type", "raw"])
+        .output()
+        .await
+        .expect("run");
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("403") && err.contains("admin"), "{err}");
@@ -164,14 +218,22 @@ impl Relay {
                     let mut server = TcpStream::connect(&target).await.expect("daemon");
                     let mut first = vec![0u8; 2048];
                     let n = client.peek(&mut first).await.unwrap_or(0);
-                    let request = String::from_utf8_lossy(&first[..n]).lines().next().unwrap_or("").to_owned();
+                    let request = String::from_utf8_lossy(&first[..n])
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
                     seen.lock().expect("lock").push(request);
                     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                 });
                 held.lock().expect("lock").push(link.abort_handle());
             }
         });
-        Relay { url, requests, links }
+        Relay {
+            url,
+            requests,
+            links,
+        }
     }
 
     fn cut(&self) {
@@ -189,7 +251,11 @@ async fn tail_resumes_after_a_lost_connection(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     let viewer = d.token("viewer").await;
     let relay = Relay::start(&d.url).await;
-    let mut tail = Tail::spawn(&relay.url, &viewer, &["--json", "events", "tail", "--type", "contact_status"]);
+    let mut tail = Tail::spawn(
+        &relay.url,
+        &viewer,
+        &["--json", "events", "tail", "--type", "contact_status"],
+    );
     subscribers(&d, 1).await;
     contact(&d, "1001", "NonQualified");
     let first: Value = serde_json::from_str(&tail.line().await).expect("JSON");
@@ -207,7 +273,11 @@ async fn tail_resumes_after_a_lost_connection(backend: Backend) {
     let requests = relay.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(!requests[0].contains("since="), "{}", requests[0]);
-    assert!(requests[1].contains(&format!("since={seen} ")), "resumes after what it printed: {}", requests[1]);
+    assert!(
+        requests[1].contains(&format!("since={seen} ")),
+        "resumes after what it printed: {}",
+        requests[1]
+    );
     tail.child.kill().await.expect("kill");
     assert!(tail.stderr().await.contains("reconnecting"));
     d.stop().await;
@@ -216,35 +286,70 @@ async fn tail_resumes_after_a_lost_connection(backend: Backend) {
 async fn call_calls_list_and_hangup(backend: Backend) {
     let d = TestDaemon::start(backend).await;
     for number in ["1001", "1002"] {
-        let created = d.admin(reqwest::Method::POST, "/api/v1/extensions", Some(json!({"extension": number}))).await;
+        let created = d
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/extensions",
+                Some(json!({"extension": number})),
+            )
+            .await;
         assert_eq!(created.status, reqwest::StatusCode::CREATED);
     }
     asterisk(&d).add_contact(Contact::registered("1001", 5081));
     let operator = d.token("operator").await;
 
-    let called = ctl(&d.url, &operator, &["--json", "call", "1001", "1002"]).output().await.expect("run");
-    assert!(called.status.success(), "{}", String::from_utf8_lossy(&called.stderr));
+    let called = ctl(&d.url, &operator, &["--json", "call", "1001", "1002"])
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        called.status.success(),
+        "{}",
+        String::from_utf8_lossy(&called.stderr)
+    );
     let started: Value = serde_json::from_slice(&called.stdout).expect("JSON");
     let id = started["id"].as_str().expect("id").to_owned();
     assert_eq!(started["from"], "1001");
 
-    let hung = ctl(&d.url, &operator, &["calls", "hangup", &id]).output().await.expect("run");
-    assert!(hung.status.success(), "{}", String::from_utf8_lossy(&hung.stderr));
-    assert!(String::from_utf8_lossy(&hung.stdout).contains(&format!("call {id} hung up (PJSIP/1001-")));
+    let hung = ctl(&d.url, &operator, &["calls", "hangup", &id])
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        hung.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hung.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&hung.stdout).contains(&format!("call {id} hung up (PJSIP/1001-"))
+    );
 
     let deadline = tokio::time::Instant::now() + crate::support::ws::PATIENCE;
     let table = loop {
-        let listed = ctl(&d.url, &operator, &["calls", "list", "--extension", "1002"]).output().await.expect("run");
-        assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+        let listed = ctl(&d.url, &operator, &["calls", "list", "--extension", "1002"])
+            .output()
+            .await
+            .expect("run");
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
         let table = String::from_utf8_lossy(&listed.stdout).into_owned();
         if table.contains("1 of 1 calls") || tokio::time::Instant::now() > deadline {
             break table;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(table.contains("ANSWERED") && table.contains(&id) && table.contains("1 of 1 calls"), "{table}");
+    assert!(
+        table.contains("ANSWERED") && table.contains(&id) && table.contains("1 of 1 calls"),
+        "{table}"
+    );
 
-    let unknown = ctl(&d.url, &operator, &["call", "1001", "9999"]).output().await.expect("run");
+    let unknown = ctl(&d.url, &operator, &["call", "1001", "9999"])
+        .output()
+        .await
+        .expect("run");
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("to: there is no extension"));
     d.stop().await;

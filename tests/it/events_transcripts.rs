@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
 use crate::events_support::{ManualClock, timed_events};
+use chrono::{DateTime, Utc};
 use rayan::events::{
     CallRecord, CallTrackerConfig, ContactState, ContactStatus, Delivery, Disposition, EventHub,
     EventKind, Filter, Pump, RecordOrigin, Subscription,

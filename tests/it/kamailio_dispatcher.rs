@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use crate::kamailio_support::Kamailio;
 use rayan::kamailio::{
     Attributes, Destination, DispatcherState, LiveFlags, LiveState, Outcome, ReloadKind,
     StateTarget, check_dispatcher, render_address_list, render_dispatcher_list,
 };
-use crate::kamailio_support::Kamailio;
 
 const MAX_WAIT: Duration = Duration::from_secs(10);
 

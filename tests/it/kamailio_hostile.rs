@@ -4,11 +4,11 @@
 use std::fs;
 use std::time::Duration;
 
+use crate::kamailio_support::Kamailio;
 use rayan::kamailio::{
     Attributes, Destination, DispatcherState, KamailioError, ReloadKind, TrustedAddress,
     check_addresses, check_dispatcher, render_address_list, render_dispatcher_list,
 };
-use crate::kamailio_support::Kamailio;
 
 const MAX_WAIT: Duration = Duration::from_secs(10);
 

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use crate::kamailio_support::Kamailio;
 use rayan::kamailio::{
     AddressCheck, Attributes, Destination, DispatcherState, ReloadKind, TrustedAddress,
     check_addresses, render_address_list, render_dispatcher_list,
 };
-use crate::kamailio_support::Kamailio;
 
 const MAX_WAIT: Duration = Duration::from_secs(10);
 

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use crate::kamailio_support::Kamailio;
 use rayan::kamailio::{
     Attributes, DEFAULT_RELOAD_WINDOW, Destination, DispatcherState, KamailioError, ReloadKind,
     TrustedAddress, check_addresses, check_dispatcher, render_address_list, render_dispatcher_list,
 };
-use crate::kamailio_support::Kamailio;
 
 fn destination(host: u8) -> Destination {
     Destination {

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 
 use rayan::kamailio::KamailioRpc;
 
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kamailio/kamailio.cfg");
+const CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/kamailio/kamailio.cfg"
+);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -5,11 +5,11 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use crate::kamailio_support::Kamailio;
 use rayan::kamailio::{
     Attributes, Destination, DispatcherState, KamailioError, KamailioRpc, ReloadKind,
     TrustedAddress, check_addresses, check_dispatcher, render_address_list, render_dispatcher_list,
 };
-use crate::kamailio_support::Kamailio;
 
 fn destination(host: u8) -> Destination {
     Destination {

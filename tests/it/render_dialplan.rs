@@ -1,11 +1,11 @@
 //! The dialplan: internal calls, outbound routes in priority order, inbound routes, and
 //! the dial-pattern checker the API calls.
 
+use crate::render_support::{asterisk_parse, extension, trunk};
 use proptest::prelude::*;
 use rayan::model::{InboundRoute, OutboundRoute};
 use rayan::render::{ConfigSnapshot, RenderError, RenderSettings, check_dial_pattern, render_all};
 use rayan::templates::builtin_provider_templates;
-use crate::render_support::{asterisk_parse, extension, trunk};
 
 fn route(
     name: &str,

@@ -1,10 +1,10 @@
 //! Extension templates: each renders endpoint, auth and aor sections with documented
 //! options only, and an extension like 1002 renders what Asterisk loaded in transcript d3.
 
+use crate::render_support::{Section, asterisk_parse, extension};
 use rayan::model::ExtensionAuth;
 use rayan::render::{RenderError, RenderSettings, render_extension};
 use rayan::templates::{builtin_extension_templates, is_valid_option};
-use crate::render_support::{Section, asterisk_parse, extension};
 
 /// A change that should make rendering fail.
 type ExtensionMutation = Box<dyn Fn(&mut rayan::model::Extension)>;
@@ -256,8 +256,14 @@ fn bad_extensions_are_refused_with_the_field_named() {
         ),
         (Box::new(|e| e.auth.md5_cred = "abc".into()), "md5_cred"),
         (Box::new(|e| e.name = Some("Al\"ice".into())), "name"),
-        (Box::new(|e| e.name = Some("a<b".into())), "name: must not contain"),
-        (Box::new(|e| e.caller_id = Some(String::new())), "caller_id: must not be empty"),
+        (
+            Box::new(|e| e.name = Some("a<b".into())),
+            "name: must not contain",
+        ),
+        (
+            Box::new(|e| e.caller_id = Some(String::new())),
+            "caller_id: must not be empty",
+        ),
         (
             Box::new(|e| e.name = Some("abc\u{202e}def".into())),
             "name: must not contain invisible",

@@ -2,11 +2,11 @@
 //! output read the way Asterisk reads it has exactly the sections and options the
 //! renderer means to write, and every value arrives whole.
 
+use crate::render_support::{Parsed, asterisk_parse, extension, trunk};
 use proptest::prelude::*;
 use rayan::model::{InboundRoute, OutboundRoute};
 use rayan::render::{ConfigSnapshot, RenderSettings, render_all, render_extension, render_trunk};
 use rayan::templates::{builtin_provider_templates, find_provider, is_valid_option};
-use crate::render_support::{Parsed, asterisk_parse, extension, trunk};
 
 /// Strings built to break out of a `key=value` line, plus arbitrary text.
 fn hostile() -> impl Strategy<Value = String> {

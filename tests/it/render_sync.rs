@@ -4,12 +4,12 @@
 use std::fs;
 use std::path::Path;
 
+use crate::render_support::{asterisk_parse, extension, trunk};
 use rayan::model::OutboundRoute;
 use rayan::render::{
     ConfigSnapshot, DriftKind, RenderSettings, WriteOptions, plan_file, render_all, sync_file,
 };
 use rayan::templates::builtin_provider_templates;
-use crate::render_support::{asterisk_parse, extension, trunk};
 
 const ADMIN_PJSIP: &str = "\
 ; pjsip.conf, kept by hand

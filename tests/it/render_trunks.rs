@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
+use crate::render_support::{Parsed, Section, asterisk_parse, trunk};
 use rayan::model::Trunk;
 use rayan::render::{RenderError, RenderSettings, render_trunk};
 use rayan::templates::{
     AuthType, ProviderTemplate, TrunkField, builtin_provider_templates, find_provider,
     is_valid_option, load_dir,
 };
-use crate::render_support::{Parsed, Section, asterisk_parse, trunk};
 
 /// A change that should make rendering fail.
 type TrunkMutation = Box<dyn Fn(&mut Trunk)>;

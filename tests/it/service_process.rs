@@ -183,7 +183,10 @@ async fn notifies_ready_watchdog_and_stopping_and_exits_zero_on_sigterm() {
     assert_eq!(ready["READY"], "1");
     // No Asterisk listens here: READY=1 still comes, after the first attempt.
     let status = ready.get("STATUS").map(String::as_str).unwrap_or("");
-    assert!(status.starts_with("AMI disconnected, 0 extensions"), "{seen:?}");
+    assert!(
+        status.starts_with("AMI disconnected, 0 extensions"),
+        "{seen:?}"
+    );
     // READY=1 came after migrations and the bound listener: the API answers at once.
     let url = std::fs::read_to_string(rayand.state_dir.join("rayand.url"))
         .expect("url written before READY");
@@ -200,7 +203,10 @@ async fn notifies_ready_watchdog_and_stopping_and_exits_zero_on_sigterm() {
     assert_eq!(alive["WATCHDOG"], "1");
     // Asterisk is down: the status line says so.
     let status = alive.get("STATUS").map(String::as_str).unwrap_or("");
-    assert!(status.starts_with("AMI disconnected, 0 extensions"), "{status}");
+    assert!(
+        status.starts_with("AMI disconnected, 0 extensions"),
+        "{status}"
+    );
 
     rayand.signal("TERM");
     let stopping = receive_until(&socket, "STOPPING", &mut seen).await;

@@ -4,9 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use crate::support::daemon::{HAND_WRITTEN_PJSIP, asterisk_for};
 use crate::support::db::TestDb;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_an_apply_lets_it_finish_and_exits_zero() {
@@ -43,7 +43,10 @@ async fn sigterm_during_an_apply_lets_it_finish_and_exits_zero() {
         assert!(Instant::now() < deadline, "rayand did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let token = std::fs::read_to_string(dir.path().join("state/admin.token")).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(dir.path().join("state/admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     // Let the start-up apply finish, then make the next reload slow.
     while asterisk.reload_count("res_pjsip.so") < 1 {
         assert!(Instant::now() < deadline, "no start-up reload");
@@ -70,12 +73,20 @@ async fn sigterm_during_an_apply_lets_it_finish_and_exits_zero() {
         assert!(Instant::now() < deadline, "the apply never reloaded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let kill = Command::new("kill").args(["-TERM", &rayand.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &rayand.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
 
     let answer = write.await.unwrap();
-    assert_eq!(answer["apply"]["status"], "verified", "the running apply finished: {answer}");
+    assert_eq!(
+        answer["apply"]["status"], "verified",
+        "the running apply finished: {answer}"
+    );
     assert!(asterisk.endpoints().contains(&"1001".to_owned()));
-    let status = tokio::task::spawn_blocking(move || rayand.wait().unwrap()).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || rayand.wait().unwrap())
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
 }

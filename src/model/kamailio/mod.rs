@@ -7,5 +7,6 @@ pub mod token;
 
 pub use address::{MAX_TAG_LEN, TrustedAddress};
 pub use dispatcher::{
-    Attributes, Destination, DispatcherState, MAX_ATTR_VALUE_LEN, MAX_ATTRS_LEN, canonical_sip_uri, sip_uri,
+    Attributes, Destination, DispatcherState, MAX_ATTR_VALUE_LEN, MAX_ATTRS_LEN, canonical_sip_uri,
+    sip_uri,
 };

@@ -82,12 +82,20 @@ impl TestDaemon {
         Self::start_with(backend, Asterisk::Down, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, asterisk: Asterisk, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
+    pub async fn start_with(
+        backend: Backend,
+        asterisk: Asterisk,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestDaemon {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = test_settings(dir.path(), &db.url);
         std::fs::create_dir_all(&settings.asterisk.config_dir).expect("config dir");
-        std::fs::write(settings.asterisk.config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
+        std::fs::write(
+            settings.asterisk.config_dir.join("pjsip.conf"),
+            HAND_WRITTEN_PJSIP,
+        )
+        .expect("pjsip.conf");
         let mut config = double_config(&settings.asterisk.config_dir);
         let settle = matches!(asterisk, Asterisk::Double | Asterisk::Custom(_));
         let asterisk = match asterisk {
@@ -108,7 +116,10 @@ impl TestDaemon {
         adjust(&mut settings);
         let state_dir = settings.state_dir.clone();
         let daemon = Daemon::start(settings).await.expect("daemon starts");
-        let admin_token = std::fs::read_to_string(state_dir.join("admin.token")).expect("admin token").trim().to_owned();
+        let admin_token = std::fs::read_to_string(state_dir.join("admin.token"))
+            .expect("admin token")
+            .trim()
+            .to_owned();
         let d = TestDaemon {
             url: daemon.url(),
             daemon: Some(daemon),
@@ -129,7 +140,9 @@ impl TestDaemon {
     pub async fn wait_until_settled(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         loop {
-            let status = self.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+            let status = self
+                .admin(Method::GET, "/api/v1/asterisk/status", None)
+                .await;
             let settled = status.body["connected"] == true
                 && status.body["events_connected"] == true
                 && status.body["pending"] == false
@@ -137,7 +150,11 @@ impl TestDaemon {
             if settled {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "daemon never settled: {}", status.body);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "daemon never settled: {}",
+                status.body
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -147,7 +164,13 @@ impl TestDaemon {
     }
 
     /// Sends a JSON request with `token`; returns status, content type and body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self.http.request(method, format!("{}{}", self.url, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -160,12 +183,19 @@ impl TestDaemon {
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        self.call(method, path, Some(&self.admin_token.clone()), body).await
+        self.call(method, path, Some(&self.admin_token.clone()), body)
+            .await
     }
 
     /// Creates a token with `role` and returns it.
     pub async fn token(&self, role: &str) -> String {
-        let resp = self.admin(Method::POST, "/api/v1/tokens", Some(serde_json::json!({"role": role}))).await;
+        let resp = self
+            .admin(
+                Method::POST,
+                "/api/v1/tokens",
+                Some(serde_json::json!({"role": role})),
+            )
+            .await;
         assert_eq!(resp.status, StatusCode::CREATED, "{:?}", resp.body);
         resp.body["token"].as_str().expect("token").to_owned()
     }
@@ -195,17 +225,27 @@ impl Response {
             .to_owned();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Response { status, content_type, body }
+        Response {
+            status,
+            content_type,
+            body,
+        }
     }
 
     /// Asserts a problem+json answer with `status`, naming `field` if given.
     pub fn assert_problem(&self, status: StatusCode, field: Option<&str>) {
         assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(self.content_type, "application/problem+json", "body: {}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status.as_u16());
         assert!(self.body["detail"].is_string());
         if let Some(field) = field {
-            let errors = self.body["errors"].as_array().unwrap_or_else(|| panic!("no errors in {}", self.body));
+            let errors = self.body["errors"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no errors in {}", self.body));
             assert!(
                 errors.iter().any(|e| e["field"] == field),
                 "expected an error on {field}: {}",

@@ -7,7 +7,6 @@ pub mod daemon;
 pub mod db;
 pub mod ws;
 
-
 /// Runs each named `async fn(Backend)` test once on PostgreSQL and once on SQLite.
 #[macro_export]
 macro_rules! on_both_backends {

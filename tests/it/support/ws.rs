@@ -44,12 +44,17 @@ fn request(
     query: &str,
 ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let ws = base_url.replacen("http://", "ws://", 1);
-    let url = if query.is_empty() { format!("{ws}/api/v1/events") } else { format!("{ws}/api/v1/events?{query}") };
+    let url = if query.is_empty() {
+        format!("{ws}/api/v1/events")
+    } else {
+        format!("{ws}/api/v1/events?{query}")
+    };
     let mut request = url.into_client_request().expect("ws request");
     if let Some(token) = token {
-        request
-            .headers_mut()
-            .insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+        );
     }
     request
 }
@@ -58,8 +63,17 @@ fn refused(error: WsError) -> Refused {
     match error {
         WsError::Http(response) => Refused {
             status: response.status().as_u16(),
-            content_type: response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
-            body: response.body().as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null),
+            content_type: response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+            body: response
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or(Value::Null),
         },
         other => panic!("connection failed: {other}"),
     }
@@ -67,17 +81,27 @@ fn refused(error: WsError) -> Refused {
 
 impl Ws {
     /// Connects with `token` in the `Authorization` header (or none) and `query`.
-    pub async fn try_connect(base_url: &str, token: Option<&str>, query: &str) -> Result<Ws, Refused> {
-        tokio_tungstenite::connect_async_with_config(request(base_url, token, query), config(), true)
-            .await
-            .map(|(stream, _)| Ws { stream })
-            .map_err(refused)
+    pub async fn try_connect(
+        base_url: &str,
+        token: Option<&str>,
+        query: &str,
+    ) -> Result<Ws, Refused> {
+        tokio_tungstenite::connect_async_with_config(
+            request(base_url, token, query),
+            config(),
+            true,
+        )
+        .await
+        .map(|(stream, _)| Ws { stream })
+        .map_err(refused)
     }
 
     /// Connects and reads the `subscribed` frame, which the server sends once the
     /// subscription exists: events published after this returns are delivered.
     pub async fn connect(base_url: &str, token: &str, query: &str) -> (Ws, Value) {
-        let mut ws = Self::try_connect(base_url, Some(token), query).await.unwrap_or_else(|r| panic!("refused: {r:?}"));
+        let mut ws = Self::try_connect(base_url, Some(token), query)
+            .await
+            .unwrap_or_else(|r| panic!("refused: {r:?}"));
         let hello = ws.json().await;
         assert_eq!(hello["type"], "subscribed", "first frame: {hello}");
         (ws, hello)
@@ -86,7 +110,10 @@ impl Ws {
     /// As [`Ws::connect`], over a socket whose receive buffer is `bytes` small, so
     /// that a reader that stops reading pushes back on the server quickly.
     pub async fn connect_small_buffer(base_url: &str, token: &str, query: &str, bytes: u32) -> Ws {
-        let addr: std::net::SocketAddr = base_url.trim_start_matches("http://").parse().expect("daemon address");
+        let addr: std::net::SocketAddr = base_url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("daemon address");
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
         let tcp = socket.connect(addr).await.expect("connect");
@@ -113,7 +140,9 @@ impl Ws {
             match message {
                 Some(Ok(Message::Text(text))) => return Some(Read::Text(text.as_str().to_owned())),
                 Some(Ok(Message::Close(frame))) => {
-                    return Some(Read::Closed(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()))));
+                    return Some(Read::Closed(
+                        frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())),
+                    ));
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return Some(Read::Closed(None)),
@@ -153,6 +182,9 @@ impl Ws {
     }
 
     pub async fn send(&mut self, text: &str) {
-        self.stream.send(Message::Text(text.into())).await.expect("send");
+        self.stream
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 }

@@ -53,9 +53,14 @@ pub(super) fn reload_pjsip(config: &DoubleConfig, state: &mut State, path: &Path
 /// Re-reads `extensions.conf`: a file that does not parse keeps the old dialplan.
 pub(super) fn reload_dialplan(state: &mut State, path: &Path) {
     state.last_reload = Instant::now();
-    match std::fs::read_to_string(path).ok().and_then(|text| Dialplan::from_extensions_conf(&text)) {
+    match std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| Dialplan::from_extensions_conf(&text))
+    {
         Some(dialplan) => state.dialplan = dialplan,
-        None => state.log.push("Unable to load config file 'extensions.conf'".to_owned()),
+        None => state
+            .log
+            .push("Unable to load config file 'extensions.conf'".to_owned()),
     }
 }
 

@@ -80,7 +80,9 @@ impl Dialplan {
                     "same" => (None, value.as_str()),
                     _ => continue,
                 };
-                let Some((prio, app)) = rest.split_once(',') else { continue };
+                let Some((prio, app)) = rest.split_once(',') else {
+                    continue;
+                };
                 let (application, data) = match app.split_once('(') {
                     Some((a, d)) => (a.trim(), d.strip_suffix(')').unwrap_or(d)),
                     None => (app.trim(), ""),
@@ -89,7 +91,10 @@ impl Dialplan {
                     Some(name) => match extensions.iter().position(|e| e.name == name) {
                         Some(i) => &mut extensions[i],
                         None => {
-                            extensions.push(Extension { name, priorities: Vec::new() });
+                            extensions.push(Extension {
+                                name,
+                                priorities: Vec::new(),
+                            });
                             extensions.last_mut()?
                         }
                     },
@@ -99,11 +104,16 @@ impl Dialplan {
                     "n" => extension.priorities.last().map_or(1, |p| p.number + 1),
                     p => p.parse().ok()?,
                 };
-                extension.priorities.push(priority(number, application, data, *line as u32));
+                extension
+                    .priorities
+                    .push(priority(number, application, data, *line as u32));
             }
             match contexts.iter_mut().find(|c| c.name == section.name) {
                 Some(existing) => existing.extensions.extend(extensions),
-                None => contexts.push(Context { name: section.name, extensions }),
+                None => contexts.push(Context {
+                    name: section.name,
+                    extensions,
+                }),
             }
         }
         Some(Self { contexts })
