@@ -51,10 +51,33 @@ pub fn init(settings: &Settings) -> Result<LogControl, LoggingError> {
         .with(json_layer)
         .try_init()
         .map_err(|e| LoggingError::Install(e.to_string()))?;
+    log_panics();
     Ok(LogControl {
         handle,
         from_environment,
     })
+}
+
+/// Every panic becomes one log line, with where it happened, instead of the
+/// standard hook's separate text on stderr (a handler's panic is then also
+/// answered 500 by the API, without logging it again).
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = match (
+            payload.downcast_ref::<&str>(),
+            payload.downcast_ref::<String>(),
+        ) {
+            (Some(text), _) => text,
+            (None, Some(text)) => text.as_str(),
+            (None, None) => "(no message)",
+        };
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = message, %location, "panicked");
+    }));
 }
 
 fn parse_filter(level: &str) -> Result<EnvFilter, LoggingError> {

@@ -165,13 +165,8 @@ fn panic_guard() -> CatchPanicLayer<PanicAnswer> {
     CatchPanicLayer::custom(answer_panic as PanicAnswer)
 }
 
-fn answer_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(text), _) => text,
-        (None, Some(text)) => text.as_str(),
-        (None, None) => "(no message)",
-    };
-    tracing::error!(panic = message, "a request handler panicked; answered 500");
+/// The panic itself was logged by the daemon's panic hook (`logging`), once.
+fn answer_panic(_panic: Box<dyn Any + Send + 'static>) -> Response {
     error::ApiError::Internal.into_response()
 }
 

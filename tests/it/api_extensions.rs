@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 on_both_backends!(
     crud_round_trip,
+    values_the_renderer_refuses_are_refused_at_the_api,
     generated_password_is_returned_once,
     list_paginates_and_filters,
     patch_changes_only_the_fields_sent,
@@ -841,4 +842,56 @@ fn openapi_describes_errors_and_bodies_as_sent() {
             "ProviderTemplateView.{field}"
         );
     }
+}
+
+/// Every value the renderer would refuse is a 422 naming its field, and nothing is
+/// stored: an empty caller ID, a name that breaks `"name" <number>`, bidirectional
+/// overrides, zero-width characters and a BOM that mislead a reader or a display.
+async fn values_the_renderer_refuses_are_refused_at_the_api(backend: Backend) {
+    let d = TestDaemon::start_without_asterisk(backend).await;
+    let cases = [
+        (json!({"extension": "1101", "caller_id": ""}), "caller_id"),
+        (json!({"extension": "1102", "name": "a=>b"}), "name"),
+        (json!({"extension": "1103", "name": "<sip:evil@x>"}), "name"),
+        (
+            json!({"extension": "1104", "name": "abc\u{202e}def"}),
+            "name",
+        ),
+        (
+            json!({"extension": "1105", "caller_id": "\"A\u{200b}B\" <1105>"}),
+            "caller_id",
+        ),
+        (
+            json!({"extension": "1106", "name": "\u{feff}Alice"}),
+            "name",
+        ),
+    ];
+    for (body, field) in cases {
+        let number = body["extension"].as_str().unwrap_or_default().to_owned();
+        let refused = d
+            .admin(Method::POST, "/api/v1/extensions", Some(body))
+            .await;
+        refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+        let gone = d
+            .admin(Method::GET, &format!("/api/v1/extensions/{number}"), None)
+            .await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND, "{number} was stored");
+    }
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1107"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+    let patched = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/1107",
+            Some(json!({"caller_id": ""})),
+        )
+        .await;
+    patched.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("caller_id"));
+    d.stop().await;
 }
