@@ -54,13 +54,19 @@ const INVALID: Common = Common {
     status: "422",
     description: "An invalid, missing or unknown field or query parameter; `errors` names each",
 };
+const CONFLICT: Common = Common {
+    name: "Conflict",
+    status: "409",
+    description: "A duplicate (or a number answered twice), or an object still in use",
+};
 const INTERNAL: Common = Common {
     name: "InternalError",
     status: "500",
     description: "The database failed; nothing was changed",
 };
 
-const ALL: [&Common; 8] = [
+const ALL: [&Common; 9] = [
+    &CONFLICT,
     &UNAUTHORIZED,
     &FORBIDDEN,
     &BAD_REQUEST,
@@ -151,8 +157,10 @@ fn complete_operation(operation: &mut Operation, is_get: bool) {
     }
     add(&UNAUTHORIZED);
     if !is_get {
-        // Every write needs the operator or admin role.
+        // Every write needs the operator or admin role, and may meet another
+        // write of the same object (a duplicate, a reference still in use).
         add(&FORBIDDEN);
+        add(&CONFLICT);
     }
     if has_body {
         add(&BAD_REQUEST);
