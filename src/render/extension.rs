@@ -9,7 +9,6 @@ use askama::Template;
 use super::section::{Checked, check_name, check_value, verify_pjsip};
 use super::{ManagedBlock, RenderError, RenderSettings};
 use crate::model::FieldErrors;
-use crate::model::extension::MAX_CONTACTS_LIMIT;
 use crate::model::validate::check_codecs;
 use crate::model::{Extension, ObjectRef};
 use crate::templates::{TemplateTransport, extension_template};
@@ -111,34 +110,23 @@ pub fn render_extension(
     extension
         .check()
         .map_err(|errors| RenderError::invalid_fields(object, errors))?;
-    check_number(&extension.number)?;
     let template = extension_template(&extension.template).ok_or_else(|| {
         RenderError::UnknownExtensionTemplate {
             extension: extension.number.clone(),
             template: extension.template.clone(),
         }
     })?;
-    let codecs = codec_list(
-        object,
-        extension
-            .codecs
-            .as_deref()
-            .unwrap_or(&template.default_codecs),
-    )?;
+    // The number, codecs, max_contacts and md5_cred passed `Extension::check`; the
+    // built-in templates' defaults are checked by their own tests.
+    let codecs = extension
+        .codecs
+        .as_deref()
+        .unwrap_or(&template.default_codecs)
+        .join(",");
     let max_contacts = extension
         .max_contacts
         .unwrap_or(template.default_max_contacts);
-    if max_contacts == 0 || max_contacts > MAX_CONTACTS_LIMIT {
-        return Err(invalid(
-            object,
-            "max_contacts",
-            format!("must be 1 to {MAX_CONTACTS_LIMIT}"),
-        ));
-    }
     let md5_cred = &extension.auth.md5_cred;
-    if md5_cred.len() != 32 || !md5_cred.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid(object, "md5_cred", "must be 32 hexadecimal digits"));
-    }
     let transport = match template.transport {
         TemplateTransport::Udp => settings.udp_transport.as_deref(),
         TemplateTransport::Wss => settings.wss_transport.as_deref(),

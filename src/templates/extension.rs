@@ -116,7 +116,9 @@ mod tests {
             let mut errors = FieldErrors::new();
             check_codecs(&mut errors, "default_codecs", &t.default_codecs);
             assert!(errors.is_empty(), "{}: {errors}", t.id);
-            assert!(t.default_max_contacts >= 1);
+            assert!(
+                (1..=crate::model::extension::MAX_CONTACTS_LIMIT).contains(&t.default_max_contacts)
+            );
         }
         assert_eq!(
             extension_template("basic").map(|t| t.default_max_contacts),
