@@ -8,10 +8,7 @@ async fn main() -> std::process::ExitCode {
     match rayan::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!(
-                "error: {}",
-                rayan::report::say_once(err.chain().map(ToString::to_string))
-            );
+            eprintln!("error: {}", rayan::report::one_line(&err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -2,10 +2,11 @@ use serde_json::{Value, json};
 
 use super::Output;
 use super::output::cell;
+use super::{CliError, CliResult};
 use crate::client::Client;
 
 /// `rayan-ctl apply [--dry-run]`
-pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> anyhow::Result<()> {
+pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> CliResult<()> {
     if dry_run {
         let plan = client
             .post("/api/v1/applies?dry_run=true", &json!({}))
@@ -67,22 +68,22 @@ pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> anyhow::Resu
 }
 
 /// `rayan-ctl status`
-pub async fn status(client: &Client, out: &Output) -> anyhow::Result<()> {
+pub async fn status(client: &Client, out: &Output) -> CliResult<()> {
     let status = client.get("/api/v1/asterisk/status").await?;
     out.object(&status);
     Ok(())
 }
 
 /// A failed verification is a failure of the command, so scripts notice.
-pub fn fail_unless_verified(report: &Value) -> anyhow::Result<()> {
+pub fn fail_unless_verified(report: &Value) -> CliResult<()> {
     match report.get("status").and_then(Value::as_str) {
-        Some("failed") => anyhow::bail!(
+        Some("failed") => Err(CliError::Failed(format!(
             "Asterisk did not load everything: {}",
             report
                 .get("detail")
                 .and_then(Value::as_str)
                 .unwrap_or("see the objects above")
-        ),
+        ))),
         _ => Ok(()),
     }
 }

@@ -1,5 +1,6 @@
 //! `rayan-ctl calls …` (the call history, hang-up) and `rayan-ctl call FROM TO`.
 
+use super::CliResult;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -31,7 +32,7 @@ pub enum CallsCommand {
     Hangup { id: String },
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> CliResult<()> {
     match cmd {
         CallsCommand::List {
             extension,
@@ -100,7 +101,7 @@ pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> anyhow::Re
 }
 
 /// `rayan-ctl call 1001 1002`: rings 1001, then connects it to 1002.
-pub async fn call(client: &Client, out: &Output, from: String, to: String) -> anyhow::Result<()> {
+pub async fn call(client: &Client, out: &Output, from: String, to: String) -> CliResult<()> {
     let started = client
         .post("/api/v1/calls", &json!({"from": from, "to": to}))
         .await?;

@@ -5,9 +5,9 @@
 //! missed, and says so on stderr when the server reports a gap or lag. Ctrl-C
 //! closes the stream cleanly and exits with success.
 
+use super::{CliError, CliResult};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -43,7 +43,7 @@ pub enum EventsCommand {
     },
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: EventsCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: EventsCommand) -> CliResult<()> {
     match cmd {
         EventsCommand::Tail {
             types,
@@ -77,7 +77,7 @@ enum Ended {
 }
 
 impl Tail<'_> {
-    async fn run(mut self) -> anyhow::Result<()> {
+    async fn run(mut self) -> CliResult<()> {
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
         let mut retry = FIRST_RETRY;
@@ -111,20 +111,18 @@ impl Tail<'_> {
     }
 
     /// The WebSocket request: `ws://…/api/v1/events?…` with the bearer token.
-    fn request(
-        &self,
-    ) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    fn request(&self) -> CliResult<tokio_tungstenite::tungstenite::handshake::client::Request> {
         let base = self.client.base_url();
         let ws_base = if let Some(rest) = base.strip_prefix("http://") {
             format!("ws://{rest}")
         } else if base.starts_with("https://") {
-            return Err(anyhow!(
-                "events tail speaks plain ws:// only; reach rayand over http:// (e.g. on its host)"
+            return Err(CliError::usage(
+                "events tail speaks plain ws:// only; reach rayand over http:// (e.g. on its host)",
             ));
         } else {
-            return Err(anyhow!(
+            return Err(CliError::usage(format!(
                 "the rayand URL must start with http://, not {base}"
-            ));
+            )));
         };
         let mut query = Vec::new();
         if !self.types.is_empty() {
@@ -143,9 +141,9 @@ impl Tail<'_> {
         let mut request = url
             .as_str()
             .into_client_request()
-            .with_context(|| format!("bad event stream URL {url}"))?;
+            .map_err(|e| CliError::usage(format!("bad event stream URL {url}: {e}")))?;
         let bearer = HeaderValue::from_str(&format!("Bearer {}", self.client.token()))
-            .context("the token contains characters a header cannot carry")?;
+            .map_err(|_| CliError::usage("the token contains characters a header cannot carry"))?;
         request.headers_mut().insert("authorization", bearer);
         Ok(request)
     }
@@ -226,9 +224,7 @@ impl Tail<'_> {
 }
 
 /// The server's problem document for a refused upgrade.
-fn refused(
-    response: &tokio_tungstenite::tungstenite::handshake::client::Response,
-) -> anyhow::Error {
+fn refused(response: &tokio_tungstenite::tungstenite::handshake::client::Response) -> CliError {
     let status = response.status();
     let detail = response
         .body()
@@ -241,10 +237,10 @@ fn refused(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    anyhow!(
+    CliError::Stream(format!(
         "the event stream refused the connection ({}): {detail}",
         status.as_u16()
-    )
+    ))
 }
 
 fn field<'a>(data: &'a Value, name: &str) -> Option<&'a str> {

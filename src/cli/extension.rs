@@ -1,3 +1,4 @@
+use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
@@ -107,7 +108,7 @@ const COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// The write was saved; a failed apply still makes the command fail, loudly.
-pub(super) fn check_apply(answer: &Value) -> anyhow::Result<()> {
+pub(super) fn check_apply(answer: &Value) -> CliResult<()> {
     if let Some(apply) = answer.get("apply") {
         super::asterisk::fail_unless_verified(apply)?;
         if apply.get("status").and_then(Value::as_str) == Some("pending") {
@@ -117,7 +118,7 @@ pub(super) fn check_apply(answer: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> CliResult<()> {
     match cmd {
         ExtensionCommand::Create { number, fields } => {
             let mut body = fields.into_json();
@@ -173,7 +174,9 @@ pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> anyhow
         ExtensionCommand::Update { number, fields } => {
             let body = fields.into_json();
             if body.is_empty() {
-                anyhow::bail!("nothing to change: give at least one field, e.g. --name");
+                return Err(CliError::usage(
+                    "nothing to change: give at least one field, e.g. --name",
+                ));
             }
             let updated = client
                 .patch(

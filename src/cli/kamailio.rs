@@ -1,5 +1,6 @@
 //! `rayan-ctl kamailio status|dispatcher ...|address ...` and `rayan-ctl node list`.
 
+use super::CliResult;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -87,7 +88,7 @@ fn apply_note(out: &Output, answer: &Value) {
     }
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> CliResult<()> {
     match cmd {
         KamailioCommand::Status => {
             let status = client.get("/api/v1/kamailio/status").await?;
@@ -180,7 +181,7 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> anyhow:
 }
 
 /// `rayan-ctl node list`.
-pub async fn list_nodes(client: &Client, out: &Output) -> anyhow::Result<()> {
+pub async fn list_nodes(client: &Client, out: &Output) -> CliResult<()> {
     let list = super::all_items(client, "/api/v1/nodes").await?;
     out.list(
         &super::whole_page(list.clone()),

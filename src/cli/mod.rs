@@ -82,8 +82,37 @@ pub enum NodeCommand {
     List,
 }
 
+/// Why a command failed; its text is what the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The request did not get the answer it needed (unreachable, a problem document).
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// The command line asked for something that cannot be done.
+    #[error("{0}")]
+    Usage(String),
+    /// The daemon did what was asked but Asterisk did not load it all.
+    #[error("{0}")]
+    Failed(String),
+    /// The event stream could not be opened or broke.
+    #[error("{0}")]
+    Stream(String),
+    #[error("cannot read standard input: {0}")]
+    Stdin(#[from] std::io::Error),
+    #[error("unexpected answer: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::Usage(message.into())
+    }
+}
+
+pub type CliResult<T> = Result<T, CliError>;
+
 /// Runs one command; the error is what the user sees.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> CliResult<()> {
     let dirs = candidate_state_dirs();
     let url = discover_url(cli.url, &dirs);
     let token = discover_token(cli.token, &dirs)?;
@@ -106,7 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Every item of a paged list, reading page after page (`path` has no query).
-async fn all_items(client: &Client, path: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+async fn all_items(client: &Client, path: &str) -> CliResult<Vec<serde_json::Value>> {
     const PAGE: usize = 1000;
     let mut items = Vec::new();
     loop {

@@ -1,3 +1,4 @@
+use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
 
@@ -145,7 +146,7 @@ async fn print_page(
     out: &Output,
     path: String,
     columns: &[(&str, &str)],
-) -> anyhow::Result<()> {
+) -> CliResult<()> {
     let page = client.get(&path).await?;
     let items = page
         .get("items")
@@ -157,19 +158,19 @@ async fn print_page(
 }
 
 /// Prints a written route and fails when Asterisk did not load it.
-fn written(out: &Output, answer: &Value) -> anyhow::Result<()> {
+fn written(out: &Output, answer: &Value) -> CliResult<()> {
     out.object(answer);
     check_apply(answer)
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: RouteCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: RouteCommand) -> CliResult<()> {
     match cmd {
         RouteCommand::Inbound(cmd) => inbound(client, out, cmd).await,
         RouteCommand::Outbound(cmd) => outbound(client, out, cmd).await,
     }
 }
 
-async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> anyhow::Result<()> {
+async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> CliResult<()> {
     match cmd {
         InboundCommand::Create {
             did,
@@ -222,7 +223,9 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> anyhow::
                 body.insert("trunk".into(), Value::Null);
             }
             if body.is_empty() {
-                anyhow::bail!("nothing to change: give at least one field, e.g. --extension");
+                return Err(CliError::usage(
+                    "nothing to change: give at least one field, e.g. --extension",
+                ));
             }
             let path = format!("/api/v1/inbound-routes/{id}");
             written(out, &client.patch(&path, &Value::Object(body)).await?)?;
@@ -237,7 +240,7 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> anyhow::
     Ok(())
 }
 
-async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> anyhow::Result<()> {
+async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> CliResult<()> {
     match cmd {
         OutboundCommand::Create { name, fields } => {
             let mut body = fields.into_json();
@@ -269,7 +272,9 @@ async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> anyhow
         OutboundCommand::Update { name, fields } => {
             let body = fields.into_json();
             if body.is_empty() {
-                anyhow::bail!("nothing to change: give at least one field, e.g. --pattern");
+                return Err(CliError::usage(
+                    "nothing to change: give at least one field, e.g. --pattern",
+                ));
             }
             let path = format!("/api/v1/outbound-routes/{}", encode(&name));
             written(out, &client.patch(&path, &Value::Object(body)).await?)?;

@@ -1,3 +1,4 @@
+use super::CliResult;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
@@ -59,7 +60,7 @@ fn path(kind: TemplateKind) -> &'static str {
     }
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: TemplateCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: TemplateCommand) -> CliResult<()> {
     match cmd {
         TemplateCommand::List { kind } => {
             let wants = |k: TemplateKind| kind.is_none_or(|only| only == k);

@@ -1,3 +1,4 @@
+use super::CliResult;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -20,7 +21,7 @@ pub enum TokenCommand {
     Revoke { id: i64 },
 }
 
-pub async fn run(client: &Client, out: &Output, cmd: TokenCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: TokenCommand) -> CliResult<()> {
     match cmd {
         TokenCommand::Create { role, name } => {
             let mut body = json!({"role": role});

@@ -1,5 +1,6 @@
 use std::io::BufRead;
 
+use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
@@ -72,18 +73,20 @@ pub struct TrunkFields {
     disable: bool,
 }
 
-fn read_password_line() -> anyhow::Result<String> {
+fn read_password_line() -> CliResult<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.is_empty() {
-        anyhow::bail!("--password-stdin: standard input held no password");
+        return Err(CliError::usage(
+            "--password-stdin: standard input held no password",
+        ));
     }
     Ok(password)
 }
 
 impl TrunkFields {
-    fn into_json(self) -> anyhow::Result<Map<String, Value>> {
+    fn into_json(self) -> CliResult<Map<String, Value>> {
         let password = match (self.password, self.password_stdin) {
             (Some(p), _) => Some(p),
             (None, true) => Some(read_password_line()?),
@@ -121,7 +124,7 @@ const COLUMNS: &[(&str, &str)] = &[
     ("ENABLED", "enabled"),
 ];
 
-pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> anyhow::Result<()> {
+pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> CliResult<()> {
     match cmd {
         TrunkCommand::Create {
             name,
@@ -170,7 +173,9 @@ pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> anyhow::Re
                 body.insert("provider".into(), Value::from(provider));
             }
             if body.is_empty() {
-                anyhow::bail!("nothing to change: give at least one field, e.g. --server");
+                return Err(CliError::usage(
+                    "nothing to change: give at least one field, e.g. --server",
+                ));
             }
             let updated = client
                 .patch(
