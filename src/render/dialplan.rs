@@ -25,10 +25,9 @@ use super::extension::check_number;
 use super::section::{MAX_SECTION_NAME, check_name};
 use super::snapshot::RenderFailure;
 use super::{ConfigSnapshot, ManagedBlock, RenderError, RenderSettings};
-use crate::model::address::is_did;
 use crate::model::dial_pattern::{self, PatternError};
 use crate::model::safe::is_plain_identifier;
-use crate::model::{ConfigFile, Extension, InboundRoute, ObjectRef, OutboundRoute, Trunk};
+use crate::model::{Extension, InboundRoute, ObjectRef, OutboundRoute, Trunk};
 
 /// Contexts `extensions.conf` reserves for its own settings.
 const RESERVED_CONTEXTS: &[&str] = &["general", "globals"];
@@ -162,7 +161,7 @@ pub fn render_dialplan(
                     &route.name,
                     route_context(&route.name),
                 ));
-                route_blocks.push(block);
+                route_blocks.push((ObjectRef::outbound_route(&route.name), block));
             }
             Ok(None) => {}
             Err(error) => failures.push(RenderFailure::new(
@@ -171,7 +170,7 @@ pub fn render_dialplan(
             )),
         }
     }
-    route_blocks.sort_by(|a, b| a.id.cmp(&b.id));
+    route_blocks.sort_by(|a, b| a.1.id.cmp(&b.1.id));
 
     let mut blocks = Vec::with_capacity(contexts.len() + route_blocks.len());
     let timeout = settings.dial_timeout_secs.to_string();
@@ -225,14 +224,10 @@ pub fn render_dialplan(
             Err(error) => failures.push(RenderFailure::new(ObjectRef::dialplan(context), error)),
         }
     }
-    for block in route_blocks {
+    for (route, block) in route_blocks {
         match verify_dialplan(&block.id, &block.body) {
             Ok(()) => blocks.push(block),
-            Err(error) => {
-                let route = ObjectRef::from_block(ConfigFile::Extensions, &block.id)
-                    .unwrap_or_else(|| ObjectRef::dialplan(&block.id));
-                failures.push(RenderFailure::new(route, error));
-            }
+            Err(error) => failures.push(RenderFailure::new(route, error)),
         }
     }
     (blocks, failures)
@@ -247,16 +242,10 @@ fn inbound_lines<'s>(
     contexts: &mut BTreeMap<&'s str, ContextLines<'s>>,
 ) -> Result<(), RenderError> {
     let object = format!("inbound route {}", route.did);
+    // The DID and the references' syntax: the API's own rules.
     route
         .check()
         .map_err(|errors| RenderError::invalid_fields(&object, errors))?;
-    if !is_did(&route.did) {
-        return Err(RenderError::InvalidField {
-            object,
-            field: "did".to_owned(),
-            reason: "must be an optional '+' and 2 to 20 digits".to_owned(),
-        });
-    }
     let Some(target) = extensions.get(route.extension.as_str()) else {
         return Err(RenderError::MissingReference {
             object,
@@ -315,16 +304,10 @@ fn outbound_block<'s>(
     contexts: &BTreeMap<&'s str, ContextLines<'s>>,
 ) -> Result<Option<(&'s str, ManagedBlock)>, RenderError> {
     let object = format!("outbound route {}", route.name);
+    // Name, pattern, strip, prepend and context syntax: the API's own rules.
     route
         .check()
         .map_err(|errors| RenderError::invalid_fields(&object, errors))?;
-    if !is_plain_identifier(&route.name, MAX_SECTION_NAME - 10) {
-        return Err(RenderError::InvalidField {
-            object,
-            field: "name".to_owned(),
-            reason: "must be letters, digits, '_', '-', '.' or '+'".to_owned(),
-        });
-    }
     if !route_names.insert(&route.name) {
         return Err(RenderError::Duplicate {
             what: "outbound route",
@@ -338,7 +321,6 @@ fn outbound_block<'s>(
             name: own_context,
         });
     }
-    check_strip_prepend(&route.pattern, route.strip, &route.prepend)?;
     let context = check_context(|| object.clone(), &route.context)?;
     let Some(trunk) = trunks.get(route.trunk.as_str()) else {
         return Err(RenderError::MissingReference {

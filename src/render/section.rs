@@ -34,10 +34,6 @@ impl fmt::Display for Checked<'_> {
     }
 }
 
-fn value_problem(value: &str) -> Option<String> {
-    check_config_value(value).err().map(|e| e.to_string())
-}
-
 /// Checks a value for `option` of `object`.
 pub fn check_value<'a>(
     object: &str,
@@ -45,13 +41,13 @@ pub fn check_value<'a>(
     value: impl Into<Cow<'a, str>>,
 ) -> Result<Checked<'a>, RenderError> {
     let value = value.into();
-    match value_problem(&value) {
-        Some(reason) => Err(RenderError::UnsafeValue {
+    match check_config_value(&value) {
+        Err(problem) => Err(RenderError::UnsafeValue {
             object: object.to_owned(),
             option: option.to_owned(),
-            reason,
+            reason: problem.to_string(),
         }),
-        None => Ok(Checked(value)),
+        Ok(()) => Ok(Checked(value)),
     }
 }
 
@@ -152,8 +148,8 @@ pub fn verify_pjsip(object: &str, text: &str) -> Result<usize, RenderError> {
                 format!("not an option line: '{}'", line.escape_debug()),
             ));
         };
-        if let Some(reason) = value_problem(value) {
-            return Err(unexpected(number, format!("{option}: value {reason}")));
+        if let Err(problem) = check_config_value(value) {
+            return Err(unexpected(number, format!("{option}: value {problem}")));
         }
         if awaiting_type {
             if option != "type" || options_for(value).is_none() {

@@ -86,93 +86,18 @@ pub fn render_all(
     providers: &[ProviderTemplate],
     settings: &RenderSettings,
 ) -> Result<RenderedConfig, RenderError> {
-    let rendered = render_isolated(snapshot, providers, settings);
-    match rendered.failures.first() {
-        Some(failure) => Err(clone_error(&failure.error)),
-        None => Ok(rendered),
+    let mut rendered = render_isolated(snapshot, providers, settings);
+    if rendered.failures.is_empty() {
+        return Ok(rendered);
     }
-}
-
-/// Render errors hold I/O and template errors that cannot be cloned; a refused object's
-/// error is neither, but keep the text whatever it is.
-fn clone_error(error: &RenderError) -> RenderError {
-    match error {
-        RenderError::UnsafeSectionName { object, name } => RenderError::UnsafeSectionName {
-            object: object.clone(),
-            name: name.clone(),
-        },
-        RenderError::UnsafeValue {
-            object,
-            option,
-            reason,
-        } => RenderError::UnsafeValue {
-            object: object.clone(),
-            option: option.clone(),
-            reason: reason.clone(),
-        },
-        RenderError::UnknownOption {
-            object,
-            section_type,
-            option,
-        } => RenderError::UnknownOption {
-            object: object.clone(),
-            section_type: section_type.clone(),
-            option: option.clone(),
-        },
-        RenderError::InvalidField {
-            object,
-            field,
-            reason,
-        } => RenderError::InvalidField {
-            object: object.clone(),
-            field: field.clone(),
-            reason: reason.clone(),
-        },
-        RenderError::InvalidFields { object, errors } => RenderError::InvalidFields {
-            object: object.clone(),
-            errors: errors.clone(),
-        },
-        RenderError::MissingField { object, field } => RenderError::MissingField {
-            object: object.clone(),
-            field: field.clone(),
-        },
-        RenderError::UnknownExtensionTemplate {
-            extension,
-            template,
-        } => RenderError::UnknownExtensionTemplate {
-            extension: extension.clone(),
-            template: template.clone(),
-        },
-        RenderError::UnknownProvider { trunk, provider } => RenderError::UnknownProvider {
-            trunk: trunk.clone(),
-            provider: provider.clone(),
-        },
-        RenderError::MissingReference { object, missing } => RenderError::MissingReference {
-            object: object.clone(),
-            missing: missing.clone(),
-        },
-        RenderError::Duplicate { what, name } => RenderError::Duplicate {
-            what,
-            name: name.clone(),
-        },
-        RenderError::InvalidDialPattern { pattern, reason } => RenderError::InvalidDialPattern {
-            pattern: pattern.clone(),
-            reason: reason.clone(),
-        },
-        RenderError::UnexpectedOutput {
-            object,
-            line,
-            reason,
-        } => RenderError::UnexpectedOutput {
-            object: object.clone(),
-            line: *line,
-            reason: reason.clone(),
-        },
-        other => RenderError::InvalidBlock {
+    // Nothing else holds the failures yet: the first error can be moved out.
+    let first = rendered.failures.swap_remove(0).error;
+    Err(
+        Arc::try_unwrap(first).unwrap_or_else(|shared| RenderError::InvalidBlock {
             id: String::new(),
-            reason: other.to_string(),
-        },
-    }
+            reason: shared.to_string(),
+        }),
+    )
 }
 
 fn render_pjsip(
