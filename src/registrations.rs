@@ -102,13 +102,6 @@ impl Registrations {
         }
     }
 
-    /// Applies one `ContactStatus` AMI event.
-    pub fn apply_event(&self, event: &Message) {
-        if let Some(status) = normalize::contact_status(event) {
-            self.apply_status(&status);
-        }
-    }
-
     /// Applies one normalised `contact_status` event.
     pub fn apply_status(&self, status: &ContactStatus) {
         let status = status.clone();
@@ -186,36 +179,38 @@ impl Registrations {
 mod tests {
     use super::*;
 
-    fn contact_status(status: &str, rtt: &str) -> Message {
-        Message::new()
+    /// A `ContactStatus` AMI event as the event pump hands it on.
+    fn contact_status(status: &str, rtt: &str) -> ContactStatus {
+        let event = Message::new()
             .with("Event", "ContactStatus")
             .with("URI", "sip:1001@127.0.0.1:5081")
             .with("ContactStatus", status)
             .with("AOR", "1001")
             .with("EndpointName", "1001")
-            .with("RoundtripUsec", rtt)
+            .with("RoundtripUsec", rtt);
+        normalize::contact_status(&event).expect("a ContactStatus event")
     }
 
     #[test]
     fn follows_a_registration_as_asterisk_22_reports_it() {
         let regs = Registrations::default();
         assert_eq!(regs.get("1001").state, RegistrationState::Unregistered);
-        regs.apply_event(&contact_status("NonQualified", "0"));
+        regs.apply_status(&contact_status("NonQualified", "0"));
         assert_eq!(regs.get("1001").state, RegistrationState::Registered);
-        regs.apply_event(&contact_status("Reachable", "293"));
+        regs.apply_status(&contact_status("Reachable", "293"));
         let r = regs.get("1001");
         assert_eq!(r.contacts[0].status, ContactState::Reachable);
         assert_eq!(r.contacts[0].rtt_ms, Some(0.293));
-        regs.apply_event(&contact_status("Unreachable", "0"));
+        regs.apply_status(&contact_status("Unreachable", "0"));
         assert_eq!(regs.get("1001").state, RegistrationState::Unreachable);
-        regs.apply_event(&contact_status("Removed", "0"));
+        regs.apply_status(&contact_status("Removed", "0"));
         assert_eq!(regs.get("1001").state, RegistrationState::Unregistered);
     }
 
     #[test]
     fn snapshot_replaces_everything() {
         let regs = Registrations::default();
-        regs.apply_event(&contact_status("Reachable", "100"));
+        regs.apply_status(&contact_status("Reachable", "100"));
         let listed = Message::new()
             .with("Event", "ContactList")
             .with("Endpoint", "1002")

@@ -157,12 +157,6 @@ pub struct Services {
 }
 
 impl Services {
-    /// Begins a write transaction; concurrent writes queue for their turn (on SQLite)
-    /// instead of failing.
-    pub(crate) async fn begin_write(&self) -> Result<crate::store::WriteTxn, sea_orm::DbErr> {
-        self.write_gate.begin(&self.db).await
-    }
-
     /// True when the database answers a trivial query (readiness).
     pub async fn database_answers(&self) -> bool {
         crate::store::ping(&self.db).await

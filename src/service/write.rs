@@ -58,7 +58,7 @@ impl Services {
     /// Starts a write for `actor`; concurrent writes queue for their turn instead of
     /// failing.
     pub(crate) async fn write<'a>(&'a self, actor: &'a Actor) -> Result<Write<'a>, ServiceError> {
-        let txn = self.begin_write().await?;
+        let txn = self.write_gate.begin(&self.db).await?;
         Ok(Write {
             services: self,
             actor,
