@@ -296,6 +296,8 @@ struct Outcomes {
     status: Outcome,
 }
 
+/// The detail of an apply with nothing to write or reload; others replace it.
+const NOTHING_CHANGED: &str = "nothing changed";
 const RESTART_NOTE: &str =
     "a PJSIP transport changed: Asterisk must be restarted to apply it (a reload does not)";
 
@@ -306,7 +308,7 @@ impl Outcomes {
             reloads: vec![],
             objects: vec![],
             restart_required: false,
-            detail: Some("nothing changed".into()),
+            detail: Some(NOTHING_CHANGED.into()),
             status: Outcome::Verified,
         }
     }
@@ -508,7 +510,7 @@ impl Worker {
         {
             outcomes.status = Outcome::Pending;
         }
-        if !stage.objects.is_empty() && outcomes.detail.as_deref() == Some("nothing changed") {
+        if !stage.objects.is_empty() && outcomes.detail.as_deref() == Some(NOTHING_CHANGED) {
             outcomes.detail = None;
         }
         outcomes.detail = match (outcomes.detail.take(), stage.detail) {
@@ -534,7 +536,7 @@ impl Worker {
             }
             let note = format!("{} object(s) could not be rendered", refused.len());
             outcomes.detail = match outcomes.detail.take() {
-                Some(d) if d != "nothing changed" => Some(format!("{note}; {d}")),
+                Some(d) if d != NOTHING_CHANGED => Some(format!("{note}; {d}")),
                 _ => Some(note),
             };
             if outcomes.status == Outcome::Verified {
