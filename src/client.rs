@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -25,6 +26,12 @@ pub enum ClientError {
         "no token: pass --token or RAYAN_TOKEN, or run on the daemon's host as a user who can read {0}"
     )]
     NoToken(String),
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+fn to_json(body: &impl Serialize) -> Result<Value, ClientError> {
+    Ok(serde_json::to_value(body)?)
 }
 
 fn format_problem(status: &StatusCode, problem: &Value) -> String {
@@ -168,12 +175,15 @@ impl Client {
         self.request(Method::GET, path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.request(Method::POST, path, Some(body)).await
+    /// Sends `body` (a request type the API declares) as JSON.
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
+        self.request(Method::POST, path, Some(&to_json(body)?))
+            .await
     }
 
-    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.request(Method::PATCH, path, Some(body)).await
+    pub async fn patch(&self, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
+        self.request(Method::PATCH, path, Some(&to_json(body)?))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {

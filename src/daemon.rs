@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fs4::fs_std::FileExt;
+use sea_orm::DatabaseConnection;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,7 +23,7 @@ use crate::registrations::Registrations;
 use crate::secrets::{SecretError, Secrets};
 use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::status::StatusBoard;
-use crate::service::{ServiceError, Services};
+use crate::service::{Parts, ServiceError, Services};
 use crate::store::{self, StoreError};
 use crate::systemd::ReadinessGates;
 
@@ -67,6 +68,9 @@ pub struct Daemon {
     pub cors: CorsOrigins,
     /// What the parts report for `/readyz` and systemd's status line.
     pub status: StatusBoard,
+    db: DatabaseConnection,
+    secrets: Secrets,
+    ami: AmiClient,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
@@ -312,17 +316,17 @@ impl Daemon {
                 shutdown_rx.clone(),
             ),
         ];
-        let services = Services::new(
-            db,
-            settings.clone(),
-            ami,
+        let services = Services::new(Parts {
+            db: db.clone(),
+            settings: settings.clone(),
+            ami: ami.clone(),
             apply,
             registrations,
-            hub,
-            secrets,
-        );
-        services.sync_builtin_templates().await?;
-        if let Some(path) = services.bootstrap_admin_token().await? {
+            events: hub,
+            secrets: secrets.clone(),
+        });
+        services.templates().sync_builtin_templates().await?;
+        if let Some(path) = services.tokens().bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");
         }
 
@@ -352,7 +356,7 @@ impl Daemon {
             cors: cors.clone(),
             status: status.clone(),
         };
-        let app = crate::api::router_with(services.clone(), runtime);
+        let app = crate::api::router(services.clone(), runtime, settings.max_body_bytes);
         let limits = crate::server::Limits {
             max_connections: settings.http.max_connections,
             header_read_timeout: Duration::from_millis(settings.http.header_read_timeout_ms),
@@ -366,7 +370,7 @@ impl Daemon {
         // READY=1 waits until the first AMI connection was attempted (it may
         // have failed: the daemon is useful while Asterisk is down).
         let mut readiness = ReadinessGates::default();
-        let mut ami_state = services.ami.state();
+        let mut ami_state = ami.state();
         readiness.add("first AMI connection attempt", async move {
             let _ = ami_state
                 .wait_for(|s| !matches!(s, crate::ami::ConnectionState::Connecting))
@@ -378,6 +382,9 @@ impl Daemon {
             services,
             cors,
             status,
+            db,
+            secrets,
+            ami,
             shutdown,
             server,
             worker,
@@ -385,6 +392,16 @@ impl Daemon {
             history,
             _lock: lock,
         })
+    }
+
+    /// The database, for a caller that reads the store directly (tests, tools).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The key trunk secrets are encrypted with.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     pub fn url(&self) -> String {
@@ -396,12 +413,7 @@ impl Daemon {
     /// call history writer finish (bounded), closes the AMI connections, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        self.services.events.close();
-        self.services.streams.close();
-        if tokio::time::timeout(STREAMS_GRACE, self.services.streams.wait())
-            .await
-            .is_err()
-        {
+        if !self.services.streams().close(STREAMS_GRACE).await {
             tracing::warn!("some event streams did not close in time");
         }
         let mut server = self.server;
@@ -430,7 +442,7 @@ impl Daemon {
         {
             tracing::warn!("the call history writer did not finish in time");
         }
-        self.services.ami.shutdown().await;
+        self.ami.shutdown().await;
         served
     }
 

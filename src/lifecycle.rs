@@ -136,7 +136,7 @@ impl Supervisor {
             .map_or(STATUS_EVERY, |w| w.min(STATUS_EVERY));
         let limit = every.min(CHECK_LIMIT);
         let health = Health {
-            db: daemon.services.db.clone(),
+            db: daemon.db().clone(),
             status: daemon.status.clone(),
         };
         let (services, cors) = (daemon.services.clone(), daemon.cors.clone());
@@ -200,7 +200,7 @@ impl Supervisor {
             }
         };
         let changes = self.in_effect.changes_to(&new);
-        services.tokens.clear();
+        services.tokens().forget_cached();
         if changes.runtime.iter().any(|k| k == "cors_origins") {
             cors.replace(&new.cors_origins);
             self.in_effect.cors_origins = new.cors_origins.clone();

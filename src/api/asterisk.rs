@@ -22,7 +22,7 @@ pub async fn status(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
 ) -> axum::Json<AsteriskStatus> {
-    axum::Json(state.services.asterisk_status())
+    axum::Json(state.services.asterisk().status())
 }
 
 #[utoipa::path(operation_id = "asterisk_endpoints", get, path = "/api/v1/asterisk/endpoints", tag = "asterisk", params(Paged),
@@ -33,7 +33,7 @@ pub async fn endpoints(
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<EndpointRow>>> {
     Ok(axum::Json(
-        paging.page(state.services.asterisk_endpoints().await?),
+        paging.page(state.services.asterisk().endpoints().await?),
     ))
 }
 
@@ -44,7 +44,7 @@ pub async fn list_applies(
     _caller: Authed<Viewer>,
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<ApplyRecord>>> {
-    Ok(axum::Json(state.services.list_applies(paging).await?))
+    Ok(axum::Json(state.services.applies().list(paging).await?))
 }
 
 #[utoipa::path(operation_id = "show_apply", get, path = "/api/v1/applies/{id}", tag = "applies",
@@ -55,7 +55,7 @@ pub async fn show_apply(
     _caller: Authed<Viewer>,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<ApplyRecord>> {
-    Ok(axum::Json(state.services.get_apply(id).await?))
+    Ok(axum::Json(state.services.applies().get(id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -107,12 +107,13 @@ pub async fn force_apply(
     Query(q): Query<ForceQuery>,
 ) -> ApiResult<Response> {
     if q.dry_run.unwrap_or(false) {
-        let plan = ForcedApply::DryRun(state.services.dry_run().await?);
+        let plan = ForcedApply::DryRun(state.services.applies().dry_run().await?);
         return Ok(axum::Json(plan).into_response());
     }
     let report = state
         .services
-        .force_apply(&format!("forced by {}", caller.name))
+        .applies()
+        .force(&format!("forced by {}", caller.name))
         .await?;
     let status = if report.status == Outcome::Pending {
         StatusCode::ACCEPTED

@@ -15,5 +15,5 @@ pub async fn list(
     _caller: Authed<Admin>,
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<AuditView>>> {
-    Ok(axum::Json(state.services.list_audit(paging).await?))
+    Ok(axum::Json(state.services.audit().list(paging).await?))
 }

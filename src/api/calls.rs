@@ -18,7 +18,9 @@ pub async fn list(
     _caller: Authed<Viewer>,
     Paged { paging, filter }: Paged<CallQuery>,
 ) -> ApiResult<axum::Json<Page<CallView>>> {
-    Ok(axum::Json(state.services.list_calls(filter, paging).await?))
+    Ok(axum::Json(
+        state.services.calls().list(filter, paging).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "click_to_call", post, path = "/api/v1/calls", tag = "calls", request_body = NewCall,
@@ -34,7 +36,11 @@ pub async fn create(
     caller: Authed<Operator>,
     Json(input): Json<NewCall>,
 ) -> ApiResult<(StatusCode, axum::Json<CallStarted>)> {
-    let started = state.services.click_to_call(&caller.actor(), input).await?;
+    let started = state
+        .services
+        .calls()
+        .click_to_call(&caller.actor(), input)
+        .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(started)))
 }
 
@@ -48,6 +54,6 @@ pub async fn hang_up(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CallHungUp>> {
     Ok(axum::Json(
-        state.services.hang_up_call(&caller.actor(), &id).await?,
+        state.services.calls().hang_up(&caller.actor(), &id).await?,
     ))
 }

@@ -49,7 +49,7 @@ use super::extract::{Query, authenticate};
 use crate::metrics::{self, WriteTally};
 use crate::model::{FieldErrors, Role};
 use crate::service::stream::{self, FilterError, Notice};
-use crate::service::stream::{Delivery, Filter, Subscription};
+use crate::service::stream::{Delivery, Filter, Subscription, Timing};
 use crate::service::tokens::Caller;
 
 /// Frames written per flush at most, so a large backlog still lets the loop look
@@ -136,15 +136,10 @@ pub async fn stream(
         Ok(upgrade) => upgrade,
         Err(error) => return Ok(upgrade_required(&error.to_string())),
     };
-    let services = state.services.clone();
-    let timing = Timing {
-        ping_every: Duration::from_millis(services.settings.events.ping_interval_ms),
-        idle_after: Duration::from_millis(services.settings.events.idle_timeout_ms),
-        write_delay: Duration::from_millis(services.settings.events.write_delay_ms),
-    };
-    let streams = services.streams.clone();
+    let streams = state.services.streams().clone();
+    let timing = streams.timing();
     let since = query.since;
-    tokio::spawn(streams.track_future(async move {
+    streams.clone().spawn(async move {
         let socket = match upgraded.await {
             Ok(socket) => socket,
             Err(error) => {
@@ -154,7 +149,7 @@ pub async fn stream(
         };
         // Subscribing here, not before the upgrade, keeps a failed handshake from
         // ever holding a queue.
-        let subscription = services.events.subscribe(filter.clone(), since);
+        let subscription = streams.subscribe(filter.clone(), since);
         let session = Session {
             subscription,
             role: caller.role,
@@ -162,7 +157,7 @@ pub async fn stream(
             filter,
         };
         session.run(socket).await;
-    }));
+    });
     Ok(response.map(Body::new))
 }
 
@@ -179,18 +174,6 @@ fn upgrade_required(detail: &str) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     response
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Timing {
-    ping_every: Duration,
-    idle_after: Duration,
-    /// A socket that is keeping up is written at most once per this interval while
-    /// events keep coming: what arrives meanwhile goes out in the same write. An
-    /// event after a quiet spell goes out at once, and a backlog without pause.
-    /// Under a heavy stream this turns one write per event and subscriber into one
-    /// per interval, the difference between keeping up and not.
-    write_delay: Duration,
 }
 
 struct Session {

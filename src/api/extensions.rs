@@ -21,7 +21,7 @@ pub async fn list(
     Paged { paging, filter }: Paged<ExtensionQuery>,
 ) -> ApiResult<axum::Json<Page<ExtensionView>>> {
     Ok(axum::Json(
-        state.services.list_extensions(filter, paging).await?,
+        state.services.extensions().list(filter, paging).await?,
     ))
 }
 
@@ -35,7 +35,8 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let view = state
         .services
-        .create_extension(&caller.actor(), input)
+        .extensions()
+        .create(&caller.actor(), input)
         .await?;
     let location = format!("/api/v1/extensions/{}", view.extension);
     let status = if pending(&view) {
@@ -58,7 +59,7 @@ pub async fn show(
     _caller: Authed<Viewer>,
     Path(number): Path<String>,
 ) -> ApiResult<axum::Json<ExtensionView>> {
-    Ok(axum::Json(state.services.get_extension(&number).await?))
+    Ok(axum::Json(state.services.extensions().get(&number).await?))
 }
 
 #[utoipa::path(operation_id = "update_extension", patch, path = "/api/v1/extensions/{number}", tag = "extensions", request_body = ExtensionPatch,
@@ -72,7 +73,8 @@ pub async fn update(
 ) -> ApiResult<(StatusCode, axum::Json<ExtensionView>)> {
     let view = state
         .services
-        .update_extension(&caller.actor(), &number, patch)
+        .extensions()
+        .update(&caller.actor(), &number, patch)
         .await?;
     let status = if pending(&view) {
         StatusCode::ACCEPTED
@@ -93,7 +95,8 @@ pub async fn remove(
 ) -> ApiResult<(StatusCode, axum::Json<DeleteView>)> {
     let apply = state
         .services
-        .delete_extension(&caller.actor(), &number)
+        .extensions()
+        .delete(&caller.actor(), &number)
         .await?;
     let status = if apply.is_pending() {
         StatusCode::ACCEPTED
@@ -128,5 +131,7 @@ pub async fn verify(
     _caller: Authed<Viewer>,
     Path(number): Path<String>,
 ) -> ApiResult<axum::Json<VerifyView>> {
-    Ok(axum::Json(state.services.verify_extension(&number).await?))
+    Ok(axum::Json(
+        state.services.asterisk().verify_extension(&number).await?,
+    ))
 }

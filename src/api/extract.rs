@@ -86,6 +86,7 @@ pub async fn authenticate(
     };
     let caller = state
         .services
+        .tokens()
         .authenticate(&token)
         .await?
         .ok_or(ApiError::Unauthorized("the token is unknown or revoked"))?;

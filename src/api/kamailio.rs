@@ -30,7 +30,9 @@ pub async fn list_nodes(
     _caller: Authed<Viewer>,
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<NodeView>>> {
-    Ok(axum::Json(paging.page(state.services.list_nodes().await?)))
+    Ok(axum::Json(
+        paging.page(state.services.kamailio().list_nodes().await?),
+    ))
 }
 
 #[utoipa::path(operation_id = "kamailio_status", get, path = "/api/v1/kamailio/status", tag = "kamailio",
@@ -40,7 +42,7 @@ pub async fn status(
     State(state): State<AppState>,
     _caller: Authed<Viewer>,
 ) -> ApiResult<axum::Json<KamailioStatus>> {
-    Ok(axum::Json(state.services.kamailio_status().await?))
+    Ok(axum::Json(state.services.kamailio().status().await?))
 }
 
 #[utoipa::path(operation_id = "list_kamailio_dispatcher", get, path = "/api/v1/kamailio/dispatchers", tag = "kamailio",
@@ -50,9 +52,9 @@ pub async fn list_dispatchers(
     _caller: Authed<Viewer>,
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<DestinationView>>> {
-    Ok(axum::Json(
-        paging.page(state.services.list_destinations().await?),
-    ))
+    Ok(axum::Json(paging.page(
+        state.services.kamailio().list_destinations().await?,
+    )))
 }
 
 #[utoipa::path(operation_id = "create_kamailio_dispatcher", post, path = "/api/v1/kamailio/dispatchers", tag = "kamailio",
@@ -67,6 +69,7 @@ pub async fn create_dispatcher(
 ) -> ApiResult<impl IntoResponse> {
     let view = state
         .services
+        .kamailio()
         .create_destination(&caller.actor(), input)
         .await?;
     let location = format!("/api/v1/kamailio/dispatchers/{}", view.id);
@@ -85,7 +88,9 @@ pub async fn show_dispatcher(
     _caller: Authed<Viewer>,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<DestinationView>> {
-    Ok(axum::Json(state.services.get_destination(id).await?))
+    Ok(axum::Json(
+        state.services.kamailio().get_destination(id).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "update_kamailio_dispatcher", patch, path = "/api/v1/kamailio/dispatchers/{id}", tag = "kamailio",
@@ -100,6 +105,7 @@ pub async fn update_dispatcher(
 ) -> ApiResult<(StatusCode, axum::Json<DestinationView>)> {
     let view = state
         .services
+        .kamailio()
         .update_destination(&caller.actor(), id, patch)
         .await?;
     Ok((
@@ -118,6 +124,7 @@ pub async fn remove_dispatcher(
 ) -> ApiResult<(StatusCode, axum::Json<DeletedView>)> {
     let apply = state
         .services
+        .kamailio()
         .delete_destination(&caller.actor(), id)
         .await?;
     Ok((
@@ -134,7 +141,7 @@ pub async fn list_addresses(
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<AddressView>>> {
     Ok(axum::Json(
-        paging.page(state.services.list_addresses().await?),
+        paging.page(state.services.kamailio().list_addresses().await?),
     ))
 }
 
@@ -149,6 +156,7 @@ pub async fn create_address(
 ) -> ApiResult<impl IntoResponse> {
     let view = state
         .services
+        .kamailio()
         .create_address(&caller.actor(), input)
         .await?;
     let location = format!("/api/v1/kamailio/addresses/{}", view.id);
@@ -167,7 +175,7 @@ pub async fn show_address(
     _caller: Authed<Viewer>,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<AddressView>> {
-    Ok(axum::Json(state.services.get_address(id).await?))
+    Ok(axum::Json(state.services.kamailio().get_address(id).await?))
 }
 
 #[utoipa::path(operation_id = "update_kamailio_address", patch, path = "/api/v1/kamailio/addresses/{id}", tag = "kamailio",
@@ -182,6 +190,7 @@ pub async fn update_address(
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
     let view = state
         .services
+        .kamailio()
         .update_address(&caller.actor(), id, patch)
         .await?;
     Ok((
@@ -198,7 +207,11 @@ pub async fn remove_address(
     caller: Authed<Operator>,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, axum::Json<DeletedView>)> {
-    let apply = state.services.delete_address(&caller.actor(), id).await?;
+    let apply = state
+        .services
+        .kamailio()
+        .delete_address(&caller.actor(), id)
+        .await?;
     Ok((
         write_status(Some(&apply), StatusCode::OK),
         axum::Json(DeletedView { deleted: id, apply }),

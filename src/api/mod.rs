@@ -170,20 +170,11 @@ fn answer_panic(_panic: Box<dyn Any + Send + 'static>) -> Response {
     error::ApiError::Internal.into_response()
 }
 
-/// The whole HTTP application, with CORS from the settings and a fresh status board.
-pub fn router(services: Services) -> Router {
-    let runtime = Runtime {
-        cors: CorsOrigins::new(&services.settings.cors_origins),
-        status: StatusBoard::default(),
-    };
-    router_with(services, runtime)
-}
-
-/// The whole HTTP application, sharing `runtime` with the daemon.
-pub fn router_with(services: Services, runtime: Runtime) -> Router {
+/// The whole HTTP application, sharing `runtime` with the daemon; request bodies
+/// above `max_body_bytes` get a 413.
+pub fn router(services: Services, runtime: Runtime, max_body_bytes: usize) -> Router {
     let (routes, mut doc) = api_routes().split_for_parts();
     document::complete(&mut doc);
-    let settings = services.settings.clone();
     let state = AppState {
         services,
         openapi: Arc::new(doc),
@@ -195,7 +186,7 @@ pub fn router_with(services: Services, runtime: Runtime) -> Router {
             axum::routing::get(health::openapi_json),
         )
         .layer(panic_guard())
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(prefer::honour))
         // Inside the CORS layer, so preflights answered by it are not counted.
         .layer(axum::middleware::from_fn(crate::metrics::track_http))

@@ -47,7 +47,11 @@ pub async fn list_outbound(
     Paged { paging, filter }: Paged<OutboundRouteQuery>,
 ) -> ApiResult<axum::Json<Page<OutboundRouteView>>> {
     Ok(axum::Json(
-        state.services.list_outbound_routes(filter, paging).await?,
+        state
+            .services
+            .routes()
+            .list_outbound_routes(filter, paging)
+            .await?,
     ))
 }
 
@@ -63,6 +67,7 @@ pub async fn create_outbound(
 ) -> ApiResult<impl IntoResponse> {
     let view = state
         .services
+        .routes()
         .create_outbound_route(&caller.actor(), input)
         .await?;
     let location = format!("/api/v1/outbound-routes/{}", view.name);
@@ -81,7 +86,9 @@ pub async fn show_outbound(
     _caller: Authed<Viewer>,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<OutboundRouteView>> {
-    Ok(axum::Json(state.services.get_outbound_route(&name).await?))
+    Ok(axum::Json(
+        state.services.routes().get_outbound_route(&name).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "update_outbound_route", patch, path = "/api/v1/outbound-routes/{name}", tag = "routes",
@@ -96,6 +103,7 @@ pub async fn update_outbound(
 ) -> ApiResult<(StatusCode, axum::Json<OutboundRouteView>)> {
     let view = state
         .services
+        .routes()
         .update_outbound_route(&caller.actor(), &name, patch)
         .await?;
     Ok((status(&view.apply, StatusCode::OK), axum::Json(view)))
@@ -112,6 +120,7 @@ pub async fn remove_outbound(
 ) -> ApiResult<(StatusCode, axum::Json<DeleteView>)> {
     let apply = state
         .services
+        .routes()
         .delete_outbound_route(&caller.actor(), &name)
         .await?;
     Ok(deleted(name, apply))
@@ -125,7 +134,11 @@ pub async fn list_inbound(
     Paged { paging, filter }: Paged<InboundRouteQuery>,
 ) -> ApiResult<axum::Json<Page<InboundRouteView>>> {
     Ok(axum::Json(
-        state.services.list_inbound_routes(filter, paging).await?,
+        state
+            .services
+            .routes()
+            .list_inbound_routes(filter, paging)
+            .await?,
     ))
 }
 
@@ -141,6 +154,7 @@ pub async fn create_inbound(
 ) -> ApiResult<impl IntoResponse> {
     let view = state
         .services
+        .routes()
         .create_inbound_route(&caller.actor(), input)
         .await?;
     let location = format!("/api/v1/inbound-routes/{}", view.id);
@@ -159,7 +173,9 @@ pub async fn show_inbound(
     _caller: Authed<Viewer>,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<InboundRouteView>> {
-    Ok(axum::Json(state.services.get_inbound_route(id).await?))
+    Ok(axum::Json(
+        state.services.routes().get_inbound_route(id).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "update_inbound_route", patch, path = "/api/v1/inbound-routes/{id}", tag = "routes",
@@ -174,6 +190,7 @@ pub async fn update_inbound(
 ) -> ApiResult<(StatusCode, axum::Json<InboundRouteView>)> {
     let view = state
         .services
+        .routes()
         .update_inbound_route(&caller.actor(), id, patch)
         .await?;
     Ok((status(&view.apply, StatusCode::OK), axum::Json(view)))
@@ -190,6 +207,7 @@ pub async fn remove_inbound(
 ) -> ApiResult<(StatusCode, axum::Json<DeleteView>)> {
     let apply = state
         .services
+        .routes()
         .delete_inbound_route(&caller.actor(), id)
         .await?;
     Ok(deleted(id.to_string(), apply))

@@ -18,9 +18,9 @@ pub async fn list_providers(
     _caller: Authed<Viewer>,
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<ProviderTemplateView>>> {
-    Ok(axum::Json(
-        paging.page(state.services.list_provider_templates().await?),
-    ))
+    Ok(axum::Json(paging.page(
+        state.services.templates().list_provider_templates().await?,
+    )))
 }
 
 /// Administrators' own templates; every option must be a documented PJSIP option of
@@ -36,6 +36,7 @@ pub async fn create_provider(
 ) -> ApiResult<impl IntoResponse> {
     let view = state
         .services
+        .templates()
         .create_provider_template(&caller.actor(), template)
         .await?;
     let location = format!("/api/v1/provider-templates/{}", view.template.id);
@@ -54,7 +55,13 @@ pub async fn show_provider(
     _caller: Authed<Viewer>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ProviderTemplateView>> {
-    Ok(axum::Json(state.services.get_provider_template(&id).await?))
+    Ok(axum::Json(
+        state
+            .services
+            .templates()
+            .get_provider_template(&id)
+            .await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "remove_provider_template", delete, path = "/api/v1/provider-templates/{id}", tag = "templates",
@@ -68,6 +75,7 @@ pub async fn remove_provider(
 ) -> ApiResult<StatusCode> {
     state
         .services
+        .templates()
         .delete_provider_template(&caller.actor(), &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -81,7 +89,13 @@ pub async fn list_extensions(
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<ExtensionTemplateView>>> {
     Ok(axum::Json(
-        paging.page(state.services.list_extension_templates().await?),
+        paging.page(
+            state
+                .services
+                .templates()
+                .list_extension_templates()
+                .await?,
+        ),
     ))
 }
 
@@ -94,6 +108,10 @@ pub async fn show_extension(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ExtensionTemplateView>> {
     Ok(axum::Json(
-        state.services.get_extension_template(&id).await?,
+        state
+            .services
+            .templates()
+            .get_extension_template(&id)
+            .await?,
     ))
 }

@@ -16,7 +16,9 @@ pub async fn list(
     _caller: Authed<Admin>,
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<TokenView>>> {
-    Ok(axum::Json(paging.page(state.services.list_tokens().await?)))
+    Ok(axum::Json(
+        paging.page(state.services.tokens().list().await?),
+    ))
 }
 
 #[utoipa::path(operation_id = "create_token", post, path = "/api/v1/tokens", tag = "tokens", request_body = NewToken,
@@ -27,7 +29,11 @@ pub async fn create(
     caller: Authed<Admin>,
     Json(input): Json<NewToken>,
 ) -> ApiResult<(StatusCode, axum::Json<TokenView>)> {
-    let view = state.services.create_token(&caller.actor(), input).await?;
+    let view = state
+        .services
+        .tokens()
+        .create(&caller.actor(), input)
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -39,6 +45,6 @@ pub async fn revoke(
     caller: Authed<Admin>,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    state.services.revoke_token(&caller.actor(), id).await?;
+    state.services.tokens().revoke(&caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

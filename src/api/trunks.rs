@@ -21,7 +21,7 @@ pub async fn list(
     Paged { paging, filter }: Paged<TrunkQuery>,
 ) -> ApiResult<axum::Json<Page<TrunkView>>> {
     Ok(axum::Json(
-        state.services.list_trunks(filter, paging).await?,
+        state.services.trunks().list(filter, paging).await?,
     ))
 }
 
@@ -35,7 +35,11 @@ pub async fn create(
     caller: Authed<Operator>,
     Json(input): Json<NewTrunk>,
 ) -> ApiResult<impl IntoResponse> {
-    let view = state.services.create_trunk(&caller.actor(), input).await?;
+    let view = state
+        .services
+        .trunks()
+        .create(&caller.actor(), input)
+        .await?;
     let location = format!("/api/v1/trunks/{}", view.name);
     let status = if pending(&view.apply) {
         StatusCode::ACCEPTED
@@ -57,7 +61,7 @@ pub async fn show(
     _caller: Authed<Viewer>,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<TrunkView>> {
-    Ok(axum::Json(state.services.get_trunk(&name).await?))
+    Ok(axum::Json(state.services.trunks().get(&name).await?))
 }
 
 #[utoipa::path(operation_id = "update_trunk", patch, path = "/api/v1/trunks/{name}", tag = "trunks", request_body = TrunkPatch,
@@ -72,7 +76,8 @@ pub async fn update(
 ) -> ApiResult<(StatusCode, axum::Json<TrunkView>)> {
     let view = state
         .services
-        .update_trunk(&caller.actor(), &name, patch)
+        .trunks()
+        .update(&caller.actor(), &name, patch)
         .await?;
     let status = if pending(&view.apply) {
         StatusCode::ACCEPTED
@@ -91,7 +96,11 @@ pub async fn remove(
     caller: Authed<Operator>,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<DeleteView>)> {
-    let apply = state.services.delete_trunk(&caller.actor(), &name).await?;
+    let apply = state
+        .services
+        .trunks()
+        .delete(&caller.actor(), &name)
+        .await?;
     let status = if apply.is_pending() {
         StatusCode::ACCEPTED
     } else {

@@ -2,10 +2,11 @@
 
 use super::CliResult;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Output;
 use crate::client::{Client, encode};
+use crate::service::click_to_call::NewCall;
 
 #[derive(Subcommand)]
 pub enum CallsCommand {
@@ -103,7 +104,13 @@ pub async fn run(client: &Client, out: &Output, cmd: CallsCommand) -> CliResult<
 /// `rayan-ctl call 1001 1002`: rings 1001, then connects it to 1002.
 pub async fn call(client: &Client, out: &Output, from: String, to: String) -> CliResult<()> {
     let started = client
-        .post("/api/v1/calls", &json!({"from": from, "to": to}))
+        .post(
+            "/api/v1/calls",
+            &NewCall {
+                from: from.clone(),
+                to: to.clone(),
+            },
+        )
         .await?;
     if out.json {
         out.object(&started);

@@ -1,6 +1,6 @@
 use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::Output;
 use super::output::cell;
@@ -15,6 +15,7 @@ pub(super) fn apply_summary(answer: &Value) -> String {
     }
 }
 use crate::client::{Client, encode};
+use crate::model::extension::{ExtensionPatch, NewExtension};
 
 #[derive(Subcommand)]
 pub enum ExtensionCommand {
@@ -77,25 +78,37 @@ pub struct ExtensionFields {
 }
 
 impl ExtensionFields {
-    fn into_json(self) -> Map<String, Value> {
-        let mut body = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                body.insert(k.into(), v);
-            }
+    fn enabled(&self) -> Option<bool> {
+        (self.enable || self.disable).then_some(self.enable)
+    }
+
+    fn into_new(self, extension: String) -> NewExtension {
+        NewExtension {
+            extension,
+            enabled: self.enabled(),
+            name: self.name,
+            password: self.password,
+            template: self.template,
+            context: self.context,
+            codecs: self.codecs,
+            max_contacts: self.max_contacts,
+            caller_id: self.caller_id,
+        }
+    }
+
+    /// Only what was given; `None` when nothing was.
+    fn into_patch(self) -> Option<ExtensionPatch> {
+        let patch = ExtensionPatch {
+            enabled: self.enabled(),
+            name: self.name.map(Some),
+            password: self.password,
+            template: self.template,
+            context: self.context,
+            codecs: self.codecs.map(Some),
+            max_contacts: self.max_contacts.map(Some),
+            caller_id: self.caller_id.map(Some),
         };
-        put("name", self.name.map(Value::from));
-        put("password", self.password.map(Value::from));
-        put("template", self.template.map(Value::from));
-        put("context", self.context.map(Value::from));
-        put("codecs", self.codecs.map(|c| json!(c)));
-        put("max_contacts", self.max_contacts.map(Value::from));
-        put("caller_id", self.caller_id.map(Value::from));
-        put(
-            "enabled",
-            (self.enable || self.disable).then_some(Value::Bool(self.enable)),
-        );
-        body
+        (patch != ExtensionPatch::default()).then_some(patch)
     }
 }
 
@@ -121,10 +134,8 @@ pub(super) fn check_apply(answer: &Value) -> CliResult<()> {
 pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> CliResult<()> {
     match cmd {
         ExtensionCommand::Create { number, fields } => {
-            let mut body = fields.into_json();
-            body.insert("extension".into(), Value::from(number));
             let created = client
-                .post("/api/v1/extensions", &Value::Object(body))
+                .post("/api/v1/extensions", &fields.into_new(number))
                 .await?;
             out.object(&created);
             if !out.json && created.get("password").is_some() {
@@ -172,17 +183,13 @@ pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> CliRes
             );
         }
         ExtensionCommand::Update { number, fields } => {
-            let body = fields.into_json();
-            if body.is_empty() {
+            let Some(patch) = fields.into_patch() else {
                 return Err(CliError::usage(
                     "nothing to change: give at least one field, e.g. --name",
                 ));
-            }
+            };
             let updated = client
-                .patch(
-                    &format!("/api/v1/extensions/{}", encode(&number)),
-                    &Value::Object(body),
-                )
+                .patch(&format!("/api/v1/extensions/{}", encode(&number)), &patch)
                 .await?;
             out.object(&updated);
             check_apply(&updated)?;

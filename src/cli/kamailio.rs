@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::Output;
 use crate::client::Client;
+use crate::service::kamailio::{DestinationState, NewAddress, NewDestination};
 
 #[derive(Subcommand)]
 pub enum KamailioCommand {
@@ -17,6 +18,11 @@ pub enum KamailioCommand {
     /// Trusted addresses (permissions groups).
     #[command(subcommand)]
     Address(AddressCommand),
+}
+
+/// A state as the API spells it.
+fn destination_state(word: &str) -> Result<DestinationState, String> {
+    serde_json::from_value(Value::from(word)).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -31,8 +37,8 @@ pub enum DispatcherCommand {
         #[arg(long)]
         priority: Option<i32>,
         /// active, disabled or probing.
-        #[arg(long)]
-        state: Option<String>,
+        #[arg(long, value_parser = destination_state)]
+        state: Option<DestinationState>,
         #[arg(long)]
         weight: Option<u8>,
     },
@@ -127,17 +133,18 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> CliResu
             state,
             weight,
         }) => {
-            let mut body = json!({"set_id": set, "uri": uri});
-            if let Some(priority) = priority {
-                body["priority"] = Value::from(priority);
-            }
-            if let Some(state) = state {
-                body["state"] = Value::from(state);
-            }
-            if let Some(weight) = weight {
-                body["weight"] = Value::from(weight);
-            }
-            let created = client.post("/api/v1/kamailio/dispatchers", &body).await?;
+            let destination = NewDestination {
+                set_id: set,
+                uri,
+                priority,
+                state,
+                weight,
+                duid: None,
+                attrs: None,
+            };
+            let created = client
+                .post("/api/v1/kamailio/dispatchers", &destination)
+                .await?;
             out.object(&created);
             apply_note(out, &created);
         }
@@ -158,14 +165,13 @@ pub async fn run(client: &Client, out: &Output, cmd: KamailioCommand) -> CliResu
             port,
             tag,
         }) => {
-            let mut body = json!({"group": group, "address": address});
-            if let Some(port) = port {
-                body["port"] = Value::from(port);
-            }
-            if let Some(tag) = tag {
-                body["tag"] = Value::from(tag);
-            }
-            let created = client.post("/api/v1/kamailio/addresses", &body).await?;
+            let trusted = NewAddress {
+                group,
+                address,
+                port,
+                tag,
+            };
+            let created = client.post("/api/v1/kamailio/addresses", &trusted).await?;
             out.object(&created);
             apply_note(out, &created);
         }

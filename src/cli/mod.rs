@@ -180,3 +180,63 @@ fn query_string(pairs: &[(&str, Option<String>)]) -> String {
         format!("?{}", parts.join("&"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use crate::model::extension::{ExtensionPatch, NewExtension};
+    use crate::model::routes::InboundRoutePatch;
+    use crate::model::trunk::TrunkPatch;
+
+    /// What the API reads from the JSON the CLI sends for `request`.
+    fn as_the_api_reads_it<T: Serialize + DeserializeOwned>(request: &T) -> T {
+        let json = serde_json::to_string(request).expect("encodes");
+        serde_json::from_str(&json).expect("the API accepts what the CLI sends")
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[ -~]{0,12}"
+    }
+
+    /// Absent, `null` (clear) or a value: the three things a patch field can say.
+    fn clearable<T: std::fmt::Debug + Clone>(
+        value: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Option<Option<T>>> {
+        proptest::option::of(proptest::option::of(value))
+    }
+
+    proptest! {
+        #[test]
+        fn patches_say_absent_null_and_value_apart(
+            name in clearable(text()),
+            codecs in clearable(proptest::collection::vec(text(), 0..3)),
+            max_contacts in clearable(any::<u32>()),
+            caller_id in clearable(text()),
+            password in proptest::option::of(text()),
+            enabled in proptest::option::of(any::<bool>()),
+            trunk in clearable(text()),
+            port in clearable(any::<u16>()),
+        ) {
+            let extension = ExtensionPatch { name, codecs: codecs.clone(), max_contacts, caller_id, password: password.clone(), enabled, ..Default::default() };
+            prop_assert_eq!(as_the_api_reads_it(&extension), extension);
+            let route = InboundRoutePatch { trunk: trunk.clone(), ..Default::default() };
+            prop_assert_eq!(as_the_api_reads_it(&route), route);
+            let trunk_patch = TrunkPatch { port, username: trunk, password: password.map(Some), codecs, enabled, ..Default::default() };
+            prop_assert_eq!(as_the_api_reads_it(&trunk_patch), trunk_patch);
+        }
+
+        #[test]
+        fn a_new_extension_arrives_whole(
+            extension in "[0-9]{1,6}",
+            name in proptest::option::of(text()),
+            max_contacts in proptest::option::of(any::<u32>()),
+            enabled in proptest::option::of(any::<bool>()),
+        ) {
+            let new = NewExtension { extension, name, max_contacts, enabled, ..Default::default() };
+            prop_assert_eq!(as_the_api_reads_it(&new), new);
+        }
+    }
+}

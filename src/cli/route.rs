@@ -1,11 +1,14 @@
 use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Output;
 use super::extension::check_apply;
 use super::trunk::print_deleted;
 use crate::client::{Client, encode};
+use crate::model::routes::{
+    InboundRoutePatch, NewInboundRoute, NewOutboundRoute, OutboundRoutePatch,
+};
 
 #[derive(Subcommand)]
 pub enum RouteCommand {
@@ -106,21 +109,34 @@ pub struct OutboundFields {
 }
 
 impl OutboundFields {
-    fn into_json(self) -> Map<String, Value> {
-        let mut body = Map::new();
-        for (k, v) in [
-            ("pattern", self.pattern.map(Value::from)),
-            ("trunk", self.trunk.map(Value::from)),
-            ("strip", self.strip.map(Value::from)),
-            ("prepend", self.prepend.map(Value::from)),
-            ("priority", self.priority.map(Value::from)),
-            ("context", self.context.map(Value::from)),
-        ] {
-            if let Some(v) = v {
-                body.insert(k.into(), v);
-            }
-        }
-        body
+    fn into_new(self, name: String) -> CliResult<NewOutboundRoute> {
+        let (Some(pattern), Some(trunk)) = (self.pattern, self.trunk) else {
+            return Err(CliError::usage(
+                "a new outbound route needs --pattern and --trunk",
+            ));
+        };
+        Ok(NewOutboundRoute {
+            name,
+            pattern,
+            trunk,
+            strip: self.strip,
+            prepend: self.prepend,
+            priority: self.priority,
+            context: self.context,
+        })
+    }
+
+    /// Only what was given; `None` when nothing was.
+    fn into_patch(self) -> Option<OutboundRoutePatch> {
+        let patch = OutboundRoutePatch {
+            pattern: self.pattern,
+            trunk: self.trunk,
+            strip: self.strip,
+            prepend: self.prepend,
+            priority: self.priority,
+            context: self.context,
+        };
+        (patch != OutboundRoutePatch::default()).then_some(patch)
     }
 }
 
@@ -177,18 +193,12 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> CliResul
             extension,
             trunk,
         } => {
-            let mut body = Map::new();
-            body.insert("did".into(), Value::from(did));
-            body.insert("extension".into(), Value::from(extension));
-            if let Some(trunk) = trunk {
-                body.insert("trunk".into(), Value::from(trunk));
-            }
-            written(
-                out,
-                &client
-                    .post("/api/v1/inbound-routes", &Value::Object(body))
-                    .await?,
-            )?;
+            let route = NewInboundRoute {
+                did,
+                extension,
+                trunk,
+            };
+            written(out, &client.post("/api/v1/inbound-routes", &route).await?)?;
         }
         InboundCommand::List { trunk, extension } => {
             let query = super::query_string(&[("trunk", trunk), ("extension", extension)]);
@@ -210,25 +220,21 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> CliResul
             trunk,
             any_trunk,
         } => {
-            let mut body = Map::new();
-            if let Some(did) = did {
-                body.insert("did".into(), Value::from(did));
-            }
-            if let Some(extension) = extension {
-                body.insert("extension".into(), Value::from(extension));
-            }
-            if let Some(trunk) = trunk {
-                body.insert("trunk".into(), Value::from(trunk));
-            } else if any_trunk {
-                body.insert("trunk".into(), Value::Null);
-            }
-            if body.is_empty() {
+            let patch = InboundRoutePatch {
+                did,
+                extension,
+                trunk: match trunk {
+                    Some(trunk) => Some(Some(trunk)),
+                    None => any_trunk.then_some(None),
+                },
+            };
+            if patch == InboundRoutePatch::default() {
                 return Err(CliError::usage(
                     "nothing to change: give at least one field, e.g. --extension",
                 ));
             }
             let path = format!("/api/v1/inbound-routes/{id}");
-            written(out, &client.patch(&path, &Value::Object(body)).await?)?;
+            written(out, &client.patch(&path, &patch).await?)?;
         }
         InboundCommand::Delete { id } => {
             let answer = client
@@ -243,14 +249,8 @@ async fn inbound(client: &Client, out: &Output, cmd: InboundCommand) -> CliResul
 async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> CliResult<()> {
     match cmd {
         OutboundCommand::Create { name, fields } => {
-            let mut body = fields.into_json();
-            body.insert("name".into(), Value::from(name));
-            written(
-                out,
-                &client
-                    .post("/api/v1/outbound-routes", &Value::Object(body))
-                    .await?,
-            )?;
+            let route = fields.into_new(name)?;
+            written(out, &client.post("/api/v1/outbound-routes", &route).await?)?;
         }
         OutboundCommand::List { trunk, context } => {
             let query = super::query_string(&[("trunk", trunk), ("context", context)]);
@@ -270,14 +270,13 @@ async fn outbound(client: &Client, out: &Output, cmd: OutboundCommand) -> CliRes
             );
         }
         OutboundCommand::Update { name, fields } => {
-            let body = fields.into_json();
-            if body.is_empty() {
+            let Some(patch) = fields.into_patch() else {
                 return Err(CliError::usage(
                     "nothing to change: give at least one field, e.g. --pattern",
                 ));
-            }
+            };
             let path = format!("/api/v1/outbound-routes/{}", encode(&name));
-            written(out, &client.patch(&path, &Value::Object(body)).await?)?;
+            written(out, &client.patch(&path, &patch).await?)?;
         }
         OutboundCommand::Delete { name } => {
             let path = format!("/api/v1/outbound-routes/{}", encode(&name));

@@ -1,6 +1,8 @@
 use super::CliResult;
+use crate::model::Role;
+use crate::service::tokens::NewToken;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Output;
 use crate::client::Client;
@@ -11,7 +13,7 @@ pub enum TokenCommand {
     Create {
         /// admin, operator or viewer.
         #[arg(long)]
-        role: String,
+        role: Role,
         #[arg(long)]
         name: Option<String>,
     },
@@ -24,11 +26,9 @@ pub enum TokenCommand {
 pub async fn run(client: &Client, out: &Output, cmd: TokenCommand) -> CliResult<()> {
     match cmd {
         TokenCommand::Create { role, name } => {
-            let mut body = json!({"role": role});
-            if let Some(name) = name {
-                body["name"] = Value::from(name);
-            }
-            let created = client.post("/api/v1/tokens", &body).await?;
+            let created = client
+                .post("/api/v1/tokens", &NewToken { role, name })
+                .await?;
             out.object(&created);
             if !out.json {
                 eprintln!("note: the token is shown only this once");

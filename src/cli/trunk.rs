@@ -2,11 +2,12 @@ use std::io::BufRead;
 
 use super::{CliError, CliResult};
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::Output;
 use super::extension::{apply_summary, check_apply};
 use crate::client::{Client, encode};
+use crate::model::trunk::{NewTrunk, TrunkPatch};
 
 #[derive(Subcommand)]
 pub enum TrunkCommand {
@@ -86,31 +87,49 @@ fn read_password_line() -> CliResult<String> {
 }
 
 impl TrunkFields {
-    fn into_json(self) -> CliResult<Map<String, Value>> {
-        let password = match (self.password, self.password_stdin) {
-            (Some(p), _) => Some(p),
-            (None, true) => Some(read_password_line()?),
-            (None, false) => None,
+    fn password(&mut self) -> CliResult<Option<String>> {
+        match (self.password.take(), self.password_stdin) {
+            (Some(p), _) => Ok(Some(p)),
+            (None, true) => read_password_line().map(Some),
+            (None, false) => Ok(None),
+        }
+    }
+
+    fn enabled(&self) -> Option<bool> {
+        (self.enable || self.disable).then_some(self.enable)
+    }
+
+    fn into_new(mut self, name: String, provider: String) -> CliResult<NewTrunk> {
+        Ok(NewTrunk {
+            name,
+            provider,
+            password: self.password()?,
+            enabled: self.enabled(),
+            username: self.username,
+            server: self.server,
+            port: self.port,
+            did: self.did,
+            context: self.context,
+            codecs: self.codecs,
+            match_addresses: self.match_addresses,
+        })
+    }
+
+    /// Only what was given; `None` when nothing was.
+    fn into_patch(mut self, provider: Option<String>) -> CliResult<Option<TrunkPatch>> {
+        let patch = TrunkPatch {
+            provider,
+            password: self.password()?.map(Some),
+            enabled: self.enabled(),
+            username: self.username.map(Some),
+            server: self.server.map(Some),
+            port: self.port.map(Some),
+            did: self.did.map(Some),
+            context: self.context,
+            codecs: self.codecs.map(Some),
+            match_addresses: self.match_addresses,
         };
-        let mut body = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                body.insert(k.into(), v);
-            }
-        };
-        put("username", self.username.map(Value::from));
-        put("password", password.map(Value::from));
-        put("server", self.server.map(Value::from));
-        put("port", self.port.map(Value::from));
-        put("did", self.did.map(Value::from));
-        put("context", self.context.map(Value::from));
-        put("codecs", self.codecs.map(|c| json!(c)));
-        put("match_addresses", self.match_addresses.map(|a| json!(a)));
-        put(
-            "enabled",
-            (self.enable || self.disable).then_some(Value::Bool(self.enable)),
-        );
-        Ok(body)
+        Ok((patch != TrunkPatch::default()).then_some(patch))
     }
 }
 
@@ -131,10 +150,9 @@ pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> CliResult<
             provider,
             fields,
         } => {
-            let mut body = fields.into_json()?;
-            body.insert("name".into(), Value::from(name));
-            body.insert("provider".into(), Value::from(provider));
-            let created = client.post("/api/v1/trunks", &Value::Object(body)).await?;
+            let created = client
+                .post("/api/v1/trunks", &fields.into_new(name, provider)?)
+                .await?;
             out.object(&created);
             check_apply(&created)?;
         }
@@ -168,20 +186,13 @@ pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> CliResult<
             provider,
             fields,
         } => {
-            let mut body = fields.into_json()?;
-            if let Some(provider) = provider {
-                body.insert("provider".into(), Value::from(provider));
-            }
-            if body.is_empty() {
+            let Some(patch) = fields.into_patch(provider)? else {
                 return Err(CliError::usage(
                     "nothing to change: give at least one field, e.g. --server",
                 ));
-            }
+            };
             let updated = client
-                .patch(
-                    &format!("/api/v1/trunks/{}", encode(&name)),
-                    &Value::Object(body),
-                )
+                .patch(&format!("/api/v1/trunks/{}", encode(&name)), &patch)
                 .await?;
             out.object(&updated);
             check_apply(&updated)?;

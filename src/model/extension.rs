@@ -82,48 +82,64 @@ pub struct Extension {
 }
 
 /// `POST /api/v1/extensions`. Only `extension` is required.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewExtension {
     /// The extension number, digits only.
     #[schema(example = "1001")]
     pub extension: String,
     #[schema(example = "Alice")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Without one, a strong password is generated and returned once.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     #[schema(example = "basic")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
     #[schema(example = "from-internal")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[schema(example = json!(["ulaw", "alaw"]))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_contacts: Option<u32>,
     #[schema(example = "\"Alice\" <1001>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
 /// `PATCH /api/v1/extensions/{number}`: only the fields sent change; `null` clears
 /// an optional field.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Vec<String>>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u32>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_contacts: Option<Option<u32>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_id: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 

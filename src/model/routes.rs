@@ -1,6 +1,6 @@
 //! Inbound and outbound call routes.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::address::is_did;
@@ -47,7 +47,7 @@ pub const MAX_ROUTE_NAME: usize = 80;
 pub const MAX_STRIP: u32 = 20;
 
 /// `POST /api/v1/outbound-routes`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOutboundRoute {
     #[schema(example = "us_local")]
@@ -59,27 +59,37 @@ pub struct NewOutboundRoute {
     #[schema(example = "telnyx_main")]
     pub trunk: String,
     /// Digits removed from the front (default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub strip: Option<u32>,
     /// Digits added to the front after stripping (default none).
     #[schema(example = "+")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prepend: Option<String>,
     /// Lower runs first (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
     /// The callers' context (default `from-internal`).
     #[schema(example = "from-internal")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
 }
 
 /// `PATCH /api/v1/outbound-routes/{name}`: only the fields sent change.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundRoutePatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub strip: Option<u32>,
     /// `""` removes the prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prepend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
 }
 
@@ -167,7 +177,7 @@ impl OutboundRoutePatch {
 }
 
 /// `POST /api/v1/inbound-routes`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInboundRoute {
     /// The dialled number as the provider delivers it.
@@ -175,6 +185,7 @@ pub struct NewInboundRoute {
     pub did: String,
     /// Only calls from this trunk; absent: from any trunk.
     #[schema(example = "telnyx_main")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk: Option<String>,
     /// Destination extension number.
     #[schema(example = "1001")]
@@ -183,13 +194,16 @@ pub struct NewInboundRoute {
 
 /// `PATCH /api/v1/inbound-routes/{id}`: only the fields sent change; `"trunk": null`
 /// makes the route apply to every trunk.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboundRoutePatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub did: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trunk: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub extension: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! Trunks: a connection to a SIP provider, built from a provider template.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::validate::{FieldErrors, check_codecs, double_option};
@@ -93,7 +93,7 @@ pub fn check_trunk_password(errors: &mut FieldErrors, field: &str, password: &st
 
 /// `POST /api/v1/trunks`. Which of the optional fields are needed depends on the
 /// provider template (`required_fields`).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrunk {
     /// Section name in pjsip.conf.
@@ -102,53 +102,72 @@ pub struct NewTrunk {
     /// Provider template id.
     #[schema(example = "telnyx")]
     pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// Stored encrypted; never returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Host name or IP address; the template's default when absent.
     #[schema(example = "sip.telnyx.com")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     #[schema(example = "+15551234567")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub did: Option<String>,
     /// Where inbound calls land (default `from-trunk`).
     #[schema(example = "from-trunk")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[schema(example = json!(["ulaw", "alaw"]))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Vec<String>>,
     /// Provider addresses (IP, CIDR or host) calls are accepted from.
     #[schema(example = json!(["192.76.120.10"]))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub match_addresses: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
 /// `PATCH /api/v1/trunks/{name}`: only the fields sent change; `null` clears an
 /// optional field.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u16>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<Option<u16>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub did: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Vec<String>>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub codecs: Option<Option<Vec<String>>>,
     /// `[]` clears the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub match_addresses: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 

@@ -1,15 +1,15 @@
 //! Applies: waiting for the one a write triggered, listing, forcing, dry runs.
 
-use super::write::Action;
-use crate::model::ObjectRef;
 use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Page, Paging, ServiceError, Services};
-use crate::apply::{ApplyReport, DryRun, Outcome};
+use super::{Page, Paging, ServiceError};
+use crate::apply::{ApplyHandle, ApplyReport, DryRun, Outcome};
 use crate::store;
 
 /// The apply outcome of one write, as returned with the written object.
@@ -25,6 +25,14 @@ pub struct ApplyView {
 impl ApplyView {
     pub fn is_pending(&self) -> bool {
         self.status == Outcome::Pending
+    }
+
+    pub(super) fn pending(detail: &str) -> Self {
+        ApplyView {
+            id: None,
+            status: Outcome::Pending,
+            detail: Some(detail.into()),
+        }
     }
 }
 
@@ -75,45 +83,21 @@ tokio::task_local! {
     pub static WAIT_PREFERENCE: Duration;
 }
 
-impl Services {
-    /// Wakes the apply worker after a committed write and waits (up to
-    /// `apply.wait_ms`, or less if the request prefers) for the outcome for `object`.
-    pub(crate) async fn after_write(&self, action: Action, object: &ObjectRef) -> ApplyView {
-        let rx = self.apply.request(object.trigger(action.as_str()), false);
-        let limit = WAIT_PREFERENCE
-            .try_with(|wait| *wait)
-            .map_or(self.settings.apply_wait(), |wait| {
-                wait.min(self.settings.apply_wait())
-            });
-        if limit.is_zero() {
-            return ApplyView {
-                id: None,
-                status: Outcome::Pending,
-                detail: Some(
-                    "saved; the apply runs in the background (see GET /api/v1/applies)".into(),
-                ),
-            };
-        }
-        match tokio::time::timeout(limit, rx).await {
-            Ok(Ok(report)) => {
-                let (status, detail) = report.outcome_for(object);
-                ApplyView { id: Some(report.id), status, detail }
-            }
-            Ok(Err(_)) => ApplyView {
-                id: None,
-                status: Outcome::Pending,
-                detail: Some("the apply worker is stopping; the change is saved and applied at the next start".into()),
-            },
-            Err(_) => ApplyView {
-                id: None,
-                status: Outcome::Pending,
-                detail: Some("the apply is still running; see GET /api/v1/applies".into()),
-            },
-        }
+/// Applies of this node: listing them, forcing one, dry runs.
+#[derive(Clone)]
+pub struct ApplyService {
+    db: DatabaseConnection,
+    apply: ApplyHandle,
+    node: String,
+}
+
+impl ApplyService {
+    pub(super) fn new(db: DatabaseConnection, apply: ApplyHandle, node: String) -> Self {
+        ApplyService { db, apply, node }
     }
 
     /// Re-renders everything and reloads both modules, whatever changed.
-    pub async fn force_apply(&self, trigger: &str) -> Result<ApplyReport, ServiceError> {
+    pub async fn force(&self, trigger: &str) -> Result<ApplyReport, ServiceError> {
         let rx = self.apply.request(trigger, true);
         rx.await
             .map(|report| (*report).clone())
@@ -127,14 +111,9 @@ impl Services {
             .map_err(|e| ServiceError::Unavailable(format!("dry run failed: {e}")))
     }
 
-    pub async fn list_applies(&self, paging: Paging) -> Result<Page<ApplyRecord>, ServiceError> {
-        let (rows, total) = store::applies::list(
-            &self.db,
-            Some(&self.settings.node),
-            paging.limit,
-            paging.offset,
-        )
-        .await?;
+    pub async fn list(&self, paging: Paging) -> Result<Page<ApplyRecord>, ServiceError> {
+        let (rows, total) =
+            store::applies::list(&self.db, Some(&self.node), paging.limit, paging.offset).await?;
         Ok(Page {
             items: rows.into_iter().map(Into::into).collect(),
             total,
@@ -143,7 +122,7 @@ impl Services {
         })
     }
 
-    pub async fn get_apply(&self, id: i64) -> Result<ApplyRecord, ServiceError> {
+    pub async fn get(&self, id: i64) -> Result<ApplyRecord, ServiceError> {
         Ok(store::applies::get(&self.db, id).await?.into())
     }
 }

@@ -5,12 +5,16 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ServiceError, Services};
+use super::ServiceError;
+use crate::ami::AmiClient;
 use crate::ami::{AmiError, ConnectionState};
+use crate::apply::ApplyHandle;
 use crate::apply::expect::{check_endpoint, expected_endpoints};
 use crate::apply::{Outcome, WorkerStatus};
 use crate::render;
+use crate::secrets::Secrets;
 use crate::store;
+use sea_orm::DatabaseConnection;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AsteriskStatus {
@@ -52,8 +56,36 @@ fn unreachable(e: AmiError) -> ServiceError {
     ServiceError::Unavailable(format!("Asterisk is not reachable: {e}"))
 }
 
-impl Services {
-    pub fn asterisk_status(&self) -> AsteriskStatus {
+/// Asterisk as rayan sees it: the link, what it loaded, and a verification on demand.
+#[derive(Clone)]
+pub struct AsteriskService {
+    db: DatabaseConnection,
+    ami: AmiClient,
+    apply: ApplyHandle,
+    secrets: Secrets,
+    render: render::RenderSettings,
+}
+
+impl AsteriskService {
+    pub(super) fn new(
+        db: DatabaseConnection,
+        ami: AmiClient,
+        apply: ApplyHandle,
+        secrets: Secrets,
+        render: render::RenderSettings,
+    ) -> Self {
+        AsteriskService {
+            db,
+            ami,
+            apply,
+            secrets,
+            render,
+        }
+    }
+}
+
+impl AsteriskService {
+    pub fn status(&self) -> AsteriskStatus {
         let state = self.ami.state().borrow().clone();
         let version = match &state {
             ConnectionState::Connected { version } => version.clone(),
@@ -69,7 +101,7 @@ impl Services {
     }
 
     /// Every endpoint Asterisk has loaded, and every one rayan renders that it lacks.
-    pub async fn asterisk_endpoints(&self) -> Result<Vec<EndpointRow>, ServiceError> {
+    pub async fn endpoints(&self) -> Result<Vec<EndpointRow>, ServiceError> {
         let loaded = self.ami.pjsip_show_endpoints().await.map_err(unreachable)?;
         let snapshot = store::snapshot::load(&self.db, &self.secrets).await?;
         let mut expected: BTreeMap<String, ()> = BTreeMap::new();
@@ -120,10 +152,9 @@ impl Services {
     /// Asks Asterisk now whether it loaded extension `number` as rayan renders it.
     pub async fn verify_extension(&self, number: &str) -> Result<VerifyView, ServiceError> {
         let ext = store::extensions::get(&self.db, number).await?;
-        let block = render::render_extension(&ext, &render::RenderSettings::from(&*self.settings))
-            .map_err(|e| {
-                ServiceError::Unavailable(format!("cannot render extension {number}: {e}"))
-            })?;
+        let block = render::render_extension(&ext, &self.render).map_err(|e| {
+            ServiceError::Unavailable(format!("cannot render extension {number}: {e}"))
+        })?;
         let loaded = self
             .ami
             .pjsip_show_endpoint(number)

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Page, Paging, ServiceError, Services};
+use super::{Page, Paging, ServiceError};
 use crate::store;
+use sea_orm::DatabaseConnection;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
@@ -24,8 +25,20 @@ pub struct AuditView {
     pub after: Option<serde_json::Value>,
 }
 
-impl Services {
-    pub async fn list_audit(&self, paging: Paging) -> Result<Page<AuditView>, ServiceError> {
+/// The audit log: who changed what, read-only.
+#[derive(Clone)]
+pub struct AuditService {
+    db: DatabaseConnection,
+}
+
+impl AuditService {
+    pub(super) fn new(db: DatabaseConnection) -> Self {
+        AuditService { db }
+    }
+}
+
+impl AuditService {
+    pub async fn list(&self, paging: Paging) -> Result<Page<AuditView>, ServiceError> {
         let (rows, total) = store::audit::list(&self.db, paging.limit, paging.offset).await?;
         let items = rows
             .into_iter()

@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Page, Paging, ServiceError, Services};
+use super::write::Writer;
+use super::{Page, Paging, ServiceError};
+use crate::ami::AmiClient;
 use crate::events::{CallRecord, Disposition};
 use crate::model::FieldErrors;
 use crate::store;
@@ -132,16 +134,35 @@ impl CallQuery {
     }
 }
 
-impl Services {
+/// Calls: the history of ended ones, and placing or hanging up one (click-to-call).
+#[derive(Clone)]
+pub struct CallService {
+    pub(super) writer: Writer,
+    pub(super) ami: AmiClient,
+    /// The longest a click-to-call lets the first phone ring.
+    pub(super) max_dial_timeout: u32,
+}
+
+impl CallService {
+    pub(super) fn new(writer: Writer, ami: AmiClient, max_dial_timeout: u32) -> Self {
+        CallService {
+            writer,
+            ami,
+            max_dial_timeout,
+        }
+    }
+}
+
+impl CallService {
     /// Ended calls, newest first.
-    pub async fn list_calls(
+    pub async fn list(
         &self,
         query: CallQuery,
         paging: Paging,
     ) -> Result<Page<CallView>, ServiceError> {
         let filter = query.filter()?;
         let (rows, total) =
-            store::calls::list(&self.db, &filter, paging.limit, paging.offset).await?;
+            store::calls::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
         Ok(Page {
             items: rows.into_iter().map(CallView::from).collect(),
             total,

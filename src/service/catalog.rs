@@ -8,19 +8,20 @@
 
 use std::collections::HashSet;
 
-use super::{ServiceError, Services};
+use super::ServiceError;
+use super::templates::TemplateService;
 use crate::store;
 use crate::templates::{
     ProviderTemplate, TemplateError, builtin_extension_templates, builtin_provider_templates,
     load_dir,
 };
 
-impl Services {
+impl TemplateService {
     /// The built-in provider templates: the shipped ones, then the configured
     /// directory's, a directory file replacing a shipped template of the same id.
     pub fn builtin_provider_templates(&self) -> Result<Vec<ProviderTemplate>, TemplateError> {
         let mut templates = builtin_provider_templates()?;
-        if let Some(dir) = &self.settings.provider_templates_dir {
+        if let Some(dir) = &self.provider_templates_dir {
             for template in load_dir(dir)? {
                 templates.retain(|t| t.id != template.id);
                 templates.push(template);
@@ -37,7 +38,7 @@ impl Services {
                 ServiceError::Unavailable(format!("extension template {}: {e}", template.id))
             })?;
             store::templates::upsert_builtin_extension_template(
-                &self.db,
+                self.writer.db(),
                 &template.id,
                 &template.name,
                 &template.description,
@@ -54,7 +55,7 @@ impl Services {
                 ServiceError::Unavailable(format!("provider template {}: {e}", template.id))
             })?;
             store::templates::upsert_builtin_provider_template(
-                &self.db,
+                self.writer.db(),
                 &template.id,
                 &template.display_name,
                 store::templates::auth_type_name(template),
@@ -63,15 +64,19 @@ impl Services {
             .await?;
         }
         let shipped: HashSet<&str> = providers.iter().map(|t| t.id.as_str()).collect();
-        for id in store::templates::builtin_provider_ids(&self.db).await? {
+        for id in store::templates::builtin_provider_ids(self.writer.db()).await? {
             if shipped.contains(id.as_str()) {
                 continue;
             }
-            let users = store::trunks::names_using_provider(&self.db, &id).await?;
+            let users = store::trunks::names_using_provider(self.writer.db(), &id).await?;
             if users.is_empty() {
-                if let Some(row) = store::templates::find_provider_template(&self.db, &id).await? {
-                    store::templates::delete_provider_template(&self.db, row, || "a trunk".into())
-                        .await?;
+                if let Some(row) =
+                    store::templates::find_provider_template(self.writer.db(), &id).await?
+                {
+                    store::templates::delete_provider_template(self.writer.db(), row, || {
+                        "a trunk".into()
+                    })
+                    .await?;
                     tracing::info!(template = %id, "removed a provider template that is no longer shipped");
                 }
             } else {

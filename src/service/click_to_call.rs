@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
-use super::{ServiceError, Services};
+use super::ServiceError;
+use super::calls::CallService;
 use crate::ami::{AmiError, EventStream, Message, OriginateRequest};
 use crate::model::{Extension, FieldErrors};
 use crate::store;
@@ -38,7 +39,7 @@ const START_WAIT: Duration = Duration::from_secs(1);
 const MAX_CALL_ID: usize = 149;
 
 /// `POST /api/v1/calls`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCall {
     /// The extension rung first; the call starts once it answers.
@@ -170,7 +171,7 @@ fn ami_error(e: AmiError) -> ServiceError {
     }
 }
 
-impl Services {
+impl CallService {
     /// Looks up an extension that can take part in a call, naming `field` if not.
     async fn callable(
         &self,
@@ -181,7 +182,7 @@ impl Services {
         let found = if number.is_empty() || number.len() > 80 {
             None
         } else {
-            store::extensions::find(&self.db, number).await?
+            store::extensions::find(self.writer.db(), number).await?
         };
         match found {
             Some(extension) if extension.enabled => Ok(Some(extension)),
@@ -220,9 +221,7 @@ impl Services {
         let channel = format!("PJSIP/{}", from.number);
         let mut request = OriginateRequest::extension(&channel, &from.context, &to.number, 1);
         request.caller_id = Some(caller_id(&from));
-        request.timeout = Some(Duration::from_secs(u64::from(
-            self.settings.asterisk.dial_timeout_secs.max(1),
-        )));
+        request.timeout = Some(Duration::from_secs(u64::from(self.max_dial_timeout.max(1))));
         request.variables = vec![(CALL_ID_VARIABLE.to_owned(), call_id.clone())];
         request.asynchronous = true;
         let mut action = request.to_message();
@@ -258,19 +257,20 @@ impl Services {
         };
         tracing::info!(actor = %actor.name, call = %started.id, from = %started.from, to = %started.to, "click-to-call");
         let object = ObjectRef::new(ObjectKind::Call, started.id.clone());
-        self.record_action(
-            actor,
-            Action::Originate,
-            &object,
-            serde_json::to_value(&started).ok(),
-        )
-        .await?;
+        self.writer
+            .record_action(
+                actor,
+                Action::Originate,
+                &object,
+                serde_json::to_value(&started).ok(),
+            )
+            .await?;
         Ok(started)
     }
 
     /// Hangs up every channel of the live call `id` (its linkedid, or the uniqueid
     /// of one of its channels).
-    pub async fn hang_up_call(&self, actor: &Actor, id: &str) -> Result<CallHungUp, ServiceError> {
+    pub async fn hang_up(&self, actor: &Actor, id: &str) -> Result<CallHungUp, ServiceError> {
         let not_found = || ServiceError::NotFound(format!("live call {}", id.escape_debug()));
         if id.is_empty() || id.len() > MAX_CALL_ID {
             return Err(not_found());
@@ -316,13 +316,14 @@ impl Services {
             channels: hung_up,
         };
         let object = ObjectRef::new(ObjectKind::Call, id);
-        self.record_action(
-            actor,
-            Action::Hangup,
-            &object,
-            serde_json::to_value(&result).ok(),
-        )
-        .await?;
+        self.writer
+            .record_action(
+                actor,
+                Action::Hangup,
+                &object,
+                serde_json::to_value(&result).ok(),
+            )
+            .await?;
         Ok(result)
     }
 }

@@ -8,12 +8,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
-use super::{Page, Paging, ServiceError, Services};
+use super::write::Writer;
+use super::{Page, Paging, ServiceError, inbound_layout};
+use crate::config::Settings;
+use crate::model::extension::NumberPolicy;
 use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
 use crate::registrations::Registration;
+use crate::registrations::Registrations;
 use crate::store::audit::Actor;
 use crate::store::extensions::{ExtensionFilter, ExtensionRow};
 use crate::store::{self};
@@ -88,13 +92,34 @@ fn audit_image(e: &Extension, password_changed: bool) -> serde_json::Value {
     value
 }
 
-impl Services {
+/// Extensions: the phones, with their live registration state.
+#[derive(Clone)]
+pub struct ExtensionService {
+    writer: Writer,
+    registrations: Registrations,
+    number_policy: NumberPolicy,
+    /// The digest realm new passwords are hashed with.
+    realm: String,
+}
+
+impl ExtensionService {
+    pub(super) fn new(writer: Writer, registrations: Registrations, settings: &Settings) -> Self {
+        ExtensionService {
+            writer,
+            registrations,
+            number_policy: settings.number_policy(),
+            realm: settings.extensions.realm.clone(),
+        }
+    }
+}
+
+impl ExtensionService {
     async fn check_template(
         &self,
         template: &str,
         errors: &mut FieldErrors,
     ) -> Result<(), ServiceError> {
-        if !store::templates::extension_template_exists(&self.db, template).await? {
+        if !store::templates::extension_template_exists(self.writer.db(), template).await? {
             errors.push(
                 "template",
                 format!("unknown extension template '{template}'"),
@@ -103,12 +128,12 @@ impl Services {
         Ok(())
     }
 
-    pub async fn create_extension(
+    pub async fn create(
         &self,
         actor: &Actor,
         input: NewExtension,
     ) -> Result<ExtensionView, ServiceError> {
-        let mut errors = match input.validate(&self.settings.number_policy()) {
+        let mut errors = match input.validate(&self.number_policy) {
             Ok(()) => FieldErrors::new(),
             Err(errors) => errors,
         };
@@ -125,11 +150,7 @@ impl Services {
             Some(p) => (p, false),
             None => (generate_password(), true),
         };
-        let auth = ExtensionAuth::from_password(
-            &input.extension,
-            &self.settings.extensions.realm,
-            &password,
-        );
+        let auth = ExtensionAuth::from_password(&input.extension, &self.realm, &password);
         let row = ExtensionRow {
             number: input.extension,
             name: input.name,
@@ -141,13 +162,13 @@ impl Services {
             enabled: input.enabled.unwrap_or(true),
             auth,
         };
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let change = LayoutChange::Extension {
             previous: None,
             number: &row.number,
             context: &row.context,
         };
-        if let Some(clash) = self.inbound_clash(&*write, change).await? {
+        if let Some(clash) = inbound_layout::clash(&*write, change).await? {
             let mut errors = FieldErrors::new();
             errors.push("extension", clash);
             return Err(errors.into());
@@ -166,11 +187,11 @@ impl Services {
         Ok(view)
     }
 
-    pub async fn get_extension(&self, number: &str) -> Result<ExtensionView, ServiceError> {
-        Ok(self.extension_view(&store::extensions::get(&self.db, number).await?))
+    pub async fn get(&self, number: &str) -> Result<ExtensionView, ServiceError> {
+        Ok(self.extension_view(&store::extensions::get(self.writer.db(), number).await?))
     }
 
-    pub async fn list_extensions(
+    pub async fn list(
         &self,
         query: ExtensionQuery,
         paging: Paging,
@@ -182,7 +203,7 @@ impl Services {
             search: query.q.filter(|q| !q.is_empty()),
         };
         let (items, total) =
-            store::extensions::list(&self.db, &filter, paging.limit, paging.offset).await?;
+            store::extensions::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
         Ok(Page {
             items: items.iter().map(|e| self.extension_view(e)).collect(),
             total,
@@ -191,7 +212,7 @@ impl Services {
         })
     }
 
-    pub async fn update_extension(
+    pub async fn update(
         &self,
         actor: &Actor,
         number: &str,
@@ -208,7 +229,7 @@ impl Services {
         }
         errors.finish()?;
 
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let before = store::extensions::get(&*write, number).await?;
         let mut ext = before.clone();
         if let Some(name) = patch.name {
@@ -234,8 +255,7 @@ impl Services {
         }
         let password_changed = patch.password.is_some();
         if let Some(password) = patch.password {
-            ext.auth =
-                ExtensionAuth::from_password(number, &self.settings.extensions.realm, &password);
+            ext.auth = ExtensionAuth::from_password(number, &self.realm, &password);
         }
         if ext.context != before.context {
             let change = LayoutChange::Extension {
@@ -243,7 +263,7 @@ impl Services {
                 number,
                 context: &ext.context,
             };
-            if let Some(clash) = self.inbound_clash(&*write, change).await? {
+            if let Some(clash) = inbound_layout::clash(&*write, change).await? {
                 let mut errors = FieldErrors::new();
                 errors.push("context", clash);
                 return Err(errors.into());
@@ -263,12 +283,8 @@ impl Services {
         Ok(view)
     }
 
-    pub async fn delete_extension(
-        &self,
-        actor: &Actor,
-        number: &str,
-    ) -> Result<ApplyView, ServiceError> {
-        let mut write = self.write(actor).await?;
+    pub async fn delete(&self, actor: &Actor, number: &str) -> Result<ApplyView, ServiceError> {
+        let mut write = self.writer.write(actor).await?;
         let ext = store::extensions::get(&*write, number).await?;
         let users = store::routes::using_extension(&*write, ext.id).await?;
         if !users.is_empty() {

@@ -13,7 +13,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 
-use super::{ServiceError, Services};
+use super::ServiceError;
 use crate::store::entities::{extension, inbound_route};
 use crate::store::{self};
 
@@ -54,106 +54,103 @@ fn first_clash(lines: &[Line]) -> Option<(&Line, &Line)> {
     None
 }
 
-impl Services {
-    /// `Ok(Some(message))` when `change` would put one number twice into a context.
-    pub(super) async fn inbound_clash(
-        &self,
-        db: &impl ConnectionTrait,
-        change: LayoutChange<'_>,
-    ) -> Result<Option<String>, ServiceError> {
-        // Most extension numbers are nobody's DID: one indexed query settles it.
-        if let LayoutChange::Extension { number, .. } = &change {
-            let routed = inbound_route::Entity::find()
-                .filter(inbound_route::Column::Did.eq(*number))
-                .count(db)
-                .await?;
-            if routed == 0 {
-                return Ok(None);
-            }
-        }
-        let mut trunks: Vec<(String, String)> = store::trunks::all(db)
-            .await?
-            .into_iter()
-            .map(|t| (t.row.name, t.row.context))
-            .collect();
-        let mut routes: Vec<(Option<i64>, String, Option<String>)> = store::routes::all_inbound(db)
-            .await?
-            .into_iter()
-            .map(|r| (Some(r.id), r.did, r.trunk))
-            .collect();
-        match &change {
-            LayoutChange::Trunk { name, context } => {
-                trunks.retain(|(n, _)| n != name);
-                trunks.push(((*name).to_owned(), (*context).to_owned()));
-            }
-            LayoutChange::Route { id, did, trunk } => {
-                if id.is_some() {
-                    routes.retain(|(rid, _, _)| rid != id);
-                }
-                routes.push((*id, (*did).to_owned(), trunk.map(str::to_owned)));
-            }
-            LayoutChange::Extension { .. } => {}
-        }
-        if routes.is_empty() {
+/// `Ok(Some(message))` when `change` would put one number twice into a context.
+pub(super) async fn clash(
+    db: &impl ConnectionTrait,
+    change: LayoutChange<'_>,
+) -> Result<Option<String>, ServiceError> {
+    // Most extension numbers are nobody's DID: one indexed query settles it.
+    if let LayoutChange::Extension { number, .. } = &change {
+        let routed = inbound_route::Entity::find()
+            .filter(inbound_route::Column::Did.eq(*number))
+            .count(db)
+            .await?;
+        if routed == 0 {
             return Ok(None);
         }
-        let dids: Vec<String> = routes.iter().map(|(_, did, _)| did.clone()).collect();
-        let mut extensions: Vec<(String, String)> = extension::Entity::find()
-            .select_only()
-            .column(extension::Column::Number)
-            .column(extension::Column::Context)
-            .filter(extension::Column::Number.is_in(dids))
-            .into_tuple()
-            .all(db)
-            .await?;
-        if let LayoutChange::Extension {
-            previous,
-            number,
-            context,
-        } = &change
-        {
-            extensions.retain(|(n, _)| Some(n.as_str()) != *previous && n != number);
-            extensions.push(((*number).to_owned(), (*context).to_owned()));
-        }
-
-        let contexts: HashMap<&str, &str> = trunks
-            .iter()
-            .map(|(n, c)| (n.as_str(), c.as_str()))
-            .collect();
-        let mut lines: Vec<Line> = extensions
-            .iter()
-            .map(|(number, context)| Line {
-                context: context.clone(),
-                number: number.clone(),
-                source: format!("extension {number}"),
-            })
-            .collect();
-        for (id, did, trunk) in &routes {
-            let source = match id {
-                Some(id) => format!("inbound route {id}"),
-                None => "the new inbound route".to_owned(),
-            };
-            let mut landing: Vec<&str> = match trunk {
-                Some(name) => contexts.get(name.as_str()).copied().into_iter().collect(),
-                None => contexts.values().copied().collect(),
-            };
-            landing.sort_unstable();
-            landing.dedup();
-            for context in landing {
-                lines.push(Line {
-                    context: context.to_owned(),
-                    number: did.clone(),
-                    source: source.clone(),
-                });
-            }
-        }
-        Ok(first_clash(&lines).map(|(a, b)| {
-            format!(
-                "{} and {} would both answer {} in context {}",
-                a.source, b.source, a.number, a.context
-            )
-        }))
     }
+    let mut trunks: Vec<(String, String)> = store::trunks::all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.row.name, t.row.context))
+        .collect();
+    let mut routes: Vec<(Option<i64>, String, Option<String>)> = store::routes::all_inbound(db)
+        .await?
+        .into_iter()
+        .map(|r| (Some(r.id), r.did, r.trunk))
+        .collect();
+    match &change {
+        LayoutChange::Trunk { name, context } => {
+            trunks.retain(|(n, _)| n != name);
+            trunks.push(((*name).to_owned(), (*context).to_owned()));
+        }
+        LayoutChange::Route { id, did, trunk } => {
+            if id.is_some() {
+                routes.retain(|(rid, _, _)| rid != id);
+            }
+            routes.push((*id, (*did).to_owned(), trunk.map(str::to_owned)));
+        }
+        LayoutChange::Extension { .. } => {}
+    }
+    if routes.is_empty() {
+        return Ok(None);
+    }
+    let dids: Vec<String> = routes.iter().map(|(_, did, _)| did.clone()).collect();
+    let mut extensions: Vec<(String, String)> = extension::Entity::find()
+        .select_only()
+        .column(extension::Column::Number)
+        .column(extension::Column::Context)
+        .filter(extension::Column::Number.is_in(dids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if let LayoutChange::Extension {
+        previous,
+        number,
+        context,
+    } = &change
+    {
+        extensions.retain(|(n, _)| Some(n.as_str()) != *previous && n != number);
+        extensions.push(((*number).to_owned(), (*context).to_owned()));
+    }
+
+    let contexts: HashMap<&str, &str> = trunks
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    let mut lines: Vec<Line> = extensions
+        .iter()
+        .map(|(number, context)| Line {
+            context: context.clone(),
+            number: number.clone(),
+            source: format!("extension {number}"),
+        })
+        .collect();
+    for (id, did, trunk) in &routes {
+        let source = match id {
+            Some(id) => format!("inbound route {id}"),
+            None => "the new inbound route".to_owned(),
+        };
+        let mut landing: Vec<&str> = match trunk {
+            Some(name) => contexts.get(name.as_str()).copied().into_iter().collect(),
+            None => contexts.values().copied().collect(),
+        };
+        landing.sort_unstable();
+        landing.dedup();
+        for context in landing {
+            lines.push(Line {
+                context: context.to_owned(),
+                number: did.clone(),
+                source: source.clone(),
+            });
+        }
+    }
+    Ok(first_clash(&lines).map(|(a, b)| {
+        format!(
+            "{} and {} would both answer {} in context {}",
+            a.source, b.source, a.number, a.context
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::ServiceError;
 use super::applies::ApplyView;
-use super::{ServiceError, Services};
+use super::write::Writer;
 use crate::config::{KamailioSettings, Settings};
 use crate::kamailio::{
     Attributes, Destination, DispatcherState, KamailioRpc, TrustedAddress, canonical_sip_uri,
@@ -108,36 +109,48 @@ pub struct DestinationView {
 }
 
 /// `POST /api/v1/kamailio/dispatchers`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDestination {
     pub set_id: u32,
     /// `sip:<IPv4>[:port]` or `sip:[<IPv6>][:port]`: IP literals only.
     pub uri: String,
     /// Default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
     /// Default `active`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<DestinationState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attrs: Option<BTreeMap<String, String>>,
 }
 
 /// `PATCH /api/v1/kamailio/dispatchers/{id}`: only the fields given change;
 /// `null` clears `weight` and `duid`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub set_id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<DestinationState>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u8>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<Option<u8>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duid: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attrs: Option<BTreeMap<String, String>>,
 }
 
@@ -159,25 +172,31 @@ pub struct AddressView {
 }
 
 /// `POST /api/v1/kamailio/addresses`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAddress {
     pub group: u32,
     pub address: String,
     /// Default 0 (any port).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
 }
 
 /// `PATCH /api/v1/kamailio/addresses/{id}`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<Option<String>>,
 }
 
@@ -345,10 +364,24 @@ fn audit_json<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 
-impl Services {
+/// Kamailio's dispatcher destinations, trusted addresses and the nodes; every
+/// route answers 404 without a `[kamailio]` section.
+#[derive(Clone)]
+pub struct KamailioService {
+    writer: Writer,
+    settings: Option<KamailioSettings>,
+}
+
+impl KamailioService {
+    pub(super) fn new(writer: Writer, settings: Option<KamailioSettings>) -> Self {
+        KamailioService { writer, settings }
+    }
+}
+
+impl KamailioService {
     /// Kamailio's settings, or the 404 every Kamailio route gives without them.
-    pub fn kamailio_settings(&self) -> Result<&KamailioSettings, ServiceError> {
-        self.settings.kamailio.as_ref().ok_or_else(|| {
+    pub fn configured(&self) -> Result<&KamailioSettings, ServiceError> {
+        self.settings.as_ref().ok_or_else(|| {
             ServiceError::NotConfigured(
                 "Kamailio is not configured: add a [kamailio] section (rpc_url, dispatcher_list, address_list) to enable it"
                     .into(),
@@ -357,7 +390,7 @@ impl Services {
     }
 
     pub async fn list_nodes(&self) -> Result<Vec<NodeView>, ServiceError> {
-        Ok(store::kamailio::nodes(&self.db)
+        Ok(store::kamailio::nodes(self.writer.db())
             .await?
             .into_iter()
             .map(NodeView::from)
@@ -365,8 +398,8 @@ impl Services {
     }
 
     pub async fn list_destinations(&self) -> Result<Vec<DestinationView>, ServiceError> {
-        self.kamailio_settings()?;
-        store::kamailio::dispatchers(&self.db)
+        self.configured()?;
+        store::kamailio::dispatchers(self.writer.db())
             .await?
             .iter()
             .map(destination_view)
@@ -374,8 +407,8 @@ impl Services {
     }
 
     pub async fn get_destination(&self, id: i64) -> Result<DestinationView, ServiceError> {
-        self.kamailio_settings()?;
-        destination_view(&store::kamailio::dispatcher(&self.db, id).await?)
+        self.configured()?;
+        destination_view(&store::kamailio::dispatcher(self.writer.db(), id).await?)
     }
 
     pub async fn create_destination(
@@ -383,7 +416,7 @@ impl Services {
         actor: &Actor,
         input: NewDestination,
     ) -> Result<DestinationView, ServiceError> {
-        self.kamailio_settings()?;
+        self.configured()?;
         let fields = destination_fields(Destination {
             set_id: input.set_id,
             uri: input.uri,
@@ -395,7 +428,7 @@ impl Services {
                 extra: input.attrs.unwrap_or_default(),
             },
         })?;
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let row = store::kamailio::insert_dispatcher(&*write, fields).await?;
         let mut view = destination_view(&row)?;
         let audited = ObjectRef::new(ObjectKind::KamailioDispatcher, row.id.to_string());
@@ -416,8 +449,8 @@ impl Services {
         id: i64,
         patch: DestinationPatch,
     ) -> Result<DestinationView, ServiceError> {
-        self.kamailio_settings()?;
-        let mut write = self.write(actor).await?;
+        self.configured()?;
+        let mut write = self.writer.write(actor).await?;
         let before_row = store::kamailio::dispatcher(&*write, id).await?;
         let before = destination_view(&before_row)?;
         let mut destination = store::kamailio::destination(&before_row)?;
@@ -467,8 +500,8 @@ impl Services {
         actor: &Actor,
         id: i64,
     ) -> Result<ApplyView, ServiceError> {
-        self.kamailio_settings()?;
-        let mut write = self.write(actor).await?;
+        self.configured()?;
+        let mut write = self.writer.write(actor).await?;
         let row = store::kamailio::dispatcher(&*write, id).await?;
         let before = destination_view(&row)?;
         store::kamailio::delete_dispatcher(&*write, id).await?;
@@ -482,8 +515,8 @@ impl Services {
     }
 
     pub async fn list_addresses(&self) -> Result<Vec<AddressView>, ServiceError> {
-        self.kamailio_settings()?;
-        store::kamailio::addresses(&self.db)
+        self.configured()?;
+        store::kamailio::addresses(self.writer.db())
             .await?
             .iter()
             .map(address_view)
@@ -491,8 +524,8 @@ impl Services {
     }
 
     pub async fn get_address(&self, id: i64) -> Result<AddressView, ServiceError> {
-        self.kamailio_settings()?;
-        address_view(&store::kamailio::address(&self.db, id).await?)
+        self.configured()?;
+        address_view(&store::kamailio::address(self.writer.db(), id).await?)
     }
 
     pub async fn create_address(
@@ -500,14 +533,14 @@ impl Services {
         actor: &Actor,
         input: NewAddress,
     ) -> Result<AddressView, ServiceError> {
-        self.kamailio_settings()?;
+        self.configured()?;
         let fields = address_fields(
             input.group,
             &input.address,
             input.port.unwrap_or(0),
             input.tag,
         )?;
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         if store::kamailio::find_same_address(&*write, &fields, None)
             .await?
             .is_some()
@@ -534,8 +567,8 @@ impl Services {
         id: i64,
         patch: AddressPatch,
     ) -> Result<AddressView, ServiceError> {
-        self.kamailio_settings()?;
-        let mut write = self.write(actor).await?;
+        self.configured()?;
+        let mut write = self.writer.write(actor).await?;
         let before = address_view(&store::kamailio::address(&*write, id).await?)?;
         let fields = address_fields(
             patch.group.unwrap_or(before.group),
@@ -569,8 +602,8 @@ impl Services {
     }
 
     pub async fn delete_address(&self, actor: &Actor, id: i64) -> Result<ApplyView, ServiceError> {
-        self.kamailio_settings()?;
-        let mut write = self.write(actor).await?;
+        self.configured()?;
+        let mut write = self.writer.write(actor).await?;
         let before = address_view(&store::kamailio::address(&*write, id).await?)?;
         store::kamailio::delete_address(&*write, id).await?;
         let audited = ObjectRef::new(ObjectKind::KamailioAddress, id.to_string());
@@ -584,8 +617,8 @@ impl Services {
 
     /// Kamailio's version and live destinations; an unreachable Kamailio is
     /// reported, not an error.
-    pub async fn kamailio_status(&self) -> Result<KamailioStatus, ServiceError> {
-        let settings = self.kamailio_settings()?;
+    pub async fn status(&self) -> Result<KamailioStatus, ServiceError> {
+        let settings = self.configured()?;
         let rpc = KamailioRpc::new(&settings.rpc_url, STATUS_TIMEOUT)
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let mut status = KamailioStatus {

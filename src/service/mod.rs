@@ -29,7 +29,21 @@ use crate::config::Settings;
 use crate::events::EventHub;
 use crate::model::FieldErrors;
 use crate::registrations::Registrations;
+use crate::render::RenderSettings;
+use crate::secrets::Secrets;
 use crate::store::StoreError;
+use applies::ApplyService;
+use asterisk::AsteriskService;
+use audit::AuditService;
+use calls::CallService;
+use extensions::ExtensionService;
+use kamailio::KamailioService;
+use routes::RouteService;
+use stream::StreamService;
+use templates::TemplateService;
+use tokens::TokenService;
+use trunks::TrunkService;
+use write::Writer;
 
 #[derive(Debug, Error)]
 pub enum ServiceError {
@@ -139,50 +153,124 @@ impl Default for Paging {
     }
 }
 
-/// Everything the use cases share. Cheap to clone.
-#[derive(Clone)]
-pub struct Services {
+/// What the daemon builds the services from.
+pub struct Parts {
     pub db: DatabaseConnection,
     pub settings: std::sync::Arc<Settings>,
-    pub tokens: tokens::TokenCache,
     pub ami: AmiClient,
     pub apply: ApplyHandle,
     pub registrations: Registrations,
     pub events: EventHub,
     /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
-    pub secrets: crate::secrets::Secrets,
-    /// Open event streams (WebSockets), so that shutdown can wait for them to close.
-    pub streams: tokio_util::task::TaskTracker,
-    write_gate: crate::store::WriteGate,
+    pub secrets: Secrets,
+}
+
+/// The use cases, one service per aggregate, each holding only what it needs.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    db: DatabaseConnection,
+    extensions: ExtensionService,
+    trunks: TrunkService,
+    routes: RouteService,
+    templates: TemplateService,
+    tokens: TokenService,
+    calls: CallService,
+    kamailio: KamailioService,
+    asterisk: AsteriskService,
+    applies: ApplyService,
+    audit: AuditService,
+    streams: StreamService,
 }
 
 impl Services {
-    /// True when the database answers a trivial query (readiness).
-    pub async fn database_answers(&self) -> bool {
-        crate::store::ping(&self.db).await
-    }
-
-    pub fn new(
-        db: DatabaseConnection,
-        settings: std::sync::Arc<Settings>,
-        ami: AmiClient,
-        apply: ApplyHandle,
-        registrations: Registrations,
-        events: EventHub,
-        secrets: crate::secrets::Secrets,
-    ) -> Self {
-        Services {
-            write_gate: crate::store::WriteGate::for_db(&db),
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
             db,
             settings,
-            tokens: tokens::TokenCache::default(),
             ami,
             apply,
             registrations,
             events,
             secrets,
-            streams: tokio_util::task::TaskTracker::new(),
+        } = parts;
+        let writer = Writer::new(db.clone(), apply.clone(), settings.apply_wait());
+        Services {
+            extensions: ExtensionService::new(writer.clone(), registrations, &settings),
+            trunks: TrunkService::new(writer.clone(), secrets.clone()),
+            routes: RouteService::new(writer.clone()),
+            templates: TemplateService::new(
+                writer.clone(),
+                settings.provider_templates_dir.clone(),
+            ),
+            tokens: TokenService::new(writer.clone(), settings.state_dir.clone()),
+            calls: CallService::new(
+                writer.clone(),
+                ami.clone(),
+                settings.asterisk.dial_timeout_secs,
+            ),
+            kamailio: KamailioService::new(writer, settings.kamailio.clone()),
+            asterisk: AsteriskService::new(
+                db.clone(),
+                ami,
+                apply.clone(),
+                secrets,
+                RenderSettings::from(&*settings),
+            ),
+            applies: ApplyService::new(db.clone(), apply, settings.node.clone()),
+            audit: AuditService::new(db.clone()),
+            streams: StreamService::new(events, settings.events.clone()),
+            db,
         }
+    }
+
+    /// True when the database answers a trivial query (readiness).
+    pub async fn database_answers(&self) -> bool {
+        crate::store::ping(&self.db).await
+    }
+
+    pub fn extensions(&self) -> &ExtensionService {
+        &self.extensions
+    }
+
+    pub fn trunks(&self) -> &TrunkService {
+        &self.trunks
+    }
+
+    pub fn routes(&self) -> &RouteService {
+        &self.routes
+    }
+
+    pub fn templates(&self) -> &TemplateService {
+        &self.templates
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    pub fn calls(&self) -> &CallService {
+        &self.calls
+    }
+
+    pub fn kamailio(&self) -> &KamailioService {
+        &self.kamailio
+    }
+
+    pub fn asterisk(&self) -> &AsteriskService {
+        &self.asterisk
+    }
+
+    pub fn applies(&self) -> &ApplyService {
+        &self.applies
+    }
+
+    pub fn audit(&self) -> &AuditService {
+        &self.audit
+    }
+
+    pub fn streams(&self) -> &StreamService {
+        &self.streams
     }
 }
 

@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
-use super::{Page, Paging, ServiceError, Services};
+use super::write::Writer;
+use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::model::extension::DEFAULT_CONTEXT;
 use crate::model::routes::{
     DEFAULT_ROUTE_PRIORITY, InboundRoutePatch, NewInboundRoute, NewOutboundRoute,
@@ -147,7 +148,19 @@ fn empty_page<T>(paging: Paging) -> Page<T> {
     }
 }
 
-impl Services {
+/// Outbound and inbound routes: the dialplan rayan writes.
+#[derive(Clone)]
+pub struct RouteService {
+    writer: Writer,
+}
+
+impl RouteService {
+    pub(super) fn new(writer: Writer) -> Self {
+        RouteService { writer }
+    }
+}
+
+impl RouteService {
     /// Checks the route's pattern, strip, prepend and trunk; returns the trunk's id.
     async fn check_outbound(
         &self,
@@ -183,7 +196,7 @@ impl Services {
             priority: input.priority.unwrap_or(DEFAULT_ROUTE_PRIORITY),
             context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
         };
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let trunk_id = self.check_outbound(&*write, &route, errors).await?;
         let stored =
             store::routes::insert_outbound(&*write, outbound_row(&route, trunk_id)).await?;
@@ -198,7 +211,7 @@ impl Services {
 
     pub async fn get_outbound_route(&self, name: &str) -> Result<OutboundRouteView, ServiceError> {
         Ok(OutboundRouteView::from(
-            &store::routes::get_outbound(&self.db, name).await?,
+            &store::routes::get_outbound(self.writer.db(), name).await?,
         ))
     }
 
@@ -212,13 +225,14 @@ impl Services {
             ..Default::default()
         };
         if let Some(trunk) = &query.trunk {
-            match store::trunks::find(&self.db, trunk).await? {
+            match store::trunks::find(self.writer.db(), trunk).await? {
                 Some(t) => filter.trunk_id = Some(t.id),
                 None => return Ok(empty_page(paging)),
             }
         }
         let (items, total) =
-            store::routes::list_outbound(&self.db, &filter, paging.limit, paging.offset).await?;
+            store::routes::list_outbound(self.writer.db(), &filter, paging.limit, paging.offset)
+                .await?;
         Ok(Page {
             items: items.iter().map(OutboundRouteView::from).collect(),
             total,
@@ -234,7 +248,7 @@ impl Services {
         patch: OutboundRoutePatch,
     ) -> Result<OutboundRouteView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let before = store::routes::get_outbound(&*write, name).await?;
         let mut route = before.route.clone();
         patch.apply_to(&mut route);
@@ -261,7 +275,7 @@ impl Services {
         actor: &Actor,
         name: &str,
     ) -> Result<ApplyView, ServiceError> {
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let route = store::routes::get_outbound(&*write, name).await?;
         store::routes::delete_outbound(&*write, route.route.id).await?;
         let object = ObjectRef::outbound_route(name);
@@ -320,7 +334,7 @@ impl Services {
             did: &route.did,
             trunk: route.trunk.as_deref(),
         };
-        if let Some(clash) = self.inbound_clash(db, change).await? {
+        if let Some(clash) = inbound_layout::clash(db, change).await? {
             let mut errors = FieldErrors::new();
             errors.push("did", clash);
             return Err(errors.into());
@@ -345,7 +359,7 @@ impl Services {
             trunk: input.trunk,
             extension: input.extension,
         };
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let row = self.check_inbound(&*write, &route, errors).await?;
         let stored = store::routes::insert_inbound(&*write, row).await?;
         let object = ObjectRef::inbound_route(stored.route.id);
@@ -359,7 +373,7 @@ impl Services {
 
     pub async fn get_inbound_route(&self, id: i64) -> Result<InboundRouteView, ServiceError> {
         Ok(InboundRouteView::from(
-            &store::routes::get_inbound(&self.db, id).await?,
+            &store::routes::get_inbound(self.writer.db(), id).await?,
         ))
     }
 
@@ -370,19 +384,20 @@ impl Services {
     ) -> Result<Page<InboundRouteView>, ServiceError> {
         let mut filter = RouteFilter::default();
         if let Some(trunk) = &query.trunk {
-            match store::trunks::find(&self.db, trunk).await? {
+            match store::trunks::find(self.writer.db(), trunk).await? {
                 Some(t) => filter.trunk_id = Some(t.id),
                 None => return Ok(empty_page(paging)),
             }
         }
         if let Some(extension) = &query.extension {
-            match store::routes::extension_id(&self.db, extension).await? {
+            match store::routes::extension_id(self.writer.db(), extension).await? {
                 Some(id) => filter.extension_id = Some(id),
                 None => return Ok(empty_page(paging)),
             }
         }
         let (items, total) =
-            store::routes::list_inbound(&self.db, &filter, paging.limit, paging.offset).await?;
+            store::routes::list_inbound(self.writer.db(), &filter, paging.limit, paging.offset)
+                .await?;
         Ok(Page {
             items: items.iter().map(InboundRouteView::from).collect(),
             total,
@@ -398,7 +413,7 @@ impl Services {
         patch: InboundRoutePatch,
     ) -> Result<InboundRouteView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let before = store::routes::get_inbound(&*write, id).await?;
         let mut route = before.route.clone();
         patch.apply_to(&mut route);
@@ -423,7 +438,7 @@ impl Services {
         actor: &Actor,
         id: i64,
     ) -> Result<ApplyView, ServiceError> {
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let route = store::routes::get_inbound(&*write, id).await?;
         store::routes::delete_inbound(&*write, id).await?;
         let object = ObjectRef::inbound_route(id);

@@ -9,10 +9,76 @@
 //! `error` frame and the filter stays as it was. Every accepted filter is confirmed
 //! with a `subscribed` frame, the first frame of every connection.
 
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use tokio_util::task::TaskTracker;
+
+use crate::config::EventSettings;
 pub use crate::events::{Delivery, EventHub, EventKind, Filter, Subscription};
 use crate::model::{FieldErrors, Role};
+
+/// The live event streams: subscribing, and closing them all at shutdown.
+#[derive(Clone)]
+pub struct StreamService {
+    hub: EventHub,
+    /// Open streams (WebSockets), so that shutdown can wait for them to close.
+    open: TaskTracker,
+    settings: EventSettings,
+}
+
+/// How a stream paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub ping_every: Duration,
+    pub idle_after: Duration,
+    /// A socket that is keeping up is written at most once per this interval while
+    /// events keep coming: what arrives meanwhile goes out in the same write. An
+    /// event after a quiet spell goes out at once, and a backlog without pause.
+    /// Under a heavy stream this turns one write per event and subscriber into one
+    /// per interval, the difference between keeping up and not.
+    pub write_delay: Duration,
+}
+
+impl StreamService {
+    pub(super) fn new(hub: EventHub, settings: EventSettings) -> Self {
+        StreamService {
+            hub,
+            open: TaskTracker::new(),
+            settings,
+        }
+    }
+
+    pub fn timing(&self) -> Timing {
+        Timing {
+            ping_every: Duration::from_millis(self.settings.ping_interval_ms),
+            idle_after: Duration::from_millis(self.settings.idle_timeout_ms),
+            write_delay: Duration::from_millis(self.settings.write_delay_ms),
+        }
+    }
+
+    pub fn subscribe(&self, filter: Filter, since: Option<u64>) -> Subscription {
+        self.hub.subscribe(filter, since)
+    }
+
+    /// Runs one stream as a tracked task, so that [`StreamService::close`] can wait for it.
+    pub fn spawn(&self, stream: impl std::future::Future<Output = ()> + Send + 'static) {
+        tokio::spawn(self.open.track_future(stream));
+    }
+
+    /// Tells every stream to close (1001) and waits up to `grace` for them;
+    /// false if some were still open.
+    pub async fn close(&self, grace: Duration) -> bool {
+        self.hub.close();
+        self.open.close();
+        tokio::time::timeout(grace, self.open.wait()).await.is_ok()
+    }
+
+    /// The hub itself, for a test that publishes into it.
+    pub fn hub(&self) -> &EventHub {
+        &self.hub
+    }
+}
 
 /// Endpoints one filter may name.
 pub const MAX_ENDPOINTS: usize = 1000;

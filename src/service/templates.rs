@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
-use super::{ServiceError, Services};
+use super::ServiceError;
+use super::write::Writer;
 use crate::model::FieldErrors;
 use crate::store::audit::Actor;
 use crate::store::entities::{extension_template, provider_template};
@@ -158,9 +159,26 @@ fn check_provider_template(template: &ProviderTemplate) -> Result<(), FieldError
     errors.finish()
 }
 
-impl Services {
+/// Provider and extension templates, the shipped ones kept in step at each start.
+#[derive(Clone)]
+pub struct TemplateService {
+    pub(super) writer: Writer,
+    /// Where an administrator's own provider templates are, if anywhere.
+    pub(super) provider_templates_dir: Option<std::path::PathBuf>,
+}
+
+impl TemplateService {
+    pub(super) fn new(writer: Writer, provider_templates_dir: Option<std::path::PathBuf>) -> Self {
+        TemplateService {
+            writer,
+            provider_templates_dir,
+        }
+    }
+}
+
+impl TemplateService {
     pub async fn list_provider_templates(&self) -> Result<Vec<ProviderTemplateView>, ServiceError> {
-        store::templates::list_provider_templates(&self.db)
+        store::templates::list_provider_templates(self.writer.db())
             .await?
             .iter()
             .map(provider_view)
@@ -171,7 +189,7 @@ impl Services {
         &self,
         id: &str,
     ) -> Result<ProviderTemplateView, ServiceError> {
-        provider_view(&store::templates::get_provider_template(&self.db, id).await?)
+        provider_view(&store::templates::get_provider_template(self.writer.db(), id).await?)
     }
 
     /// Adds an administrator's provider template. Every option must be one Asterisk
@@ -182,7 +200,7 @@ impl Services {
         template: ProviderTemplate,
     ) -> Result<ProviderTemplateView, ServiceError> {
         check_provider_template(&template)?;
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let row = store::templates::insert_provider_template(&*write, &template).await?;
         let view = provider_view(&row)?;
         let object = ObjectRef::new(ObjectKind::ProviderTemplate, template.id.to_string());
@@ -204,7 +222,7 @@ impl Services {
         actor: &Actor,
         id: &str,
     ) -> Result<(), ServiceError> {
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let row = store::templates::get_provider_template(&*write, id).await?;
         if row.builtin {
             return Err(ServiceError::Refused(format!(
@@ -235,7 +253,7 @@ impl Services {
     pub async fn list_extension_templates(
         &self,
     ) -> Result<Vec<ExtensionTemplateView>, ServiceError> {
-        store::templates::list_extension_templates(&self.db)
+        store::templates::list_extension_templates(self.writer.db())
             .await?
             .iter()
             .map(extension_view)
@@ -246,7 +264,7 @@ impl Services {
         &self,
         id: &str,
     ) -> Result<ExtensionTemplateView, ServiceError> {
-        extension_view(&store::templates::get_extension_template(&self.db, id).await?)
+        extension_view(&store::templates::get_extension_template(self.writer.db(), id).await?)
     }
 }
 

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{ServiceError, Services};
+use super::ServiceError;
+use super::write::Writer;
 use crate::model::{FieldErrors, Role};
 use crate::store::{self, audit::Actor, tokens::TokenRow};
 
@@ -77,11 +78,12 @@ impl TokenCache {
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub role: Role,
     /// A label to recognise the token by.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
@@ -128,14 +130,38 @@ fn generate_token() -> String {
     )
 }
 
-impl Services {
+/// API tokens, and the cache that spares a database read per request.
+#[derive(Clone)]
+pub struct TokenService {
+    writer: Writer,
+    cache: TokenCache,
+    /// Where the first start writes the admin token.
+    state_dir: PathBuf,
+}
+
+impl TokenService {
+    pub(super) fn new(writer: Writer, state_dir: PathBuf) -> Self {
+        TokenService {
+            writer,
+            cache: TokenCache::default(),
+            state_dir,
+        }
+    }
+
+    /// Forgets every cached token (a SIGHUP), so that the next request reads the database.
+    pub fn forget_cached(&self) {
+        self.cache.clear();
+    }
+}
+
+impl TokenService {
     /// Resolves a bearer token to its caller; `None` when unknown or revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Caller>, ServiceError> {
         let hash = hash_token(token);
-        if let Some(caller) = self.tokens.get(&hash) {
+        if let Some(caller) = self.cache.get(&hash) {
             return Ok(Some(caller));
         }
-        let Some(row) = store::tokens::find_active_by_hash(&self.db, &hash).await? else {
+        let Some(row) = store::tokens::find_active_by_hash(self.writer.db(), &hash).await? else {
             return Ok(None);
         };
         let role = row.role.parse::<Role>().map_err(|e| {
@@ -146,16 +172,12 @@ impl Services {
             name: row.name,
             role,
         };
-        store::tokens::touch(&self.db, caller.token_id).await?;
-        self.tokens.put(hash, caller.clone());
+        store::tokens::touch(self.writer.db(), caller.token_id).await?;
+        self.cache.put(hash, caller.clone());
         Ok(Some(caller))
     }
 
-    pub async fn create_token(
-        &self,
-        actor: &Actor,
-        input: NewToken,
-    ) -> Result<TokenView, ServiceError> {
+    pub async fn create(&self, actor: &Actor, input: NewToken) -> Result<TokenView, ServiceError> {
         let mut errors = FieldErrors::new();
         let name = input
             .name
@@ -164,7 +186,7 @@ impl Services {
         errors.finish()?;
         let token = generate_token();
         let prefix: String = token.chars().take(TOKEN_PREFIX.len() + 6).collect();
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let row = store::tokens::insert(
             &*write,
             &name,
@@ -186,16 +208,16 @@ impl Services {
         })
     }
 
-    pub async fn list_tokens(&self) -> Result<Vec<TokenView>, ServiceError> {
-        Ok(store::tokens::list(&self.db)
+    pub async fn list(&self) -> Result<Vec<TokenView>, ServiceError> {
+        Ok(store::tokens::list(self.writer.db())
             .await?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
-    pub async fn revoke_token(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
-        let mut write = self.write(actor).await?;
+    pub async fn revoke(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {
+        let mut write = self.writer.write(actor).await?;
         let row = store::tokens::revoke(&*write, id).await?;
         let object = ObjectRef::new(ObjectKind::Token, id.to_string());
         let before = serde_json::json!({"name": row.name, "role": row.role, "prefix": row.prefix});
@@ -203,7 +225,7 @@ impl Services {
             .audit(Action::Revoke, &object, Some(before), None)
             .await?;
         write.commit().await?;
-        self.tokens.forget_id(id);
+        self.cache.forget_id(id);
         Ok(())
     }
 
@@ -211,11 +233,11 @@ impl Services {
     /// it to `<state_dir>/admin.token` with mode 0600, where `rayan-ctl` on this
     /// host finds it. Returns the file written, if any.
     pub async fn bootstrap_admin_token(&self) -> Result<Option<PathBuf>, ServiceError> {
-        if store::tokens::count_active(&self.db).await? > 0 {
+        if store::tokens::count_active(self.writer.db()).await? > 0 {
             return Ok(None);
         }
         let view = self
-            .create_token(
+            .create(
                 &Actor::system(),
                 NewToken {
                     role: Role::Admin,
@@ -224,7 +246,7 @@ impl Services {
             )
             .await?;
         let token = view.token.unwrap_or_default();
-        let path = self.settings.state_dir.join(ADMIN_TOKEN_FILE);
+        let path = self.state_dir.join(ADMIN_TOKEN_FILE);
         write_secret_file(&path, &token).map_err(|e| {
             ServiceError::Unavailable(format!(
                 "cannot write the admin token to {}: {e}",

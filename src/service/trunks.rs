@@ -10,11 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
-use super::{Page, Paging, ServiceError, Services};
+use super::write::Writer;
+use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
 use crate::model::{FieldErrors, Trunk};
 use crate::render::{RenderError, RenderSettings, render_trunk};
+use crate::secrets::Secrets;
 use crate::store::audit::Actor;
 use crate::store::trunks::{StoredTrunk, TrunkFilter, TrunkRow};
 use crate::store::{self};
@@ -190,7 +192,20 @@ fn row_of(trunk: &Trunk, secret_enc: Option<String>) -> TrunkRow {
     }
 }
 
-impl Services {
+/// Trunks: connections to providers, their secrets encrypted at rest.
+#[derive(Clone)]
+pub struct TrunkService {
+    writer: Writer,
+    secrets: Secrets,
+}
+
+impl TrunkService {
+    pub(super) fn new(writer: Writer, secrets: Secrets) -> Self {
+        TrunkService { writer, secrets }
+    }
+}
+
+impl TrunkService {
     async fn provider_template(
         &self,
         db: &impl ConnectionTrait,
@@ -238,18 +253,14 @@ impl Services {
                 name: &trunk.name,
                 context: &trunk.context,
             };
-            if let Some(clash) = self.inbound_clash(db, change).await? {
+            if let Some(clash) = inbound_layout::clash(db, change).await? {
                 errors.push("context", clash);
             }
         }
         Ok(errors.finish()?)
     }
 
-    pub async fn create_trunk(
-        &self,
-        actor: &Actor,
-        input: NewTrunk,
-    ) -> Result<TrunkView, ServiceError> {
+    pub async fn create(&self, actor: &Actor, input: NewTrunk) -> Result<TrunkView, ServiceError> {
         let errors = input.validate().err().unwrap_or_default();
         let now = Utc::now();
         let trunk = Trunk {
@@ -270,7 +281,7 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         self.check_trunk(&*write, &trunk, errors).await?;
         let secret_enc = trunk.password.as_deref().map(|p| self.secrets.encrypt(p));
         let stored = store::trunks::insert(&*write, row_of(&trunk, secret_enc)).await?;
@@ -288,11 +299,13 @@ impl Services {
         Ok(view)
     }
 
-    pub async fn get_trunk(&self, name: &str) -> Result<TrunkView, ServiceError> {
-        Ok(TrunkView::from(&store::trunks::get(&self.db, name).await?))
+    pub async fn get(&self, name: &str) -> Result<TrunkView, ServiceError> {
+        Ok(TrunkView::from(
+            &store::trunks::get(self.writer.db(), name).await?,
+        ))
     }
 
-    pub async fn list_trunks(
+    pub async fn list(
         &self,
         query: TrunkQuery,
         paging: Paging,
@@ -302,7 +315,7 @@ impl Services {
             enabled: query.enabled,
         };
         let (items, total) =
-            store::trunks::list(&self.db, &filter, paging.limit, paging.offset).await?;
+            store::trunks::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
         Ok(Page {
             items: items.iter().map(TrunkView::from).collect(),
             total,
@@ -311,14 +324,14 @@ impl Services {
         })
     }
 
-    pub async fn update_trunk(
+    pub async fn update(
         &self,
         actor: &Actor,
         name: &str,
         patch: TrunkPatch,
     ) -> Result<TrunkView, ServiceError> {
         let errors = patch.validate().err().unwrap_or_default();
-        let mut write = self.write(actor).await?;
+        let mut write = self.writer.write(actor).await?;
         let before = store::trunks::get(&*write, name).await?;
         let stored_password = before
             .row
@@ -348,8 +361,8 @@ impl Services {
         Ok(view)
     }
 
-    pub async fn delete_trunk(&self, actor: &Actor, name: &str) -> Result<ApplyView, ServiceError> {
-        let mut write = self.write(actor).await?;
+    pub async fn delete(&self, actor: &Actor, name: &str) -> Result<ApplyView, ServiceError> {
+        let mut write = self.writer.write(actor).await?;
         let trunk = store::trunks::get(&*write, name).await?;
         let users = store::routes::using_trunk(&*write, trunk.id).await?;
         if !users.is_empty() {

@@ -1,7 +1,7 @@
 //! The one write path. Every change of every kind goes through it:
 //!
 //! ```text
-//! let write = self.write(actor).await?;          // transaction (queued on SQLite)
+//! let write = self.writer.write(actor).await?;   // transaction (queued on SQLite)
 //! store::…::insert(&*write, row).await?;         // the kind's own store queries
 //! write.audit(Action::Create, &object, None, Some(after)).await?;
 //! let apply = write.commit_and_apply(&object).await?;   // commit, apply, wait as `Prefer` says
@@ -11,15 +11,17 @@
 //! dropping a `Write` without committing rolls everything back.
 
 use std::ops::Deref;
+use std::time::Duration;
 
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::Value;
 
-use super::applies::ApplyView;
-use super::{ServiceError, Services};
+use super::ServiceError;
+use super::applies::{ApplyView, WAIT_PREFERENCE};
+use crate::apply::ApplyHandle;
 use crate::model::ObjectRef;
 use crate::store::audit::{Actor, AuditEntry};
-use crate::store::{self, WriteTxn};
+use crate::store::{self, WriteGate, WriteTxn};
 
 /// What a write did to its object, as the audit log and the apply trigger say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,29 +48,52 @@ impl Action {
     }
 }
 
+/// What every service that writes shares: the database, the queue writes take
+/// turns in, and the apply worker that a committed write wakes.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    db: DatabaseConnection,
+    gate: WriteGate,
+    apply: ApplyHandle,
+    /// The longest a write waits for its apply (`apply.wait_ms`).
+    wait_limit: Duration,
+}
+
 /// A write in progress: one transaction and the actor it is for.
 pub(crate) struct Write<'a> {
-    services: &'a Services,
+    writer: &'a Writer,
     actor: &'a Actor,
     txn: WriteTxn,
     action: Option<Action>,
 }
 
-impl Services {
+impl Writer {
+    pub(crate) fn new(db: DatabaseConnection, apply: ApplyHandle, wait_limit: Duration) -> Self {
+        Writer {
+            gate: WriteGate::for_db(&db),
+            db,
+            apply,
+            wait_limit,
+        }
+    }
+
+    /// For reads; writes go through [`Writer::write`].
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Starts a write for `actor`; concurrent writes queue for their turn instead of
     /// failing.
     pub(crate) async fn write<'a>(&'a self, actor: &'a Actor) -> Result<Write<'a>, ServiceError> {
-        let txn = self.write_gate.begin(&self.db).await?;
+        let txn = self.gate.begin(&self.db).await?;
         Ok(Write {
-            services: self,
+            writer: self,
             actor,
             txn,
             action: None,
         })
     }
-}
 
-impl Services {
     /// Records an action that changed nothing rayan stores (a call placed or hung
     /// up over AMI), through the same path.
     pub(crate) async fn record_action(
@@ -81,6 +106,34 @@ impl Services {
         let mut write = self.write(actor).await?;
         write.audit(action, object, None, after).await?;
         write.commit().await
+    }
+
+    /// Wakes the apply worker after a committed write and waits (up to
+    /// `apply.wait_ms`, or less if the request prefers) for the outcome for `object`.
+    async fn after_write(&self, action: Action, object: &ObjectRef) -> ApplyView {
+        let rx = self.apply.request(object.trigger(action.as_str()), false);
+        let limit = WAIT_PREFERENCE
+            .try_with(|wait| *wait)
+            .map_or(self.wait_limit, |wait| wait.min(self.wait_limit));
+        if limit.is_zero() {
+            return ApplyView::pending(
+                "saved; the apply runs in the background (see GET /api/v1/applies)",
+            );
+        }
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(report)) => {
+                let (status, detail) = report.outcome_for(object);
+                ApplyView {
+                    id: Some(report.id),
+                    status,
+                    detail,
+                }
+            }
+            Ok(Err(_)) => ApplyView::pending(
+                "the apply worker is stopping; the change is saved and applied at the next start",
+            ),
+            Err(_) => ApplyView::pending("the apply is still running; see GET /api/v1/applies"),
+        }
     }
 }
 
@@ -117,9 +170,9 @@ impl Write<'_> {
     /// `applied` as long as the request allows (`Prefer`, `apply.wait_ms`).
     pub async fn commit_and_apply(self, applied: &ObjectRef) -> Result<ApplyView, ServiceError> {
         let action = self.action.unwrap_or(Action::Update);
-        let services = self.services;
+        let writer = self.writer;
         self.txn.commit().await?;
-        Ok(services.after_write(action, applied).await)
+        Ok(writer.after_write(action, applied).await)
     }
 }
 

@@ -34,7 +34,12 @@ fn asterisk(d: &TestDaemon) -> &AsteriskDouble {
 }
 
 fn hub(d: &TestDaemon) -> &EventHub {
-    &d.daemon.as_ref().expect("a running daemon").services.events
+    d.daemon
+        .as_ref()
+        .expect("a running daemon")
+        .services
+        .streams()
+        .hub()
 }
 
 /// `ContactStatus` as Asterisk 22 sends it (f1).

@@ -445,8 +445,8 @@ async fn snapshot_resolves_names_and_renders(backend: Backend) {
         StatusCode::CREATED
     );
 
-    let services = &d.daemon.as_ref().unwrap().services;
-    let snapshot = rayan::store::snapshot::load(&services.db, &services.secrets)
+    let daemon = d.daemon.as_ref().unwrap();
+    let snapshot = rayan::store::snapshot::load(daemon.db(), daemon.secrets())
         .await
         .unwrap();
     assert_eq!(snapshot.extensions.len(), 1);
@@ -465,7 +465,7 @@ async fn snapshot_resolves_names_and_renders(backend: Backend) {
     );
     assert_eq!(snapshot.inbound_routes[0].extension, "1001");
 
-    let providers = rayan::store::snapshot::provider_templates(&services.db)
+    let providers = rayan::store::snapshot::provider_templates(daemon.db())
         .await
         .unwrap();
     assert_eq!(providers.len(), 10);

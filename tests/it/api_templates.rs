@@ -283,6 +283,7 @@ async fn start_up_sync_keeps_admin_templates(backend: Backend) {
     );
     let services = &d.daemon.as_ref().unwrap().services;
     services
+        .templates()
         .sync_builtin_templates()
         .await
         .expect("a second sync");

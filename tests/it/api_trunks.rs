@@ -353,12 +353,12 @@ async fn password_is_never_readable(backend: Backend) {
     assert_eq!(mode & 0o777, 0o600);
 
     // The plain password appears only where Asterisk needs it: the rendered pjsip.conf.
-    let services = &d.daemon.as_ref().unwrap().services;
-    let snapshot = rayan::store::snapshot::load(&services.db, &services.secrets)
+    let daemon = d.daemon.as_ref().unwrap();
+    let snapshot = rayan::store::snapshot::load(daemon.db(), daemon.secrets())
         .await
         .unwrap();
     assert_eq!(snapshot.trunks[0].password.as_deref(), Some(new_password));
-    let providers = rayan::store::snapshot::provider_templates(&services.db)
+    let providers = rayan::store::snapshot::provider_templates(daemon.db())
         .await
         .unwrap();
     let rendered = render_all(&snapshot, &providers, &RenderSettings::default()).unwrap();

@@ -91,7 +91,7 @@ impl Tail {
 
 /// Waits until the hub has `n` subscribers (the tail is connected).
 async fn subscribers(d: &TestDaemon, n: usize) {
-    let hub = &d.daemon.as_ref().expect("daemon").services.events;
+    let hub = &d.daemon.as_ref().expect("daemon").services.streams().hub();
     let deadline = tokio::time::Instant::now() + crate::support::ws::PATIENCE;
     while hub.subscriber_count() != n {
         assert!(
