@@ -70,6 +70,45 @@ pub struct Settings {
     pub events: EventSettings,
     pub asterisk: AsteriskSettings,
     pub kamailio: Option<KamailioSettings>,
+    pub cluster: ClusterSettings,
+}
+
+/// Several nodes on one PostgreSQL: how they keep track of each other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// How often a node says it is alive, with its Asterisk's state.
+    pub heartbeat_ms: u64,
+    /// A node not heard from this long counts as down: Kamailio stops sending it
+    /// calls and writes stop waiting for it.
+    pub node_timeout_ms: u64,
+    /// How often a node compares what it applied with the database, besides the
+    /// change announcements (which can be lost).
+    pub check_interval_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 2_000,
+            node_timeout_ms: 6_000,
+            check_interval_ms: 30_000,
+        }
+    }
+}
+
+impl ClusterSettings {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    pub fn node_timeout(&self) -> Duration {
+        Duration::from_millis(self.node_timeout_ms)
+    }
+
+    pub fn check_interval(&self) -> Duration {
+        Duration::from_millis(self.check_interval_ms)
+    }
 }
 
 /// How the HTTP listener treats its connections: slow or silent clients must not
@@ -189,6 +228,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             extensions: ExtensionSettings::default(),
             apply: ApplySettings::default(),
+            cluster: ClusterSettings::default(),
             events: EventSettings::default(),
             kamailio: None,
         }
@@ -366,6 +406,21 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "max_body_bytes",
                 "must be at least 1024",
+            ));
+        }
+        let cluster = &self.cluster;
+        for (key, value) in [
+            ("cluster.heartbeat_ms", cluster.heartbeat_ms),
+            ("cluster.check_interval_ms", cluster.check_interval_ms),
+        ] {
+            if !(100..=3_600_000).contains(&value) {
+                return Err(ConfigError::invalid(key, "must be 100 to 3600000"));
+            }
+        }
+        if cluster.node_timeout_ms < 2 * cluster.heartbeat_ms {
+            return Err(ConfigError::invalid(
+                "cluster.node_timeout_ms",
+                "must be at least twice cluster.heartbeat_ms",
             ));
         }
         let http = &self.http;

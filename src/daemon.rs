@@ -44,6 +44,11 @@ pub enum DaemonError {
     Locked { dir: PathBuf, holder: String },
     #[error("cannot use the key for trunk secrets: {0}")]
     Secrets(#[from] SecretError),
+    #[error(
+        "the key {} is not the one the other nodes encrypt trunk secrets with (its key check value differs from the database's): copy secret.key from a working node into state_dir, see docs/operations.md",
+        .0.display()
+    )]
+    ForeignKey(PathBuf),
     #[error("cannot open the database: {0}")]
     Database(#[from] StoreError),
     #[error("start-up failed: {0}")]
@@ -263,6 +268,14 @@ impl Daemon {
         crate::service::kamailio::register_local_node(&db, &settings).await?;
         let settings = Arc::new(settings);
         let secrets = Secrets::load_or_create(&settings.state_dir)?;
+        let check = secrets.check_value();
+        if store::cluster::settle_key_check(&db, &check).await? != check {
+            return Err(DaemonError::ForeignKey(
+                settings.state_dir.join(crate::secrets::KEY_FILE),
+            ));
+        }
+        let (leadership, held_lock) =
+            crate::service::cluster::claim_kamailio(&db, &settings).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
 
         // AMI connects in the background: a daemon whose Asterisk is down still
@@ -292,6 +305,7 @@ impl Daemon {
                 ami: ami.clone(),
                 events,
                 secrets: secrets.clone(),
+                kamailio_leader: leadership.flag(),
             },
             shutdown_rx.clone(),
         );
@@ -300,7 +314,8 @@ impl Daemon {
         let registrations = Registrations::default();
         let (history_sink, history) =
             spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
-        let background = vec![
+        let apply_handle = apply.clone();
+        let mut background = vec![
             registrations.track(ami.clone(), shutdown_rx.clone()),
             feed_events(
                 ami.clone(),
@@ -325,6 +340,18 @@ impl Daemon {
             events: hub,
             secrets: secrets.clone(),
         });
+        background.extend(
+            crate::service::cluster::Follower {
+                db: db.clone(),
+                settings: settings.clone(),
+                apply: apply_handle,
+                tokens: services.tokens().clone(),
+                ami: ami.clone(),
+                leadership,
+                held: held_lock,
+            }
+            .spawn(shutdown_rx.clone()),
+        );
         services.templates().sync_builtin_templates().await?;
         if let Some(path) = services.tokens().bootstrap_admin_token().await? {
             tracing::info!(file = %path.display(), "first start: wrote an admin token");

@@ -10,9 +10,10 @@ use super::error::{ApiResult, Problem};
 use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::service::Page;
 use crate::service::applies::ApplyView;
+use crate::service::cluster::NodeView;
 use crate::service::kamailio::{
     AddressPatch, AddressView, DeletedView, DestinationPatch, DestinationView, KamailioStatus,
-    NewAddress, NewDestination, NodeView,
+    NewAddress, NewDestination,
 };
 
 fn write_status(apply: Option<&ApplyView>, done: StatusCode) -> StatusCode {
@@ -31,7 +32,7 @@ pub async fn list_nodes(
     Paged { paging, .. }: Paged,
 ) -> ApiResult<axum::Json<Page<NodeView>>> {
     Ok(axum::Json(
-        paging.page(state.services.kamailio().list_nodes().await?),
+        paging.page(state.services.cluster().list_nodes().await?),
     ))
 }
 

@@ -73,6 +73,8 @@ impl List {
 
 pub struct KamailioStage {
     settings: KamailioSettings,
+    /// A node silent this long leaves dispatcher set 1's rotation.
+    node_timeout: std::time::Duration,
     rpc: KamailioRpc,
     write: WriteOptions,
     dispatcher: List,
@@ -80,9 +82,14 @@ pub struct KamailioStage {
 }
 
 impl KamailioStage {
-    pub fn new(settings: &KamailioSettings, keep_backups: usize) -> Result<Self, KamailioError> {
+    pub fn new(
+        settings: &KamailioSettings,
+        keep_backups: usize,
+        node_timeout: std::time::Duration,
+    ) -> Result<Self, KamailioError> {
         Ok(KamailioStage {
             settings: settings.clone(),
+            node_timeout,
             rpc: KamailioRpc::new(&settings.rpc_url, RPC_TIMEOUT)?,
             write: WriteOptions {
                 keep_backups,
@@ -101,7 +108,11 @@ impl KamailioStage {
 
     pub async fn run(&mut self, db: &DatabaseConnection, force: bool) -> StageOutcome {
         let mut out = StageOutcome::default();
-        let lists = match store::kamailio::lists(db).await {
+        let health = store::kamailio::NodeHealthRule {
+            now: chrono::Utc::now(),
+            timeout: self.node_timeout,
+        };
+        let lists = match store::kamailio::lists(db, &health).await {
             Ok(lists) => lists,
             Err(e) => {
                 out.objects.push(object(

@@ -68,6 +68,8 @@ pub struct ApplyContext {
     pub events: EventSink,
     /// Decrypts trunk passwords for rendering.
     pub secrets: crate::secrets::Secrets,
+    /// Whether this node writes Kamailio's lists now (one node per Kamailio does).
+    pub kamailio_leader: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ApplyContext {
@@ -134,11 +136,13 @@ pub fn spawn(
         shutdown.clone(),
     );
     let kamailio = ctx.settings.kamailio.as_ref().and_then(|k| {
-        KamailioStage::new(k, ctx.settings.asterisk.keep_backups)
-            .map_err(
-                |e| tracing::error!(error = %e, "kamailio is configured but cannot be reached"),
-            )
-            .ok()
+        KamailioStage::new(
+            k,
+            ctx.settings.asterisk.keep_backups,
+            ctx.settings.cluster.node_timeout(),
+        )
+        .map_err(|e| tracing::error!(error = %e, "kamailio is configured but cannot be reached"))
+        .ok()
     });
     let mut worker = Worker {
         kamailio,
@@ -408,6 +412,8 @@ impl Worker {
     async fn run(&mut self, trigger: &str, force: bool) -> ApplyReport {
         let started = Utc::now();
         let clock = Instant::now();
+        // Read before rendering: the files written reflect at least this change.
+        let generation = store::cluster::generation(&self.ctx.db).await;
         let row =
             store::applies::begin(&self.ctx.db, &self.ctx.settings.node, trigger, false).await;
         let outcomes = match self.apply(force).await {
@@ -451,6 +457,23 @@ impl Worker {
             restart_required: outcomes.restart_required,
             detail: outcomes.detail,
         };
+        match generation {
+            Ok(generation) => {
+                let applied = store::cluster::Applied {
+                    node: &self.ctx.settings.node,
+                    generation,
+                    caught_up: report.status != Outcome::Pending,
+                    apply_id: id,
+                    status: report.status.as_str(),
+                    finished_at: report.finished_at,
+                    objects: &report.objects,
+                };
+                if let Err(e) = store::cluster::record_applied(&self.ctx.db, &applied).await {
+                    tracing::warn!(error = %e, "cannot record what this node applied");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the change counter"),
+        }
         crate::metrics::record_apply(report.status.as_str(), clock.elapsed());
         let failed = report
             .objects
@@ -502,6 +525,14 @@ impl Worker {
         let Some(stage) = self.kamailio.as_mut() else {
             return outcomes;
         };
+        // Another node holds this Kamailio's lock and writes its lists.
+        if !self
+            .ctx
+            .kamailio_leader
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return outcomes;
+        }
         let stage = stage.run(&self.ctx.db, force).await;
         if stage.objects.iter().any(|o| o.status == Outcome::Failed) {
             outcomes.status = Outcome::Failed;

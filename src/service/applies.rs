@@ -1,5 +1,6 @@
 //! Applies: waiting for the one a write triggered, listing, forcing, dry runs.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -20,6 +21,20 @@ pub struct ApplyView {
     pub status: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// With `Prefer: wait-for=all`: the outcome on every other live node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<BTreeMap<String, NodeOutcome>>,
+}
+
+/// An object's outcome on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct NodeOutcome {
+    pub status: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When that node's apply of it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl ApplyView {
@@ -32,6 +47,7 @@ impl ApplyView {
             id: None,
             status: Outcome::Pending,
             detail: Some(detail.into()),
+            nodes: None,
         }
     }
 }
@@ -77,10 +93,18 @@ impl From<store::applies::ApplyRow> for ApplyRecord {
     }
 }
 
+/// How the client asked a write to wait (HTTP `Prefer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitPreference {
+    /// At most this long for the apply; never longer than `apply.wait_ms`.
+    pub limit: Option<Duration>,
+    /// Also for every other live node (`wait-for=all`).
+    pub all_nodes: bool,
+}
+
 tokio::task_local! {
-    /// How long the current request lets its write wait for the apply, when
-    /// the client said (HTTP `Prefer`); never longer than `apply.wait_ms`.
-    pub static WAIT_PREFERENCE: Duration;
+    /// The current request's wait preference, when the client stated one.
+    pub static WAIT_PREFERENCE: WaitPreference;
 }
 
 /// Applies of this node: listing them, forcing one, dry runs.

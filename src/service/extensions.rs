@@ -48,6 +48,9 @@ pub struct ExtensionView {
     /// In answers to writes: what Asterisk loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyView>,
+    /// When shown alone: its last outcome on each node that applied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<std::collections::BTreeMap<String, crate::apply::Outcome>>,
 }
 
 impl From<&Extension> for ExtensionView {
@@ -66,6 +69,7 @@ impl From<&Extension> for ExtensionView {
             password: None,
             registration: None,
             apply: None,
+            nodes: None,
         }
     }
 }
@@ -188,7 +192,13 @@ impl ExtensionService {
     }
 
     pub async fn get(&self, number: &str) -> Result<ExtensionView, ServiceError> {
-        Ok(self.extension_view(&store::extensions::get(self.writer.db(), number).await?))
+        let mut view =
+            self.extension_view(&store::extensions::get(self.writer.db(), number).await?);
+        view.nodes = Some(
+            super::cluster::outcomes_by_node(self.writer.db(), &ObjectRef::extension(number))
+                .await?,
+        );
+        Ok(view)
     }
 
     pub async fn list(

@@ -22,38 +22,13 @@ use crate::model::validate::double_option;
 use crate::store;
 use crate::store::audit::Actor;
 use crate::store::kamailio::{
-    AddressFields, AddressRow, DispatcherFields, DispatcherRow, NodeRow, attributes_text,
-    state_name,
+    AddressFields, AddressRow, DispatcherFields, DispatcherRow, attributes_text, state_name,
 };
 
 /// Every RPC call to Kamailio from a request finishes within this.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// The stored attributes column holds at most this much JSON.
 const MAX_ATTRIBUTES_JSON: usize = 255;
-
-/// An Asterisk node rayan knows.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct NodeView {
-    pub name: String,
-    /// `sip:<IP>[:port]`, the node's destination in dispatcher set 1; absent
-    /// when the node has none.
-    pub sip_address: Option<String>,
-    pub ami_address: String,
-    pub last_seen_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<NodeRow> for NodeView {
-    fn from(row: NodeRow) -> Self {
-        NodeView {
-            name: row.name,
-            sip_address: (!row.sip_address.is_empty()).then_some(row.sip_address),
-            ami_address: row.ami_address,
-            last_seen_at: row.last_seen_at,
-            created_at: row.created_at,
-        }
-    }
-}
 
 /// The administrator's intent for a destination (the list's flags column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -387,14 +362,6 @@ impl KamailioService {
                     .into(),
             )
         })
-    }
-
-    pub async fn list_nodes(&self) -> Result<Vec<NodeView>, ServiceError> {
-        Ok(store::kamailio::nodes(self.writer.db())
-            .await?
-            .into_iter()
-            .map(NodeView::from)
-            .collect())
     }
 
     pub async fn list_destinations(&self) -> Result<Vec<DestinationView>, ServiceError> {

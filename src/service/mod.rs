@@ -7,6 +7,7 @@ pub mod audit;
 pub mod calls;
 pub mod catalog;
 pub mod click_to_call;
+pub mod cluster;
 pub mod extensions;
 mod inbound_layout;
 pub mod kamailio;
@@ -36,6 +37,7 @@ use applies::ApplyService;
 use asterisk::AsteriskService;
 use audit::AuditService;
 use calls::CallService;
+use cluster::ClusterService;
 use extensions::ExtensionService;
 use kamailio::KamailioService;
 use routes::RouteService;
@@ -181,6 +183,7 @@ pub struct Services {
     applies: ApplyService,
     audit: AuditService,
     streams: StreamService,
+    cluster: ClusterService,
 }
 
 impl Services {
@@ -194,7 +197,7 @@ impl Services {
             events,
             secrets,
         } = parts;
-        let writer = Writer::new(db.clone(), apply.clone(), settings.apply_wait());
+        let writer = Writer::new(db.clone(), apply.clone(), &settings);
         Services {
             extensions: ExtensionService::new(writer.clone(), registrations, &settings),
             trunks: TrunkService::new(writer.clone(), secrets.clone()),
@@ -220,6 +223,7 @@ impl Services {
             applies: ApplyService::new(db.clone(), apply, settings.node.clone()),
             audit: AuditService::new(db.clone()),
             streams: StreamService::new(events, settings.events.clone()),
+            cluster: ClusterService::new(db.clone(), &settings.cluster),
             db,
         }
     }
@@ -271,6 +275,10 @@ impl Services {
 
     pub fn streams(&self) -> &StreamService {
         &self.streams
+    }
+
+    pub fn cluster(&self) -> &ClusterService {
+        &self.cluster
     }
 }
 

@@ -45,6 +45,9 @@ pub struct TrunkView {
     /// In answers to writes: what Asterisk loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyView>,
+    /// When shown alone: its last outcome on each node that applied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<std::collections::BTreeMap<String, crate::apply::Outcome>>,
 }
 
 impl From<&StoredTrunk> for TrunkView {
@@ -65,6 +68,7 @@ impl From<&StoredTrunk> for TrunkView {
             created_at: t.created_at,
             updated_at: t.updated_at,
             apply: None,
+            nodes: None,
         }
     }
 }
@@ -300,9 +304,11 @@ impl TrunkService {
     }
 
     pub async fn get(&self, name: &str) -> Result<TrunkView, ServiceError> {
-        Ok(TrunkView::from(
-            &store::trunks::get(self.writer.db(), name).await?,
-        ))
+        let mut view = TrunkView::from(&store::trunks::get(self.writer.db(), name).await?);
+        view.nodes = Some(
+            super::cluster::outcomes_by_node(self.writer.db(), &ObjectRef::trunk(name)).await?,
+        );
+        Ok(view)
     }
 
     pub async fn list(

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Validation happens before (in `model`, then the checks that need the database);
-//! dropping a `Write` without committing rolls everything back.
+//! dropping a `Write` without committing rolls everything back. A commit bumps the
+//! change counter every node follows (`store::cluster`), in the same transaction.
 
 use std::ops::Deref;
 use std::time::Duration;
@@ -57,6 +58,10 @@ pub(crate) struct Writer {
     apply: ApplyHandle,
     /// The longest a write waits for its apply (`apply.wait_ms`).
     wait_limit: Duration,
+    /// This node: its name goes with every change announcement.
+    node: String,
+    /// Silent this long, another node is not waited for.
+    node_timeout: Duration,
 }
 
 /// A write in progress: one transaction and the actor it is for.
@@ -68,12 +73,18 @@ pub(crate) struct Write<'a> {
 }
 
 impl Writer {
-    pub(crate) fn new(db: DatabaseConnection, apply: ApplyHandle, wait_limit: Duration) -> Self {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        apply: ApplyHandle,
+        settings: &crate::config::Settings,
+    ) -> Self {
         Writer {
             gate: WriteGate::for_db(&db),
             db,
             apply,
-            wait_limit,
+            wait_limit: settings.apply_wait(),
+            node: settings.node.clone(),
+            node_timeout: settings.cluster.node_timeout(),
         }
     }
 
@@ -105,16 +116,45 @@ impl Writer {
     ) -> Result<(), ServiceError> {
         let mut write = self.write(actor).await?;
         write.audit(action, object, None, after).await?;
-        write.commit().await
+        // Nothing any node renders changed: no generation, no announcement.
+        write.txn.commit().await?;
+        Ok(())
     }
 
     /// Wakes the apply worker after a committed write and waits (up to
     /// `apply.wait_ms`, or less if the request prefers) for the outcome for `object`.
-    async fn after_write(&self, action: Action, object: &ObjectRef) -> ApplyView {
+    async fn after_write(&self, action: Action, object: &ObjectRef, generation: i64) -> ApplyView {
+        let started = tokio::time::Instant::now();
         let rx = self.apply.request(object.trigger(action.as_str()), false);
-        let limit = WAIT_PREFERENCE
-            .try_with(|wait| *wait)
+        let preference = WAIT_PREFERENCE.try_with(|p| *p).unwrap_or_default();
+        let limit = preference
+            .limit
             .map_or(self.wait_limit, |wait| wait.min(self.wait_limit));
+        let mut view = self.own_outcome(rx, object, limit).await;
+        if preference.all_nodes && !limit.is_zero() {
+            let others = super::cluster::wait_for_others(
+                &self.db,
+                &self.node,
+                self.node_timeout,
+                object,
+                generation,
+                started + limit,
+            )
+            .await;
+            match others {
+                Ok(others) => view.nodes = Some(others),
+                Err(e) => tracing::warn!(error = %e, "cannot read the other nodes' outcomes"),
+            }
+        }
+        view
+    }
+
+    async fn own_outcome(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<std::sync::Arc<crate::apply::ApplyReport>>,
+        object: &ObjectRef,
+        limit: Duration,
+    ) -> ApplyView {
         if limit.is_zero() {
             return ApplyView::pending(
                 "saved; the apply runs in the background (see GET /api/v1/applies)",
@@ -127,6 +167,7 @@ impl Writer {
                     id: Some(report.id),
                     status,
                     detail,
+                    nodes: None,
                 }
             }
             Ok(Err(_)) => ApplyView::pending(
@@ -161,7 +202,9 @@ impl Write<'_> {
     }
 
     /// Commits a change that Asterisk and Kamailio do not see (a token, a template).
+    /// Every node learns of it: their token caches and templates follow.
     pub async fn commit(self) -> Result<(), ServiceError> {
+        store::cluster::bump(&*self.txn, &self.writer.node).await?;
         self.txn.commit().await?;
         Ok(())
     }
@@ -171,8 +214,9 @@ impl Write<'_> {
     pub async fn commit_and_apply(self, applied: &ObjectRef) -> Result<ApplyView, ServiceError> {
         let action = self.action.unwrap_or(Action::Update);
         let writer = self.writer;
+        let generation = store::cluster::bump(&*self.txn, &writer.node).await?;
         self.txn.commit().await?;
-        Ok(writer.after_write(action, applied).await)
+        Ok(writer.after_write(action, applied, generation).await)
     }
 }
 

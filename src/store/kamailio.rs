@@ -273,9 +273,30 @@ pub struct KamailioLists {
     pub addresses: Vec<TrustedAddress>,
 }
 
+/// Which nodes take calls: those heard from within `timeout` of `now` whose
+/// Asterisk is connected. The others stay in set 1, disabled.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeHealthRule {
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub timeout: std::time::Duration,
+}
+
+impl NodeHealthRule {
+    pub fn takes_calls(&self, node: &NodeRow) -> bool {
+        let timeout = chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::MAX);
+        node.ami_connected
+            && node
+                .last_seen_at
+                .is_some_and(|seen| self.now - seen <= timeout)
+    }
+}
+
 /// Set 1 from the nodes (a destination stored for the same URI wins), the
 /// stored destinations, and the stored trusted addresses.
-pub async fn lists(db: &sea_orm::DatabaseConnection) -> Result<KamailioLists, StoreError> {
+pub async fn lists(
+    db: &sea_orm::DatabaseConnection,
+    health: &NodeHealthRule,
+) -> Result<KamailioLists, StoreError> {
     let stored = dispatchers(db)
         .await?
         .iter()
@@ -296,7 +317,11 @@ pub async fn lists(db: &sea_orm::DatabaseConnection) -> Result<KamailioLists, St
             destinations.push(Destination {
                 set_id: NODE_SET,
                 uri,
-                state: DispatcherState::Active,
+                state: if health.takes_calls(&node) {
+                    DispatcherState::Active
+                } else {
+                    DispatcherState::Disabled
+                },
                 priority: 0,
                 attrs: Attributes::default(),
             });

@@ -3,6 +3,7 @@
 pub mod applies;
 pub mod audit;
 pub mod calls;
+pub mod cluster;
 pub mod entities;
 pub mod extensions;
 pub mod kamailio;
