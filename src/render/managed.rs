@@ -451,7 +451,9 @@ impl<'a> ManagedFile<'a> {
     }
 
     /// Makes the file's managed blocks exactly `desired`: existing ones are replaced in
-    /// place, missing ones appended in the given order, the others removed. Returns what
+    /// place, a missing one goes right after the block that precedes it in `desired`
+    /// (before the first one, or at the end of a file without any), the others are
+    /// removed. Returns what
     /// differed (the same as [`ManagedFile::drift`] before the edit).
     pub fn set_blocks(&mut self, desired: &[ManagedBlock]) -> Result<Vec<Drift>, RenderError> {
         self.replace_blocks(desired).map(|(drift, _)| drift)
@@ -484,11 +486,26 @@ impl<'a> ManagedFile<'a> {
                 });
             }
         }
+        // Which wanted blocks the file has already: a missing one goes right after
+        // the block that precedes it in `desired`, so that the layout is the same
+        // whichever order the blocks arrived in (nodes sharing one database end
+        // with identical files).
         let mut placed = vec![false; desired.len()];
+        for part in &self.parts {
+            if let Part::Block { id, .. } = part
+                && let Some(&i) = wanted.get(id.as_ref())
+            {
+                placed[i] = true;
+            }
+        }
         let mut changed = vec![false; desired.len()];
         let mut unexpected = Vec::new();
         let mut removed = Vec::new();
         let mut parts = Vec::with_capacity(self.parts.len() + desired.len());
+        // Missing blocks are emitted in `desired` order up to this index.
+        let mut next_missing = 0;
+        // Where the part after the last wanted block went.
+        let mut after_last_block: Option<usize> = None;
         for mut part in std::mem::take(&mut self.parts) {
             if let Part::Block { id, body, .. } = &part {
                 if keep.iter().any(|k| k == id.as_ref()) && !wanted.contains_key(id.as_ref()) {
@@ -503,15 +520,28 @@ impl<'a> ManagedFile<'a> {
                     removed.push(ManagedBlock::new(id.as_ref(), body.as_ref()));
                     continue;
                 };
-                placed[i] = true;
+                let missing: Vec<Part<'_>> = (next_missing..i.max(next_missing))
+                    .filter(|&m| !placed[m])
+                    .map(|m| Self::new_part(&desired[m]))
+                    .collect();
+                next_missing = next_missing.max(i + 1);
+                let at = after_last_block.unwrap_or(parts.len());
+                parts.splice(at..at, missing);
                 changed[i] = Self::set_body(&mut part, &desired[i].body);
+                parts.push(part);
+                after_last_block = Some(parts.len());
+                continue;
             }
             parts.push(part);
         }
+        let rest: Vec<Part<'_>> = (next_missing..desired.len())
+            .filter(|&m| !placed[m])
+            .map(|m| Self::new_part(&desired[m]))
+            .collect();
+        parts.extend(rest);
         let mut drift = Vec::with_capacity(unexpected.len());
         for ((block, placed), changed) in desired.iter().zip(placed).zip(changed) {
             if !placed {
-                parts.push(Self::new_part(block));
                 drift.push(Drift {
                     id: block.id.clone(),
                     kind: DriftKind::Missing,
@@ -763,7 +793,7 @@ mod tests {
         file.set_blocks(&desired).unwrap();
         assert_eq!(
             file.render(),
-            "head\nmid\n; BEGIN MANAGED - B\nb2\n; END MANAGED - B\ntail\n; BEGIN MANAGED - C\nc\n; END MANAGED - C\n"
+            "head\nmid\n; BEGIN MANAGED - C\nc\n; END MANAGED - C\n; BEGIN MANAGED - B\nb2\n; END MANAGED - B\ntail\n"
         );
         let again = file.render();
         assert!(
@@ -772,5 +802,40 @@ mod tests {
                 .drift(&desired)
                 .is_empty()
         );
+    }
+}
+
+#[cfg(test)]
+mod arrival_order {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Nodes apply the same blocks in different batches; their files must not differ.
+        #[test]
+        fn the_layout_does_not_depend_on_the_batches(
+            count in 1usize..12,
+            first_batch in proptest::collection::vec(any::<bool>(), 12),
+            head in "[a-z ]{0,8}",
+        ) {
+            let desired: Vec<ManagedBlock> = (0..count)
+                .map(|i| ManagedBlock::new(format!("B{i:02}"), format!("body {i}")))
+                .collect();
+            let start = format!("{head}\n");
+            let mut at_once = ManagedFile::parse(&start, ";").unwrap();
+            at_once.set_blocks(&desired).unwrap();
+            let early: Vec<ManagedBlock> = desired
+                .iter()
+                .zip(&first_batch)
+                .filter(|(_, early)| **early)
+                .map(|(b, _)| b.clone())
+                .collect();
+            let mut in_two = ManagedFile::parse(&start, ";").unwrap();
+            in_two.set_blocks(&early).unwrap();
+            let between = in_two.render();
+            let mut second = ManagedFile::parse(&between, ";").unwrap();
+            second.set_blocks(&desired).unwrap();
+            prop_assert_eq!(second.render(), at_once.render());
+        }
     }
 }

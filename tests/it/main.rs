@@ -32,6 +32,7 @@ mod apply_crash;
 mod cli;
 mod cli_config;
 mod cli_events;
+mod cluster;
 mod events_hub;
 mod events_props;
 mod events_transcripts;
