@@ -326,6 +326,7 @@ const SECTIONS: &[&str] = &[
     "events",
     "asterisk",
     "kamailio",
+    "cluster",
 ];
 
 impl Settings {
@@ -736,6 +737,7 @@ mod tests {
                 ("RAYAN_ASTERISK_AMI_ADDR", "10.0.0.2:5038"),
                 ("RAYAN_APPLY_DEBOUNCE_MS", "75"),
                 ("RAYAN_NODE", "pbx7"),
+                ("RAYAN_CLUSTER_HEARTBEAT_MS", "500"),
             ]),
         )
         .unwrap();
@@ -743,6 +745,7 @@ mod tests {
         assert_eq!(s.asterisk.ami_addr, "10.0.0.2:5038");
         assert_eq!(s.apply.debounce_ms, 75);
         assert_eq!(s.node, "pbx7");
+        assert_eq!(s.cluster.heartbeat_ms, 500);
     }
 
     #[test]

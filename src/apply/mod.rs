@@ -40,6 +40,8 @@ pub use crate::model::apply::{
 
 pub(crate) struct ApplyRequest {
     pub trigger: String,
+    /// When it was asked for: the gaps between requests tell a burst.
+    pub at: std::time::Instant,
     pub force: bool,
     pub respond: Option<oneshot::Sender<Arc<ApplyReport>>>,
 }
@@ -62,6 +64,7 @@ impl ApplyHandle {
     ) -> oneshot::Receiver<Arc<ApplyReport>> {
         let (respond, rx) = oneshot::channel();
         let _ = self.tx.send(ApplyRequest {
+            at: std::time::Instant::now(),
             trigger: trigger.into(),
             force,
             respond: Some(respond),
@@ -72,6 +75,7 @@ impl ApplyHandle {
     /// Wakes the worker without waiting for the outcome.
     pub fn nudge(&self, trigger: impl Into<String>) {
         let _ = self.tx.send(ApplyRequest {
+            at: std::time::Instant::now(),
             trigger: trigger.into(),
             force: false,
             respond: None,

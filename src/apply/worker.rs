@@ -112,6 +112,8 @@ struct Worker {
     desired: Arc<Mutex<Option<RenderedConfig>>>,
     /// Present when Kamailio is configured.
     kamailio: Option<KamailioStage>,
+    /// The change counter read by the running apply, until recorded.
+    generation: Option<i64>,
 }
 
 /// Starts the worker. It runs a first apply at once (converging after a crash),
@@ -151,6 +153,7 @@ pub fn spawn(
         status,
         pending: BTreeMap::new(),
         desired,
+        generation: None,
     };
     let debounce = worker.ctx.settings.apply_debounce();
     let task = tokio::spawn(async move {
@@ -160,8 +163,15 @@ pub fn spawn(
             tracing::warn!(error = %e, "cannot close interrupted applies");
         }
         let mut ami_state = worker.ctx.ami.state();
-        let mut last_apply = std::time::Instant::now();
+        // When the latest change was asked for: the gap to the next one decides
+        // whether that one is part of a burst.
+        let mut last_request = std::time::Instant::now();
+        let mut last_apply_end = std::time::Instant::now();
+        // Whether the last apply answered writes that waited for it: their
+        // clients are likely to send the next ones at once.
+        let mut answered_waiters = false;
         let mut batch: Vec<ApplyRequest> = vec![ApplyRequest {
+            at: std::time::Instant::now(),
             trigger: "start".into(),
             force: false,
             respond: None,
@@ -177,20 +187,29 @@ pub fn spawn(
                         if changed.is_err() { break; }
                         let connected = ami_state.borrow_and_update().is_connected();
                         if connected && worker.owes_asterisk() {
-                            batch.push(ApplyRequest { trigger: "asterisk reconnected".into(), force: false, respond: None });
+                            batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "asterisk reconnected".into(), force: false, respond: None });
                         }
                         continue;
                     }
                     _ = tokio::time::sleep(kamailio_stage::RETRY_INTERVAL), if worker.owes_kamailio() => {
-                        batch.push(ApplyRequest { trigger: "kamailio retry".into(), force: false, respond: None });
+                        batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, respond: None });
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
                 // A change on an idle system goes at once; whatever arrives
-                // meanwhile is taken by the next apply. A change that follows
-                // an apply closely is part of a burst: wait for the burst to
-                // pause, so that it becomes one apply.
-                if last_apply.elapsed() < debounce.quiet {
+                // meanwhile is taken by the next apply. A change asked for
+                // soon after the one before is part of a burst: wait for the
+                // burst to pause, so that it becomes one apply. (Measured
+                // between requests; a change asked for while an apply ran, or
+                // soon after one that answered waiting writers, is part of a
+                // burst too. Not merely soon after any apply: a node following
+                // another's writes hears of each just after its own apply of
+                // the one before, and would otherwise wait each time.)
+                let at = batch.iter().map(|r| r.at).max().unwrap_or(last_request);
+                let gap = at.saturating_duration_since(last_request);
+                last_request = at;
+                let after_answers = answered_waiters && last_apply_end.elapsed() < debounce.quiet;
+                if gap < debounce.quiet || at < last_apply_end || after_answers {
                     if !gather_burst(&mut rx, &mut batch, debounce).await {
                         break;
                     }
@@ -201,6 +220,7 @@ pub fn spawn(
             while let Ok(request) = rx.try_recv() {
                 batch.push(request);
             }
+            last_request = batch.iter().map(|r| r.at).fold(last_request, std::cmp::max);
             let mut triggers: Vec<String> = Vec::new();
             for r in &batch {
                 if !triggers.contains(&r.trigger) {
@@ -209,12 +229,14 @@ pub fn spawn(
             }
             let force = batch.iter().any(|r| r.force);
             let report = Arc::new(worker.run(&summarise(&triggers), force).await);
-            last_apply = std::time::Instant::now();
+            last_apply_end = std::time::Instant::now();
+            answered_waiters = batch.iter().any(|r| r.respond.is_some());
             for request in batch.drain(..) {
                 if let Some(respond) = request.respond {
                     let _ = respond.send(report.clone());
                 }
             }
+            worker.record_for_cluster(&report).await;
         }
         drift_task.abort();
     });
@@ -457,23 +479,9 @@ impl Worker {
             restart_required: outcomes.restart_required,
             detail: outcomes.detail,
         };
-        match generation {
-            Ok(generation) => {
-                let applied = store::cluster::Applied {
-                    node: &self.ctx.settings.node,
-                    generation,
-                    caught_up: report.status != Outcome::Pending,
-                    apply_id: id,
-                    status: report.status.as_str(),
-                    finished_at: report.finished_at,
-                    objects: &report.objects,
-                };
-                if let Err(e) = store::cluster::record_applied(&self.ctx.db, &applied).await {
-                    tracing::warn!(error = %e, "cannot record what this node applied");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the change counter"),
-        }
+        self.generation = generation
+            .map_err(|e| tracing::warn!(error = %e, "cannot read the change counter"))
+            .ok();
         crate::metrics::record_apply(report.status.as_str(), clock.elapsed());
         let failed = report
             .objects
@@ -518,6 +526,27 @@ impl Worker {
             objects: report.objects.clone(),
         }));
         report
+    }
+
+    /// Records for the other nodes what this apply did: the generation it reached
+    /// (unless Asterisk was unreachable), its outcome and each object's. Runs after
+    /// the waiting writes were answered: they do not wait for it.
+    async fn record_for_cluster(&mut self, report: &ApplyReport) {
+        let Some(generation) = self.generation.take() else {
+            return;
+        };
+        let applied = store::cluster::Applied {
+            node: &self.ctx.settings.node,
+            generation,
+            caught_up: report.status != Outcome::Pending,
+            apply_id: report.id,
+            status: report.status.as_str(),
+            finished_at: report.finished_at,
+            objects: &report.objects,
+        };
+        if let Err(e) = store::cluster::record_applied(&self.ctx.db, &applied).await {
+            tracing::warn!(error = %e, "cannot record what this node applied");
+        }
     }
 
     /// Runs the Kamailio stage (when configured) and adds what it did.

@@ -32,7 +32,7 @@ use crate::apply::{ApplyHandle, Outcome};
 use crate::config::{ClusterSettings, Settings};
 use crate::model::ObjectRef;
 use crate::store::cluster::{self as store_cluster, ChangeListener, Health, Heard, HeldLock};
-use crate::store::kamailio::NodeRow;
+use crate::store::kamailio::{NodeHealthRule, NodeRow};
 use crate::store::{self, StoreError};
 
 /// A node as `GET /api/v1/nodes` shows it.
@@ -64,15 +64,16 @@ pub struct NodeApply {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Heard from within `timeout` of `now`.
-fn is_alive(row: &NodeRow, now: DateTime<Utc>, timeout: Duration) -> bool {
-    let timeout = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
-    row.last_seen_at.is_some_and(|seen| now - seen <= timeout)
+fn health_now(timeout: Duration) -> NodeHealthRule {
+    NodeHealthRule {
+        now: Utc::now(),
+        timeout,
+    }
 }
 
-fn node_view(row: NodeRow, generation: i64, now: DateTime<Utc>, timeout: Duration) -> NodeView {
+fn node_view(row: NodeRow, generation: i64, health: &NodeHealthRule) -> NodeView {
     NodeView {
-        alive: is_alive(&row, now, timeout),
+        alive: health.is_alive(&row),
         behind: (generation - row.applied_generation).max(0),
         last_apply: row.last_apply_id.map(|id| NodeApply {
             id,
@@ -107,11 +108,11 @@ impl ClusterService {
 
     pub async fn list_nodes(&self) -> Result<Vec<NodeView>, ServiceError> {
         let generation = store_cluster::generation(&self.db).await?;
-        let now = Utc::now();
+        let health = health_now(self.node_timeout);
         Ok(store::kamailio::nodes(&self.db)
             .await?
             .into_iter()
-            .map(|row| node_view(row, generation, now, self.node_timeout))
+            .map(|row| node_view(row, generation, &health))
             .collect())
     }
 }
@@ -154,11 +155,11 @@ pub(super) async fn wait_for_others(
     let kind = object.outcome_kind();
     let name = object.outcome_name();
     loop {
-        let now = Utc::now();
+        let health = health_now(node_timeout);
         let others: Vec<NodeRow> = store::kamailio::nodes(db)
             .await?
             .into_iter()
-            .filter(|n| n.name != this_node && is_alive(n, now, node_timeout))
+            .filter(|n| n.name != this_node && health.is_alive(n))
             .collect();
         let outcomes: BTreeMap<String, store_cluster::OutcomeRow> =
             store_cluster::outcomes_of(db, kind, &name)
@@ -178,7 +179,7 @@ pub(super) async fn wait_for_others(
                     },
                     _ => NodeOutcome {
                         status: Outcome::Verified,
-                        detail: Some("nothing to change on this node".into()),
+                        detail: Some("applied there; nothing of it left to verify".into()),
                         finished_at: node.last_apply_at,
                     },
                 }
@@ -410,12 +411,11 @@ async fn follow_changes(this: Arc<Follower>, mut shutdown: watch::Receiver<bool>
 
 /// The nodes that should take calls: alive, with their Asterisk connected.
 async fn healthy_nodes(this: &Follower) -> Result<Vec<String>, StoreError> {
-    let now = Utc::now();
-    let timeout = this.settings.cluster.node_timeout();
+    let health = health_now(this.settings.cluster.node_timeout());
     Ok(store::kamailio::nodes(&this.db)
         .await?
         .into_iter()
-        .filter(|n| n.ami_connected && is_alive(n, now, timeout))
+        .filter(|n| health.takes_calls(n))
         .map(|n| n.name)
         .collect())
 }
@@ -469,7 +469,9 @@ async fn keep_kamailio(
         }
         match healthy_nodes(&this).await {
             Ok(now) => {
-                if healthy.as_ref().is_some_and(|before| *before != now) {
+                // The first sample too: the apply at start may have run before
+                // this node's own Asterisk answered.
+                if healthy.as_ref() != Some(&now) {
                     this.apply.nudge(format!(
                         "healthy nodes now: {}",
                         if now.is_empty() {

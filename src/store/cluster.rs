@@ -131,35 +131,28 @@ pub async fn record_applied(
     db: &impl ConnectionTrait,
     applied: &Applied<'_>,
 ) -> Result<(), StoreError> {
-    node::Entity::update_many()
-        .col_expr(
-            node::Column::LastApplyId,
-            Expr::value(Some(applied.apply_id)),
-        )
-        .col_expr(
-            node::Column::LastApplyStatus,
-            Expr::value(Some(applied.status.to_owned())),
-        )
-        .col_expr(
-            node::Column::LastApplyAt,
-            Expr::value(Some(applied.finished_at)),
-        )
-        .filter(node::Column::Name.eq(applied.node))
-        .exec(db)
-        .await?;
-    if applied.caught_up {
-        node::Entity::update_many()
-            .col_expr(
-                node::Column::AppliedGeneration,
-                Expr::value(applied.generation),
-            )
-            .filter(node::Column::Name.eq(applied.node))
-            .filter(node::Column::AppliedGeneration.lt(applied.generation))
+    // A removed object's outcome has nothing left to describe.
+    let (gone, kept): (Vec<&ObjectOutcome>, Vec<&ObjectOutcome>) = applied
+        .objects
+        .iter()
+        .partition(|o| o.change == "removed" && o.status == crate::model::apply::Outcome::Verified);
+    for chunk in gone.chunks(500) {
+        let mut condition = sea_orm::Condition::any();
+        for o in chunk {
+            condition = condition.add(
+                sea_orm::Condition::all()
+                    .add(object_outcome::Column::Kind.eq(o.kind.as_str()))
+                    .add(object_outcome::Column::Name.eq(o.name.as_str())),
+            );
+        }
+        object_outcome::Entity::delete_many()
+            .filter(object_outcome::Column::Node.eq(applied.node))
+            .filter(condition)
             .exec(db)
             .await?;
     }
     // 7 values a row: well inside every backend's limit on bound values.
-    for chunk in applied.objects.chunks(500) {
+    for chunk in kept.chunks(500) {
         let rows = chunk.iter().map(|o| object_outcome::ActiveModel {
             kind: Set(o.kind.clone()),
             name: Set(o.name.clone()),
@@ -184,6 +177,34 @@ pub async fn record_applied(
                 ])
                 .to_owned(),
             )
+            .exec(db)
+            .await?;
+    }
+    // Last, so that a node seen at a generation has its outcomes recorded.
+    node::Entity::update_many()
+        .col_expr(
+            node::Column::LastApplyId,
+            Expr::value(Some(applied.apply_id)),
+        )
+        .col_expr(
+            node::Column::LastApplyStatus,
+            Expr::value(Some(applied.status.to_owned())),
+        )
+        .col_expr(
+            node::Column::LastApplyAt,
+            Expr::value(Some(applied.finished_at)),
+        )
+        .filter(node::Column::Name.eq(applied.node))
+        .exec(db)
+        .await?;
+    if applied.caught_up {
+        node::Entity::update_many()
+            .col_expr(
+                node::Column::AppliedGeneration,
+                Expr::value(applied.generation),
+            )
+            .filter(node::Column::Name.eq(applied.node))
+            .filter(node::Column::AppliedGeneration.lt(applied.generation))
             .exec(db)
             .await?;
     }

@@ -282,12 +282,15 @@ pub struct NodeHealthRule {
 }
 
 impl NodeHealthRule {
-    pub fn takes_calls(&self, node: &NodeRow) -> bool {
+    /// Heard from within the timeout.
+    pub fn is_alive(&self, node: &NodeRow) -> bool {
         let timeout = chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::MAX);
-        node.ami_connected
-            && node
-                .last_seen_at
-                .is_some_and(|seen| self.now - seen <= timeout)
+        node.last_seen_at
+            .is_some_and(|seen| self.now - seen <= timeout)
+    }
+
+    pub fn takes_calls(&self, node: &NodeRow) -> bool {
+        node.ami_connected && self.is_alive(node)
     }
 }
 

@@ -194,6 +194,20 @@ async fn a_write_through_one_node_is_verified_on_the_other() {
     assert!(b.asterisk.reload_count("res_pjsip.so") > reloads_before);
     assert_eq!(managed(&a.pjsip()), managed(&b.pjsip()));
 
+    // Each node records what it applied just after answering: look until both have.
+    eventually(
+        "both nodes up to date",
+        Duration::from_secs(5),
+        async || {
+            let nodes = b
+                .call(&token, Method::GET, "/api/v1/nodes", None, None)
+                .await;
+            ["pbx1", "pbx2"]
+                .iter()
+                .all(|name| node_row(&nodes.body, name)["behind"] == 0)
+        },
+    )
+    .await;
     let nodes = b
         .call(&token, Method::GET, "/api/v1/nodes", None, None)
         .await;
@@ -202,7 +216,6 @@ async fn a_write_through_one_node_is_verified_on_the_other() {
         let row = node_row(&nodes.body, name);
         assert_eq!(row["alive"], true, "{row}");
         assert_eq!(row["ami_connected"], true, "{row}");
-        assert_eq!(row["behind"], 0, "{row}");
         assert_eq!(row["last_apply"]["status"], "verified", "{row}");
     }
     let shown = b
@@ -590,4 +603,156 @@ async fn verified_extensions_per_node(db: &TestDb) -> Vec<i64> {
         .collect();
     conn.close().await.ok();
     counts
+}
+
+/// A real `rayand` process beside its own Asterisk double.
+struct Process {
+    child: tokio::process::Child,
+    dir: tempfile::TempDir,
+    asterisk: AsteriskDouble,
+    name: String,
+    db_url: String,
+}
+
+impl Process {
+    async fn start(db: &TestDb, name: &str, key_from: Option<&Process>) -> Process {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_dir = dir.path().join("asterisk");
+        std::fs::create_dir_all(&config_dir).expect("config dir");
+        std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
+        std::fs::write(config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
+        if let Some(other) = key_from {
+            std::fs::copy(
+                other.dir.path().join("state/secret.key"),
+                dir.path().join("state/secret.key"),
+            )
+            .expect("share the key");
+        }
+        let asterisk = AsteriskDouble::start(double_config(&config_dir)).await;
+        let child = Self::spawn(dir.path(), &db.url, name, &asterisk);
+        let process = Process {
+            child,
+            dir,
+            asterisk,
+            name: name.to_owned(),
+            db_url: db.url.clone(),
+        };
+        process.url().await;
+        process
+    }
+
+    fn spawn(
+        dir: &std::path::Path,
+        db_url: &str,
+        name: &str,
+        asterisk: &AsteriskDouble,
+    ) -> tokio::process::Child {
+        let _ = std::fs::remove_file(dir.join("state/rayand.url"));
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rayand"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("RAYAN_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("RAYAN_LISTEN", "127.0.0.1:0")
+            .env("RAYAN_DATABASE_URL", db_url)
+            .env("RAYAN_STATE_DIR", dir.join("state"))
+            .env("RAYAN_NODE", name)
+            .env("RAYAN_ASTERISK_CONFIG_DIR", dir.join("asterisk"))
+            .env("RAYAN_ASTERISK_AMI_ADDR", asterisk.addr().to_string())
+            .env("RAYAN_ASTERISK_AMI_SECRET", "rayan-secret")
+            .env("RAYAN_CLUSTER_HEARTBEAT_MS", "200")
+            .env("RAYAN_CLUSTER_NODE_TIMEOUT_MS", "1000")
+            .env("RAYAN_CLUSTER_CHECK_INTERVAL_MS", "1000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd.spawn().expect("start rayand")
+    }
+
+    async fn url(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(url) = std::fs::read_to_string(self.dir.path().join("state/rayand.url")) {
+                let url = url.trim().to_owned();
+                if reqwest::get(format!("{url}/healthz")).await.is_ok() {
+                    return url;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rayand {} did not come up",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn kill(&mut self) {
+        self.child.kill().await.expect("kill");
+    }
+
+    async fn restart(&mut self) {
+        self.child = Self::spawn(self.dir.path(), &self.db_url, &self.name, &self.asterisk);
+        self.url().await;
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("state/admin.token"))
+            .expect("admin token")
+            .trim()
+            .to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_processes_follow_each_other_and_a_killed_one_catches_up() {
+    let db = TestDb::postgres().await;
+    let mut a = Process::start(&db, "pbx1", None).await;
+    let mut b = Process::start(&db, "pbx2", Some(&a)).await;
+    let token = a.token();
+    let http = reqwest::Client::new();
+    let write = async |url: &str, number: &str| {
+        let response = http
+            .post(format!("{url}/api/v1/extensions"))
+            .bearer_auth(&token)
+            .header("prefer", "wait-for=all")
+            .json(&json!({"extension": number}))
+            .send()
+            .await
+            .expect("write");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.expect("answer")
+    };
+    let answer = write(&a.url().await, "5001").await;
+    assert_eq!(
+        answer["apply"]["nodes"]["pbx2"]["status"], "verified",
+        "{answer}"
+    );
+    assert!(b.asterisk.endpoints().contains(&"5001".to_owned()));
+    let answer = write(&b.url().await, "5002").await;
+    assert_eq!(
+        answer["apply"]["nodes"]["pbx1"]["status"], "verified",
+        "{answer}"
+    );
+    assert!(a.asterisk.endpoints().contains(&"5002".to_owned()));
+
+    // SIGKILL: no goodbye, its LISTEN connection dies with it.
+    b.kill().await;
+    let url_a = a.url().await;
+    for number in ["5003", "5004"] {
+        write(&url_a, number).await;
+    }
+    b.restart().await;
+    eventually(
+        "the killed node caught up by itself",
+        Duration::from_secs(20),
+        async || {
+            let endpoints = b.asterisk.endpoints();
+            ["5001", "5002", "5003", "5004"]
+                .iter()
+                .all(|n| endpoints.contains(&(*n).to_owned()))
+        },
+    )
+    .await;
+    a.kill().await;
+    b.kill().await;
 }
