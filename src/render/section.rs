@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::RenderError;
+use crate::model::pjsip::{check_option, is_valid_option, options_for};
 use crate::model::safe::{check_config_value, is_plain_identifier};
-use crate::templates::pjsip_options::{is_valid_option, options_for};
 
 /// Longest section name written (trunk names plus `-identify`).
 pub const MAX_SECTION_NAME: usize = 100;
@@ -110,7 +110,7 @@ pub fn write_section(
 
 /// Reads rendered pjsip text back and refuses anything but `[name]` headers with plain
 /// names, `type=<known type>` as each section's first line, and `option=value` lines with
-/// a documented option and a safe value. Returns the number of sections.
+/// a documented option and a safe value of the option's type. Returns the number of sections.
 pub fn verify_pjsip(object: &str, text: &str) -> Result<usize, RenderError> {
     let unexpected = |line: usize, reason: String| RenderError::UnexpectedOutput {
         object: object.to_owned(),
@@ -163,7 +163,12 @@ pub fn verify_pjsip(object: &str, text: &str) -> Result<usize, RenderError> {
             continue;
         }
         match section_type {
-            Some(t) if option != "type" && is_valid_option(t, option) => {}
+            Some(t) if option != "type" && is_valid_option(t, option) => {
+                // A value Asterisk would refuse drops the whole object on reload.
+                if let Err(problem) = check_option(t, option, value) {
+                    return Err(unexpected(number, format!("{option}: value {problem}")));
+                }
+            }
             Some(t) => {
                 return Err(unexpected(
                     number,

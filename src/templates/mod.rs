@@ -4,20 +4,19 @@
 //! saying which trunk fields it needs and which options its sections carry. Extension
 //! templates are built in (their section text lives in askama templates under
 //! `templates/`); this module holds their catalogue. Every option name a template uses is
-//! checked against [`pjsip_options`], the list Asterisk 22 documents.
+//! checked against `model::pjsip`, the option names and value types of Asterisk 22.
 
 pub mod extension;
-pub mod pjsip_options;
 pub mod provider;
 
 use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub use crate::model::pjsip::is_valid_option;
 pub use extension::{
     ExtensionTemplate, TemplateTransport, builtin_extension_templates, extension_template,
 };
-pub use pjsip_options::is_valid_option;
 pub use provider::{
     AuthType, ProviderTemplate, TrunkField, builtin_provider_templates, find_provider, load_dir,
 };

@@ -18,8 +18,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::TemplateError;
-use super::pjsip_options::is_valid_option;
 use crate::model::address::{is_host, is_match_address};
+use crate::model::pjsip::{check_option, is_valid_option};
 use crate::model::safe::{check_config_value, is_plain_identifier};
 use crate::model::validate::check_codecs;
 use crate::model::{FieldErrors, Trunk};
@@ -370,6 +370,10 @@ impl ProviderTemplate {
                             problems.push(format!("[{section}] {option}: value {e}"));
                         } else if expanded.is_empty() {
                             problems.push(format!("[{section}] {option}: value is empty"));
+                        } else if is_valid_option(section, option)
+                            && let Err(e) = check_option(section, option, &expanded)
+                        {
+                            problems.push(format!("[{section}] {option}: value {e}"));
                         }
                     }
                     Ok(None) => {}

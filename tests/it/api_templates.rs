@@ -129,6 +129,22 @@ async fn admin_templates_are_validated(backend: Backend) {
     ] {
         refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
     }
+    // An option Asterisk knows, with a value it would refuse (and drop the trunk for).
+    for (section, option, value) in [
+        ("endpoint", "dtmf_mode", "bogus_mode"),
+        ("endpoint", "direct_media", "maybe"),
+        ("aor", "qualify_frequency", "90000"),
+        ("registration", "retry_interval", "010"),
+    ] {
+        let mut body = lab_template();
+        body[section][option] = json!(value);
+        d.admin(Method::POST, "/api/v1/provider-templates", Some(body))
+            .await
+            .assert_problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&format!("{section}.{option}")),
+            );
+    }
     let mut wrong_section = lab_template();
     wrong_section["identify"] = json!({"qualify_frequency": 60});
     d.admin(
