@@ -147,6 +147,7 @@ fn snapshot(providers: &[ProviderTemplate]) -> ConfigSnapshot {
                 max_contacts: None,
                 caller_id: None,
                 enabled: i % 50 != 7,
+                options: Default::default(),
                 created_at: at,
                 updated_at: at,
                 number,

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_initial;
 mod m20261206_000002_cluster;
+mod m20261206_000003_options;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261206_000002_cluster::Migration),
+            Box::new(m20261206_000003_options::Migration),
         ]
     }
 }

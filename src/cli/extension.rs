@@ -16,6 +16,7 @@ pub(super) fn apply_summary(answer: &Value) -> String {
 }
 use crate::client::{Client, encode};
 use crate::model::extension::{ExtensionPatch, NewExtension};
+use crate::model::options::ObjectOptions;
 
 #[derive(Subcommand)]
 pub enum ExtensionCommand {
@@ -75,6 +76,23 @@ pub struct ExtensionFields {
     enable: bool,
     #[arg(long)]
     disable: bool,
+    /// A PJSIP option beyond the template's, e.g. endpoint.direct_media=yes;
+    /// repeat it for more. On update the given set replaces the current one.
+    #[arg(long = "option", value_name = "SECTION.OPTION=VALUE", value_parser = parse_option)]
+    options: Vec<(String, String, String)>,
+    /// On update: remove every option override.
+    #[arg(long, conflicts_with = "options")]
+    clear_options: bool,
+}
+
+fn parse_option(text: &str) -> Result<(String, String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or("expected SECTION.OPTION=VALUE, e.g. endpoint.direct_media=yes")?;
+    let (section, option) = key
+        .split_once('.')
+        .ok_or("expected SECTION.OPTION=VALUE, e.g. endpoint.direct_media=yes")?;
+    Ok((section.to_owned(), option.to_owned(), value.to_owned()))
 }
 
 impl ExtensionFields {
@@ -82,10 +100,26 @@ impl ExtensionFields {
         (self.enable || self.disable).then_some(self.enable)
     }
 
+    fn options(&self) -> Option<ObjectOptions> {
+        if self.options.is_empty() {
+            return None;
+        }
+        let mut options = ObjectOptions::default();
+        for (section, option, value) in &self.options {
+            options
+                .0
+                .entry(section.clone())
+                .or_default()
+                .insert(option.clone(), value.clone());
+        }
+        Some(options)
+    }
+
     fn into_new(self, extension: String) -> NewExtension {
         NewExtension {
             extension,
             enabled: self.enabled(),
+            options: self.options(),
             name: self.name,
             password: self.password,
             template: self.template,
@@ -100,6 +134,11 @@ impl ExtensionFields {
     fn into_patch(self) -> Option<ExtensionPatch> {
         let patch = ExtensionPatch {
             enabled: self.enabled(),
+            options: if self.clear_options {
+                Some(None)
+            } else {
+                self.options().map(Some)
+            },
             name: self.name.map(Some),
             password: self.password,
             template: self.template,

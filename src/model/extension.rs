@@ -6,6 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::options::{EXTENSION_SECTIONS, ObjectOptions};
 use super::validate::{FieldErrors, check_codecs, double_option};
 
 /// Default dialplan context for new extensions.
@@ -77,6 +78,8 @@ pub struct Extension {
     pub caller_id: Option<String>,
     pub enabled: bool,
     pub auth: ExtensionAuth,
+    /// PJSIP options beyond the template's, rendered after them.
+    pub options: ObjectOptions,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -110,6 +113,9 @@ pub struct NewExtension {
     pub caller_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// PJSIP options beyond the template's, per section (`endpoint`, `auth`, `aor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<ObjectOptions>,
 }
 
 /// `PATCH /api/v1/extensions/{number}`: only the fields sent change; `null` clears
@@ -141,6 +147,11 @@ pub struct ExtensionPatch {
     pub caller_id: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Replaces every override; `null` or `{}` removes them.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Option<ObjectOptions>>,
 }
 
 pub const MAX_CONTACTS_LIMIT: u32 = 100;
@@ -214,6 +225,8 @@ impl Extension {
             self.max_contacts,
             self.caller_id.as_deref(),
         );
+        self.options
+            .check(&mut errors, "options", EXTENSION_SECTIONS);
         errors.text("realm", &self.auth.realm, 80);
         let md5 = &self.auth.md5_cred;
         if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -239,6 +252,9 @@ impl NewExtension {
             self.max_contacts,
             self.caller_id.as_deref(),
         );
+        if let Some(options) = &self.options {
+            options.check(&mut errors, "options", EXTENSION_SECTIONS);
+        }
         errors.finish()
     }
 }
@@ -258,6 +274,9 @@ impl ExtensionPatch {
             self.max_contacts.flatten(),
             self.caller_id.as_ref().and_then(|c| c.as_deref()),
         );
+        if let Some(Some(options)) = &self.options {
+            options.check(&mut errors, "options", EXTENSION_SECTIONS);
+        }
         errors.finish()
     }
 
@@ -270,6 +289,7 @@ impl ExtensionPatch {
             && self.max_contacts.is_none()
             && self.caller_id.is_none()
             && self.enabled.is_none()
+            && self.options.is_none()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod extension;
 pub mod kamailio;
 pub mod link;
 pub mod object;
+pub mod options;
 pub mod pjsip;
 pub mod role;
 pub mod routes;

@@ -6,7 +6,7 @@
 
 use askama::Template;
 
-use super::section::{Checked, check_name, check_value, verify_pjsip};
+use super::section::{Checked, apply_overrides, check_name, check_value, verify_pjsip};
 use super::{ManagedBlock, RenderError, RenderSettings};
 use crate::model::FieldErrors;
 use crate::model::validate::check_codecs;
@@ -159,6 +159,10 @@ pub fn render_extension(
     })?;
     if !body.ends_with('\n') {
         body.push('\n');
+    }
+    if !extension.options.is_empty() {
+        body = apply_overrides(&body, &extension.options);
+        verify_pjsip(object, &body)?;
     }
     // The template text is fixed and every value in it was checked above, so the shape
     // cannot change at run time; the tests read every template's output back against the

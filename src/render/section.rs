@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::RenderError;
+use crate::model::options::ObjectOptions;
 use crate::model::pjsip::{check_option, is_valid_option, options_for};
 use crate::model::safe::{check_config_value, is_plain_identifier};
 
@@ -108,6 +109,69 @@ pub fn write_section(
     Ok(())
 }
 
+/// Puts an object's option overrides into its rendered sections: an option the
+/// section already has takes the override's value in place; the others are added
+/// at the end of the first section of their type. The values were checked with the
+/// object (`ObjectOptions::check`), and the caller reads the result back with
+/// [`verify_pjsip`].
+pub fn apply_overrides(body: &str, options: &ObjectOptions) -> String {
+    if options.is_empty() {
+        return body.to_owned();
+    }
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut overrides: Option<&std::collections::BTreeMap<String, String>> = None;
+    let mut written: Vec<&str> = Vec::new();
+    let mut done_types: Vec<String> = Vec::new();
+    let flush = |out: &mut String,
+                 overrides: Option<&std::collections::BTreeMap<String, String>>,
+                 written: &mut Vec<&str>| {
+        if let Some(overrides) = overrides {
+            for (option, value) in overrides {
+                if !written.contains(&option.as_str()) {
+                    out.push_str(option);
+                    out.push('=');
+                    out.push_str(value);
+                    out.push('\n');
+                }
+            }
+        }
+        written.clear();
+    };
+    for line in body.split_inclusive('\n') {
+        let text = line.trim_end_matches('\n');
+        if text.starts_with('[') {
+            flush(&mut out, overrides.take(), &mut written);
+            out.push_str(line);
+            continue;
+        }
+        match text.split_once('=') {
+            Some(("type", section_type)) => {
+                if !done_types.iter().any(|t| t == section_type) {
+                    overrides = options.section(section_type);
+                    done_types.push(section_type.to_owned());
+                }
+                out.push_str(line);
+            }
+            Some((option, _)) => match overrides.and_then(|o| o.get_key_value(option)) {
+                Some((name, value)) => {
+                    out.push_str(option);
+                    out.push('=');
+                    out.push_str(value);
+                    out.push('\n');
+                    written.push(name.as_str());
+                }
+                None => out.push_str(line),
+            },
+            None => out.push_str(line),
+        }
+    }
+    if !out.ends_with('\n') && !out.is_empty() {
+        out.push('\n');
+    }
+    flush(&mut out, overrides, &mut written);
+    out
+}
+
 /// Reads rendered pjsip text back and refuses anything but `[name]` headers with plain
 /// names, `type=<known type>` as each section's first line, and `option=value` lines with
 /// a documented option and a safe value of the option's type. Returns the number of sections.
@@ -190,6 +254,21 @@ pub fn verify_pjsip(object: &str, text: &str) -> Result<usize, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_replace_in_place_and_append_to_their_section() {
+        let body = "[1001]\ntype=endpoint\ndirect_media=no\nallow=ulaw\n[1001]\ntype=aor\nmax_contacts=1\n";
+        let options: ObjectOptions = serde_json::from_value(serde_json::json!({
+            "endpoint": {"direct_media": "yes", "dtmf_mode": "info"},
+            "aor": {"qualify_frequency": 30},
+        }))
+        .expect("options");
+        assert_eq!(
+            apply_overrides(body, &options),
+            "[1001]\ntype=endpoint\ndirect_media=yes\nallow=ulaw\ndtmf_mode=info\n[1001]\ntype=aor\nmax_contacts=1\nqualify_frequency=30\n"
+        );
+        assert_eq!(apply_overrides(body, &ObjectOptions::default()), body);
+    }
 
     #[test]
     fn writes_a_checked_section() {

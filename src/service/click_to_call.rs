@@ -448,6 +448,7 @@ mod tests {
                 realm: "asterisk".into(),
                 md5_cred: String::new(),
             },
+            options: Default::default(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };

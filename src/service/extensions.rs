@@ -15,6 +15,7 @@ use crate::model::extension::NumberPolicy;
 use crate::model::extension::{
     DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
+use crate::model::options::ObjectOptions;
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
 use crate::registrations::Registration;
 use crate::registrations::Registrations;
@@ -37,6 +38,9 @@ pub struct ExtensionView {
     pub max_contacts: Option<u32>,
     pub caller_id: Option<String>,
     pub enabled: bool,
+    /// PJSIP options beyond the template's, per section.
+    #[serde(skip_serializing_if = "ObjectOptions::is_empty")]
+    pub options: ObjectOptions,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Only in the answer to a create without a password.
@@ -64,6 +68,7 @@ impl From<&Extension> for ExtensionView {
             max_contacts: e.max_contacts,
             caller_id: e.caller_id.clone(),
             enabled: e.enabled,
+            options: e.options.clone(),
             created_at: e.created_at,
             updated_at: e.updated_at,
             password: None,
@@ -165,6 +170,7 @@ impl ExtensionService {
             caller_id: input.caller_id,
             enabled: input.enabled.unwrap_or(true),
             auth,
+            options: input.options.unwrap_or_default(),
         };
         let mut write = self.writer.write(actor).await?;
         let change = LayoutChange::Extension {
@@ -262,6 +268,9 @@ impl ExtensionService {
         }
         if let Some(enabled) = patch.enabled {
             ext.enabled = enabled;
+        }
+        if let Some(options) = patch.options {
+            ext.options = options.unwrap_or_default();
         }
         let password_changed = patch.password.is_some();
         if let Some(password) = patch.password {

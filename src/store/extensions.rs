@@ -9,6 +9,7 @@ use sea_orm::{
 
 use super::StoreError;
 use super::entities::extension::{self, ActiveModel, Column, Entity};
+use crate::model::options::ObjectOptions;
 use crate::model::{Extension, ExtensionAuth};
 
 /// Everything needed to insert an extension.
@@ -22,6 +23,7 @@ pub struct ExtensionRow {
     pub caller_id: Option<String>,
     pub enabled: bool,
     pub auth: ExtensionAuth,
+    pub options: ObjectOptions,
 }
 
 /// List filters; all optional, combined with AND.
@@ -42,7 +44,13 @@ fn to_model(row: extension::Model) -> Result<Extension, StoreError> {
                 StoreError::Corrupt(format!("extension {} codecs: {e}", row.number))
             })?),
         };
+    let options = match row.options {
+        None => ObjectOptions::default(),
+        Some(value) => serde_json::from_value(value)
+            .map_err(|e| StoreError::Corrupt(format!("extension {} options: {e}", row.number)))?,
+    };
     Ok(Extension {
+        options,
         id: row.id,
         number: row.number,
         name: row.name,
@@ -65,6 +73,10 @@ fn codecs_json(codecs: &Option<Vec<String>>) -> Option<serde_json::Value> {
     codecs.as_ref().map(|c| serde_json::json!(c))
 }
 
+fn options_json(options: &ObjectOptions) -> Option<serde_json::Value> {
+    (!options.is_empty()).then(|| serde_json::json!(options))
+}
+
 pub async fn insert(db: &impl ConnectionTrait, row: ExtensionRow) -> Result<Extension, StoreError> {
     let now = Utc::now();
     let number = row.number.clone();
@@ -79,6 +91,7 @@ pub async fn insert(db: &impl ConnectionTrait, row: ExtensionRow) -> Result<Exte
         enabled: Set(row.enabled),
         auth_realm: Set(row.auth.realm),
         md5_cred: Set(row.auth.md5_cred),
+        options: Set(options_json(&row.options)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -178,6 +191,7 @@ pub async fn update(db: &impl ConnectionTrait, ext: &Extension) -> Result<Extens
         enabled: Set(ext.enabled),
         auth_realm: Set(ext.auth.realm.clone()),
         md5_cred: Set(ext.auth.md5_cred.clone()),
+        options: Set(options_json(&ext.options)),
         created_at: Set(ext.created_at),
         updated_at: Set(Utc::now()),
     }

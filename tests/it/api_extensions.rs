@@ -21,6 +21,7 @@ on_both_backends!(
     out_of_range_paging_and_ids_are_problems,
     every_list_pages_and_refuses_unknown_parameters,
     nul_in_any_text_is_refused,
+    option_overrides_are_checked_rendered_and_cleared,
 );
 
 /// One past the largest signed 64-bit integer: what a database binds.
@@ -893,5 +894,96 @@ async fn values_the_renderer_refuses_are_refused_at_the_api(backend: Backend) {
         )
         .await;
     patched.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("caller_id"));
+    d.stop().await;
+}
+
+async fn option_overrides_are_checked_rendered_and_cleared(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    // A value Asterisk would refuse, an option rayan writes itself, a section an
+    // extension does not have: each named, nothing stored.
+    let refused = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1201", "options": {
+                "endpoint": {"dtmf_mode": "bogus_mode", "aors": "x"},
+                "registration": {"expiration": 60},
+                "aor": {"qualify_frequency": "60\n[evil]"},
+            }})),
+        )
+        .await;
+    for field in [
+        "options.endpoint.dtmf_mode",
+        "options.endpoint.aors",
+        "options.registration",
+        "options.aor.qualify_frequency",
+    ] {
+        refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+    }
+    assert_eq!(
+        d.admin(Method::GET, "/api/v1/extensions/1201", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "1201", "options": {
+                "endpoint": {"direct_media": true, "dtmf_mode": "info", "media_address": "203.0.113.7"},
+                "aor": {"qualify_frequency": 30},
+            }})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
+    assert_eq!(created.body["options"]["endpoint"]["direct_media"], "yes");
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    let block = pjsip
+        .split("; BEGIN MANAGED - Extension 1201")
+        .nth(1)
+        .and_then(|rest| rest.split("; END MANAGED").next())
+        .expect("the extension's block");
+    // The template's direct_media=no is replaced in place, not repeated.
+    assert_eq!(block.matches("direct_media=").count(), 1, "{block}");
+    assert!(block.contains("direct_media=yes\n"), "{block}");
+    for line in [
+        "dtmf_mode=info\n",
+        "media_address=203.0.113.7\n",
+        "qualify_frequency=30\n",
+    ] {
+        assert!(block.contains(line), "{line} missing from {block}");
+    }
+    let aor = block.split("type=aor").nth(1).expect("aor section");
+    assert!(aor.contains("qualify_frequency=30"), "{aor}");
+
+    let cleared = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/extensions/1201",
+            Some(json!({"options": null})),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert!(cleared.body.get("options").is_none(), "{}", cleared.body);
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    assert!(!pjsip.contains("dtmf_mode=info"));
+    assert!(!pjsip.contains("direct_media=yes"));
+    d.admin(
+        Method::PATCH,
+        "/api/v1/extensions/1201",
+        Some(json!({"options": {"endpoint": {"direct_media": "maybe"}}})),
+    )
+    .await
+    .assert_problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("options.endpoint.direct_media"),
+    );
     d.stop().await;
 }

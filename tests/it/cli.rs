@@ -66,6 +66,40 @@ async fn the_issue_walkthrough_works_with_no_flags() {
         serde_json::from_slice(&run(&["extension", "show", "1001", "--json"]).stdout).unwrap();
     assert_eq!(json["name"], "Alice B");
 
+    // Option overrides: given as SECTION.OPTION=VALUE, refused by the server by name.
+    let with_options = run(&[
+        "extension",
+        "update",
+        "1001",
+        "--option",
+        "endpoint.dtmf_mode=info",
+        "--option",
+        "aor.qualify_frequency=30",
+    ]);
+    assert!(with_options.status.success(), "{}", stderr(&with_options));
+    let json: Value =
+        serde_json::from_slice(&run(&["extension", "show", "1001", "--json"]).stdout).unwrap();
+    assert_eq!(json["options"]["endpoint"]["dtmf_mode"], "info");
+    assert_eq!(json["options"]["aor"]["qualify_frequency"], "30");
+    let bogus = run(&[
+        "extension",
+        "update",
+        "1001",
+        "--option",
+        "endpoint.dtmf_mode=bogus_mode",
+    ]);
+    assert!(!bogus.status.success());
+    assert!(
+        stderr(&bogus).contains("options.endpoint.dtmf_mode"),
+        "{}",
+        stderr(&bogus)
+    );
+    let cleared = run(&["extension", "update", "1001", "--clear-options"]);
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    let json: Value =
+        serde_json::from_slice(&run(&["extension", "show", "1001", "--json"]).stdout).unwrap();
+    assert!(json.get("options").is_none(), "{json}");
+
     let deleted = run(&["extension", "delete", "1001"]);
     assert!(deleted.status.success());
     let gone = run(&["extension", "show", "1001"]);

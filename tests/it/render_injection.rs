@@ -67,8 +67,12 @@ proptest! {
         realm in mostly("asterisk", hostile()),
         codec in mostly("ulaw", hostile()),
         transport in proptest::option::of(mostly("transport-udp", hostile())),
+        override_value in proptest::option::of(mostly("yes", hostile())),
     ) {
         let mut ext = extension("1001", "basic");
+        if let Some(value) = override_value {
+            ext.options.0.entry("endpoint".into()).or_default().insert("direct_media".into(), value);
+        }
         ext.number = number;
         ext.template = template;
         ext.context = context;
@@ -209,7 +213,20 @@ proptest! {
         context in proptest::option::of(mostly("from-internal", client_text())),
         template in proptest::option::of(prop_oneof![3 => Just("basic".to_owned()), 3 => Just("webrtc".to_owned()), 1 => client_text()]),
         max_contacts in proptest::option::of(0u32..101),
+        from_user in proptest::option::of(mostly("front-desk", client_text())),
+        dtmf_mode in proptest::option::of(prop_oneof![Just("info".to_owned()), Just("RFC4733".to_owned()), client_text()]),
+        qualify_frequency in proptest::option::of(0u32..100_000),
     ) {
+        let mut options = rayan::model::options::ObjectOptions::default();
+        for (section, option, value) in [
+            ("endpoint", "from_user", from_user),
+            ("endpoint", "dtmf_mode", dtmf_mode),
+            ("aor", "qualify_frequency", qualify_frequency.map(|n| n.to_string())),
+        ] {
+            if let Some(value) = value {
+                options.0.entry(section.into()).or_default().insert(option.into(), value);
+            }
+        }
         let input = rayan::model::extension::NewExtension {
             extension: "1001".into(),
             name,
@@ -217,6 +234,7 @@ proptest! {
             context,
             template,
             max_contacts,
+            options: Some(options.clone()),
             ..Default::default()
         };
         let known_template = input.template.as_deref().is_none_or(|t| rayan::templates::extension_template(t).is_some());
@@ -226,8 +244,21 @@ proptest! {
         stored.caller_id = input.caller_id.clone();
         stored.context = input.context.clone().unwrap_or_else(|| "from-internal".into());
         stored.max_contacts = input.max_contacts;
+        stored.options = options.clone();
         let rendered = render_extension(&stored, &RenderSettings::default());
-        prop_assert!(matches!(rendered, Ok(Some(_))), "accepted {:?} but {:?}", input, rendered.err().map(|e| e.to_string()));
+        prop_assert!(matches!(rendered, Ok(Some(_))), "accepted {:?} but {:?}", input, rendered.as_ref().err().map(|e| e.to_string()));
+        if let Ok(Some(block)) = &rendered {
+            let parsed = asterisk_parse(&block.body);
+            clean(&parsed)?;
+            // Each override is in its section, once, with its value.
+            for (section_type, overrides) in &options.0 {
+                let section = parsed.sections.iter().find(|s| s.section_type() == Some(section_type.as_str()));
+                prop_assert!(section.is_some());
+                for (option, value) in overrides {
+                    prop_assert_eq!(section.map(|s| s.all(option)).unwrap_or_default(), vec![value.as_str()]);
+                }
+            }
+        }
         let snapshot = ConfigSnapshot { extensions: vec![stored], ..Default::default() };
         let all = rayan::render::render_isolated(&snapshot, &[], &RenderSettings::default());
         prop_assert!(all.failures.is_empty(), "{:?}", all.failures);

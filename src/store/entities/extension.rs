@@ -17,6 +17,8 @@ pub struct Model {
     pub auth_realm: String,
     pub md5_cred: String,
     pub created_at: DateTimeUtc,
+    /// Per-object PJSIP option overrides (`ObjectOptions`).
+    pub options: Option<Json>,
     pub updated_at: DateTimeUtc,
 }
 

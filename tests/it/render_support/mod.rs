@@ -22,6 +22,7 @@ pub fn extension(number: &str, template: &str) -> Extension {
         caller_id: None,
         enabled: true,
         auth: ExtensionAuth::from_password(number, "asterisk", "Secret-pass-1"),
+        options: Default::default(),
         created_at: at,
         updated_at: at,
     }
