@@ -171,6 +171,7 @@ fn snapshot(providers: &[ProviderTemplate]) -> ConfigSnapshot {
                 codecs: None,
                 match_addresses: vec![format!("198.51.100.{}", i % 250 + 1)],
                 enabled: true,
+                options: Default::default(),
                 created_at: at,
                 updated_at: at,
             }

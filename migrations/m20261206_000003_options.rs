@@ -1,4 +1,4 @@
-//! Per-object PJSIP option overrides on extensions.
+//! Per-object PJSIP option overrides on extensions and trunks.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -17,6 +17,12 @@ enum Extensions {
     Options,
 }
 
+#[derive(DeriveIden)]
+enum Trunks {
+    Table,
+    Options,
+}
+
 #[sea_orm_migration::async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -26,10 +32,24 @@ impl MigrationTrait for Migration {
                 .add_column(json_null(Extensions::Options))
                 .to_owned(),
         )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Trunks::Table)
+                .add_column(json_null(Trunks::Options))
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Trunks::Table)
+                .drop_column(Trunks::Options)
+                .to_owned(),
+        )
+        .await?;
         m.alter_table(
             Table::alter()
                 .table(Extensions::Table)

@@ -85,7 +85,23 @@ pub struct ExtensionFields {
     clear_options: bool,
 }
 
-fn parse_option(text: &str) -> Result<(String, String, String), String> {
+/// The overrides given as `--option`, if any.
+pub(super) fn options_from(given: &[(String, String, String)]) -> Option<ObjectOptions> {
+    if given.is_empty() {
+        return None;
+    }
+    let mut options = ObjectOptions::default();
+    for (section, option, value) in given {
+        options
+            .0
+            .entry(section.clone())
+            .or_default()
+            .insert(option.clone(), value.clone());
+    }
+    Some(options)
+}
+
+pub(super) fn parse_option(text: &str) -> Result<(String, String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or("expected SECTION.OPTION=VALUE, e.g. endpoint.direct_media=yes")?;
@@ -101,18 +117,7 @@ impl ExtensionFields {
     }
 
     fn options(&self) -> Option<ObjectOptions> {
-        if self.options.is_empty() {
-            return None;
-        }
-        let mut options = ObjectOptions::default();
-        for (section, option, value) in &self.options {
-            options
-                .0
-                .entry(section.clone())
-                .or_default()
-                .insert(option.clone(), value.clone());
-        }
-        Some(options)
+        options_from(&self.options)
     }
 
     fn into_new(self, extension: String) -> NewExtension {

@@ -72,6 +72,14 @@ pub struct TrunkFields {
     enable: bool,
     #[arg(long)]
     disable: bool,
+    /// A PJSIP option beyond the provider template's, e.g.
+    /// endpoint.dtmf_mode=info; repeat it for more. On update the given set
+    /// replaces the current one.
+    #[arg(long = "option", value_name = "SECTION.OPTION=VALUE", value_parser = super::extension::parse_option)]
+    options: Vec<(String, String, String)>,
+    /// On update: remove every option override.
+    #[arg(long, conflicts_with = "options")]
+    clear_options: bool,
 }
 
 fn read_password_line() -> CliResult<String> {
@@ -101,6 +109,7 @@ impl TrunkFields {
 
     fn into_new(mut self, name: String, provider: String) -> CliResult<NewTrunk> {
         Ok(NewTrunk {
+            options: super::extension::options_from(&self.options),
             name,
             provider,
             password: self.password()?,
@@ -118,6 +127,11 @@ impl TrunkFields {
     /// Only what was given; `None` when nothing was.
     fn into_patch(mut self, provider: Option<String>) -> CliResult<Option<TrunkPatch>> {
         let patch = TrunkPatch {
+            options: if self.clear_options {
+                Some(None)
+            } else {
+                super::extension::options_from(&self.options).map(Some)
+            },
             provider,
             password: self.password()?.map(Some),
             enabled: self.enabled(),

@@ -94,6 +94,49 @@ pub const EXTENSION_SECTIONS: OwnedOptions = &[
     ),
 ];
 
+/// A trunk's sections and what its fields already write.
+pub const TRUNK_SECTIONS: OwnedOptions = &[
+    (
+        "endpoint",
+        &[
+            ("type", "the section type"),
+            ("aors", "the trunk's own aor"),
+            ("auth", "the trunk's own auth"),
+            ("outbound_auth", "the trunk's own auth"),
+            ("context", "context"),
+            ("allow", "codecs"),
+            ("disallow", "codecs"),
+        ],
+    ),
+    ("aor", &[("type", "the section type")]),
+    (
+        "auth",
+        &[
+            ("type", "the section type"),
+            ("auth_type", "password"),
+            ("username", "username"),
+            ("password", "password"),
+            ("md5_cred", "password"),
+        ],
+    ),
+    (
+        "registration",
+        &[
+            ("type", "the section type"),
+            ("outbound_auth", "the trunk's own auth"),
+            ("endpoint", "the trunk's own endpoint"),
+        ],
+    ),
+    (
+        "identify",
+        &[
+            ("type", "the section type"),
+            ("endpoint", "the trunk's own endpoint"),
+            ("match", "match_addresses"),
+        ],
+    ),
+];
+
 impl ObjectOptions {
     pub fn is_empty(&self) -> bool {
         self.0.values().all(BTreeMap::is_empty)

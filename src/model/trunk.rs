@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::options::{ObjectOptions, TRUNK_SECTIONS};
 use super::validate::{FieldErrors, check_codecs, double_option};
 
 /// A trunk as the renderer sees it: the secret is already decrypted.
@@ -29,6 +30,8 @@ pub struct Trunk {
     /// Provider addresses (IP or CIDR) for IP-authenticated trunks.
     pub match_addresses: Vec<String>,
     pub enabled: bool,
+    /// PJSIP options beyond the provider template's, rendered after them.
+    pub options: ObjectOptions,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -129,6 +132,9 @@ pub struct NewTrunk {
     pub match_addresses: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// PJSIP options beyond the provider template's, per section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<ObjectOptions>,
 }
 
 /// `PATCH /api/v1/trunks/{name}`: only the fields sent change; `null` clears an
@@ -169,6 +175,11 @@ pub struct TrunkPatch {
     pub match_addresses: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Replaces every override; `null` removes them.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Option<ObjectOptions>>,
 }
 
 /// The trunk fields both inputs share, borrowed for validation.
@@ -237,6 +248,9 @@ impl NewTrunk {
                 match_addresses: self.match_addresses.as_deref(),
             },
         );
+        if let Some(options) = &self.options {
+            options.check(&mut errors, "options", TRUNK_SECTIONS);
+        }
         errors.finish()
     }
 }
@@ -260,6 +274,9 @@ impl TrunkPatch {
                 match_addresses: self.match_addresses.as_deref(),
             },
         );
+        if let Some(Some(options)) = &self.options {
+            options.check(&mut errors, "options", TRUNK_SECTIONS);
+        }
         errors.finish()
     }
 
@@ -295,6 +312,9 @@ impl TrunkPatch {
         }
         if let Some(enabled) = self.enabled {
             trunk.enabled = enabled;
+        }
+        if let Some(options) = &self.options {
+            trunk.options = options.clone().unwrap_or_default();
         }
     }
 
@@ -367,6 +387,7 @@ mod tests {
             codecs: None,
             match_addresses: vec![],
             enabled: true,
+            options: Default::default(),
             created_at: now,
             updated_at: now,
         };

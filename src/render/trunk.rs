@@ -12,7 +12,8 @@ use super::extension::codec_list;
 use super::section::{check_name, verify_pjsip, write_section};
 use super::{ManagedBlock, RenderError, RenderSettings};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
-use crate::model::{ObjectRef, Trunk};
+use crate::model::options::TRUNK_SECTIONS;
+use crate::model::{FieldErrors, ObjectRef, Trunk};
 use crate::templates::provider::expand_placeholders;
 use crate::templates::{AuthType, ProviderTemplate};
 
@@ -20,6 +21,20 @@ type Options = Vec<(String, String)>;
 
 fn opt(options: &mut Options, name: &str, value: impl Into<String>) {
     options.push((name.to_owned(), value.into()));
+}
+
+/// The trunk's own overrides of one section: an option already there takes the
+/// override's value in place, the others follow.
+fn override_with(options: &mut Options, trunk: &Trunk, section_type: &str) {
+    let Some(overrides) = trunk.options.section(section_type) else {
+        return;
+    };
+    for (name, value) in overrides {
+        match options.iter_mut().find(|(n, _)| n == name) {
+            Some(existing) => existing.1 = value.clone(),
+            None => opt(options, name, value.clone()),
+        }
+    }
 }
 
 /// The trunk's values the sections are made of, checked.
@@ -161,6 +176,11 @@ pub fn render_trunk(
     }
     let v = check_values(trunk, template)?;
     let object = v.object.as_str();
+    let mut errors = FieldErrors::new();
+    trunk.options.check(&mut errors, "options", TRUNK_SECTIONS);
+    errors
+        .finish()
+        .map_err(|errors| RenderError::invalid_fields(object, errors))?;
     let name = check_name(object, &trunk.name)?;
     let name = name.as_str();
     let context = check_name(object, &trunk.context)?;
@@ -187,6 +207,7 @@ pub fn render_trunk(
         opt(&mut auth, "username", username);
         opt(&mut auth, "password", password);
         v.apply(&mut auth, &template.auth)?;
+        override_with(&mut auth, trunk, "auth");
         sections.push((format!("{name}-auth"), "auth", auth));
         if template.register {
             let mut reg = Options::new();
@@ -204,6 +225,7 @@ pub fn render_trunk(
             opt(&mut reg, "line", "yes");
             opt(&mut reg, "endpoint", name);
             v.apply(&mut reg, &template.registration)?;
+            override_with(&mut reg, trunk, "registration");
             sections.push((format!("{name}-reg"), "registration", reg));
         }
     }
@@ -211,6 +233,7 @@ pub fn render_trunk(
     let mut aor = Options::new();
     opt(&mut aor, "contact", format!("sip:{host_port}"));
     v.apply(&mut aor, &template.aor)?;
+    override_with(&mut aor, trunk, "aor");
     sections.push((format!("{name}-aor"), "aor", aor));
 
     let mut endpoint = Options::new();
@@ -233,6 +256,7 @@ pub fn render_trunk(
         opt(&mut endpoint, option, value);
     }
     v.apply(&mut endpoint, &template.endpoint)?;
+    override_with(&mut endpoint, trunk, "endpoint");
     sections.push((name.to_owned(), "endpoint", endpoint));
 
     let mut addresses: Vec<&str> = if trunk.match_addresses.is_empty() {
@@ -258,6 +282,7 @@ pub fn render_trunk(
         opt(&mut identify, "endpoint", name);
         opt(&mut identify, "match", addresses.join(","));
         v.apply(&mut identify, &template.identify)?;
+        override_with(&mut identify, trunk, "identify");
         sections.push((format!("{name}-identify"), "identify", identify));
     }
 

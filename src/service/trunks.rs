@@ -13,6 +13,7 @@ use super::inbound_layout::LayoutChange;
 use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
+use crate::model::options::ObjectOptions;
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
 use crate::model::{FieldErrors, Trunk};
 use crate::render::{RenderError, RenderSettings, render_trunk};
@@ -40,6 +41,9 @@ pub struct TrunkView {
     pub codecs: Option<Vec<String>>,
     pub match_addresses: Vec<String>,
     pub enabled: bool,
+    /// PJSIP options beyond the provider template's, per section.
+    #[serde(skip_serializing_if = "ObjectOptions::is_empty")]
+    pub options: ObjectOptions,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// In answers to writes: what Asterisk loaded.
@@ -65,6 +69,7 @@ impl From<&StoredTrunk> for TrunkView {
             codecs: r.codecs.clone(),
             match_addresses: r.match_addresses.clone(),
             enabled: r.enabled,
+            options: r.options.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
             apply: None,
@@ -193,6 +198,7 @@ fn row_of(trunk: &Trunk, secret_enc: Option<String>) -> TrunkRow {
         codecs: trunk.codecs.clone(),
         match_addresses: trunk.match_addresses.clone(),
         enabled: trunk.enabled,
+        options: trunk.options.clone(),
     }
 }
 
@@ -282,6 +288,7 @@ impl TrunkService {
             codecs: input.codecs,
             match_addresses: input.match_addresses.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
+            options: input.options.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };

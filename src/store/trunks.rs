@@ -12,6 +12,7 @@ use sea_orm::{
 use super::StoreError;
 use super::entities::trunk::{self, ActiveModel, Column, Entity};
 use crate::model::Trunk;
+use crate::model::options::ObjectOptions;
 use crate::secrets::Secrets;
 
 /// A trunk's stored fields.
@@ -29,6 +30,7 @@ pub struct TrunkRow {
     pub codecs: Option<Vec<String>>,
     pub match_addresses: Vec<String>,
     pub enabled: bool,
+    pub options: ObjectOptions,
 }
 
 /// A trunk as stored: its row, id and timestamps.
@@ -57,6 +59,7 @@ impl StoredTrunk {
             codecs: r.codecs.clone(),
             match_addresses: r.match_addresses.clone(),
             enabled: r.enabled,
+            options: r.options.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -93,6 +96,12 @@ fn from_model(m: trunk::Model) -> Result<StoredTrunk, StoreError> {
         .map_err(|e| corrupt(&m.name, "codecs", e))?;
     let match_addresses = serde_json::from_value::<Vec<String>>(m.match_addresses)
         .map_err(|e| corrupt(&m.name, "match_addresses", e))?;
+    let options = m
+        .options
+        .map(serde_json::from_value::<ObjectOptions>)
+        .transpose()
+        .map_err(|e| corrupt(&m.name, "options", e))?
+        .unwrap_or_default();
     let port = m
         .port
         .map(u16::try_from)
@@ -112,6 +121,7 @@ fn from_model(m: trunk::Model) -> Result<StoredTrunk, StoreError> {
             codecs,
             match_addresses,
             enabled: m.enabled,
+            options,
         },
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -131,6 +141,7 @@ fn active(row: &TrunkRow) -> ActiveModel {
         codecs: Set(row.codecs.as_ref().map(|c| serde_json::json!(c))),
         match_addresses: Set(serde_json::json!(row.match_addresses)),
         enabled: Set(row.enabled),
+        options: Set((!row.options.is_empty()).then(|| serde_json::json!(row.options))),
         ..Default::default()
     }
 }

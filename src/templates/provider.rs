@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use super::TemplateError;
 use crate::model::address::{is_host, is_match_address};
+use crate::model::options::TRUNK_SECTIONS;
 use crate::model::pjsip::{check_option, is_valid_option};
 use crate::model::safe::{check_config_value, is_plain_identifier};
 use crate::model::validate::check_codecs;
@@ -159,30 +160,6 @@ fn scalar_map<'de, D: Deserializer<'de>>(de: D) -> Result<BTreeMap<String, Strin
 
 /// The placeholders option values may use.
 pub const PLACEHOLDERS: &[&str] = &["trunk", "username", "server", "port", "did"];
-
-/// The section kinds of a trunk, each with the options the renderer owns (a template
-/// may not set them: they link the sections together or carry the trunk's own data).
-pub const TRUNK_SECTIONS: &[(&str, &[&str])] = &[
-    (
-        "endpoint",
-        &[
-            "type",
-            "aors",
-            "auth",
-            "outbound_auth",
-            "context",
-            "allow",
-            "disallow",
-        ],
-    ),
-    ("aor", &["type"]),
-    (
-        "auth",
-        &["type", "auth_type", "username", "password", "md5_cred"],
-    ),
-    ("registration", &["type", "outbound_auth", "endpoint"]),
-    ("identify", &["type", "endpoint", "match"]),
-];
 
 /// Expands the placeholders of `value` with `lookup`. `Ok(None)`: a placeholder names a
 /// value the trunk does not have. `Err`: a malformed or unknown placeholder.
@@ -353,7 +330,7 @@ impl ProviderTemplate {
                 ));
             }
             for (option, value) in options {
-                if owned.contains(&option.as_str()) {
+                if owned.iter().any(|(o, _)| o == option) {
                     problems.push(format!(
                         "[{section}] {option} is written by rayan and cannot be set by a template"
                     ));

@@ -16,6 +16,7 @@ on_both_backends!(
     injection_is_refused_in_every_field,
     viewers_cannot_write,
     writes_answer_with_their_apply,
+    option_overrides_reach_their_sections,
 );
 
 const PASSWORD: &str = "Pl41n-Tr*nk-S3cret";
@@ -547,4 +548,61 @@ async fn writes_answer_with_their_apply(backend: Backend) {
         StatusCode::OK
     );
     down.stop().await;
+}
+
+async fn option_overrides_reach_their_sections(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let mut bad = telnyx();
+    bad["options"] =
+        json!({"endpoint": {"dtmf_mode": "bogus_mode"}, "identify": {"match": "1.2.3.4"}});
+    let refused = d.admin(Method::POST, "/api/v1/trunks", Some(bad)).await;
+    for field in ["options.endpoint.dtmf_mode", "options.identify.match"] {
+        refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+    }
+    let mut good = telnyx();
+    good["options"] = json!({"endpoint": {"dtmf_mode": "info", "direct_media": "yes"}, "registration": {"expiration": 900}});
+    let created = d.admin(Method::POST, "/api/v1/trunks", Some(good)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
+    assert_eq!(created.body["options"]["registration"]["expiration"], "900");
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    let block = pjsip
+        .split("; BEGIN MANAGED - Trunk telnyx_main")
+        .nth(1)
+        .and_then(|rest| rest.split("; END MANAGED").next())
+        .expect("the trunk's block");
+    let endpoint = block
+        .split("type=endpoint")
+        .nth(1)
+        .expect("endpoint")
+        .split("\n[")
+        .next()
+        .unwrap_or_default();
+    assert!(endpoint.lines().any(|l| l == "dtmf_mode=info"), "{block}");
+    assert_eq!(block.matches("direct_media=").count(), 1, "{block}");
+    assert!(endpoint.lines().any(|l| l == "direct_media=yes"), "{block}");
+    let registration = block
+        .split("type=registration")
+        .nth(1)
+        .expect("registration")
+        .split("\n[")
+        .next()
+        .unwrap_or_default();
+    assert_eq!(registration.matches("expiration=").count(), 1, "{block}");
+    assert!(registration.lines().any(|l| l == "expiration=900"), "{block}");
+    let cleared = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/trunks/telnyx_main",
+            Some(json!({"options": null})),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    assert!(!pjsip.contains("dtmf_mode=info"), "{pjsip}");
+    d.stop().await;
 }

@@ -117,12 +117,16 @@ proptest! {
         context in mostly("from-trunk", hostile()),
         address in mostly("192.0.2.1", hostile()),
         template_value in mostly("{server}", hostile()),
+        override_value in proptest::option::of(mostly("info", hostile())),
     ) {
         let providers = builtin_provider_templates().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut template = find_provider(&providers, provider).cloned().ok_or_else(|| TestCaseError::fail("provider"))?;
         // A template that skipped validation.
         template.endpoint.insert("from_domain".to_owned(), template_value);
         let mut t = trunk("t1", provider);
+        if let Some(value) = override_value {
+            t.options.0.entry("endpoint".into()).or_default().insert("dtmf_mode".into(), value);
+        }
         t.name = name;
         t.username = username;
         t.password = password.clone();

@@ -19,6 +19,8 @@ pub struct Model {
     pub match_addresses: Json,
     pub enabled: bool,
     pub created_at: DateTimeUtc,
+    /// Per-object PJSIP option overrides (`ObjectOptions`).
+    pub options: Option<Json>,
     pub updated_at: DateTimeUtc,
 }
 

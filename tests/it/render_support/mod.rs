@@ -46,6 +46,7 @@ pub fn trunk(name: &str, provider: &str) -> Trunk {
         codecs: None,
         match_addresses: Vec::new(),
         enabled: true,
+        options: Default::default(),
         created_at: at,
         updated_at: at,
     }
