@@ -944,12 +944,7 @@ async fn option_overrides_are_checked_rendered_and_cleared(backend: Backend) {
         created.body
     );
     assert_eq!(created.body["options"]["endpoint"]["direct_media"], "yes");
-    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
-    let block = pjsip
-        .split("; BEGIN MANAGED - Extension 1201")
-        .nth(1)
-        .and_then(|rest| rest.split("; END MANAGED").next())
-        .expect("the extension's block");
+    let block = d.pjsip_block("Extension 1201");
     // The template's direct_media=no is replaced in place, not repeated.
     assert_eq!(block.matches("direct_media=").count(), 1, "{block}");
     assert!(block.contains("direct_media=yes\n"), "{block}");

@@ -569,12 +569,7 @@ async fn option_overrides_reach_their_sections(backend: Backend) {
         created.body
     );
     assert_eq!(created.body["options"]["registration"]["expiration"], "900");
-    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
-    let block = pjsip
-        .split("; BEGIN MANAGED - Trunk telnyx_main")
-        .nth(1)
-        .and_then(|rest| rest.split("; END MANAGED").next())
-        .expect("the trunk's block");
+    let block = d.pjsip_block("Trunk telnyx_main");
     let endpoint = block
         .split("type=endpoint")
         .nth(1)
@@ -593,7 +588,10 @@ async fn option_overrides_reach_their_sections(backend: Backend) {
         .next()
         .unwrap_or_default();
     assert_eq!(registration.matches("expiration=").count(), 1, "{block}");
-    assert!(registration.lines().any(|l| l == "expiration=900"), "{block}");
+    assert!(
+        registration.lines().any(|l| l == "expiration=900"),
+        "{block}"
+    );
     let cleared = d
         .admin(
             Method::PATCH,

@@ -163,6 +163,18 @@ impl TestDaemon {
         self.state_dir.join("asterisk")
     }
 
+    /// The managed block `id` of pjsip.conf (e.g. `Extension 1001`), as written now.
+    pub fn pjsip_block(&self, id: &str) -> String {
+        let pjsip =
+            std::fs::read_to_string(self.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+        pjsip
+            .split(&format!("; BEGIN MANAGED - {id}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("; END MANAGED").next())
+            .unwrap_or_else(|| panic!("no block {id} in {pjsip}"))
+            .to_owned()
+    }
+
     /// Sends a JSON request with `token`; returns status, content type and body.
     pub async fn call(
         &self,
