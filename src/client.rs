@@ -127,6 +127,39 @@ impl Client {
         &self.token
     }
 
+    /// Sends a request; returns the status and the body as text.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, String), ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let unreachable = |source| ClientError::Unreachable {
+            url: self.base.clone(),
+            source,
+        };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(unreachable)?;
+        Ok((status, text))
+    }
+
+    /// A failed answer as the error it describes.
+    fn failure(status: StatusCode, text: String) -> ClientError {
+        match serde_json::from_str::<Value>(&text) {
+            Ok(problem) if problem.get("detail").is_some() => ClientError::Api { status, problem },
+            _ => ClientError::Unexpected {
+                status,
+                body: text.chars().take(500).collect(),
+            },
+        }
+    }
+
     /// Sends a request; `Ok(Value::Null)` for an empty success body.
     pub async fn request(
         &self,
@@ -134,40 +167,26 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
-        let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(body) = body {
-            req = req.json(body);
+        let (status, text) = self.send(method, path, body).await?;
+        if !status.is_success() {
+            return Err(Self::failure(status, text));
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        let value: Option<Value> = if text.is_empty() {
-            Some(Value::Null)
+        if text.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|_| ClientError::Unexpected {
+            status,
+            body: text.chars().take(500).collect(),
+        })
+    }
+
+    /// A GET whose answer is not JSON (a CSV export), as text.
+    pub async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let (status, text) = self.send(Method::GET, path, None).await?;
+        if status.is_success() {
+            Ok(text)
         } else {
-            serde_json::from_str(&text).ok()
-        };
-        match value {
-            Some(value) if status.is_success() => Ok(value),
-            Some(problem) if problem.get("detail").is_some() => {
-                Err(ClientError::Api { status, problem })
-            }
-            _ => Err(ClientError::Unexpected {
-                status,
-                body: text.chars().take(500).collect(),
-            }),
+            Err(Self::failure(status, text))
         }
     }
 

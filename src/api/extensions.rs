@@ -6,12 +6,12 @@ use axum::response::IntoResponse;
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
+use super::extract::{Authed, Json, Operator, Paged, Path, Query, Viewer};
 use crate::model::extension::{ExtensionPatch, NewExtension};
 use crate::service::Page;
 use crate::service::applies::ApplyView;
 use crate::service::asterisk::VerifyView;
-use crate::service::extensions::{ExtensionQuery, ExtensionView};
+use crate::service::extensions::{BulkCreated, ExtensionQuery, ExtensionView};
 
 #[utoipa::path(operation_id = "list_extension", get, path = "/api/v1/extensions", tag = "extensions", params(Paged<ExtensionQuery>),
     responses((status = 200, body = Page<ExtensionView>), (status = 401, body = Problem)))]
@@ -117,6 +117,62 @@ pub async fn remove(
 pub struct DeleteView {
     pub deleted: String,
     pub apply: ApplyView,
+}
+
+/// `POST /api/v1/extensions/bulk` options.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BulkQuery {
+    /// Create the valid rows and list the others, instead of refusing the batch.
+    pub skip_invalid: Option<bool>,
+}
+
+/// Up to 10,000 extensions fit; the other routes keep `max_body_bytes`.
+pub const BULK_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[utoipa::path(operation_id = "bulk_create_extensions", post, path = "/api/v1/extensions/bulk", tag = "extensions",
+    request_body = Vec<NewExtension>, params(BulkQuery),
+    responses((status = 201, body = BulkCreated, description = "Created in one transaction and applied once"),
+        (status = 202, body = BulkCreated, description = "Saved; the apply is pending"),
+        (status = 422, body = Problem, description = "A row is invalid (fields named `[index].field`); nothing was created")))]
+pub async fn bulk(
+    State(state): State<AppState>,
+    caller: Authed<Operator>,
+    Query(query): Query<BulkQuery>,
+    Json(rows): Json<Vec<NewExtension>>,
+) -> ApiResult<(StatusCode, axum::Json<BulkCreated>)> {
+    let created = state
+        .services
+        .extensions()
+        .create_all(&caller.actor(), rows, query.skip_invalid.unwrap_or(false))
+        .await?;
+    let status = if created.apply.as_ref().is_some_and(ApplyView::is_pending) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(created)))
+}
+
+#[utoipa::path(operation_id = "export_extensions", get, path = "/api/v1/extensions/export", tag = "extensions",
+    responses((status = 200, content_type = "text/csv", body = String, description = "Every extension, a header row first; never a secret"),
+        (status = 401, body = Problem)))]
+pub async fn export(
+    State(state): State<AppState>,
+    _caller: Authed<Viewer>,
+) -> ApiResult<impl IntoResponse> {
+    let csv = state.services.extensions().export_csv().await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"extensions.csv\"",
+            ),
+        ],
+        csv,
+    ))
 }
 
 fn pending(view: &ExtensionView) -> bool {

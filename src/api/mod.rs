@@ -118,6 +118,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(templates::list_extensions))
         .routes(routes!(templates::show_extension))
         .routes(routes!(extensions::verify))
+        .routes(routes!(extensions::export))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(extensions::bulk))
+                .layer(DefaultBodyLimit::max(extensions::BULK_BODY_BYTES)),
+        )
         .routes(routes!(asterisk::status))
         .routes(routes!(asterisk::endpoints))
         .routes(routes!(asterisk::list_applies, asterisk::force_apply))

@@ -15,7 +15,7 @@ pub(super) fn apply_summary(answer: &Value) -> String {
     }
 }
 use crate::client::{Client, encode};
-use crate::model::extension::{ExtensionPatch, NewExtension};
+use crate::model::extension::{CSV_COLUMNS, ExtensionPatch, NewExtension};
 use crate::model::options::ObjectOptions;
 
 #[derive(Subcommand)]
@@ -52,6 +52,21 @@ pub enum ExtensionCommand {
     Delete { number: String },
     /// Ask Asterisk now whether it loaded the extension as rayan renders it.
     Verify { number: String },
+    /// Create the extensions of a CSV file (columns as `export` writes them, a
+    /// header row first; `password` may be filled in): all or nothing, one apply.
+    /// Generated passwords are printed once.
+    Import {
+        file: std::path::PathBuf,
+        /// Create the valid rows and list the others.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// Print every extension, as CSV (the default; `--csv` says so) or, with
+    /// `--json`, JSON; never a secret.
+    Export {
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Args)]
@@ -175,8 +190,114 @@ pub(super) fn check_apply(answer: &Value) -> CliResult<()> {
     Ok(())
 }
 
+/// Reads extension rows from CSV: the header names the columns (any order, any
+/// subset of `CSV_COLUMNS`); empty cells are absent fields.
+pub(super) fn read_csv(text: &str) -> CliResult<Vec<NewExtension>> {
+    let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| CliError::usage(format!("the CSV header: {e}")))?
+        .clone();
+    if let Some(unknown) = headers.iter().find(|h| !CSV_COLUMNS.contains(h)) {
+        return Err(CliError::usage(format!(
+            "unknown CSV column '{unknown}' (known: {})",
+            CSV_COLUMNS.join(", ")
+        )));
+    }
+    let mut rows = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| CliError::usage(format!("CSV row {}: {e}", line + 1)))?;
+        let cell = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| record.get(i))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let bad = |column: &str, why: String| {
+            CliError::usage(format!("CSV row {}, column {column}: {why}", line + 1))
+        };
+        rows.push(NewExtension {
+            extension: cell("extension").unwrap_or_default(),
+            name: cell("name"),
+            template: cell("template"),
+            context: cell("context"),
+            codecs: cell("codecs").map(|c| c.split(',').map(|s| s.trim().to_owned()).collect()),
+            max_contacts: cell("max_contacts")
+                .map(|n| n.parse().map_err(|e| bad("max_contacts", format!("{e}"))))
+                .transpose()?,
+            caller_id: cell("caller_id"),
+            enabled: cell("enabled")
+                .map(|b| match b.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" => Ok(true),
+                    "false" | "no" | "0" => Ok(false),
+                    other => Err(bad("enabled", format!("'{other}' is not true or false"))),
+                })
+                .transpose()?,
+            options: cell("options")
+                .map(|o| serde_json::from_str(&o).map_err(|e| bad("options", e.to_string())))
+                .transpose()?,
+            password: cell("password"),
+        });
+    }
+    Ok(rows)
+}
+
 pub async fn run(client: &Client, out: &Output, cmd: ExtensionCommand) -> CliResult<()> {
     match cmd {
+        ExtensionCommand::Import { file, skip_invalid } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))?;
+            let rows = read_csv(&text)?;
+            let path = if skip_invalid {
+                "/api/v1/extensions/bulk?skip_invalid=true"
+            } else {
+                "/api/v1/extensions/bulk"
+            };
+            let answer = client.post(path, &rows).await?;
+            if out.json {
+                out.object(&answer);
+            } else {
+                let created = answer["created"].as_array().cloned().unwrap_or_default();
+                println!("created {} extension(s)", created.len());
+                for ext in &created {
+                    if let Some(password) = ext.get("password").and_then(Value::as_str) {
+                        println!("{}\t{password}", cell(ext.get("extension")));
+                    }
+                }
+                for skipped in answer["skipped"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "skipped row {} ({}): {}",
+                        cell(skipped.get("index")),
+                        cell(skipped.get("extension")),
+                        skipped["errors"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|e| format!(
+                                "{}: {}",
+                                cell(e.get("field")),
+                                cell(e.get("message"))
+                            ))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    );
+                }
+                if created.iter().any(|e| e.get("password").is_some()) {
+                    eprintln!("note: the generated passwords are shown only this once");
+                }
+            }
+            check_apply(&answer)?;
+        }
+        ExtensionCommand::Export { csv } => {
+            if out.json && !csv {
+                let items = super::all_items(client, "/api/v1/extensions").await?;
+                println!("{}", Value::Array(items));
+            } else {
+                print!("{}", client.get_text("/api/v1/extensions/export").await?);
+            }
+        }
         ExtensionCommand::Create { number, fields } => {
             let created = client
                 .post("/api/v1/extensions", &fields.into_new(number))

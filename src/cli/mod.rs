@@ -208,6 +208,33 @@ mod tests {
         proptest::option::of(proptest::option::of(value))
     }
 
+    /// clap's own checks of the whole command tree (duplicate flags, bad defaults),
+    /// which otherwise only fire when a user runs the broken subcommand.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn csv_rows_read_by_their_header() {
+        let rows = super::extension::read_csv(
+            "name,extension,enabled,codecs,max_contacts\nAl,2001,false,\"ulaw, alaw\",3\nBo,2002,,,\n",
+        )
+        .expect("reads");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].extension, "2001");
+        assert_eq!(rows[0].enabled, Some(false));
+        assert_eq!(
+            rows[0].codecs,
+            Some(vec!["ulaw".to_owned(), "alaw".to_owned()])
+        );
+        assert_eq!(rows[0].max_contacts, Some(3));
+        assert_eq!((rows[1].enabled, rows[1].codecs.as_ref()), (None, None));
+        assert!(super::extension::read_csv("extension,enabled\n1,maybe\n").is_err());
+        assert!(super::extension::read_csv("extension,max_contacts\n1,many\n").is_err());
+    }
+
     proptest! {
         #[test]
         fn patches_say_absent_null_and_value_apart(

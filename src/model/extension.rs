@@ -156,6 +156,22 @@ pub struct ExtensionPatch {
 
 pub const MAX_CONTACTS_LIMIT: u32 = 100;
 
+/// The columns of an extension CSV (export and import), in order. `codecs` is
+/// comma-separated inside its field, `options` is JSON, `password` is only ever
+/// read (an export never has one).
+pub const CSV_COLUMNS: &[&str] = &[
+    "extension",
+    "name",
+    "template",
+    "context",
+    "codecs",
+    "max_contacts",
+    "caller_id",
+    "enabled",
+    "options",
+    "password",
+];
+
 fn check_common(
     errors: &mut FieldErrors,
     name: Option<&str>,

@@ -13,7 +13,7 @@ use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::config::Settings;
 use crate::model::extension::NumberPolicy;
 use crate::model::extension::{
-    DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
+    CSV_COLUMNS, DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
 use crate::model::options::ObjectOptions;
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
@@ -77,6 +77,30 @@ impl From<&Extension> for ExtensionView {
             nodes: None,
         }
     }
+}
+
+/// The most extensions one bulk request may create.
+pub const MAX_BULK: usize = 10_000;
+
+/// The answer to `POST /api/v1/extensions/bulk`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkCreated {
+    /// In number order; a generated password appears here, once.
+    pub created: Vec<ExtensionView>,
+    /// With `skip_invalid`: the rows left out and why.
+    pub skipped: Vec<SkippedRow>,
+    /// The one apply of the whole batch; absent when nothing was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplyView>,
+}
+
+/// A row of a bulk request that was not created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SkippedRow {
+    /// Its position in the request, from 0.
+    pub index: usize,
+    pub extension: String,
+    pub errors: Vec<crate::model::validate::FieldError>,
 }
 
 /// `GET /api/v1/extensions` filters (beside `limit` and `offset`).
@@ -195,6 +219,206 @@ impl ExtensionService {
         }
         view.apply = Some(apply);
         Ok(view)
+    }
+
+    /// Creates many extensions in one transaction and one apply. Every row is
+    /// checked first; any bad row refuses the whole batch (fields named
+    /// `[index].field`) unless `skip_invalid`, which creates the good rows and
+    /// lists the others. Generated passwords are in the answer, once.
+    pub async fn create_all(
+        &self,
+        actor: &Actor,
+        inputs: Vec<NewExtension>,
+        skip_invalid: bool,
+    ) -> Result<BulkCreated, ServiceError> {
+        if inputs.is_empty() || inputs.len() > MAX_BULK {
+            let mut errors = FieldErrors::new();
+            errors.push("body", format!("send 1 to {MAX_BULK} extensions"));
+            return Err(errors.into());
+        }
+        let numbers: Vec<String> = inputs.iter().map(|i| i.extension.clone()).collect();
+        let taken = store::extensions::existing_numbers(self.writer.db(), &numbers).await?;
+        let dids: std::collections::HashSet<String> = store::routes::all_inbound(self.writer.db())
+            .await?
+            .into_iter()
+            .map(|r| r.did)
+            .collect();
+        let mut known_templates: std::collections::HashMap<String, bool> = Default::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut good = Vec::with_capacity(inputs.len());
+        let mut skipped = Vec::new();
+        for (index, input) in inputs.into_iter().enumerate() {
+            let mut errors = input
+                .validate(&self.number_policy)
+                .err()
+                .unwrap_or_default();
+            let template = input
+                .template
+                .clone()
+                .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+            if errors.0.iter().all(|e| e.field != "template") {
+                let known = match known_templates.get(&template) {
+                    Some(known) => *known,
+                    None => {
+                        let known = store::templates::extension_template_exists(
+                            self.writer.db(),
+                            &template,
+                        )
+                        .await?;
+                        known_templates.insert(template.clone(), known);
+                        known
+                    }
+                };
+                if !known {
+                    errors.push(
+                        "template",
+                        format!("unknown extension template '{template}'"),
+                    );
+                }
+            }
+            if taken.contains(&input.extension) {
+                errors.push("extension", "already exists");
+            } else if !seen.insert(input.extension.clone()) {
+                errors.push("extension", "is in the batch twice");
+            } else if dids.contains(&input.extension) {
+                let context = input.context.as_deref().unwrap_or(DEFAULT_CONTEXT);
+                let change = LayoutChange::Extension {
+                    previous: None,
+                    number: &input.extension,
+                    context,
+                };
+                if let Some(clash) = inbound_layout::clash(self.writer.db(), change).await? {
+                    errors.push("extension", clash);
+                }
+            }
+            if errors.0.is_empty() {
+                good.push((input, template));
+            } else {
+                skipped.push(SkippedRow {
+                    index,
+                    extension: input.extension,
+                    errors: errors.0,
+                });
+            }
+        }
+        if !skipped.is_empty() && !skip_invalid {
+            let mut errors = FieldErrors::new();
+            for row in &skipped {
+                for e in &row.errors {
+                    errors.push(format!("[{}].{}", row.index, e.field), e.message.clone());
+                }
+            }
+            return Err(errors.into());
+        }
+
+        let mut passwords = std::collections::HashMap::new();
+        let rows: Vec<ExtensionRow> = good
+            .into_iter()
+            .map(|(input, template)| {
+                let password = input.password.unwrap_or_else(|| {
+                    let generated = generate_password();
+                    passwords.insert(input.extension.clone(), generated.clone());
+                    generated
+                });
+                ExtensionRow {
+                    auth: ExtensionAuth::from_password(&input.extension, &self.realm, &password),
+                    number: input.extension,
+                    name: input.name,
+                    template,
+                    context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
+                    codecs: input.codecs,
+                    max_contacts: input.max_contacts,
+                    caller_id: input.caller_id,
+                    enabled: input.enabled.unwrap_or(true),
+                    options: input.options.unwrap_or_default(),
+                }
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(BulkCreated {
+                created: vec![],
+                skipped,
+                apply: None,
+            });
+        }
+        let mut write = self.writer.write(actor).await?;
+        let stored = store::extensions::insert_all(&*write, rows).await?;
+        let objects: Vec<ObjectRef> = stored
+            .iter()
+            .map(|e| ObjectRef::extension(&e.number))
+            .collect();
+        let images = stored
+            .iter()
+            .zip(&objects)
+            .map(|(ext, object)| {
+                (
+                    object.clone(),
+                    Some(audit_image(ext, passwords.contains_key(&ext.number))),
+                )
+            })
+            .collect();
+        write.audit_all(Action::Create, images).await?;
+        let apply = write.commit_and_apply_all(&objects).await?;
+        let created = stored
+            .iter()
+            .map(|ext| {
+                let mut view = self.extension_view(ext);
+                view.password = passwords.remove(&ext.number);
+                view
+            })
+            .collect();
+        Ok(BulkCreated {
+            created,
+            skipped,
+            apply: Some(apply),
+        })
+    }
+
+    /// Every extension as CSV (`CSV_COLUMNS`, a header row first); no secret.
+    pub async fn export_csv(&self) -> Result<String, ServiceError> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        let write_error =
+            |e: csv::Error| ServiceError::Unavailable(format!("cannot write CSV: {e}"));
+        out.write_record(CSV_COLUMNS).map_err(write_error)?;
+        let mut offset = 0;
+        loop {
+            let (page, _) = store::extensions::list(
+                self.writer.db(),
+                &ExtensionFilter::default(),
+                Paging::MAX_LIMIT,
+                offset,
+            )
+            .await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as u64;
+            for ext in &page {
+                let options = if ext.options.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::to_string(&ext.options).unwrap_or_default()
+                };
+                out.write_record([
+                    ext.number.as_str(),
+                    ext.name.as_deref().unwrap_or(""),
+                    ext.template.as_str(),
+                    ext.context.as_str(),
+                    &ext.codecs.as_ref().map(|c| c.join(",")).unwrap_or_default(),
+                    &ext.max_contacts.map(|n| n.to_string()).unwrap_or_default(),
+                    ext.caller_id.as_deref().unwrap_or(""),
+                    if ext.enabled { "true" } else { "false" },
+                    &options,
+                    "",
+                ])
+                .map_err(write_error)?;
+            }
+        }
+        let bytes = out
+            .into_inner()
+            .map_err(|e| ServiceError::Unavailable(format!("cannot write CSV: {e}")))?;
+        String::from_utf8(bytes)
+            .map_err(|e| ServiceError::Unavailable(format!("cannot write CSV: {e}")))
     }
 
     pub async fn get(&self, number: &str) -> Result<ExtensionView, ServiceError> {

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::ServiceError;
 use super::applies::{ApplyView, WAIT_PREFERENCE};
-use crate::apply::ApplyHandle;
+use crate::apply::{ApplyHandle, Outcome};
 use crate::model::ObjectRef;
 use crate::store::audit::{Actor, AuditEntry};
 use crate::store::{self, WriteGate, WriteTxn};
@@ -123,15 +123,27 @@ impl Writer {
 
     /// Wakes the apply worker after a committed write and waits (up to
     /// `apply.wait_ms`, or less if the request prefers) for the outcome for `object`.
-    async fn after_write(&self, action: Action, object: &ObjectRef, generation: i64) -> ApplyView {
+    async fn after_write(
+        &self,
+        action: Action,
+        objects: &[ObjectRef],
+        generation: i64,
+    ) -> ApplyView {
         let started = tokio::time::Instant::now();
-        let rx = self.apply.request(object.trigger(action.as_str()), false);
+        let Some(object) = objects.first() else {
+            return ApplyView::pending("nothing to apply");
+        };
+        let trigger = match objects.len() {
+            1 => object.trigger(action.as_str()),
+            n => format!("{} of {n} objects", action.as_str()),
+        };
+        let rx = self.apply.request(trigger, false);
         let preference = WAIT_PREFERENCE.try_with(|p| *p).unwrap_or_default();
         let limit = preference
             .limit
             .map_or(self.wait_limit, |wait| wait.min(self.wait_limit));
-        let mut view = self.own_outcome(rx, object, limit).await;
-        if preference.all_nodes && !limit.is_zero() {
+        let mut view = self.own_outcome(rx, objects, limit).await;
+        if preference.all_nodes && !limit.is_zero() && objects.len() == 1 {
             let others = super::cluster::wait_for_others(
                 &self.db,
                 &self.node,
@@ -149,10 +161,12 @@ impl Writer {
         view
     }
 
+    /// This node's outcome for `objects`: the worst of theirs (failed, then
+    /// pending, then verified), with the first failure's reason.
     async fn own_outcome(
         &self,
         rx: tokio::sync::oneshot::Receiver<std::sync::Arc<crate::apply::ApplyReport>>,
-        object: &ObjectRef,
+        objects: &[ObjectRef],
         limit: Duration,
     ) -> ApplyView {
         if limit.is_zero() {
@@ -162,7 +176,27 @@ impl Writer {
         }
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(report)) => {
-                let (status, detail) = report.outcome_for(object);
+                let rank = |status: Outcome| match status {
+                    Outcome::Failed => 2,
+                    Outcome::Pending => 1,
+                    Outcome::Verified => 0,
+                };
+                let (mut status, mut detail) = (Outcome::Verified, None);
+                let mut failed = 0;
+                for object in objects {
+                    let (this, why) = report.outcome_for(object);
+                    failed += usize::from(this == Outcome::Failed);
+                    if rank(this) > rank(status) || (detail.is_none() && this == status) {
+                        (status, detail) = (this, why);
+                    }
+                }
+                if failed > 1 {
+                    detail = Some(format!(
+                        "{failed} of {} objects failed; first: {}",
+                        objects.len(),
+                        detail.unwrap_or_default()
+                    ));
+                }
                 ApplyView {
                     id: Some(report.id),
                     status,
@@ -216,7 +250,44 @@ impl Write<'_> {
         let writer = self.writer;
         let generation = store::cluster::bump(&*self.txn, &writer.node).await?;
         self.txn.commit().await?;
+        Ok(writer
+            .after_write(action, std::slice::from_ref(applied), generation)
+            .await)
+    }
+
+    /// [`Write::commit_and_apply`] for a write of many objects: one apply, and
+    /// the worst of their outcomes.
+    pub async fn commit_and_apply_all(
+        self,
+        applied: &[ObjectRef],
+    ) -> Result<ApplyView, ServiceError> {
+        let action = self.action.unwrap_or(Action::Update);
+        let writer = self.writer;
+        let generation = store::cluster::bump(&*self.txn, &writer.node).await?;
+        self.txn.commit().await?;
         Ok(writer.after_write(action, applied, generation).await)
+    }
+
+    /// Records the same action on many objects at once, each with its image after.
+    pub async fn audit_all(
+        &mut self,
+        action: Action,
+        objects: Vec<(ObjectRef, Option<Value>)>,
+    ) -> Result<(), ServiceError> {
+        self.action = Some(action);
+        let entries: Vec<AuditEntry<'_>> = objects
+            .iter()
+            .map(|(object, after)| AuditEntry {
+                actor: self.actor,
+                action: action.as_str(),
+                object_kind: object.kind().as_str(),
+                object_id: object.key(),
+                before: None,
+                after: after.clone(),
+            })
+            .collect();
+        store::audit::record_all(&*self.txn, entries).await?;
+        Ok(())
     }
 }
 

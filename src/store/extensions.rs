@@ -102,6 +102,69 @@ pub async fn insert(db: &impl ConnectionTrait, row: ExtensionRow) -> Result<Exte
     to_model(model)
 }
 
+/// Inserts many rows in a few statements; returns them as stored, in number order.
+pub async fn insert_all(
+    db: &impl ConnectionTrait,
+    rows: Vec<ExtensionRow>,
+) -> Result<Vec<Extension>, StoreError> {
+    let now = Utc::now();
+    let numbers: Vec<String> = rows.iter().map(|r| r.number.clone()).collect();
+    // 14 values a row: well inside every backend's limit on bound values.
+    for chunk in rows.chunks(500) {
+        let models = chunk.iter().map(|row| ActiveModel {
+            number: Set(row.number.clone()),
+            name: Set(row.name.clone()),
+            template: Set(row.template.clone()),
+            context: Set(row.context.clone()),
+            codecs: Set(codecs_json(&row.codecs)),
+            max_contacts: Set(row.max_contacts.map(|n| n as i32)),
+            caller_id: Set(row.caller_id.clone()),
+            enabled: Set(row.enabled),
+            auth_realm: Set(row.auth.realm.clone()),
+            md5_cred: Set(row.auth.md5_cred.clone()),
+            options: Set(options_json(&row.options)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        Entity::insert_many(models)
+            .exec(db)
+            .await
+            .map_err(|e| StoreError::conflict_as(e, "an extension of the batch"))?;
+    }
+    let mut stored = Vec::with_capacity(numbers.len());
+    for chunk in numbers.chunks(500) {
+        let found = Entity::find()
+            .filter(Column::Number.is_in(chunk.iter().cloned()))
+            .order_by_asc(Column::Number)
+            .all(db)
+            .await?;
+        for row in found {
+            stored.push(to_model(row)?);
+        }
+    }
+    Ok(stored)
+}
+
+/// Which of `numbers` are taken already.
+pub async fn existing_numbers(
+    db: &impl ConnectionTrait,
+    numbers: &[String],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut taken = std::collections::HashSet::new();
+    for chunk in numbers.chunks(500) {
+        let found: Vec<String> = Entity::find()
+            .select_only()
+            .column(Column::Number)
+            .filter(Column::Number.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        taken.extend(found);
+    }
+    Ok(taken)
+}
+
 pub async fn find(
     db: &impl ConnectionTrait,
     number: &str,

@@ -22,6 +22,7 @@ on_both_backends!(
     every_list_pages_and_refuses_unknown_parameters,
     nul_in_any_text_is_refused,
     option_overrides_are_checked_rendered_and_cleared,
+    bulk_creates_all_or_nothing_in_one_apply_and_exports_csv,
 );
 
 /// One past the largest signed 64-bit integer: what a database binds.
@@ -980,5 +981,112 @@ async fn option_overrides_are_checked_rendered_and_cleared(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
         Some("options.endpoint.direct_media"),
     );
+    d.stop().await;
+}
+
+async fn bulk_creates_all_or_nothing_in_one_apply_and_exports_csv(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let asterisk = d.asterisk.as_ref().expect("a double");
+    // One bad row refuses the batch, naming each row and field; nothing is created.
+    let refused = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions/bulk",
+            Some(json!([{"extension": "1301"}, {"extension": "13a"}, {"extension": "1301"}, {"extension": "1304", "options": {"endpoint": {"dtmf_mode": "bogus_mode"}}}])),
+        )
+        .await;
+    for field in [
+        "[1].extension",
+        "[2].extension",
+        "[3].options.endpoint.dtmf_mode",
+    ] {
+        refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+    }
+    assert_eq!(
+        d.admin(Method::GET, "/api/v1/extensions/1301", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // 300 rows: one transaction, one apply, one PJSIP reload.
+    let reloads = asterisk.reload_count("res_pjsip.so");
+    let mut rows: Vec<Value> = (0..300)
+        .map(|i| json!({"extension": format!("{}", 20_000 + i), "name": format!("User {i}")}))
+        .collect();
+    rows[0]["password"] = json!("Known-pass-1");
+    rows[1]["options"] = json!({"endpoint": {"dtmf_mode": "info"}});
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions/bulk",
+            Some(Value::Array(rows)),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
+    let items = created.body["created"].as_array().expect("created");
+    assert_eq!(items.len(), 300);
+    assert!(
+        items[0].get("password").is_none(),
+        "a given password is never returned"
+    );
+    assert!(
+        items[1..]
+            .iter()
+            .all(|e| e["password"].as_str().is_some_and(|p| p.len() >= 12))
+    );
+    assert_eq!(asterisk.reload_count("res_pjsip.so"), reloads + 1);
+    assert!(asterisk.endpoints().contains(&"20299".to_owned()));
+
+    // Skipping the bad rows creates the rest and lists what was left out.
+    let partial = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions/bulk?skip_invalid=true",
+            Some(json!([{"extension": "20000"}, {"extension": "1401"}, {"extension": "x"}])),
+        )
+        .await;
+    assert_eq!(partial.status, StatusCode::CREATED, "{}", partial.body);
+    assert_eq!(partial.body["created"][0]["extension"], "1401");
+    let skipped: Vec<i64> = partial.body["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .filter_map(|s| s["index"].as_i64())
+        .collect();
+    assert_eq!(skipped, [0, 2]);
+
+    // The export: CSV with a header row, every extension, no secret.
+    let response = d
+        .http
+        .get(format!("{}/api/v1/extensions/export", d.url))
+        .bearer_auth(&d.admin_token)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/csv")
+    );
+    let csv = response.text().await.expect("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "extension,name,template,context,codecs,max_contacts,caller_id,enabled,options,password"
+        )
+    );
+    assert_eq!(lines.clone().count(), 301);
+    assert!(csv.contains("20001,User 1,basic,from-internal,,,,true,\"{\"\"endpoint\"\":{\"\"dtmf_mode\"\":\"\"info\"\"}}\","), "{csv}");
+    assert!(!csv.contains("Known-pass-1"));
+    assert!(!csv.contains("md5"));
     d.stop().await;
 }

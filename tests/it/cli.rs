@@ -100,6 +100,44 @@ async fn the_issue_walkthrough_works_with_no_flags() {
         serde_json::from_slice(&run(&["extension", "show", "1001", "--json"]).stdout).unwrap();
     assert!(json.get("options").is_none(), "{json}");
 
+    // Bulk import from CSV (any column order, a known password kept secret,
+    // the others generated and printed once), then export.
+    let csv_path = home.join("phones.csv");
+    std::fs::write(
+        &csv_path,
+        "name,extension,password,options\nReception,3001,Known-pass-1,\nSales,3002,,\"{\"\"endpoint\"\": {\"\"dtmf_mode\"\": \"\"info\"\"}}\"\nStore,3003,,\n",
+    )
+    .expect("csv");
+    let imported = run(&["extension", "import", csv_path.to_str().unwrap_or_default()]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let printed = String::from_utf8_lossy(&imported.stdout).to_string();
+    assert!(printed.contains("created 3 extension(s)"), "{printed}");
+    assert!(
+        printed.lines().any(|l| l.starts_with("3002\t")),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("3001\t") && !printed.contains("Known-pass-1"),
+        "{printed}"
+    );
+    let exported = run(&["extension", "export"]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let exported = String::from_utf8_lossy(&exported.stdout).to_string();
+    assert!(
+        exported.starts_with("extension,name,template"),
+        "{exported}"
+    );
+    assert!(exported.contains("3001,Reception,basic"), "{exported}");
+    let bad_path = home.join("bad.csv");
+    std::fs::write(&bad_path, "extension,colour\n3009,red\n").expect("csv");
+    let bad = run(&["extension", "import", bad_path.to_str().unwrap_or_default()]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("unknown CSV column 'colour'"),
+        "{}",
+        stderr(&bad)
+    );
+
     let deleted = run(&["extension", "delete", "1001"]);
     assert!(deleted.status.success());
     let gone = run(&["extension", "show", "1001"]);
