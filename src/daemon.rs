@@ -19,7 +19,7 @@ use crate::api::{CorsOrigins, Runtime};
 use crate::apply::{self, ApplyContext, EventSink, WorkerEvent};
 use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskStatus, CallTrackerConfig, EventHub, Pump};
-use crate::registrations::Registrations;
+use crate::registrations::{Registrations, TrunkRegistrations};
 use crate::secrets::{SecretError, Secrets};
 use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::status::StatusBoard;
@@ -186,15 +186,19 @@ fn feed_events(
     hub: EventHub,
     history: CallRecordSink,
     registrations: Registrations,
+    trunk_registrations: TrunkRegistrations,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let contacts = registrations.clone();
+        let trunks = trunk_registrations.clone();
         let mut pump = Pump::new(hub, CallTrackerConfig::default())
             .on_call_record(move |record| history.offer(record))
-            .on_contact_status(move |status| contacts.apply_status(status));
+            .on_contact_status(move |status| contacts.apply_status(status))
+            .on_registry(move |change| trunks.apply_change(change, chrono::Utc::now()));
         let messages = futures_util::stream::unfold(ami.subscribe(), move |mut events| {
             let registrations = registrations.clone();
+            let trunk_registrations = trunk_registrations.clone();
             async move {
                 loop {
                     match events.next().await? {
@@ -205,6 +209,7 @@ fn feed_events(
                                 "the event pump fell behind the AMI reader"
                             );
                             registrations.resync();
+                            trunk_registrations.resync();
                         }
                     }
                 }
@@ -289,9 +294,15 @@ impl Daemon {
         let status = StatusBoard::default();
         let sink_hub = hub.clone();
         let sink_status = status.clone();
+        let trunk_registrations = TrunkRegistrations::default();
+        let sink_trunks = trunk_registrations.clone();
         let events: EventSink = Arc::new(move |event| match event {
             WorkerEvent::Applied(applied) => {
                 sink_status.set_last_apply(applied.status, std::time::Instant::now());
+                // A trunk written may have gained or lost its registration.
+                if applied.objects.iter().any(|o| o.kind == "trunk") {
+                    sink_trunks.resync();
+                }
                 sink_hub.publish_payload(&applied);
             }
             WorkerEvent::Drift(drift) => {
@@ -322,8 +333,10 @@ impl Daemon {
                 hub.clone(),
                 history_sink,
                 registrations.clone(),
+                trunk_registrations.clone(),
                 shutdown_rx.clone(),
             ),
+            trunk_registrations.track(ami.clone(), shutdown_rx.clone()),
             announce_asterisk(
                 ami.clone(),
                 hub.clone(),
@@ -337,6 +350,7 @@ impl Daemon {
             ami: ami.clone(),
             apply,
             registrations,
+            trunk_registrations,
             events: hub,
             secrets: secrets.clone(),
         });

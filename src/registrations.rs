@@ -1,11 +1,14 @@
 //! Who is registered, kept in memory: a `PJSIPShowContacts` snapshot after every
 //! AMI (re)connect (ContactStatus fires only on change), kept current from the
 //! `contact_status` events the event pump normalises (it calls
-//! [`Registrations::apply_status`]). Listings read it without asking Asterisk.
+//! [`Registrations::apply_status`]). Trunks' outbound registrations the same way:
+//! a `PJSIPShowRegistrationsOutbound` snapshot, then `Registry` events
+//! ([`TrunkRegistrations`]). Listings read both without asking Asterisk.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -13,7 +16,9 @@ use utoipa::ToSchema;
 
 use crate::ami::{AmiClient, Message};
 use crate::events::normalize;
-use crate::events::{ContactState, ContactStatus};
+use crate::events::{
+    ContactState, ContactStatus, RegistryChange, TrunkRegistrationState, TrunkStatus,
+};
 
 fn contact_of(status: ContactStatus) -> Contact {
     Contact {
@@ -175,6 +180,175 @@ impl Registrations {
     }
 }
 
+/// A trunk's outbound registration as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrunkRegistration {
+    pub state: TrunkRegistrationState,
+    /// Since when it is in that state, as far as this daemon saw.
+    pub since: Option<DateTime<Utc>>,
+    /// The registration object in Asterisk, e.g. `telnyx_main-reg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+}
+
+impl TrunkRegistration {
+    fn none() -> Self {
+        TrunkRegistration {
+            state: TrunkRegistrationState::None,
+            since: None,
+            registration: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TrunkEntry {
+    registration: String,
+    state: TrunkRegistrationState,
+    since: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct TrunkMap {
+    /// Trunk (the registration's `endpoint`, or its own name) → where it stands.
+    by_trunk: HashMap<String, TrunkEntry>,
+    /// (client URI, server URI), as `Registry` events name a registration → trunk.
+    by_uris: HashMap<(String, String), String>,
+}
+
+/// Trunk name → its outbound registration, from a `PJSIPShowRegistrationsOutbound`
+/// snapshot after every connect, kept current by `Registry` events.
+#[derive(Clone, Default)]
+pub struct TrunkRegistrations {
+    inner: Arc<RwLock<TrunkMap>>,
+    resync: Arc<Notify>,
+}
+
+impl TrunkRegistrations {
+    /// `state: none` for a trunk Asterisk has no registration for.
+    pub fn get(&self, trunk: &str) -> TrunkRegistration {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|m| {
+                m.by_trunk.get(trunk).map(|e| TrunkRegistration {
+                    state: e.state,
+                    since: Some(e.since),
+                    registration: Some(e.registration.clone()),
+                })
+            })
+            .unwrap_or_else(TrunkRegistration::none)
+    }
+
+    /// Replaces everything with `OutboundRegistrationDetail` events. A state
+    /// that did not change keeps its `since`.
+    pub fn replace_with_snapshot(&self, details: &[Message], now: DateTime<Utc>) {
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        let mut map = TrunkMap::default();
+        for detail in details {
+            let Some(name) = detail
+                .get("ObjectName")
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            else {
+                continue;
+            };
+            let trunk = detail
+                .get("Endpoint")
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .unwrap_or(name)
+                .to_owned();
+            let state = TrunkRegistrationState::from_asterisk(detail.get("Status").unwrap_or(""));
+            let since = match inner.by_trunk.get(&trunk) {
+                Some(known) if known.state == state => known.since,
+                _ => now,
+            };
+            if let (Some(client), Some(server)) = (detail.get("ClientUri"), detail.get("ServerUri"))
+            {
+                map.by_uris.insert(
+                    (client.trim().to_owned(), server.trim().to_owned()),
+                    trunk.clone(),
+                );
+            }
+            map.by_trunk.insert(
+                trunk,
+                TrunkEntry {
+                    registration: name.to_owned(),
+                    state,
+                    since,
+                },
+            );
+        }
+        *inner = map;
+    }
+
+    /// Applies one `Registry` event; the trunk's new status when it is known
+    /// (`None`: a registration the snapshot did not have, so a new snapshot is due).
+    pub fn apply_change(&self, change: &RegistryChange, now: DateTime<Utc>) -> Option<TrunkStatus> {
+        let Ok(mut inner) = self.inner.write() else {
+            return None;
+        };
+        let key = (change.client_uri.clone(), change.server_uri.clone());
+        let Some(trunk) = inner.by_uris.get(&key).cloned() else {
+            drop(inner);
+            self.resync.notify_one();
+            return None;
+        };
+        let entry = inner.by_trunk.get_mut(&trunk)?;
+        let state = TrunkRegistrationState::from_asterisk(&change.status);
+        if entry.state != state {
+            entry.state = state;
+            entry.since = now;
+        }
+        Some(TrunkStatus {
+            trunk,
+            registration: entry.registration.clone(),
+            state,
+            since: entry.since,
+        })
+    }
+
+    /// Takes a snapshot after every connect and whenever a `Registry` event names
+    /// a registration it does not know (one an apply just added).
+    pub fn track(&self, ami: AmiClient, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut actions = ami.state();
+            let mut snapshot_due = true;
+            loop {
+                if snapshot_due && actions.borrow().is_connected() {
+                    match ami.pjsip_show_registrations_outbound().await {
+                        Ok(details) => {
+                            me.replace_with_snapshot(&details, Utc::now());
+                            snapshot_due = false;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "registration snapshot failed; retrying at the next connect")
+                        }
+                    }
+                }
+                tokio::select! {
+                    () = me.resync.notified() => snapshot_due = true,
+                    changed = actions.changed() => {
+                        if changed.is_err() { break }
+                        if actions.borrow_and_update().is_connected() { snapshot_due = true }
+                    }
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+            }
+        })
+    }
+
+    /// Asks for a fresh snapshot (after an apply that may have added or removed
+    /// registrations).
+    pub fn resync(&self) {
+        self.resync.notify_one();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +379,79 @@ mod tests {
         assert_eq!(regs.get("1001").state, RegistrationState::Unreachable);
         regs.apply_status(&contact_status("Removed", "0"));
         assert_eq!(regs.get("1001").state, RegistrationState::Unregistered);
+    }
+
+    /// `OutboundRegistrationDetail` and `Registry` as Asterisk 22 sends them (e2, j1).
+    fn detail(name: &str, endpoint: &str, status: &str) -> Message {
+        Message::new()
+            .with("Event", "OutboundRegistrationDetail")
+            .with("ObjectType", "registration")
+            .with("ObjectName", name)
+            .with("ClientUri", "sip:lab@127.0.0.1:5999")
+            .with("ServerUri", "sip:127.0.0.1:5999")
+            .with("Endpoint", endpoint)
+            .with("Status", status)
+    }
+
+    fn registry(status: &str) -> RegistryChange {
+        let event = Message::new()
+            .with("Event", "Registry")
+            .with("Privilege", "system,all")
+            .with("ChannelType", "PJSIP")
+            .with("Username", "sip:lab@127.0.0.1:5999")
+            .with("Domain", "sip:127.0.0.1:5999")
+            .with("Status", status);
+        normalize::registry(&event).expect("a Registry event")
+    }
+
+    #[test]
+    fn trunk_registrations_follow_snapshot_and_registry_events() {
+        let trunks = TrunkRegistrations::default();
+        let t0 = Utc::now();
+        assert_eq!(trunks.get("lab").state, TrunkRegistrationState::None);
+        trunks.replace_with_snapshot(&[detail("lab-reg", "lab", "Rejected")], t0);
+        let seen = trunks.get("lab");
+        assert_eq!(
+            (seen.state, seen.since),
+            (TrunkRegistrationState::Rejected, Some(t0))
+        );
+        let t1 = t0 + chrono::Duration::seconds(5);
+        let status = trunks
+            .apply_change(&registry("Registered"), t1)
+            .expect("known");
+        assert_eq!(
+            (status.trunk.as_str(), status.state),
+            ("lab", TrunkRegistrationState::Registered)
+        );
+        assert_eq!(trunks.get("lab").since, Some(t1));
+        // A new snapshot with the same state keeps when it began.
+        trunks.replace_with_snapshot(
+            &[detail("lab-reg", "lab", "Registered")],
+            t1 + chrono::Duration::seconds(9),
+        );
+        assert_eq!(trunks.get("lab").since, Some(t1));
+        // A hand-written registration without an endpoint goes by its own name.
+        trunks.replace_with_snapshot(&[detail("reg-lab", "", "Unregistered")], t1);
+        assert_eq!(
+            trunks.get("reg-lab").state,
+            TrunkRegistrationState::Unregistered
+        );
+    }
+
+    #[test]
+    fn an_unknown_registration_asks_for_a_snapshot() {
+        let trunks = TrunkRegistrations::default();
+        assert!(
+            trunks
+                .apply_change(&registry("Registered"), Utc::now())
+                .is_none()
+        );
+        let notified = trunks.resync.notified();
+        tokio::pin!(notified);
+        // The permit stored by notify_one makes the next wait return at once.
+        assert!(
+            notified.as_mut().enable() || futures_util::FutureExt::now_or_never(notified).is_some()
+        );
     }
 
     #[test]

@@ -297,6 +297,7 @@ pub fn describe(event: &EventFrame) -> String {
             Some(reason) => format!("{} ({reason})", text("state")),
             None => text("state").to_owned(),
         },
+        EventKind::TrunkStatus => format!("{} {}", text("trunk"), text("state")),
         EventKind::Apply | EventKind::Drift | EventKind::Raw => data.to_string(),
     };
     format!(

@@ -36,10 +36,12 @@ pub enum EventKind {
     Drift,
     /// An AMI event without a normalised type, verbatim (admins only).
     Raw,
+    /// A trunk's outbound registration changed state (AMI `Registry`).
+    TrunkStatus,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::ContactStatus,
         EventKind::Hangup,
         EventKind::Call,
@@ -47,6 +49,7 @@ impl EventKind {
         EventKind::Asterisk,
         EventKind::Drift,
         EventKind::Raw,
+        EventKind::TrunkStatus,
     ];
 
     /// The kind's position in [`EventKind::ALL`], which lists kinds in declaration order.
@@ -63,6 +66,7 @@ impl EventKind {
             EventKind::Asterisk => "asterisk",
             EventKind::Drift => "drift",
             EventKind::Raw => "raw",
+            EventKind::TrunkStatus => "trunk_status",
         }
     }
 
@@ -82,7 +86,7 @@ impl EventKind {
             EventKind::ContactStatus => &["endpoint"],
             EventKind::Hangup => &["endpoint", "caller", "connected"],
             EventKind::Call => &["from", "to"],
-            EventKind::Raw => &[],
+            EventKind::Raw | EventKind::TrunkStatus => &[],
             EventKind::Apply | EventKind::Asterisk | EventKind::Drift => &["endpoint"],
         }
     }
@@ -265,6 +269,56 @@ pub struct ContactStatus {
 
 impl EventPayload for ContactStatus {
     const KIND: EventKind = EventKind::ContactStatus;
+}
+
+/// An AMI `Registry` event: an outbound registration, named by its URIs as
+/// Asterisk 22 names it (transcripts e2, j1), changed state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryChange {
+    /// `Username`: the registration's client URI.
+    pub client_uri: String,
+    /// `Domain`: its server URI.
+    pub server_uri: String,
+    /// `Registered`, `Unregistered`, `Rejected`, ... as Asterisk sends it.
+    pub status: String,
+}
+
+/// `trunk_status` data: a trunk's outbound registration, as it now stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrunkStatus {
+    pub trunk: String,
+    pub registration: String,
+    pub state: TrunkRegistrationState,
+    pub since: DateTime<Utc>,
+}
+
+impl EventPayload for TrunkStatus {
+    const KIND: EventKind = EventKind::TrunkStatus;
+}
+
+/// Where a trunk's outbound registration stands, lower case on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TrunkRegistrationState {
+    Registered,
+    Unregistered,
+    /// The registrar refused, or did not answer (a timeout reads the same).
+    Rejected,
+    /// Asterisk gave up retrying.
+    Failed,
+    /// Asterisk has no registration for the trunk (IP authentication, or not loaded).
+    None,
+}
+
+impl TrunkRegistrationState {
+    pub fn from_asterisk(status: &str) -> Self {
+        match status.trim().to_ascii_lowercase().as_str() {
+            "registered" => Self::Registered,
+            "rejected" => Self::Rejected,
+            "failed" | "stopped" => Self::Failed,
+            _ => Self::Unregistered,
+        }
+    }
 }
 
 /// A contact's state as Asterisk reports it, lower case on the wire.

@@ -11,10 +11,10 @@ pub type EndpointSet = HashSet<String, foldhash::fast::RandomState>;
 /// A set of event types, one bit per [`EventKind`]: the hub asks every subscriber's
 /// filter about every event, and a bit test is all that takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KindSet(u8);
+pub struct KindSet(u16);
 
 impl KindSet {
-    fn bit(kind: EventKind) -> u8 {
+    fn bit(kind: EventKind) -> u16 {
         1 << kind.index()
     }
 
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn kind_sets_hold_what_was_put_in_and_list_it_in_type_order() {
-        for mask in 0u8..(1 << EventKind::ALL.len()) {
+        for mask in 0u16..(1 << EventKind::ALL.len()) {
             let kinds: Vec<EventKind> = EventKind::ALL
                 .into_iter()
                 .enumerate()

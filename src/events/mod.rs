@@ -19,7 +19,7 @@ pub use call_record::{CallRecord, CallState, CallUpdate, Disposition, RecordOrig
 pub use calls::{CallOutput, CallTracker, CallTrackerConfig, RecordSource};
 pub use event::{
     ApplyEvent, AsteriskStatus, ContactState, ContactStatus, DriftEvent, Event, EventKind,
-    EventPayload, Hangup, RawAmi,
+    EventPayload, Hangup, RawAmi, RegistryChange, TrunkRegistrationState, TrunkStatus,
 };
 pub use filter::Filter;
 pub use frame::{Control, EventFrame, Frame};

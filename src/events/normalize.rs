@@ -4,7 +4,7 @@
 
 use crate::ami::Message;
 
-use super::event::{ContactState, ContactStatus, Hangup, RawAmi};
+use super::event::{ContactState, ContactStatus, Hangup, RawAmi, RegistryChange};
 
 /// `ContactStatus` → `contact_status`. `None` for any other message, or one that
 /// names neither an AOR nor a URI.
@@ -58,6 +58,19 @@ pub fn hangup(msg: &Message) -> Option<Hangup> {
         context: text(msg, "Context"),
         cause: cause(msg),
         cause_text: text(msg, "Cause-txt"),
+    })
+}
+
+/// `Registry` (PJSIP) → the registration's URIs and new status. `None` for any
+/// other message or one without them.
+pub fn registry(msg: &Message) -> Option<RegistryChange> {
+    if !is_event(msg, "Registry") {
+        return None;
+    }
+    Some(RegistryChange {
+        client_uri: text(msg, "Username")?,
+        server_uri: text(msg, "Domain")?,
+        status: text(msg, "Status")?,
     })
 }
 

@@ -17,12 +17,13 @@ use crate::ami::Message;
 
 use super::call_record::CallRecord;
 use super::calls::{CallOutput, CallTracker, CallTrackerConfig};
-use super::event::{ContactStatus, EventPayload};
+use super::event::{ContactStatus, EventPayload, RegistryChange, TrunkStatus};
 use super::hub::EventHub;
 use super::normalize;
 
 type RecordSink = Box<dyn FnMut(CallRecord) + Send>;
 type ContactSink = Box<dyn FnMut(&ContactStatus) + Send>;
+type RegistrySink = Box<dyn FnMut(&RegistryChange) -> Option<TrunkStatus> + Send>;
 
 /// Turns a stream of AMI messages into hub events. It keeps its call state across
 /// [`Pump::run`] calls, so it can be run again on the stream of a new connection.
@@ -31,6 +32,7 @@ pub struct Pump {
     calls: CallTracker,
     record_sink: Option<RecordSink>,
     contact_sink: Option<ContactSink>,
+    registry_sink: Option<RegistrySink>,
     tick_every: Duration,
 }
 
@@ -41,6 +43,7 @@ impl Pump {
             calls: CallTracker::new(calls),
             record_sink: None,
             contact_sink: None,
+            registry_sink: None,
             tick_every: Duration::from_millis(500),
         }
     }
@@ -54,6 +57,16 @@ impl Pump {
     /// Where contact changes go (the registration-state cache).
     pub fn on_contact_status(mut self, sink: impl FnMut(&ContactStatus) + Send + 'static) -> Self {
         self.contact_sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Where registration changes go (the trunk registration cache); what it
+    /// answers is published as `trunk_status`.
+    pub fn on_registry(
+        mut self,
+        sink: impl FnMut(&RegistryChange) -> Option<TrunkStatus> + Send + 'static,
+    ) -> Self {
+        self.registry_sink = Some(Box::new(sink));
         self
     }
 
@@ -76,6 +89,10 @@ impl Pump {
             }
         } else if let Some(hangup) = normalize::hangup(msg) {
             self.publish(&hangup, read_at);
+        } else if let Some(change) = normalize::registry(msg) {
+            if let Some(status) = self.registry_sink.as_mut().and_then(|sink| sink(&change)) {
+                self.publish(&status, read_at);
+            }
         } else if self.hub.raw_wanted() {
             if let Some(raw) = normalize::raw(msg) {
                 self.publish(&raw, read_at);

@@ -29,7 +29,7 @@ use crate::apply::ApplyHandle;
 use crate::config::Settings;
 use crate::events::EventHub;
 use crate::model::FieldErrors;
-use crate::registrations::Registrations;
+use crate::registrations::{Registrations, TrunkRegistrations};
 use crate::render::RenderSettings;
 use crate::secrets::Secrets;
 use crate::store::StoreError;
@@ -162,6 +162,7 @@ pub struct Parts {
     pub ami: AmiClient,
     pub apply: ApplyHandle,
     pub registrations: Registrations,
+    pub trunk_registrations: TrunkRegistrations,
     pub events: EventHub,
     /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
     pub secrets: Secrets,
@@ -194,13 +195,14 @@ impl Services {
             ami,
             apply,
             registrations,
+            trunk_registrations,
             events,
             secrets,
         } = parts;
         let writer = Writer::new(db.clone(), apply.clone(), &settings);
         Services {
             extensions: ExtensionService::new(writer.clone(), registrations, &settings),
-            trunks: TrunkService::new(writer.clone(), secrets.clone()),
+            trunks: TrunkService::new(writer.clone(), secrets.clone(), trunk_registrations),
             routes: RouteService::new(writer.clone()),
             templates: TemplateService::new(
                 writer.clone(),

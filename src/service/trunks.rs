@@ -16,6 +16,7 @@ use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::model::options::ObjectOptions;
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
 use crate::model::{FieldErrors, Trunk};
+use crate::registrations::{TrunkRegistration, TrunkRegistrations};
 use crate::render::{RenderError, RenderSettings, render_trunk};
 use crate::secrets::Secrets;
 use crate::store::audit::Actor;
@@ -52,6 +53,9 @@ pub struct TrunkView {
     /// When shown alone: its last outcome on each node that applied it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodes: Option<std::collections::BTreeMap<String, crate::apply::Outcome>>,
+    /// Its outbound registration, live from Asterisk (`state: none` without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<TrunkRegistration>,
 }
 
 impl From<&StoredTrunk> for TrunkView {
@@ -74,6 +78,7 @@ impl From<&StoredTrunk> for TrunkView {
             updated_at: t.updated_at,
             apply: None,
             nodes: None,
+            registration: None,
         }
     }
 }
@@ -207,11 +212,23 @@ fn row_of(trunk: &Trunk, secret_enc: Option<String>) -> TrunkRow {
 pub struct TrunkService {
     writer: Writer,
     secrets: Secrets,
+    registrations: TrunkRegistrations,
 }
 
 impl TrunkService {
-    pub(super) fn new(writer: Writer, secrets: Secrets) -> Self {
-        TrunkService { writer, secrets }
+    pub(super) fn new(writer: Writer, secrets: Secrets, registrations: TrunkRegistrations) -> Self {
+        TrunkService {
+            writer,
+            secrets,
+            registrations,
+        }
+    }
+
+    /// The view of a stored trunk, with its registration as Asterisk last said.
+    fn view(&self, trunk: &StoredTrunk) -> TrunkView {
+        let mut view = TrunkView::from(trunk);
+        view.registration = Some(self.registrations.get(&trunk.row.name));
+        view
     }
 }
 
@@ -305,13 +322,13 @@ impl TrunkService {
                 Some(audit_image(&stored, trunk.password.is_some())),
             )
             .await?;
-        let mut view = TrunkView::from(&stored);
+        let mut view = self.view(&stored);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }
 
     pub async fn get(&self, name: &str) -> Result<TrunkView, ServiceError> {
-        let mut view = TrunkView::from(&store::trunks::get(self.writer.db(), name).await?);
+        let mut view = self.view(&store::trunks::get(self.writer.db(), name).await?);
         view.nodes = Some(
             super::cluster::outcomes_by_node(self.writer.db(), &ObjectRef::trunk(name)).await?,
         );
@@ -330,7 +347,7 @@ impl TrunkService {
         let (items, total) =
             store::trunks::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
         Ok(Page {
-            items: items.iter().map(TrunkView::from).collect(),
+            items: items.iter().map(|t| self.view(t)).collect(),
             total,
             limit: paging.limit,
             offset: paging.offset,
@@ -369,7 +386,7 @@ impl TrunkService {
                 Some(audit_image(&after, patch.password.is_some())),
             )
             .await?;
-        let mut view = TrunkView::from(&after);
+        let mut view = self.view(&after);
         view.apply = Some(write.commit_and_apply(&object).await?);
         Ok(view)
     }

@@ -17,6 +17,7 @@ on_both_backends!(
     viewers_cannot_write,
     writes_answer_with_their_apply,
     option_overrides_reach_their_sections,
+    registration_state_is_live_and_known_after_a_restart,
 );
 
 const PASSWORD: &str = "Pl41n-Tr*nk-S3cret";
@@ -602,5 +603,69 @@ async fn option_overrides_reach_their_sections(backend: Backend) {
     assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
     let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
     assert!(!pjsip.contains("dtmf_mode=info"), "{pjsip}");
+    d.stop().await;
+}
+
+async fn trunk_registration(d: &TestDaemon, name: &str) -> Value {
+    d.admin(Method::GET, &format!("/api/v1/trunks/{name}"), None)
+        .await
+        .body["registration"]
+        .clone()
+}
+
+async fn registration_state_is_live_and_known_after_a_restart(backend: Backend) {
+    let mut d = TestDaemon::start(backend).await;
+    let created = d
+        .admin(Method::POST, "/api/v1/trunks", Some(telnyx()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let office = d
+        .admin(
+            Method::POST,
+            "/api/v1/trunks",
+            Some(json!({"name": "office", "provider": "custom_ip", "server": "203.0.113.5"})),
+        )
+        .await;
+    assert_eq!(office.status, StatusCode::CREATED, "{}", office.body);
+    // Known from the snapshot taken after the apply that loaded it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let registration = trunk_registration(&d, "telnyx_main").await;
+        if registration["state"] == "unregistered" {
+            assert_eq!(registration["registration"], "telnyx_main-reg");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{registration}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // An IP-authenticated trunk registers nowhere.
+    assert_eq!(trunk_registration(&d, "office").await["state"], "none");
+
+    // A Registry event (as Asterisk names a registration: by its URIs) updates it
+    // and reaches the event stream.
+    let viewer = d.token("viewer").await;
+    let (mut ws, _) = crate::support::ws::Ws::connect(&d.url, &viewer, "types=trunk_status").await;
+    let asterisk = d.asterisk.as_ref().expect("a double");
+    asterisk.set_registration_status("telnyx_main-reg", "Registered");
+    let event = ws.json().await;
+    assert_eq!(event["type"], "trunk_status", "{event}");
+    assert_eq!(event["data"]["trunk"], "telnyx_main", "{event}");
+    assert_eq!(event["data"]["state"], "registered", "{event}");
+    let registration = trunk_registration(&d, "telnyx_main").await;
+    assert_eq!(registration["state"], "registered", "{registration}");
+    assert!(registration["since"].is_string());
+    asterisk.set_registration_status("telnyx_main-reg", "Rejected");
+    assert_eq!(ws.json().await["data"]["state"], "rejected");
+
+    // A restarted rayand knows the state at once, from its snapshot, with no new event.
+    d.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while trunk_registration(&d, "telnyx_main").await["state"] != "rejected" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "state lost across a restart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     d.stop().await;
 }

@@ -132,6 +132,8 @@ struct State {
     pjsip: PjsipConfig,
     log: Vec<String>,
     contacts: Vec<Contact>,
+    /// Outbound registration name → its status (`Unregistered` when absent).
+    registration_status: HashMap<String, String>,
     channels: Vec<Channel>,
     dialplan: Dialplan,
     reloads: HashMap<String, usize>,
@@ -183,6 +185,7 @@ impl AsteriskDouble {
             pjsip: PjsipConfig::default(),
             log: Vec::new(),
             contacts: Vec::new(),
+            registration_status: HashMap::new(),
             channels: Vec::new(),
             dialplan: Dialplan::lab(),
             reloads: HashMap::new(),
@@ -347,6 +350,40 @@ impl AsteriskDouble {
             state.contacts.push(contact);
         }
         self.emit(&event);
+    }
+
+    /// Sets an outbound registration's status and emits `Registry` as Asterisk 22
+    /// does (transcripts e2, j1): the registration named by its client and server
+    /// URIs. Nothing happens for a registration the loaded pjsip.conf lacks.
+    pub fn set_registration_status(&self, name: &str, status: &str) {
+        let event = {
+            let mut state = lock(&self.shared.state);
+            let Some(registration) = state.pjsip.get("registration", name) else {
+                return;
+            };
+            let event = AmiEvent::new("Registry", "system,all")
+                .with("ChannelType", "PJSIP")
+                .with(
+                    "Username",
+                    registration.get("client_uri").unwrap_or_default(),
+                )
+                .with("Domain", registration.get("server_uri").unwrap_or_default())
+                .with("Status", status);
+            state
+                .registration_status
+                .insert(name.to_owned(), status.to_owned());
+            event
+        };
+        self.emit(&event);
+    }
+
+    /// The status the double reports for an outbound registration.
+    pub fn registration_status(&self, name: &str) -> String {
+        lock(&self.shared.state)
+            .registration_status
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| "Unregistered".into())
     }
 
     /// Changes a contact's status and emits `ContactStatus`; `Removed` unregisters it.

@@ -50,6 +50,8 @@ pub struct TestDaemon {
     pub state_dir: PathBuf,
     pub db: TestDb,
     pub http: reqwest::Client,
+    /// What the daemon was started with, for [`TestDaemon::restart`].
+    settings: Settings,
     _dir: tempfile::TempDir,
 }
 
@@ -115,7 +117,9 @@ impl TestDaemon {
         }
         adjust(&mut settings);
         let state_dir = settings.state_dir.clone();
-        let daemon = Daemon::start(settings).await.expect("daemon starts");
+        let daemon = Daemon::start(settings.clone())
+            .await
+            .expect("daemon starts");
         let admin_token = std::fs::read_to_string(state_dir.join("admin.token"))
             .expect("admin token")
             .trim()
@@ -128,6 +132,7 @@ impl TestDaemon {
             state_dir,
             db,
             http: reqwest::Client::new(),
+            settings,
             _dir: dir,
         };
         if settle {
@@ -210,6 +215,19 @@ impl TestDaemon {
             .await;
         assert_eq!(resp.status, StatusCode::CREATED, "{:?}", resp.body);
         resp.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Stops the daemon and starts it again with the same settings, database and
+    /// Asterisk double (a new port: `url` changes).
+    pub async fn restart(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.stop().await.expect("clean stop");
+        }
+        let daemon = Daemon::start(self.settings.clone())
+            .await
+            .expect("daemon restarts");
+        self.url = daemon.url();
+        self.daemon = Some(daemon);
     }
 
     pub async fn stop(mut self) {

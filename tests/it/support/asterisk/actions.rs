@@ -633,9 +633,13 @@ impl Session {
         let registrations: Vec<&PjsipObject> = state.pjsip.of_kind("registration").collect();
         let mut out = Wire::list_start(id, "Following are Events for each Outbound registration");
         for registration in &registrations {
+            let status = state
+                .registration_status
+                .get(&registration.name)
+                .map_or("Unregistered", String::as_str);
             out.extend(
                 object_event("OutboundRegistrationDetail", id, registration)
-                    .with("Status", "Unregistered")
+                    .with("Status", status)
                     .with("NextReg", "0")
                     .finish(),
             );
@@ -645,14 +649,26 @@ impl Session {
                 }
             }
         }
+        let registered = registrations
+            .iter()
+            .filter(|r| {
+                state
+                    .registration_status
+                    .get(&r.name)
+                    .is_some_and(|s| s == "Registered")
+            })
+            .count();
         out.extend(
             Wire::list_complete(
                 "OutboundRegistrationDetailComplete",
                 id,
                 registrations.len(),
             )
-            .with("Registered", "0")
-            .with("NotRegistered", &registrations.len().to_string())
+            .with("Registered", &registered.to_string())
+            .with(
+                "NotRegistered",
+                &(registrations.len() - registered).to_string(),
+            )
             .finish(),
         );
         drop(state);
