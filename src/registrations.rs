@@ -206,6 +206,8 @@ struct TrunkEntry {
     registration: String,
     state: TrunkRegistrationState,
     since: DateTime<Utc>,
+    /// When Asterisk last said anything about it (an event or a snapshot).
+    heard: DateTime<Utc>,
 }
 
 #[derive(Default)]
@@ -238,6 +240,17 @@ impl TrunkRegistrations {
                 })
             })
             .unwrap_or_else(TrunkRegistration::none)
+    }
+
+    /// The trunk's registration if Asterisk said something of it at `after` or later.
+    pub fn heard_since(&self, trunk: &str, after: DateTime<Utc>) -> Option<TrunkRegistration> {
+        let inner = self.inner.read().ok()?;
+        let entry = inner.by_trunk.get(trunk).filter(|e| e.heard >= after)?;
+        Some(TrunkRegistration {
+            state: entry.state,
+            since: Some(entry.since),
+            registration: Some(entry.registration.clone()),
+        })
     }
 
     /// Replaces everything with `OutboundRegistrationDetail` events. A state
@@ -279,6 +292,7 @@ impl TrunkRegistrations {
                     registration: name.to_owned(),
                     state,
                     since,
+                    heard: now,
                 },
             );
         }
@@ -299,6 +313,7 @@ impl TrunkRegistrations {
         };
         let entry = inner.by_trunk.get_mut(&trunk)?;
         let state = TrunkRegistrationState::from_asterisk(&change.status);
+        entry.heard = now;
         if entry.state != state {
             entry.state = state;
             entry.since = now;

@@ -116,6 +116,19 @@ impl AmiClient {
             .collect())
     }
 
+    /// `PJSIPRegister`: asks Asterisk to register `registration` again now. The
+    /// outcome comes later, as a `Registry` event ("Reregistration sent", e2).
+    pub async fn pjsip_register(&self, registration: &str) -> Result<(), AmiError> {
+        let answer = self
+            .send(Message::action("PJSIPRegister").with("Registration", registration))
+            .await?;
+        if answer.is_success() {
+            Ok(())
+        } else {
+            Err(failed("PJSIPRegister", &answer))
+        }
+    }
+
     /// `Action: Command`: runs a CLI command and returns its output lines.
     pub async fn command(&self, command: &str) -> Result<Vec<String>, AmiError> {
         let answer = self

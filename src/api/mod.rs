@@ -95,6 +95,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(trunks::list, trunks::create))
         .routes(routes!(trunks::show, trunks::update, trunks::remove))
+        .routes(routes!(trunks::check))
         .routes(routes!(routes::list_outbound, routes::create_outbound))
         .routes(routes!(
             routes::show_outbound,

@@ -11,6 +11,7 @@ use super::extract::{Authed, Json, Operator, Paged, Path, Viewer};
 use crate::model::trunk::{NewTrunk, TrunkPatch};
 use crate::service::Page;
 use crate::service::applies::ApplyView;
+use crate::service::trunks::TrunkCheck;
 use crate::service::trunks::{TrunkQuery, TrunkView};
 
 #[utoipa::path(operation_id = "list_trunk", get, path = "/api/v1/trunks", tag = "trunks", params(Paged<TrunkQuery>),
@@ -117,4 +118,16 @@ pub async fn remove(
 
 fn pending(apply: &Option<ApplyView>) -> bool {
     apply.as_ref().is_some_and(ApplyView::is_pending)
+}
+
+#[utoipa::path(operation_id = "check_trunk", post, path = "/api/v1/trunks/{name}/check", tag = "trunks",
+    params(("name" = String, Path, description = "Trunk name")),
+    responses((status = 200, body = TrunkCheck, description = "Registered again; what the registrar answered within 10 s"),
+        (status = 404, body = Problem), (status = 503, body = Problem, description = "Asterisk is not reachable")))]
+pub async fn check(
+    State(state): State<AppState>,
+    _caller: Authed<Operator>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<TrunkCheck>> {
+    Ok(axum::Json(state.services.trunks().check(&name).await?))
 }

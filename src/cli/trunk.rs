@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::Output;
 use super::extension::{apply_summary, check_apply};
+use super::output::cell;
 use crate::client::{Client, encode};
 use crate::model::trunk::{NewTrunk, TrunkPatch};
 
@@ -31,6 +32,8 @@ pub enum TrunkCommand {
     },
     /// Show one trunk (never its password).
     Show { name: String },
+    /// Register the trunk again now and say what the registrar answered.
+    Check { name: String },
     /// Change the given fields only.
     Update {
         name: String,
@@ -187,6 +190,28 @@ pub async fn run(client: &Client, out: &Output, cmd: TrunkCommand) -> CliResult<
                 .cloned()
                 .unwrap_or_default();
             out.list(&page, &items, COLUMNS);
+        }
+        TrunkCommand::Check { name } => {
+            let answer = client
+                .post(
+                    &format!("/api/v1/trunks/{}/check", encode(&name)),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            if out.json {
+                out.object(&answer);
+            } else {
+                println!(
+                    "trunk {name}: {} ({})",
+                    cell(answer["registration"].get("state")),
+                    cell(answer.get("detail"))
+                );
+            }
+            if answer["registration"]["state"] != "registered"
+                && answer["registration"]["state"] != "none"
+            {
+                return Err(CliError::Failed(format!("trunk {name} is not registered")));
+            }
         }
         TrunkCommand::Show { name } => {
             out.object(

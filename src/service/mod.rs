@@ -202,7 +202,12 @@ impl Services {
         let writer = Writer::new(db.clone(), apply.clone(), &settings);
         Services {
             extensions: ExtensionService::new(writer.clone(), registrations, &settings),
-            trunks: TrunkService::new(writer.clone(), secrets.clone(), trunk_registrations),
+            trunks: TrunkService::new(
+                writer.clone(),
+                secrets.clone(),
+                trunk_registrations,
+                ami.clone(),
+            ),
             routes: RouteService::new(writer.clone()),
             templates: TemplateService::new(
                 writer.clone(),

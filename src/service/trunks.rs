@@ -12,6 +12,7 @@ use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
 use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
+use crate::ami::AmiClient;
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::model::options::ObjectOptions;
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
@@ -213,14 +214,85 @@ pub struct TrunkService {
     writer: Writer,
     secrets: Secrets,
     registrations: TrunkRegistrations,
+    /// For re-registering a trunk on request.
+    ami: AmiClient,
 }
 
+/// The answer to `POST /api/v1/trunks/{name}/check`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrunkCheck {
+    pub trunk: String,
+    pub registration: TrunkRegistration,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+/// How long a check waits for the registrar's answer.
+pub const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl TrunkService {
-    pub(super) fn new(writer: Writer, secrets: Secrets, registrations: TrunkRegistrations) -> Self {
+    pub(super) fn new(
+        writer: Writer,
+        secrets: Secrets,
+        registrations: TrunkRegistrations,
+        ami: AmiClient,
+    ) -> Self {
         TrunkService {
             writer,
             secrets,
             registrations,
+            ami,
+        }
+    }
+
+    /// Registers the trunk again now and waits (at most [`CHECK_WAIT`]) for what
+    /// the registrar answers.
+    pub async fn check(&self, name: &str) -> Result<TrunkCheck, ServiceError> {
+        store::trunks::get(self.writer.db(), name).await?;
+        let current = self.registrations.get(name);
+        let Some(registration) = current.registration.clone() else {
+            return Ok(TrunkCheck {
+                trunk: name.to_owned(),
+                registration: current,
+                detail: "this trunk does not register (IP authentication), or Asterisk has not loaded its registration".into(),
+            });
+        };
+        let asked = Utc::now();
+        self.ami.pjsip_register(&registration).await.map_err(|e| {
+            ServiceError::Unavailable(format!("cannot ask Asterisk to register {name}: {e}"))
+        })?;
+        let deadline = tokio::time::Instant::now() + CHECK_WAIT;
+        loop {
+            if let Some(answered) = self.registrations.heard_since(name, asked) {
+                let detail = match answered.state {
+                    crate::events::TrunkRegistrationState::Registered => {
+                        "the registrar accepted the registration".to_owned()
+                    }
+                    state => format!(
+                        "the registration is {}; Asterisk keeps retrying",
+                        serde_json::to_value(state)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    ),
+                };
+                return Ok(TrunkCheck {
+                    trunk: name.to_owned(),
+                    registration: answered,
+                    detail,
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(TrunkCheck {
+                    trunk: name.to_owned(),
+                    registration: self.registrations.get(name),
+                    detail: format!(
+                        "no answer from the registrar within {} s; Asterisk keeps trying",
+                        CHECK_WAIT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
 

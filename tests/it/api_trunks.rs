@@ -657,6 +657,41 @@ async fn registration_state_is_live_and_known_after_a_restart(backend: Backend) 
     asterisk.set_registration_status("telnyx_main-reg", "Rejected");
     assert_eq!(ws.json().await["data"]["state"], "rejected");
 
+    // A check registers again and answers what the registrar said, within its bound.
+    asterisk.set_registration_outcome("telnyx_main-reg", "Registered");
+    let started = std::time::Instant::now();
+    let checked = d
+        .admin(Method::POST, "/api/v1/trunks/telnyx_main/check", None)
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(
+        checked.body["registration"]["state"], "registered",
+        "{}",
+        checked.body
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(ws.json().await["data"]["state"], "registered");
+    asterisk.set_registration_outcome("telnyx_main-reg", "Rejected");
+    let checked = d
+        .admin(Method::POST, "/api/v1/trunks/telnyx_main/check", None)
+        .await;
+    assert_eq!(
+        checked.body["registration"]["state"], "rejected",
+        "{}",
+        checked.body
+    );
+    let checked = d
+        .admin(Method::POST, "/api/v1/trunks/office/check", None)
+        .await;
+    assert_eq!(
+        checked.body["registration"]["state"], "none",
+        "{}",
+        checked.body
+    );
+    d.admin(Method::POST, "/api/v1/trunks/nope/check", None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, None);
+
     // A restarted rayand knows the state at once, from its snapshot, with no new event.
     d.restart().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -134,6 +134,8 @@ struct State {
     contacts: Vec<Contact>,
     /// Outbound registration name → its status (`Unregistered` when absent).
     registration_status: HashMap<String, String>,
+    /// What a `PJSIPRegister` of a registration ends in (`Registered` when absent).
+    registration_outcome: HashMap<String, String>,
     channels: Vec<Channel>,
     dialplan: Dialplan,
     reloads: HashMap<String, usize>,
@@ -186,6 +188,7 @@ impl AsteriskDouble {
             log: Vec::new(),
             contacts: Vec::new(),
             registration_status: HashMap::new(),
+            registration_outcome: HashMap::new(),
             channels: Vec::new(),
             dialplan: Dialplan::lab(),
             reloads: HashMap::new(),
@@ -375,6 +378,13 @@ impl AsteriskDouble {
             event
         };
         self.emit(&event);
+    }
+
+    /// What the next `PJSIPRegister` of `name` ends in (the registrar's answer).
+    pub fn set_registration_outcome(&self, name: &str, status: &str) {
+        lock(&self.shared.state)
+            .registration_outcome
+            .insert(name.to_owned(), status.to_owned());
     }
 
     /// The status the double reports for an outbound registration.

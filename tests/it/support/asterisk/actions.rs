@@ -131,6 +131,7 @@ impl Session {
             ),
             "pjsipshowresourcelists" => self.send(Wire::error(id, "No resource lists found\n")),
             "pjsipqualify" => self.qualify(&request, id),
+            "pjsipregister" => self.register(&request, id),
             "coreshowchannels" => self.show_channels(id),
             "originate" => self.originate(&request, id),
             "hangup" => self.hangup(&request, id),
@@ -716,6 +717,48 @@ impl Session {
         );
         drop(state);
         self.send(out);
+    }
+
+    /// `PJSIPRegister`: "Reregistration sent" (transcripts e2, j1), then the
+    /// `Registry` event of the outcome. Real Asterisk sends that event when the
+    /// registrar answers; the double at once. The error for an unknown
+    /// registration is not recorded; it follows `PJSIPQualify`'s wording.
+    fn register(&self, request: &Request, id: Option<&str>) {
+        let name = request.header("Registration");
+        let event = {
+            let mut state = self.state();
+            let Some(registration) = state.pjsip.get("registration", name) else {
+                drop(state);
+                self.send(Wire::error(
+                    id,
+                    &format!("Unable to retrieve registration entry {name}\n"),
+                ));
+                return;
+            };
+            let client = registration
+                .get("client_uri")
+                .unwrap_or_default()
+                .to_owned();
+            let server = registration
+                .get("server_uri")
+                .unwrap_or_default()
+                .to_owned();
+            let status = state
+                .registration_outcome
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| "Registered".into());
+            state
+                .registration_status
+                .insert(name.to_owned(), status.clone());
+            AmiEvent::new("Registry", "system,all")
+                .with("ChannelType", "PJSIP")
+                .with("Username", client)
+                .with("Domain", server)
+                .with("Status", status)
+        };
+        self.send(Wire::ack(id, "Reregistration sent"));
+        self.shared.emit(&event);
     }
 
     fn qualify(&self, request: &Request, id: Option<&str>) {
