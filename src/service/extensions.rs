@@ -161,6 +161,22 @@ impl ExtensionService {
         Ok(())
     }
 
+    /// The row to store for a checked `input`, its password hashed for `realm`.
+    fn row_of(&self, input: NewExtension, template: String, password: &str) -> ExtensionRow {
+        ExtensionRow {
+            auth: ExtensionAuth::from_password(&input.extension, &self.realm, password),
+            number: input.extension,
+            name: input.name,
+            template,
+            context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
+            codecs: input.codecs,
+            max_contacts: input.max_contacts,
+            caller_id: input.caller_id,
+            enabled: input.enabled.unwrap_or(true),
+            options: input.options.unwrap_or_default(),
+        }
+    }
+
     pub async fn create(
         &self,
         actor: &Actor,
@@ -179,23 +195,11 @@ impl ExtensionService {
         }
         errors.finish()?;
 
-        let (password, generated) = match input.password {
+        let (password, generated) = match input.password.clone() {
             Some(p) => (p, false),
             None => (generate_password(), true),
         };
-        let auth = ExtensionAuth::from_password(&input.extension, &self.realm, &password);
-        let row = ExtensionRow {
-            number: input.extension,
-            name: input.name,
-            template,
-            context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
-            codecs: input.codecs,
-            max_contacts: input.max_contacts,
-            caller_id: input.caller_id,
-            enabled: input.enabled.unwrap_or(true),
-            auth,
-            options: input.options.unwrap_or_default(),
-        };
+        let row = self.row_of(input, template, &password);
         let mut write = self.writer.write(actor).await?;
         let change = LayoutChange::Extension {
             previous: None,
@@ -315,23 +319,12 @@ impl ExtensionService {
         let rows: Vec<ExtensionRow> = good
             .into_iter()
             .map(|(input, template)| {
-                let password = input.password.unwrap_or_else(|| {
+                let password = input.password.clone().unwrap_or_else(|| {
                     let generated = generate_password();
                     passwords.insert(input.extension.clone(), generated.clone());
                     generated
                 });
-                ExtensionRow {
-                    auth: ExtensionAuth::from_password(&input.extension, &self.realm, &password),
-                    number: input.extension,
-                    name: input.name,
-                    template,
-                    context: input.context.unwrap_or_else(|| DEFAULT_CONTEXT.into()),
-                    codecs: input.codecs,
-                    max_contacts: input.max_contacts,
-                    caller_id: input.caller_id,
-                    enabled: input.enabled.unwrap_or(true),
-                    options: input.options.unwrap_or_default(),
-                }
+                self.row_of(input, template, &password)
             })
             .collect();
         if rows.is_empty() {

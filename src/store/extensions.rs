@@ -77,28 +77,32 @@ fn options_json(options: &ObjectOptions) -> Option<serde_json::Value> {
     (!options.is_empty()).then(|| serde_json::json!(options))
 }
 
-pub async fn insert(db: &impl ConnectionTrait, row: ExtensionRow) -> Result<Extension, StoreError> {
-    let now = Utc::now();
-    let number = row.number.clone();
-    let model = ActiveModel {
-        number: Set(row.number),
-        name: Set(row.name),
-        template: Set(row.template),
-        context: Set(row.context),
+/// A new row, created and updated `now`.
+fn active_row(row: &ExtensionRow, now: chrono::DateTime<Utc>) -> ActiveModel {
+    ActiveModel {
+        number: Set(row.number.clone()),
+        name: Set(row.name.clone()),
+        template: Set(row.template.clone()),
+        context: Set(row.context.clone()),
         codecs: Set(codecs_json(&row.codecs)),
         max_contacts: Set(row.max_contacts.map(|n| n as i32)),
-        caller_id: Set(row.caller_id),
+        caller_id: Set(row.caller_id.clone()),
         enabled: Set(row.enabled),
-        auth_realm: Set(row.auth.realm),
-        md5_cred: Set(row.auth.md5_cred),
+        auth_realm: Set(row.auth.realm.clone()),
+        md5_cred: Set(row.auth.md5_cred.clone()),
         options: Set(options_json(&row.options)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await
-    .map_err(|e| StoreError::conflict_as(e, format!("extension {number}")))?;
+}
+
+pub async fn insert(db: &impl ConnectionTrait, row: ExtensionRow) -> Result<Extension, StoreError> {
+    let number = row.number.clone();
+    let model = active_row(&row, Utc::now())
+        .insert(db)
+        .await
+        .map_err(|e| StoreError::conflict_as(e, format!("extension {number}")))?;
     to_model(model)
 }
 
@@ -111,22 +115,7 @@ pub async fn insert_all(
     let numbers: Vec<String> = rows.iter().map(|r| r.number.clone()).collect();
     // 14 values a row: well inside every backend's limit on bound values.
     for chunk in rows.chunks(500) {
-        let models = chunk.iter().map(|row| ActiveModel {
-            number: Set(row.number.clone()),
-            name: Set(row.name.clone()),
-            template: Set(row.template.clone()),
-            context: Set(row.context.clone()),
-            codecs: Set(codecs_json(&row.codecs)),
-            max_contacts: Set(row.max_contacts.map(|n| n as i32)),
-            caller_id: Set(row.caller_id.clone()),
-            enabled: Set(row.enabled),
-            auth_realm: Set(row.auth.realm.clone()),
-            md5_cred: Set(row.auth.md5_cred.clone()),
-            options: Set(options_json(&row.options)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        });
+        let models = chunk.iter().map(|row| active_row(row, now));
         Entity::insert_many(models)
             .exec(db)
             .await
