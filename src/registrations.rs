@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
-use crate::ami::{AmiClient, Message};
+use crate::ami::{AmiClient, AmiError, Message};
 use crate::events::normalize;
 use crate::events::{
     ContactState, ContactStatus, RegistryChange, TrunkRegistrationState, TrunkStatus,
@@ -144,37 +144,13 @@ impl Registrations {
 
     /// Takes a snapshot after every connect, and after lost events; the event pump
     /// keeps the map current in between.
-    pub fn track(&self, ami: AmiClient, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub fn track(&self, ami: AmiClient, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut state = ami.event_state();
-            let mut actions = ami.state();
-            let mut snapshot_due = true;
-            loop {
-                if snapshot_due && state.borrow().is_connected() && actions.borrow().is_connected()
-                {
-                    match ami.pjsip_show_contacts().await {
-                        Ok(contacts) => {
-                            me.replace_with_snapshot(&contacts);
-                            snapshot_due = false;
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "contact snapshot failed; retrying at the next connect")
-                        }
-                    }
-                }
-                tokio::select! {
-                    () = me.resync.notified() => snapshot_due = true,
-                    changed = state.changed() => {
-                        if changed.is_err() { break }
-                        if state.borrow_and_update().is_connected() { snapshot_due = true }
-                    }
-                    changed = actions.changed() => {
-                        if changed.is_err() { break }
-                        if actions.borrow_and_update().is_connected() { snapshot_due = true }
-                    }
-                    _ = shutdown.wait_for(|stop| *stop) => break,
-                }
+        keep_in_step(ami, self.resync.clone(), shutdown, "contact", move |ami| {
+            let me = me.clone();
+            async move {
+                me.replace_with_snapshot(&ami.pjsip_show_contacts().await?);
+                Ok(())
             }
         })
     }
@@ -328,33 +304,22 @@ impl TrunkRegistrations {
 
     /// Takes a snapshot after every connect and whenever a `Registry` event names
     /// a registration it does not know (one an apply just added).
-    pub fn track(&self, ami: AmiClient, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub fn track(&self, ami: AmiClient, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut actions = ami.state();
-            let mut snapshot_due = true;
-            loop {
-                if snapshot_due && actions.borrow().is_connected() {
-                    match ami.pjsip_show_registrations_outbound().await {
-                        Ok(details) => {
-                            me.replace_with_snapshot(&details, Utc::now());
-                            snapshot_due = false;
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "registration snapshot failed; retrying at the next connect")
-                        }
-                    }
+        keep_in_step(
+            ami,
+            self.resync.clone(),
+            shutdown,
+            "registration",
+            move |ami| {
+                let me = me.clone();
+                async move {
+                    let details = ami.pjsip_show_registrations_outbound().await?;
+                    me.replace_with_snapshot(&details, Utc::now());
+                    Ok(())
                 }
-                tokio::select! {
-                    () = me.resync.notified() => snapshot_due = true,
-                    changed = actions.changed() => {
-                        if changed.is_err() { break }
-                        if actions.borrow_and_update().is_connected() { snapshot_due = true }
-                    }
-                    _ = shutdown.wait_for(|stop| *stop) => break,
-                }
-            }
-        })
+            },
+        )
     }
 
     /// Asks for a fresh snapshot (after an apply that may have added or removed
@@ -362,6 +327,49 @@ impl TrunkRegistrations {
     pub fn resync(&self) {
         self.resync.notify_one();
     }
+}
+
+/// Runs `take_snapshot` once both AMI connections are up, again after every
+/// reconnect and whenever `resync` is notified (events were lost), until
+/// `shutdown`. Events in between keep the cache current.
+fn keep_in_step<F, Fut>(
+    ami: AmiClient,
+    resync: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    mut take_snapshot: F,
+) -> JoinHandle<()>
+where
+    F: FnMut(AmiClient) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), AmiError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut events = ami.event_state();
+        let mut actions = ami.state();
+        let mut snapshot_due = true;
+        loop {
+            if snapshot_due && events.borrow().is_connected() && actions.borrow().is_connected() {
+                match take_snapshot(ami.clone()).await {
+                    Ok(()) => snapshot_due = false,
+                    Err(e) => {
+                        tracing::debug!(error = %e, what, "snapshot failed; retrying at the next connect")
+                    }
+                }
+            }
+            tokio::select! {
+                () = resync.notified() => snapshot_due = true,
+                changed = events.changed() => {
+                    if changed.is_err() { break }
+                    if events.borrow_and_update().is_connected() { snapshot_due = true }
+                }
+                changed = actions.changed() => {
+                    if changed.is_err() { break }
+                    if actions.borrow_and_update().is_connected() { snapshot_due = true }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+    })
 }
 
 #[cfg(test)]

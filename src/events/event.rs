@@ -311,6 +311,16 @@ pub enum TrunkRegistrationState {
 }
 
 impl TrunkRegistrationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Unregistered => "unregistered",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::None => "none",
+        }
+    }
+
     pub fn from_asterisk(status: &str) -> Self {
         match status.trim().to_ascii_lowercase().as_str() {
             "registered" => Self::Registered,

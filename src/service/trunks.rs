@@ -270,10 +270,7 @@ impl TrunkService {
                     }
                     state => format!(
                         "the registration is {}; Asterisk keeps retrying",
-                        serde_json::to_value(state)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
+                        state.as_str()
                     ),
                 };
                 return Ok(TrunkCheck {

@@ -273,11 +273,8 @@ impl ChangeListener {
         let pool = db.get_postgres_connection_pool();
         let mut inner = sqlx::postgres::PgListener::connect_with(pool)
             .await
-            .map_err(|e| StoreError::Db(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))))?;
-        inner
-            .listen(CHANGES_CHANNEL)
-            .await
-            .map_err(|e| StoreError::Db(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))))?;
+            .map_err(sqlx_error)?;
+        inner.listen(CHANGES_CHANNEL).await.map_err(sqlx_error)?;
         Ok(Some(ChangeListener { inner }))
     }
 
@@ -292,11 +289,7 @@ impl ChangeListener {
                     }
                 }
                 Ok(None) => return Ok(Heard::Reconnected),
-                Err(e) => {
-                    return Err(StoreError::Db(sea_orm::DbErr::Conn(
-                        sea_orm::RuntimeErr::SqlxError(e),
-                    )));
-                }
+                Err(e) => return Err(sqlx_error(e)),
             }
         }
     }

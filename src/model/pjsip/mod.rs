@@ -207,8 +207,21 @@ fn check_name(value: &str) -> Result<(), String> {
     }
 }
 
-fn list(value: &str) -> impl Iterator<Item = &str> {
-    value.split(',').map(str::trim).filter(|i| !i.is_empty())
+/// A comma-separated list: each item must pass `check`, and there must be one.
+fn each(
+    value: &str,
+    nothing: &str,
+    mut check: impl FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut items = value
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .peekable();
+    if items.peek().is_none() {
+        return Err(nothing.into());
+    }
+    items.try_for_each(&mut check)
 }
 
 /// Checks `value` against `value_type` as Asterisk 22 parses it. Where Asterisk
@@ -224,16 +237,7 @@ pub fn check_value(value_type: ValueType, value: &str) -> Result<(), String> {
         ValueType::Enum(words) => one_of(words, value, false),
         ValueType::EnumExact(words) => one_of(words, value, true),
         ValueType::EnumList(words) => {
-            let mut any = false;
-            for item in list(value) {
-                one_of(words, item, false)?;
-                any = true;
-            }
-            if any {
-                Ok(())
-            } else {
-                Err("names nothing".into())
-            }
+            each(value, "names nothing", |item| one_of(words, item, false))
         }
         ValueType::Uint { min, max } => in_range(value, i128::from(min), i128::from(max)),
         ValueType::Int { min, max } => in_range(value, i128::from(min), i128::from(max)),
@@ -259,37 +263,19 @@ pub fn check_value(value_type: ValueType, value: &str) -> Result<(), String> {
                 ))
             }
         }
-        ValueType::CidrList => {
-            let mut any = false;
-            for entry in list(value) {
-                check_network(entry)?;
-                any = true;
-            }
-            if any {
+        ValueType::CidrList => each(value, "names no network", check_network),
+        ValueType::CidrOrHostList => each(value, "names nothing", |entry| {
+            if entry.contains('/') || entry.parse::<IpAddr>().is_ok() {
+                check_network(entry)
+            } else if check_address(entry, true).is_ok() || is_host_name(entry) {
                 Ok(())
             } else {
-                Err("names no network".into())
+                Err(format!(
+                    "'{}' is not an address, network or host name",
+                    entry.escape_debug()
+                ))
             }
-        }
-        ValueType::CidrOrHostList => {
-            let mut any = false;
-            for entry in list(value) {
-                if entry.contains('/') || entry.parse::<IpAddr>().is_ok() {
-                    check_network(entry)?;
-                } else if check_address(entry, true).is_err() && !is_host_name(entry) {
-                    return Err(format!(
-                        "'{}' is not an address, network or host name",
-                        entry.escape_debug()
-                    ));
-                }
-                any = true;
-            }
-            if any {
-                Ok(())
-            } else {
-                Err("names nothing".into())
-            }
-        }
+        }),
         ValueType::Tos => {
             if DSCP_NAMES.iter().any(|n| n.eq_ignore_ascii_case(value)) {
                 Ok(())
@@ -299,31 +285,9 @@ pub fn check_value(value_type: ValueType, value: &str) -> Result<(), String> {
         }
         ValueType::Codecs => check_codecs(value),
         ValueType::ObjectName => check_name(value),
-        ValueType::ObjectNames => {
-            let mut any = false;
-            for name in list(value) {
-                check_name(name)?;
-                any = true;
-            }
-            if any {
-                Ok(())
-            } else {
-                Err("names nothing".into())
-            }
-        }
+        ValueType::ObjectNames => each(value, "names nothing", check_name),
         ValueType::SipUri => check_sip_uri(value),
-        ValueType::SipUris => {
-            let mut any = false;
-            for uri in list(value) {
-                check_sip_uri(uri)?;
-                any = true;
-            }
-            if any {
-                Ok(())
-            } else {
-                Err("names no URI".into())
-            }
-        }
+        ValueType::SipUris => each(value, "names no URI", check_sip_uri),
         ValueType::Text => Ok(()),
     }
 }
