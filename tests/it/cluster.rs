@@ -52,22 +52,8 @@ impl Node {
         key_from: Option<&Node>,
         adjust: impl Fn(&mut Settings) + Send + Sync + 'static,
     ) -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let (dir, asterisk) = node_dir(key_from.map(|n| n.state_dir.as_path())).await;
         let settings = test_settings(dir.path(), &db.url);
-        std::fs::create_dir_all(&settings.asterisk.config_dir).expect("config dir");
-        std::fs::write(
-            settings.asterisk.config_dir.join("pjsip.conf"),
-            HAND_WRITTEN_PJSIP,
-        )
-        .expect("pjsip.conf");
-        if let Some(other) = key_from {
-            std::fs::copy(
-                other.state_dir.join("secret.key"),
-                settings.state_dir.join("secret.key"),
-            )
-            .expect("share the key");
-        }
-        let asterisk = AsteriskDouble::start(double_config(&settings.asterisk.config_dir)).await;
         let mut node = Node {
             name: name.to_owned(),
             daemon: None,
@@ -129,6 +115,23 @@ impl Node {
         }
         Response::read(request.send().await.expect("request")).await
     }
+}
+
+/// A node's directory as `test_settings` lays it out (`state/`, `state/asterisk/`
+/// with the administrator's pjsip.conf), the secret key of the node whose state
+/// dir is `key_from` when given, and an Asterisk double reading its files.
+async fn node_dir(key_from: Option<&std::path::Path>) -> (tempfile::TempDir, AsteriskDouble) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state_dir = dir.path().join("state");
+    let config_dir = state_dir.join("asterisk");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::write(config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
+    if let Some(other) = key_from {
+        std::fs::copy(other.join("secret.key"), state_dir.join("secret.key"))
+            .expect("share the key");
+    }
+    let asterisk = AsteriskDouble::start(double_config(&config_dir)).await;
+    (dir, asterisk)
 }
 
 /// The admin token the first node wrote; every node shares the database's tokens.
@@ -616,19 +619,8 @@ struct Process {
 
 impl Process {
     async fn start(db: &TestDb, name: &str, key_from: Option<&Process>) -> Process {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config_dir = dir.path().join("asterisk");
-        std::fs::create_dir_all(&config_dir).expect("config dir");
-        std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
-        std::fs::write(config_dir.join("pjsip.conf"), HAND_WRITTEN_PJSIP).expect("pjsip.conf");
-        if let Some(other) = key_from {
-            std::fs::copy(
-                other.dir.path().join("state/secret.key"),
-                dir.path().join("state/secret.key"),
-            )
-            .expect("share the key");
-        }
-        let asterisk = AsteriskDouble::start(double_config(&config_dir)).await;
+        let other_state = key_from.map(|p| p.dir.path().join("state"));
+        let (dir, asterisk) = node_dir(other_state.as_deref()).await;
         let child = Self::spawn(dir.path(), &db.url, name, &asterisk);
         let process = Process {
             child,
@@ -656,7 +648,7 @@ impl Process {
             .env("RAYAN_DATABASE_URL", db_url)
             .env("RAYAN_STATE_DIR", dir.join("state"))
             .env("RAYAN_NODE", name)
-            .env("RAYAN_ASTERISK_CONFIG_DIR", dir.join("asterisk"))
+            .env("RAYAN_ASTERISK_CONFIG_DIR", dir.join("state/asterisk"))
             .env("RAYAN_ASTERISK_AMI_ADDR", asterisk.addr().to_string())
             .env("RAYAN_ASTERISK_AMI_SECRET", "rayan-secret")
             .env("RAYAN_CLUSTER_HEARTBEAT_MS", "200")
