@@ -148,6 +148,7 @@ fn snapshot(providers: &[ProviderTemplate]) -> ConfigSnapshot {
                 caller_id: None,
                 enabled: i % 50 != 7,
                 options: Default::default(),
+                transport: None,
                 created_at: at,
                 updated_at: at,
                 number,
@@ -172,6 +173,7 @@ fn snapshot(providers: &[ProviderTemplate]) -> ConfigSnapshot {
                 match_addresses: vec![format!("198.51.100.{}", i % 250 + 1)],
                 enabled: true,
                 options: Default::default(),
+                transport: None,
                 created_at: at,
                 updated_at: at,
             }
@@ -209,6 +211,7 @@ fn snapshot(providers: &[ProviderTemplate]) -> ConfigSnapshot {
     ConfigSnapshot {
         extensions,
         trunks,
+        transports: Vec::new(),
         inbound_routes,
         outbound_routes,
     }

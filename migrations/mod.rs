@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261121_000001_initial;
 mod m20261206_000002_cluster;
 mod m20261206_000003_options;
+mod m20261206_000004_transports;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_initial::Migration),
             Box::new(m20261206_000002_cluster::Migration),
             Box::new(m20261206_000003_options::Migration),
+            Box::new(m20261206_000004_transports::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("logging", &["config"]),
     ("systemd", &[]),
     ("report", &[]),
+    ("network", &[]),
     ("templates", &["model"]),
     ("ami", &["model", "metrics"]),
     ("render", &["model", "templates", "config"]),
@@ -67,7 +68,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &["service", "model", "config", "metrics"]),
     ("server", &["config"]),
     ("client", &["config", "model"]),
-    ("cli", &["client", "model", "service", "events", "config"]),
+    ("cli", &["client", "model", "service", "events", "config", "network"]),
     (
         "daemon",
         &[

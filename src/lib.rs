@@ -16,6 +16,7 @@ pub mod kamailio;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
+pub mod network;
 pub mod model;
 pub mod registrations;
 pub mod render;

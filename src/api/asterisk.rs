@@ -10,11 +10,11 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::{ApiResult, Problem};
-use super::extract::{Authed, Operator, Paged, Path, Query, Viewer};
+use super::extract::{Admin, Authed, Operator, Paged, Path, Query, Viewer};
 use crate::model::apply::{ApplyReport, DryRun, Outcome};
 use crate::service::Page;
 use crate::service::applies::ApplyRecord;
-use crate::service::asterisk::{AsteriskStatus, EndpointRow};
+use crate::service::asterisk::{AsteriskStatus, EndpointRow, RestartView};
 
 #[utoipa::path(operation_id = "asterisk_status", get, path = "/api/v1/asterisk/status", tag = "asterisk",
     responses((status = 200, body = AsteriskStatus)))]
@@ -121,4 +121,39 @@ pub async fn force_apply(
         StatusCode::OK
     };
     Ok((status, axum::Json(ForcedApply::Report(report))).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RestartQuery {
+    /// Restart at once, dropping the calls in progress (default: after they end).
+    pub now: Option<bool>,
+    /// How long to wait for Asterisk to be back, in seconds (default 60, at most 600).
+    pub wait_secs: Option<u64>,
+}
+
+#[utoipa::path(operation_id = "asterisk_restart", post, path = "/api/v1/asterisk/restart", tag = "asterisk",
+    params(RestartQuery),
+    responses((status = 200, body = RestartView, description = "Asterisk is back; `transports` says what runs"),
+        (status = 202, body = RestartView, description = "Requested; Asterisk is not back yet"),
+        (status = 409, body = Problem, description = "Asterisk refused the command (the AMI user lacks `command`)"),
+        (status = 503, body = Problem, description = "Asterisk is not reachable")))]
+pub async fn restart(
+    State(state): State<AppState>,
+    _caller: Authed<Admin>,
+    Query(query): Query<RestartQuery>,
+) -> ApiResult<(StatusCode, axum::Json<RestartView>)> {
+    let wait = std::time::Duration::from_secs(query.wait_secs.unwrap_or(60));
+    let view = state
+        .services
+        .asterisk()
+        .restart(query.now.unwrap_or(false), wait)
+        .await?;
+    let status = if view.status == Outcome::Pending && view.booted_after_ms.is_none() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(view)))
 }

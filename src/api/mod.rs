@@ -15,6 +15,7 @@ pub mod prefer;
 pub mod routes;
 pub mod templates;
 pub mod tokens;
+pub mod transports;
 pub mod trunks;
 
 use std::any::Any;
@@ -58,6 +59,7 @@ pub struct Runtime {
     tags(
         (name = "extensions", description = "Phones: endpoint, auth and aor"),
         (name = "trunks", description = "Connections to SIP providers"),
+        (name = "transports", description = "PJSIP transports: sockets, NAT and TLS"),
         (name = "routes", description = "Inbound (DID to extension) and outbound (pattern to trunk) routes"),
         (name = "templates", description = "Extension and provider templates"),
         (name = "tokens", description = "API tokens and roles"),
@@ -96,6 +98,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(trunks::list, trunks::create))
         .routes(routes!(trunks::show, trunks::update, trunks::remove))
         .routes(routes!(trunks::check))
+        .routes(routes!(transports::list, transports::create))
+        .routes(routes!(
+            transports::show,
+            transports::update,
+            transports::remove
+        ))
         .routes(routes!(routes::list_outbound, routes::create_outbound))
         .routes(routes!(
             routes::show_outbound,
@@ -127,6 +135,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(asterisk::status))
         .routes(routes!(asterisk::endpoints))
+        .routes(routes!(asterisk::restart))
         .routes(routes!(asterisk::list_applies, asterisk::force_apply))
         .routes(routes!(asterisk::show_apply))
         .routes(routes!(tokens::list, tokens::create))

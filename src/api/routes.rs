@@ -22,7 +22,7 @@ fn pending(apply: &Option<ApplyView>) -> bool {
 }
 
 /// 202 when the write's apply is pending, `done` otherwise.
-fn status(apply: &Option<ApplyView>, done: StatusCode) -> StatusCode {
+pub(super) fn status(apply: &Option<ApplyView>, done: StatusCode) -> StatusCode {
     if pending(apply) {
         StatusCode::ACCEPTED
     } else {
@@ -30,7 +30,7 @@ fn status(apply: &Option<ApplyView>, done: StatusCode) -> StatusCode {
     }
 }
 
-fn deleted(deleted: String, apply: ApplyView) -> (StatusCode, axum::Json<DeleteView>) {
+pub(super) fn deleted(deleted: String, apply: ApplyView) -> (StatusCode, axum::Json<DeleteView>) {
     let status = if apply.is_pending() {
         StatusCode::ACCEPTED
     } else {

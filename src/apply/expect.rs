@@ -11,6 +11,10 @@ pub struct ExpectedEndpoint {
     pub context: Option<String>,
     pub aors: Vec<String>,
     pub auth: Option<String>,
+    /// The transport it names, if any.
+    pub transport: Option<String>,
+    /// `webrtc=yes`: it needs a WebSocket transport and Asterisk's HTTP server with TLS.
+    pub webrtc: bool,
 }
 
 /// A PJSIP section as rendered: its name and options in order.
@@ -81,6 +85,14 @@ pub fn expected_endpoints(body: &str) -> Vec<ExpectedEndpoint> {
             context: s.get("context").map(str::to_owned),
             aors: s.get("aors").map(split_list).unwrap_or_default(),
             auth: s.get("auth").map(str::to_owned),
+            transport: s.get("transport").map(str::to_owned),
+            webrtc: s
+                .get("webrtc")
+                .is_some_and(|v| {
+                    crate::model::pjsip::values::BOOL_TRUE
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(v))
+                }),
             name: s.name,
         })
         .collect()
@@ -98,12 +110,14 @@ pub fn expected_extensions(body: &str) -> Vec<String> {
     names
 }
 
-/// A fingerprint of every `type=transport` section of a pjsip.conf (hand-written
-/// ones included): transports are not reloadable, so a change needs a restart.
-pub fn transport_fingerprint(pjsip_conf: &str) -> Vec<String> {
+/// A fingerprint of the `type=transport` sections of a pjsip.conf except the
+/// managed ones named in `managed` (checked one by one instead): a change to a
+/// hand-written transport needs a restart.
+pub fn transport_fingerprint(pjsip_conf: &str, managed: &[String]) -> Vec<String> {
     let mut out: Vec<String> = sections(pjsip_conf)
         .into_iter()
         .filter(|s| s.get("type") == Some("transport"))
+        .filter(|s| !managed.contains(&s.name))
         .map(|s| {
             let mut options: Vec<String> =
                 s.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -183,6 +197,8 @@ mod tests {
                 context: Some("from-internal".into()),
                 aors: vec!["1001".into()],
                 auth: Some("1001".into()),
+                transport: None,
+                webrtc: false,
             }]
         );
     }
@@ -201,8 +217,9 @@ mod tests {
         let a = "[transport-udp]\ntype=transport\nprotocol=udp\nbind=0.0.0.0:5060\n[1001]\ntype=endpoint\n";
         let b =
             "; comment\n[transport-udp]\nbind=0.0.0.0:5060 ; here\ntype=transport\nprotocol=udp\n";
-        assert_eq!(transport_fingerprint(a), transport_fingerprint(b));
+        assert_eq!(transport_fingerprint(a, &[]), transport_fingerprint(b, &[]));
         let c = "[transport-udp]\ntype=transport\nprotocol=udp\nbind=0.0.0.0:5070\n";
-        assert_ne!(transport_fingerprint(a), transport_fingerprint(c));
+        assert_ne!(transport_fingerprint(a, &[]), transport_fingerprint(c, &[]));
+        assert!(transport_fingerprint(c, &["transport-udp".to_owned()]).is_empty());
     }
 }

@@ -10,6 +10,7 @@ mod drift;
 pub mod expect;
 mod kamailio;
 mod persisted;
+pub mod transports;
 mod worker;
 
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,9 @@ pub(crate) struct ApplyRequest {
     /// When it was asked for: the gaps between requests tell a burst.
     pub at: std::time::Instant,
     pub force: bool,
+    /// Asterisk has just restarted: every transport is checked again, and what
+    /// waited for the restart is cleared once it runs.
+    pub after_restart: bool,
     pub respond: Option<oneshot::Sender<Arc<ApplyReport>>>,
 }
 
@@ -67,6 +71,21 @@ impl ApplyHandle {
             at: std::time::Instant::now(),
             trigger: trigger.into(),
             force,
+            after_restart: false,
+            respond: Some(respond),
+        });
+        rx
+    }
+
+    /// After Asterisk restarted: checks every transport again and clears what
+    /// waited for the restart; the receiver yields the report.
+    pub fn after_restart(&self) -> oneshot::Receiver<Arc<ApplyReport>> {
+        let (respond, rx) = oneshot::channel();
+        let _ = self.tx.send(ApplyRequest {
+            at: std::time::Instant::now(),
+            trigger: "asterisk restarted".into(),
+            force: false,
+            after_restart: true,
             respond: Some(respond),
         });
         rx
@@ -78,6 +97,7 @@ impl ApplyHandle {
             at: std::time::Instant::now(),
             trigger: trigger.into(),
             force: false,
+            after_restart: false,
             respond: None,
         });
     }

@@ -13,8 +13,11 @@ use sha2::{Digest, Sha256};
 pub struct Persisted {
     /// File name → SHA-256 of its content at the last successful reload.
     pub reloaded: BTreeMap<String, String>,
-    /// Transport sections at the last successful PJSIP reload.
+    /// Hand-written transport sections at the last successful PJSIP reload.
     pub transports: Option<Vec<String>>,
+    /// What waits for an Asterisk restart, by transport name (or `hand-written`).
+    #[serde(default)]
+    pub restart_waiting: BTreeMap<String, String>,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {

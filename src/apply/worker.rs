@@ -16,6 +16,10 @@ use super::expect::{
     ExpectedEndpoint, check_endpoint, expected_endpoints, expected_extensions,
     transport_fingerprint,
 };
+use super::transports::{
+    ExpectedTransport, RunningTransport, TransportState, check_transport, expected_transports,
+    parse_show_transports,
+};
 use super::kamailio::{self as kamailio_stage, KamailioStage};
 use super::persisted::{self, Persisted};
 use super::{
@@ -101,7 +105,14 @@ enum Pending {
         context: String,
         extensions: Vec<String>,
     },
+    Transport(ExpectedTransport),
+    /// A transport taken out of pjsip.conf: Asterisk forgets it on reload but
+    /// keeps its socket open until it restarts (k1).
+    TransportRemoved(String),
 }
+
+/// The key of `Persisted::restart_waiting` for transports written by hand.
+const HAND_WRITTEN: &str = "hand-written";
 
 struct Worker {
     ctx: Arc<ApplyContext>,
@@ -114,6 +125,8 @@ struct Worker {
     kamailio: Option<KamailioStage>,
     /// The change counter read by the running apply, until recorded.
     generation: Option<i64>,
+    /// The running apply follows an Asterisk restart.
+    after_restart: bool,
 }
 
 /// Starts the worker. It runs a first apply at once (converging after a crash),
@@ -154,6 +167,7 @@ pub fn spawn(
         pending: BTreeMap::new(),
         desired,
         generation: None,
+        after_restart: false,
     };
     let debounce = worker.ctx.settings.apply_debounce();
     let task = tokio::spawn(async move {
@@ -174,6 +188,7 @@ pub fn spawn(
             at: std::time::Instant::now(),
             trigger: "start".into(),
             force: false,
+            after_restart: false,
             respond: None,
         }];
         loop {
@@ -187,12 +202,12 @@ pub fn spawn(
                         if changed.is_err() { break; }
                         let connected = ami_state.borrow_and_update().is_connected();
                         if connected && worker.owes_asterisk() {
-                            batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "asterisk reconnected".into(), force: false, respond: None });
+                            batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "asterisk reconnected".into(), force: false, after_restart: false, respond: None });
                         }
                         continue;
                     }
                     _ = tokio::time::sleep(kamailio_stage::RETRY_INTERVAL), if worker.owes_kamailio() => {
-                        batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, respond: None });
+                        batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, after_restart: false, respond: None });
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
@@ -228,6 +243,7 @@ pub fn spawn(
                 }
             }
             let force = batch.iter().any(|r| r.force);
+            worker.after_restart = batch.iter().any(|r| r.after_restart);
             let report = Arc::new(worker.run(&summarise(&triggers), force).await);
             last_apply_end = std::time::Instant::now();
             answered_waiters = batch.iter().any(|r| r.respond.is_some());
@@ -343,14 +359,13 @@ impl Outcomes {
         files: Vec<FileOutcome>,
         reloads: Vec<ReloadRecord>,
         objects: Vec<ObjectOutcome>,
-        restart_required: bool,
         message: String,
     ) -> Self {
         Outcomes {
             files,
             reloads,
             objects,
-            restart_required,
+            restart_required: false,
             detail: Some(message),
             status: Outcome::Failed,
         }
@@ -360,25 +375,17 @@ impl Outcomes {
         files: Vec<FileOutcome>,
         reloads: Vec<ReloadRecord>,
         objects: Vec<ObjectOutcome>,
-        restart_required: bool,
     ) -> Self {
         let failed = objects
             .iter()
             .filter(|o| o.status == Outcome::Failed)
             .count();
-        let notes: Vec<String> = [
-            (failed > 0).then(|| format!("{failed} object(s) failed verification")),
-            restart_required.then(|| RESTART_NOTE.to_owned()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         Outcomes {
             files,
             reloads,
             objects,
-            restart_required,
-            detail: (!notes.is_empty()).then(|| notes.join("; ")),
+            restart_required: false,
+            detail: (failed > 0).then(|| format!("{failed} object(s) failed verification")),
             status: if failed > 0 {
                 Outcome::Failed
             } else {
@@ -393,9 +400,10 @@ impl Outcomes {
 struct Written {
     files: Vec<FileOutcome>,
     owed: Vec<OwedReload>,
-    /// The PJSIP transports as written, to tell whether a restart is needed.
+    /// The hand-written PJSIP transports as written, to tell whether a restart is needed.
     transports: Vec<String>,
-    restart_required: bool,
+    /// A hand-written transport changed since Asterisk last reloaded pjsip.conf.
+    hand_written_changed: bool,
 }
 
 struct OwedReload {
@@ -440,9 +448,10 @@ impl Worker {
             store::applies::begin(&self.ctx.db, &self.ctx.settings.node, trigger, false).await;
         let outcomes = match self.apply(force).await {
             Ok(outcomes) => outcomes,
-            Err(e) => Outcomes::reload_failed(vec![], vec![], vec![], false, e.to_string()),
+            Err(e) => Outcomes::reload_failed(vec![], vec![], vec![], e.to_string()),
         };
-        let outcomes = self.with_kamailio(outcomes, force).await;
+        let mut outcomes = self.with_kamailio(outcomes, force).await;
+        self.note_restart(&mut outcomes);
         let id = match &row {
             Ok(row) => {
                 let finished = store::applies::finish(
@@ -513,9 +522,8 @@ impl Worker {
                     .and_then(|o| o.detail.clone())
                     .or_else(|| report.detail.clone());
             }
-            if report.restart_required {
-                status.restart_required = true;
-            }
+            status.restart_required = report.restart_required;
+            status.restart_waiting = self.persisted.restart_waiting.values().cloned().collect();
         }
         (self.ctx.events)(WorkerEvent::Applied(ApplyEvent {
             id: report.id,
@@ -617,8 +625,21 @@ impl Worker {
         rendered: RenderedConfig,
         force: bool,
     ) -> Result<Outcomes, ApplyError> {
+        if self.after_restart {
+            // What waited for the restart is live now, unless the checks below say otherwise.
+            self.persisted.restart_waiting.clear();
+            for block in rendered.pjsip.iter() {
+                if let Some(object) = ObjectRef::from_block(ConfigFile::Pjsip, &block.id)
+                    .filter(|o| o.kind() == ObjectKind::Transport)
+                {
+                    for expected in expected_transports(&block.body) {
+                        self.pending
+                            .insert(object.clone(), Pending::Transport(expected));
+                    }
+                }
+            }
+        }
         let written = self.write_files(rendered, force).await?;
-        let restart_required = written.restart_required;
         if written.owed.is_empty() && self.pending.is_empty() {
             self.set_pending(false);
             return Ok(Outcomes::nothing_changed(written.files));
@@ -634,7 +655,6 @@ impl Worker {
                     written.files,
                     reloads,
                     objects,
-                    restart_required,
                     message,
                 ));
             }
@@ -654,12 +674,8 @@ impl Worker {
             }
         };
         self.set_pending(false);
-        Ok(Outcomes::verified(
-            written.files,
-            reloads,
-            objects,
-            restart_required,
-        ))
+        self.note_transport_outcomes(&objects);
+        Ok(Outcomes::verified(written.files, reloads, objects))
     }
 
     /// The write stage: brings both files in line with the rendering, notes what
@@ -694,6 +710,15 @@ impl Worker {
             .await
             .map_err(|e| ApplyError::Io(e.to_string()))?
         };
+        // Managed transports are checked one by one; the fingerprint covers the rest.
+        let managed_transports: Vec<String> = rendered
+            .pjsip
+            .iter()
+            .filter_map(|b| ObjectRef::from_block(ConfigFile::Pjsip, &b.id))
+            .chain(rendered.failures.iter().map(|f| f.object.clone()))
+            .filter(|o| o.kind() == ObjectKind::Transport)
+            .map(|o| o.key().to_owned())
+            .collect();
         let mut written = Written::default();
         let mut pjsip_content = String::new();
         for (((name, module, file), blocks), (path, outcome)) in [
@@ -725,8 +750,12 @@ impl Worker {
         if let Ok(mut status) = self.status.lock() {
             status.drift.clear();
         }
-        written.transports = transport_fingerprint(&pjsip_content);
-        written.restart_required = written.owed.iter().any(|o| o.file == PJSIP_CONF)
+        written.transports = transport_fingerprint(&pjsip_content, &managed_transports);
+        if self.after_restart {
+            // Asterisk has just read every hand-written transport as it is.
+            self.persisted.transports = Some(written.transports.clone());
+        }
+        written.hand_written_changed = written.owed.iter().any(|o| o.file == PJSIP_CONF)
             && self
                 .persisted
                 .transports
@@ -757,6 +786,12 @@ impl Worker {
                         .insert(owed.file.to_owned(), owed.digest.clone());
                     if owed.file == PJSIP_CONF {
                         self.persisted.transports = Some(written.transports.clone());
+                        if written.hand_written_changed {
+                            self.persisted.restart_waiting.insert(
+                                HAND_WRITTEN.to_owned(),
+                                "a transport written by hand in pjsip.conf changed".to_owned(),
+                            );
+                        }
                     }
                     continue;
                 }
@@ -815,6 +850,10 @@ impl Worker {
                     context: object.key().to_owned(),
                     extensions: expected_extensions(&block.body),
                 },
+                ObjectKind::Transport => match expected_transports(&block.body).pop() {
+                    Some(expected) => Pending::Transport(expected),
+                    None => continue,
+                },
                 _ => Pending::Changed(expected_endpoints(&block.body)),
             };
             self.pending.insert(object, pending);
@@ -826,6 +865,7 @@ impl Worker {
                     context: object.key().to_owned(),
                     extensions: Vec::new(),
                 },
+                ObjectKind::Transport => Pending::TransportRemoved(object.key().to_owned()),
                 _ => Pending::Removed(
                     expected_endpoints(&block.body)
                         .into_iter()
@@ -900,16 +940,13 @@ impl Worker {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let context = Arc::new(self.verify_context(&items).await?);
         let results: Vec<Result<ObjectOutcome, AmiError>> = stream::iter(items)
             .map(|(object, pending)| {
                 let ami = ami.clone();
+                let context = context.clone();
                 async move {
-                    let detail = verify_one(&ami, &pending).await?;
-                    let status = if detail.is_none() {
-                        Outcome::Verified
-                    } else {
-                        Outcome::Failed
-                    };
+                    let (status, detail) = verify_one(&ami, &pending, &context).await?;
                     Ok(ObjectOutcome::new(
                         &object,
                         status,
@@ -929,17 +966,157 @@ impl Worker {
         self.pending.clear();
         Ok(objects)
     }
+
+    /// What verifying `items` needs beyond one action per object: Asterisk's
+    /// transport table, an endpoint that names each transport, and whether
+    /// Asterisk's HTTP server takes TLS (for WebRTC phones).
+    async fn verify_context(
+        &self,
+        items: &[(ObjectRef, Pending)],
+    ) -> Result<VerifyContext, AmiError> {
+        let mut context = VerifyContext::default();
+        if items
+            .iter()
+            .any(|(_, p)| matches!(p, Pending::Transport(_) | Pending::TransportRemoved(_)))
+        {
+            context.running = match self.ctx.ami.command("pjsip show transports").await {
+                Ok(lines) => Ok(parse_show_transports(&lines)),
+                Err(e) if e.is_connection_error() => return Err(e),
+                Err(e) => Err(format!(
+                    "cannot list Asterisk's transports (the AMI user needs the `command` class): {e}"
+                )),
+            };
+            let desired = self
+                .desired
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for block in desired.iter().flat_map(|d| d.pjsip.iter()) {
+                for endpoint in expected_endpoints(&block.body) {
+                    if let Some(transport) = endpoint.transport {
+                        context.users.entry(transport).or_insert(endpoint.name);
+                    }
+                }
+            }
+        }
+        if items
+            .iter()
+            .any(|(_, p)| matches!(p, Pending::Changed(e) if e.iter().any(|e| e.webrtc)))
+        {
+            context.http_tls = http_tls(&self.ctx.settings.asterisk.config_dir);
+        }
+        Ok(context)
+    }
+
+    /// Keeps `Persisted::restart_waiting` in step with what the transports'
+    /// verification found.
+    fn note_transport_outcomes(&mut self, objects: &[ObjectOutcome]) {
+        let kind = ObjectRef::transport("").outcome_kind();
+        for outcome in objects.iter().filter(|o| o.kind == kind) {
+            if outcome.status == Outcome::Pending {
+                self.persisted.restart_waiting.insert(
+                    outcome.name.clone(),
+                    outcome.detail.clone().unwrap_or_default(),
+                );
+            } else if outcome.change != "removed" {
+                self.persisted.restart_waiting.remove(&outcome.name);
+            }
+        }
+        if let Err(e) = persisted::save(&self.ctx.settings.state_dir, &self.persisted) {
+            tracing::warn!(error = %e, "cannot save the apply state");
+        }
+    }
+
+    /// Sets the apply's `restart_required` from what waits for a restart.
+    fn note_restart(&self, outcomes: &mut Outcomes) {
+        outcomes.restart_required = !self.persisted.restart_waiting.is_empty();
+        if outcomes.restart_required {
+            outcomes.detail = Some(match outcomes.detail.take() {
+                Some(d) if d != NOTHING_CHANGED => format!("{d}; {RESTART_NOTE}"),
+                _ => RESTART_NOTE.to_owned(),
+            });
+        }
+    }
+}
+
+/// Shared by every object of one verification.
+struct VerifyContext {
+    /// `pjsip show transports`, or why it could not be read.
+    running: Result<Vec<RunningTransport>, String>,
+    /// Transport name → an endpoint rayan renders that names it.
+    users: std::collections::HashMap<String, String>,
+    /// Whether Asterisk's HTTP server takes TLS; `Ok` when not asked.
+    http_tls: Result<(), String>,
+}
+
+impl Default for VerifyContext {
+    fn default() -> Self {
+        VerifyContext {
+            running: Ok(Vec::new()),
+            users: Default::default(),
+            http_tls: Ok(()),
+        }
+    }
+}
+
+/// Whether `http.conf` enables Asterisk's HTTP server with TLS, which WebRTC
+/// phones (secure WebSocket) need. Read from the file Asterisk reads at start.
+fn http_tls(config_dir: &std::path::Path) -> Result<(), String> {
+    let path = config_dir.join("http.conf");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "WebRTC needs Asterisk's HTTP server with TLS, and {} cannot be read: {e}",
+            path.display()
+        )
+    })?;
+    let general = super::expect::sections(&text)
+        .into_iter()
+        .find(|s| s.name == "general");
+    let on = |option: &str| {
+        general
+            .as_ref()
+            .and_then(|g| g.get(option))
+            .is_some_and(|v| {
+                crate::model::pjsip::values::BOOL_TRUE
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(v))
+            })
+    };
+    if !on("enabled") {
+        return Err(format!(
+            "WebRTC needs Asterisk's HTTP server: {} has no enabled=yes in [general]",
+            path.display()
+        ));
+    }
+    if !on("tlsenable") {
+        return Err(format!(
+            "WebRTC needs TLS on Asterisk's HTTP server: {} has no tlsenable=yes in [general]",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn change_of(pending: &Pending) -> &'static str {
     match pending {
-        Pending::Removed(_) => "removed",
+        Pending::Removed(_) | Pending::TransportRemoved(_) => "removed",
         _ => "changed",
     }
 }
 
-/// `None` when Asterisk shows the object as rendered; otherwise the reason.
-async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>, AmiError> {
+fn verified_if_none(problem: Option<String>) -> (Outcome, Option<String>) {
+    match problem {
+        None => (Outcome::Verified, None),
+        Some(why) => (Outcome::Failed, Some(why)),
+    }
+}
+
+/// The outcome of one object as Asterisk shows it now: verified, failed with
+/// the reason, or (a transport) pending a restart with what waits.
+async fn verify_one(
+    ami: &AmiClient,
+    pending: &Pending,
+    context: &VerifyContext,
+) -> Result<(Outcome, Option<String>), AmiError> {
     match pending {
         Pending::Changed(endpoints) => {
             let mut problems = Vec::new();
@@ -947,9 +1124,13 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
                 let loaded = ami.pjsip_show_endpoint(&expected.name).await?;
                 if let Some(problem) = check_endpoint(expected, loaded.as_ref()) {
                     problems.push(problem);
+                } else if expected.webrtc {
+                    problems.extend(webrtc_problem(expected, loaded.as_ref(), context));
                 }
             }
-            Ok((!problems.is_empty()).then(|| problems.join("; ")))
+            Ok(verified_if_none(
+                (!problems.is_empty()).then(|| problems.join("; ")),
+            ))
         }
         Pending::Removed(names) => {
             let mut still = Vec::new();
@@ -958,12 +1139,12 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
                     still.push(name.clone());
                 }
             }
-            Ok((!still.is_empty()).then(|| {
+            Ok(verified_if_none((!still.is_empty()).then(|| {
                 format!(
                     "Asterisk still has endpoint(s) {} after reload",
                     still.join(", ")
                 )
-            }))
+            })))
         }
         Pending::Dialplan {
             context,
@@ -975,9 +1156,9 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
                 .send_list(Message::action("ShowDialPlan").with("Context", context))
                 .await?;
             if !list.is_success() {
-                return Ok(Some(format!(
+                return Ok(verified_if_none(Some(format!(
                     "Asterisk has no dialplan context {context} after reload"
-                )));
+                ))));
             }
             let loaded: std::collections::HashSet<&str> = list
                 .events_named("ListDialplan")
@@ -988,14 +1169,77 @@ async fn verify_one(ami: &AmiClient, pending: &Pending) -> Result<Option<String>
                 .map(String::as_str)
                 .filter(|e| !loaded.contains(e))
                 .collect();
-            Ok((!missing.is_empty()).then(|| {
+            Ok(verified_if_none((!missing.is_empty()).then(|| {
                 format!(
                     "Asterisk did not load extension(s) {} into context {context}",
                     missing.join(", ")
                 )
-            }))
+            })))
+        }
+        Pending::Transport(expected) => {
+            let running = match &context.running {
+                Ok(running) => running,
+                Err(why) => return Ok((Outcome::Failed, Some(why.clone()))),
+            };
+            let row = running.iter().find(|r| r.name == expected.name);
+            let detail = match context.users.get(&expected.name) {
+                Some(endpoint) if row.is_some() => ami
+                    .pjsip_show_endpoint(endpoint)
+                    .await?
+                    .and_then(|d| d.transport),
+                _ => None,
+            };
+            Ok(match check_transport(expected, row, detail.as_ref()) {
+                TransportState::Live { detail } => (Outcome::Verified, detail),
+                TransportState::WaitsForRestart(why) => (Outcome::Pending, Some(why)),
+                TransportState::Failed(why) => (Outcome::Failed, Some(why)),
+            })
+        }
+        Pending::TransportRemoved(name) => {
+            let running = match &context.running {
+                Ok(running) => running,
+                Err(why) => return Ok((Outcome::Failed, Some(why.clone()))),
+            };
+            if running.iter().any(|r| &r.name == name) {
+                return Ok((
+                    Outcome::Failed,
+                    Some(format!("Asterisk still has transport {name} after reload")),
+                ));
+            }
+            Ok((
+                Outcome::Pending,
+                Some(format!(
+                    "transport {name} is removed from Asterisk's configuration; its socket keeps listening until Asterisk restarts"
+                )),
+            ))
         }
     }
+}
+
+/// Why a WebRTC endpoint cannot work yet, if it cannot: it needs a WebSocket
+/// transport and Asterisk's HTTP server with TLS.
+fn webrtc_problem(
+    expected: &ExpectedEndpoint,
+    loaded: Option<&crate::ami::EndpointDetails>,
+    context: &VerifyContext,
+) -> Option<String> {
+    let name = &expected.name;
+    let protocol = loaded
+        .and_then(|l| l.transport.as_ref())
+        .and_then(|t| t.get("Protocol"))
+        .unwrap_or_default();
+    if !matches!(protocol, "ws" | "wss") {
+        return Some(format!(
+            "WebRTC endpoint {name} needs a wss transport; its transport {} is {}",
+            expected.transport.as_deref().unwrap_or("(none)"),
+            if protocol.is_empty() { "missing" } else { protocol }
+        ));
+    }
+    context
+        .http_tls
+        .as_ref()
+        .err()
+        .map(|why| format!("endpoint {name}: {why}"))
 }
 
 /// Plans both files without writing anything.

@@ -67,6 +67,46 @@ pub async fn apply(client: &Client, out: &Output, dry_run: bool) -> CliResult<()
     fail_unless_verified(&report)
 }
 
+/// `rayan-ctl asterisk restart [--now]`: fails unless Asterisk came back with
+/// every transport as rendered.
+pub async fn restart(client: &Client, out: &Output, now: bool, wait: u64) -> CliResult<()> {
+    let answer = client
+        .post(
+            &format!("/api/v1/asterisk/restart?now={now}&wait_secs={wait}"),
+            &json!({}),
+        )
+        .await?;
+    if out.json {
+        out.object(&answer);
+    } else {
+        println!(
+            "{}: {}",
+            cell(answer.get("status")),
+            cell(answer.get("detail"))
+        );
+        let transports = answer
+            .get("transports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !transports.is_empty() {
+            out.list(
+                &answer,
+                &transports,
+                &[("TRANSPORT", "name"), ("STATUS", "status"), ("DETAIL", "detail")],
+            );
+        }
+    }
+    match answer.get("status").and_then(Value::as_str) {
+        Some("verified") => Ok(()),
+        Some("pending") => Err(CliError::Failed(format!(
+            "not done yet: {}",
+            cell(answer.get("detail"))
+        ))),
+        _ => fail_unless_verified(&answer),
+    }
+}
+
 /// `rayan-ctl status`
 pub async fn status(client: &Client, out: &Output) -> CliResult<()> {
     let status = client.get("/api/v1/asterisk/status").await?;

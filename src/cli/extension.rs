@@ -98,6 +98,12 @@ pub struct ExtensionFields {
     /// On update: remove every option override.
     #[arg(long, conflicts_with = "options")]
     clear_options: bool,
+    /// The transport its endpoint names (default: the template's).
+    #[arg(long)]
+    transport: Option<String>,
+    /// On update: go back to the template's default transport.
+    #[arg(long, conflicts_with = "transport")]
+    default_transport: bool,
 }
 
 /// The overrides given as `--option`, if any.
@@ -147,6 +153,7 @@ impl ExtensionFields {
             codecs: self.codecs,
             max_contacts: self.max_contacts,
             caller_id: self.caller_id,
+            transport: self.transport,
         }
     }
 
@@ -166,6 +173,11 @@ impl ExtensionFields {
             codecs: self.codecs.map(Some),
             max_contacts: self.max_contacts.map(Some),
             caller_id: self.caller_id.map(Some),
+            transport: if self.default_transport {
+                Some(None)
+            } else {
+                self.transport.map(Some)
+            },
         };
         (patch != ExtensionPatch::default()).then_some(patch)
     }
@@ -238,6 +250,7 @@ pub(super) fn read_csv(text: &str) -> CliResult<Vec<NewExtension>> {
             options: cell("options")
                 .map(|o| serde_json::from_str(&o).map_err(|e| bad("options", e.to_string())))
                 .transpose()?,
+            transport: cell("transport"),
             password: cell("password"),
         });
     }

@@ -9,6 +9,7 @@ mod output;
 mod route;
 mod template;
 mod token;
+mod transport;
 mod trunk;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +48,15 @@ pub enum Command {
     /// Create, list, show, change and delete trunks.
     #[command(subcommand)]
     Trunk(trunk::TrunkCommand),
+    /// PJSIP transports: sockets, NAT and TLS.
+    #[command(subcommand)]
+    Transport(transport::TransportCommand),
+    /// This host's networks and a suggested local_net.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Asterisk itself: restart it to apply transport changes.
+    #[command(subcommand)]
+    Asterisk(AsteriskCommand),
     /// Inbound and outbound routes.
     #[command(subcommand)]
     Route(route::RouteCommand),
@@ -80,6 +90,26 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum NodeCommand {
     List,
+}
+
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Print this host's networks, the transports' binds and a suggested local_net.
+    Detect,
+}
+
+#[derive(Subcommand)]
+pub enum AsteriskCommand {
+    /// Restart Asterisk after the calls in progress end, wait until it is back,
+    /// and check every transport.
+    Restart {
+        /// Restart at once, dropping the calls in progress.
+        #[arg(long)]
+        now: bool,
+        /// Seconds to wait for Asterisk to be back.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+    },
 }
 
 /// Why a command failed; its text is what the user sees.
@@ -122,6 +152,11 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Extension(cmd) => extension::run(&client, &out, cmd).await,
         Command::Token(cmd) => token::run(&client, &out, cmd).await,
         Command::Trunk(cmd) => trunk::run(&client, &out, cmd).await,
+        Command::Transport(cmd) => transport::run(&client, &out, cmd).await,
+        Command::Network(NetworkCommand::Detect) => transport::detect(&client, &out).await,
+        Command::Asterisk(AsteriskCommand::Restart { now, wait }) => {
+            asterisk::restart(&client, &out, now, wait).await
+        }
         Command::Route(cmd) => route::run(&client, &out, cmd).await,
         Command::Template(cmd) => template::run(&client, &out, cmd).await,
         Command::Apply { dry_run } => asterisk::apply(&client, &out, dry_run).await,

@@ -83,6 +83,12 @@ pub struct TrunkFields {
     /// On update: remove every option override.
     #[arg(long, conflicts_with = "options")]
     clear_options: bool,
+    /// The transport it uses (default: the UDP transport of the settings).
+    #[arg(long)]
+    transport: Option<String>,
+    /// On update: go back to the default transport.
+    #[arg(long, conflicts_with = "transport")]
+    default_transport: bool,
 }
 
 fn read_password_line() -> CliResult<String> {
@@ -124,6 +130,7 @@ impl TrunkFields {
             context: self.context,
             codecs: self.codecs,
             match_addresses: self.match_addresses,
+            transport: self.transport,
         })
     }
 
@@ -145,6 +152,11 @@ impl TrunkFields {
             context: self.context,
             codecs: self.codecs.map(Some),
             match_addresses: self.match_addresses,
+            transport: if self.default_transport {
+                Some(None)
+            } else {
+                self.transport.map(Some)
+            },
         };
         Ok((patch != TrunkPatch::default()).then_some(patch))
     }

@@ -87,7 +87,8 @@ pub struct ApplyReport {
     pub files: Vec<FileOutcome>,
     pub reloads: Vec<ReloadRecord>,
     pub objects: Vec<ObjectOutcome>,
-    /// True when a PJSIP transport changed: only an Asterisk restart applies that.
+    /// True while a transport change waits for an Asterisk restart (a reload does
+    /// not apply it); `POST /api/v1/asterisk/restart` applies it.
     pub restart_required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -142,6 +143,9 @@ pub struct WorkerStatus {
     /// Managed blocks whose text in the file differs from what the database renders.
     pub drift: Vec<String>,
     pub restart_required: bool,
+    /// What waits for the restart, one line per transport.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restart_waiting: Vec<String>,
     /// Changes written but not yet reloaded because Asterisk was unreachable.
     pub pending: bool,
 }

@@ -80,6 +80,9 @@ pub struct Extension {
     pub auth: ExtensionAuth,
     /// PJSIP options beyond the template's, rendered after them.
     pub options: ObjectOptions,
+    /// The transport its endpoint names; `None`: the default for its template
+    /// (`asterisk.udp_transport` or `asterisk.wss_transport`).
+    pub transport: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -116,6 +119,10 @@ pub struct NewExtension {
     /// PJSIP options beyond the template's, per section (`endpoint`, `auth`, `aor`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<ObjectOptions>,
+    /// A transport by name; absent: the default for its template.
+    #[schema(example = "transport-tls")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
 }
 
 /// `PATCH /api/v1/extensions/{number}`: only the fields sent change; `null` clears
@@ -152,6 +159,11 @@ pub struct ExtensionPatch {
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<Option<ObjectOptions>>,
+    /// `null` goes back to the template's default transport.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Option<String>>,
 }
 
 pub const MAX_CONTACTS_LIMIT: u32 = 100;
@@ -169,6 +181,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "caller_id",
     "enabled",
     "options",
+    "transport",
     "password",
 ];
 
@@ -180,7 +193,11 @@ fn check_common(
     codecs: Option<&[String]>,
     max_contacts: Option<u32>,
     caller_id: Option<&str>,
+    transport: Option<&str>,
 ) {
+    if let Some(transport) = transport {
+        errors.identifier("transport", transport, super::transport::MAX_TRANSPORT_NAME);
+    }
     if let Some(name) = name {
         check_display_name(errors, "name", name);
     }
@@ -240,6 +257,7 @@ impl Extension {
             self.codecs.as_deref(),
             self.max_contacts,
             self.caller_id.as_deref(),
+            self.transport.as_deref(),
         );
         self.options
             .check(&mut errors, "options", EXTENSION_SECTIONS);
@@ -267,6 +285,7 @@ impl NewExtension {
             self.codecs.as_deref(),
             self.max_contacts,
             self.caller_id.as_deref(),
+            self.transport.as_deref(),
         );
         if let Some(options) = &self.options {
             options.check(&mut errors, "options", EXTENSION_SECTIONS);
@@ -289,6 +308,7 @@ impl ExtensionPatch {
             self.codecs.as_ref().and_then(|c| c.as_deref()),
             self.max_contacts.flatten(),
             self.caller_id.as_ref().and_then(|c| c.as_deref()),
+            self.transport.as_ref().and_then(|t| t.as_deref()),
         );
         if let Some(Some(options)) = &self.options {
             options.check(&mut errors, "options", EXTENSION_SECTIONS);
@@ -306,6 +326,7 @@ impl ExtensionPatch {
             && self.caller_id.is_none()
             && self.enabled.is_none()
             && self.options.is_none()
+            && self.transport.is_none()
     }
 }
 

@@ -15,6 +15,7 @@ pub mod role;
 pub mod routes;
 pub mod safe;
 pub mod snapshot;
+pub mod transport;
 pub mod trunk;
 pub mod validate;
 
@@ -24,5 +25,6 @@ pub use object::{ConfigFile, ObjectKind, ObjectRef};
 pub use role::Role;
 pub use routes::{InboundRoute, OutboundRoute};
 pub use snapshot::ConfigSnapshot;
+pub use transport::{Transport, TransportProtocol};
 pub use trunk::Trunk;
 pub use validate::{FieldError, FieldErrors};

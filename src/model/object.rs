@@ -16,6 +16,8 @@ use utoipa::ToSchema;
 pub enum ObjectKind {
     Extension,
     Trunk,
+    /// A PJSIP transport.
+    Transport,
     OutboundRoute,
     InboundRoute,
     /// A dialplan context rayan writes (`[from-internal]`).
@@ -37,6 +39,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Extension => "extension",
             ObjectKind::Trunk => "trunk",
+            ObjectKind::Transport => "transport",
             ObjectKind::OutboundRoute => "outbound_route",
             ObjectKind::InboundRoute => "inbound_route",
             ObjectKind::Dialplan => "dialplan",
@@ -85,6 +88,10 @@ impl ObjectRef {
 
     pub fn trunk(name: &str) -> Self {
         Self::new(ObjectKind::Trunk, name)
+    }
+
+    pub fn transport(name: &str) -> Self {
+        Self::new(ObjectKind::Transport, name)
     }
 
     pub fn outbound_route(name: &str) -> Self {
@@ -145,6 +152,7 @@ impl ObjectRef {
         let (file, prefix) = match self.kind {
             ObjectKind::Extension => (ConfigFile::Pjsip, "Extension"),
             ObjectKind::Trunk => (ConfigFile::Pjsip, "Trunk"),
+            ObjectKind::Transport => (ConfigFile::Pjsip, "Transport"),
             ObjectKind::OutboundRoute => (ConfigFile::Extensions, "Route outbound"),
             ObjectKind::Dialplan => (ConfigFile::Extensions, "Dialplan"),
             ObjectKind::DispatcherSet => (ConfigFile::DispatcherList, "Dispatcher set"),
@@ -167,6 +175,7 @@ impl ObjectRef {
             ConfigFile::Pjsip => &[
                 ("Extension ", ObjectKind::Extension),
                 ("Trunk ", ObjectKind::Trunk),
+                ("Transport ", ObjectKind::Transport),
             ],
             ConfigFile::Extensions => &[
                 ("Route outbound ", ObjectKind::OutboundRoute),
@@ -204,6 +213,7 @@ mod tests {
             prop_oneof![
                 Just(ObjectKind::Extension),
                 Just(ObjectKind::Trunk),
+                Just(ObjectKind::Transport),
                 Just(ObjectKind::OutboundRoute),
                 Just(ObjectKind::Dialplan),
                 Just(ObjectKind::DispatcherSet),

@@ -72,6 +72,7 @@ pub const EXTENSION_SECTIONS: OwnedOptions = &[
             ("allow", "codecs"),
             ("disallow", "codecs"),
             ("callerid", "caller_id"),
+            ("transport", "transport"),
         ],
     ),
     (
@@ -104,6 +105,7 @@ pub const TRUNK_SECTIONS: OwnedOptions = &[
             ("auth", "the trunk's own auth"),
             ("outbound_auth", "the trunk's own auth"),
             ("context", "context"),
+            ("transport", "transport"),
             ("allow", "codecs"),
             ("disallow", "codecs"),
         ],
@@ -125,6 +127,7 @@ pub const TRUNK_SECTIONS: OwnedOptions = &[
             ("type", "the section type"),
             ("outbound_auth", "the trunk's own auth"),
             ("endpoint", "the trunk's own endpoint"),
+            ("transport", "transport"),
         ],
     ),
     (

@@ -32,6 +32,8 @@ pub struct Trunk {
     pub enabled: bool,
     /// PJSIP options beyond the provider template's, rendered after them.
     pub options: ObjectOptions,
+    /// The transport its endpoint and registration name; `None`: `asterisk.udp_transport`.
+    pub transport: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -135,6 +137,9 @@ pub struct NewTrunk {
     /// PJSIP options beyond the provider template's, per section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<ObjectOptions>,
+    /// A transport by name; absent: the UDP default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
 }
 
 /// `PATCH /api/v1/trunks/{name}`: only the fields sent change; `null` clears an
@@ -180,6 +185,11 @@ pub struct TrunkPatch {
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<Option<ObjectOptions>>,
+    /// `null` goes back to the UDP default.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Option<String>>,
 }
 
 /// The trunk fields both inputs share, borrowed for validation.
@@ -192,6 +202,7 @@ struct TrunkFieldRefs<'a> {
     context: Option<&'a str>,
     codecs: Option<&'a [String]>,
     match_addresses: Option<&'a [String]>,
+    transport: Option<&'a str>,
 }
 
 fn check_trunk_fields(errors: &mut FieldErrors, f: TrunkFieldRefs<'_>) {
@@ -203,6 +214,9 @@ fn check_trunk_fields(errors: &mut FieldErrors, f: TrunkFieldRefs<'_>) {
     }
     if let Some(server) = f.server {
         errors.text("server", server, 255);
+    }
+    if let Some(transport) = f.transport {
+        errors.identifier("transport", transport, super::transport::MAX_TRANSPORT_NAME);
     }
     if f.port == Some(0) {
         errors.push("port", "must be 1 to 65535");
@@ -246,6 +260,7 @@ impl NewTrunk {
                 context: self.context.as_deref(),
                 codecs: self.codecs.as_deref(),
                 match_addresses: self.match_addresses.as_deref(),
+                transport: self.transport.as_deref(),
             },
         );
         if let Some(options) = &self.options {
@@ -272,6 +287,7 @@ impl TrunkPatch {
                 context: self.context.as_deref(),
                 codecs: self.codecs.as_ref().and_then(|v| v.as_deref()),
                 match_addresses: self.match_addresses.as_deref(),
+                transport: self.transport.as_ref().and_then(|t| t.as_deref()),
             },
         );
         if let Some(Some(options)) = &self.options {
@@ -316,6 +332,9 @@ impl TrunkPatch {
         if let Some(options) = &self.options {
             trunk.options = options.clone().unwrap_or_default();
         }
+        if let Some(transport) = &self.transport {
+            trunk.transport = transport.clone();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -328,6 +347,7 @@ impl TrunkPatch {
             && self.context.is_none()
             && self.codecs.is_none()
             && self.match_addresses.is_none()
+            && self.transport.is_none()
             && self.enabled.is_none()
     }
 }
@@ -388,6 +408,7 @@ mod tests {
             match_addresses: vec![],
             enabled: true,
             options: Default::default(),
+            transport: None,
             created_at: now,
             updated_at: now,
         };

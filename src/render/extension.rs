@@ -127,10 +127,10 @@ pub fn render_extension(
         .max_contacts
         .unwrap_or(template.default_max_contacts);
     let md5_cred = &extension.auth.md5_cred;
-    let transport = match template.transport {
+    let transport = extension.transport.as_deref().or(match template.transport {
         TemplateTransport::Udp => settings.udp_transport.as_deref(),
         TemplateTransport::Wss => settings.wss_transport.as_deref(),
-    };
+    });
     let x = ExtensionFields {
         number: check_name(object, &extension.number)?,
         context: check_name(object, &extension.context)?,

@@ -14,6 +14,7 @@ pub mod section;
 pub mod settings;
 pub mod snapshot;
 pub mod sync;
+pub mod transport;
 pub mod trunk;
 pub mod write;
 
@@ -26,6 +27,7 @@ pub use snapshot::{ConfigSnapshot, RenderFailure, RenderedConfig, render_all, re
 pub use sync::{
     FileSync, SyncOutcome, SyncPlan, edit_file, plan_file, plan_file_keeping, sync_file, sync_files,
 };
+pub use transport::render_transport;
 pub use trunk::render_trunk;
 pub use write::{WriteOptions, WriteOutcome, backup_path, write_atomic};
 

@@ -35,6 +35,16 @@ impl fmt::Display for Checked<'_> {
     }
 }
 
+/// [`check_config_value`], except that `bind=` may hold an IPv6 socket address
+/// in brackets (`[::]:5060`): the only brackets Asterisk needs in a value, safe
+/// because the whole value parses as an address and the line starts with `bind=`.
+fn check_option_value(option: &str, value: &str) -> Result<(), crate::model::safe::UnsafeValue> {
+    if option == "bind" && value.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    check_config_value(value)
+}
+
 /// Checks a value for `option` of `object`.
 pub fn check_value<'a>(
     object: &str,
@@ -42,7 +52,7 @@ pub fn check_value<'a>(
     value: impl Into<Cow<'a, str>>,
 ) -> Result<Checked<'a>, RenderError> {
     let value = value.into();
-    match check_config_value(&value) {
+    match check_option_value(option, &value) {
         Err(problem) => Err(RenderError::UnsafeValue {
             object: object.to_owned(),
             option: option.to_owned(),
@@ -212,7 +222,7 @@ pub fn verify_pjsip(object: &str, text: &str) -> Result<usize, RenderError> {
                 format!("not an option line: '{}'", line.escape_debug()),
             ));
         };
-        if let Err(problem) = check_config_value(value) {
+        if let Err(problem) = check_option_value(option, value) {
             return Err(unexpected(number, format!("{option}: value {problem}")));
         }
         if awaiting_type {

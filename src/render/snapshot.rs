@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::dialplan::render_dialplan;
 use super::extension::render_extension;
+use super::transport::render_transport;
 use super::trunk::render_trunk;
 use super::{ManagedBlock, RenderError, RenderSettings};
 pub use crate::model::ConfigSnapshot;
@@ -33,7 +34,8 @@ impl RenderFailure {
 /// The managed blocks of both Asterisk files, and the objects that could not be rendered.
 #[derive(Debug, Clone, Default)]
 pub struct RenderedConfig {
-    /// `Extension <number>` (by number) then `Trunk <name>` (by name).
+    /// `Transport <name>` (by name), `Extension <number>` (by number), then
+    /// `Trunk <name>` (by name): a transport is defined before what names it.
     pub pjsip: Vec<ManagedBlock>,
     /// `Dialplan <context>` (by context) then `Route outbound <name>` (by name).
     pub extensions: Vec<ManagedBlock>,
@@ -156,7 +158,16 @@ fn render_pjsip(
         })
         .collect();
 
-    let mut pjsip = Vec::with_capacity(extensions.len() + trunks.len());
+    let mut pjsip = Vec::with_capacity(snapshot.transports.len() + extensions.len() + trunks.len());
+    for transport in &snapshot.transports {
+        match render_transport(transport) {
+            Ok(block) => pjsip.push(block),
+            Err(error) => failures.push(RenderFailure::new(
+                ObjectRef::transport(&transport.name),
+                error,
+            )),
+        }
+    }
     // Sections are unique per (type, name): an endpoint `1001` from an extension and one
     // from a trunk named `1001` would collide.
     let mut endpoint_names: HashSet<&str> = HashSet::with_capacity(pjsip.capacity());

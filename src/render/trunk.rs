@@ -184,9 +184,10 @@ pub fn render_trunk(
     let name = check_name(object, &trunk.name)?;
     let name = name.as_str();
     let context = check_name(object, &trunk.context)?;
-    let transport = settings
-        .udp_transport
+    let transport = trunk
+        .transport
         .as_deref()
+        .or(settings.udp_transport.as_deref())
         .map(|t| check_name(object, t))
         .transpose()?;
     let codecs = codec_list(

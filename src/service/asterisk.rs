@@ -200,3 +200,139 @@ impl AsteriskService {
         })
     }
 }
+
+/// The answer to `POST /api/v1/asterisk/restart`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestartView {
+    /// `verified`: Asterisk is back and every transport runs as rendered;
+    /// `failed`: it is back but something does not; `pending`: it is not back
+    /// within the wait (a graceful restart waits for the calls in progress).
+    pub status: Outcome,
+    pub detail: String,
+    /// The command sent: `core restart gracefully` or `core restart now`.
+    pub command: String,
+    /// From the command to `FullyBooted`, when Asterisk is back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booted_after_ms: Option<u64>,
+    /// Each managed transport as checked after the restart.
+    pub transports: Vec<crate::apply::ObjectOutcome>,
+    /// True while something still waits for a restart.
+    pub restart_required: bool,
+}
+
+/// How long a restart request waits for Asterisk to come back, at most.
+pub const MAX_RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl AsteriskService {
+    /// Restarts Asterisk (`core restart gracefully`, or `now`), waits (up to
+    /// `wait`) for the new process's `FullyBooted`, then has the worker check
+    /// every transport and clear what waited for the restart. Asterisk closes
+    /// the AMI connection without an answer and may accept a login before it is
+    /// fully booted (k2); a `FullyBooted` whose `Uptime` is older than the
+    /// command is another process's and does not count.
+    pub async fn restart(
+        &self,
+        now: bool,
+        wait: std::time::Duration,
+    ) -> Result<RestartView, ServiceError> {
+        if let Some(why) = self.ami.unavailable() {
+            return Err(ServiceError::Unavailable(format!(
+                "Asterisk is not reachable: {why}"
+            )));
+        }
+        let command = if now {
+            "core restart now"
+        } else {
+            "core restart gracefully"
+        };
+        let mut events = self.ami.subscribe();
+        let sent = tokio::time::Instant::now();
+        let apply = self.apply.clone();
+        // Runs to the end even when the caller stops waiting, so that the
+        // transports are checked whenever Asterisk is back.
+        let back = tokio::spawn(async move {
+            loop {
+                match events.next().await {
+                    Some(Ok(event)) if event.event() == Some("FullyBooted") => {
+                        let uptime = event
+                            .get("Uptime")
+                            .and_then(|u| u.trim().parse::<u64>().ok())
+                            .unwrap_or(u64::MAX);
+                        if uptime <= sent.elapsed().as_secs() + 1 {
+                            break;
+                        }
+                    }
+                    Some(_) => {}
+                    None => return None,
+                }
+            }
+            let booted = sent.elapsed();
+            let report = apply.after_restart().await.ok()?;
+            Some((booted, report))
+        });
+        match self.ami.command(command).await {
+            // Asterisk hangs up instead of answering (k2), or answers first.
+            Ok(_) => {}
+            Err(e) if e.is_connection_error() => {}
+            Err(e) => {
+                back.abort();
+                return Err(ServiceError::Refused(format!(
+                    "Asterisk refused `{command}`: {e} (the AMI user needs the `command` class)"
+                )));
+            }
+        }
+        let wait = wait.min(MAX_RESTART_WAIT);
+        match tokio::time::timeout(wait.saturating_sub(sent.elapsed()), back).await {
+            Ok(Ok(Some((booted, report)))) => {
+                let kind = crate::model::ObjectRef::transport("").outcome_kind();
+                let transports: Vec<_> = report
+                    .objects
+                    .iter()
+                    .filter(|o| o.kind == kind)
+                    .cloned()
+                    .collect();
+                let failed = transports.iter().any(|o| o.status == Outcome::Failed);
+                let status = if failed || report.status == Outcome::Failed {
+                    Outcome::Failed
+                } else if report.restart_required {
+                    Outcome::Pending
+                } else {
+                    Outcome::Verified
+                };
+                let detail = match status {
+                    Outcome::Verified => format!(
+                        "Asterisk restarted and every transport runs as rendered ({} checked)",
+                        transports.len()
+                    ),
+                    _ => report
+                        .detail
+                        .clone()
+                        .unwrap_or_else(|| "Asterisk restarted; see the transports".into()),
+                };
+                Ok(RestartView {
+                    status,
+                    detail,
+                    command: command.to_owned(),
+                    booted_after_ms: Some(booted.as_millis() as u64),
+                    transports,
+                    restart_required: report.restart_required,
+                })
+            }
+            Ok(_) => Err(ServiceError::Unavailable(
+                "the AMI client or the apply worker stopped while Asterisk restarted".into(),
+            )),
+            Err(_) => Ok(RestartView {
+                status: Outcome::Pending,
+                detail: format!(
+                    "restart requested; Asterisk was not fully booted within {} s{}. rayan checks the transports as soon as it is",
+                    wait.as_secs(),
+                    if now { "" } else { " (a graceful restart waits for the calls in progress to end)" }
+                ),
+                command: command.to_owned(),
+                booted_after_ms: None,
+                transports: Vec::new(),
+                restart_required: self.apply.status().restart_required,
+            }),
+        }
+    }
+}

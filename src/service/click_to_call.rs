@@ -449,6 +449,7 @@ mod tests {
                 md5_cred: String::new(),
             },
             options: Default::default(),
+            transport: None,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
 use super::write::Writer;
+use super::transports::{DefaultTransports, TransportUser, check_transport_field};
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::config::Settings;
 use crate::model::extension::NumberPolicy;
@@ -41,6 +42,8 @@ pub struct ExtensionView {
     /// PJSIP options beyond the template's, per section.
     #[serde(skip_serializing_if = "ObjectOptions::is_empty")]
     pub options: ObjectOptions,
+    /// `null`: the template's default transport.
+    pub transport: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Only in the answer to a create without a password.
@@ -69,6 +72,7 @@ impl From<&Extension> for ExtensionView {
             caller_id: e.caller_id.clone(),
             enabled: e.enabled,
             options: e.options.clone(),
+            transport: e.transport.clone(),
             created_at: e.created_at,
             updated_at: e.updated_at,
             password: None,
@@ -133,6 +137,7 @@ pub struct ExtensionService {
     number_policy: NumberPolicy,
     /// The digest realm new passwords are hashed with.
     realm: String,
+    transports: DefaultTransports,
 }
 
 impl ExtensionService {
@@ -142,6 +147,7 @@ impl ExtensionService {
             registrations,
             number_policy: settings.number_policy(),
             realm: settings.extensions.realm.clone(),
+            transports: DefaultTransports::from(&crate::render::RenderSettings::from(settings)),
         }
     }
 }
@@ -174,7 +180,30 @@ impl ExtensionService {
             caller_id: input.caller_id,
             enabled: input.enabled.unwrap_or(true),
             options: input.options.unwrap_or_default(),
+            transport: input.transport,
         }
+    }
+
+    /// Checks the transport an extension names against its template.
+    async fn check_transport(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        template: &str,
+        transport: Option<&str>,
+        errors: &mut FieldErrors,
+    ) -> Result<(), ServiceError> {
+        let Some(name) = transport else {
+            return Ok(());
+        };
+        if errors.0.iter().any(|e| e.field == "transport") {
+            return Ok(());
+        }
+        let user = if template == "webrtc" {
+            TransportUser::WebrtcExtension
+        } else {
+            TransportUser::Extension
+        };
+        check_transport_field(db, &self.transports, user, name, errors).await
     }
 
     pub async fn create(
@@ -193,6 +222,13 @@ impl ExtensionService {
         if errors.0.iter().all(|e| e.field != "template") {
             self.check_template(&template, &mut errors).await?;
         }
+        self.check_transport(
+            self.writer.db(),
+            &template,
+            input.transport.as_deref(),
+            &mut errors,
+        )
+        .await?;
         errors.finish()?;
 
         let (password, generated) = match input.password.clone() {
@@ -280,6 +316,13 @@ impl ExtensionService {
                     );
                 }
             }
+            self.check_transport(
+                self.writer.db(),
+                &template,
+                input.transport.as_deref(),
+                &mut errors,
+            )
+            .await?;
             if taken.contains(&input.extension) {
                 errors.push("extension", "already exists");
             } else if !seen.insert(input.extension.clone()) {
@@ -402,6 +445,7 @@ impl ExtensionService {
                     ext.caller_id.as_deref().unwrap_or(""),
                     if ext.enabled { "true" } else { "false" },
                     &options,
+                    ext.transport.as_deref().unwrap_or(""),
                     "",
                 ])
                 .map_err(write_error)?;
@@ -488,6 +532,15 @@ impl ExtensionService {
         }
         if let Some(options) = patch.options {
             ext.options = options.unwrap_or_default();
+        }
+        if let Some(transport) = patch.transport {
+            ext.transport = transport;
+        }
+        if ext.transport != before.transport || ext.template != before.template {
+            let mut errors = FieldErrors::new();
+            self.check_transport(&*write, &ext.template, ext.transport.as_deref(), &mut errors)
+                .await?;
+            errors.finish()?;
         }
         let password_changed = patch.password.is_some();
         if let Some(password) = patch.password {

@@ -16,6 +16,7 @@ pub mod status;
 pub mod stream;
 pub mod templates;
 pub mod tokens;
+pub mod transports;
 pub mod trunks;
 mod write;
 
@@ -44,6 +45,7 @@ use routes::RouteService;
 use stream::StreamService;
 use templates::TemplateService;
 use tokens::TokenService;
+use transports::TransportService;
 use trunks::TrunkService;
 use write::Writer;
 
@@ -175,6 +177,7 @@ pub struct Services {
     db: DatabaseConnection,
     extensions: ExtensionService,
     trunks: TrunkService,
+    transports: TransportService,
     routes: RouteService,
     templates: TemplateService,
     tokens: TokenService,
@@ -207,6 +210,12 @@ impl Services {
                 secrets.clone(),
                 trunk_registrations,
                 ami.clone(),
+                transports::DefaultTransports::from(&RenderSettings::from(&*settings)),
+            ),
+            transports: TransportService::new(
+                writer.clone(),
+                &RenderSettings::from(&*settings),
+                settings.asterisk.config_dir.join("pjsip.conf"),
             ),
             routes: RouteService::new(writer.clone()),
             templates: TemplateService::new(
@@ -246,6 +255,10 @@ impl Services {
 
     pub fn trunks(&self) -> &TrunkService {
         &self.trunks
+    }
+
+    pub fn transports(&self) -> &TransportService {
+        &self.transports
     }
 
     pub fn routes(&self) -> &RouteService {

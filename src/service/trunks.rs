@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
+use super::transports::{DefaultTransports, TransportUser, check_transport_field};
 use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::ami::AmiClient;
@@ -46,6 +47,8 @@ pub struct TrunkView {
     /// PJSIP options beyond the provider template's, per section.
     #[serde(skip_serializing_if = "ObjectOptions::is_empty")]
     pub options: ObjectOptions,
+    /// `null`: the UDP default transport.
+    pub transport: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// In answers to writes: what Asterisk loaded.
@@ -75,6 +78,7 @@ impl From<&StoredTrunk> for TrunkView {
             match_addresses: r.match_addresses.clone(),
             enabled: r.enabled,
             options: r.options.clone(),
+            transport: r.transport.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
             apply: None,
@@ -205,6 +209,7 @@ fn row_of(trunk: &Trunk, secret_enc: Option<String>) -> TrunkRow {
         match_addresses: trunk.match_addresses.clone(),
         enabled: trunk.enabled,
         options: trunk.options.clone(),
+        transport: trunk.transport.clone(),
     }
 }
 
@@ -216,6 +221,7 @@ pub struct TrunkService {
     registrations: TrunkRegistrations,
     /// For re-registering a trunk on request.
     ami: AmiClient,
+    transports: DefaultTransports,
 }
 
 /// The answer to `POST /api/v1/trunks/{name}/check`.
@@ -236,12 +242,14 @@ impl TrunkService {
         secrets: Secrets,
         registrations: TrunkRegistrations,
         ami: AmiClient,
+        transports: DefaultTransports,
     ) -> Self {
         TrunkService {
             writer,
             secrets,
             registrations,
             ami,
+            transports,
         }
     }
 
@@ -344,6 +352,10 @@ impl TrunkService {
                 }
             }
         }
+        if let Some(name) = trunk.transport.as_deref().filter(|_| !has_error(&errors, "transport")) {
+            check_transport_field(db, &self.transports, TransportUser::Trunk, name, &mut errors)
+                .await?;
+        }
         if errors.is_empty() {
             let change = LayoutChange::Trunk {
                 name: &trunk.name,
@@ -375,6 +387,7 @@ impl TrunkService {
             match_addresses: input.match_addresses.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
             options: input.options.unwrap_or_default(),
+            transport: input.transport,
             created_at: now,
             updated_at: now,
         };

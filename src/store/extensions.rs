@@ -24,6 +24,7 @@ pub struct ExtensionRow {
     pub enabled: bool,
     pub auth: ExtensionAuth,
     pub options: ObjectOptions,
+    pub transport: Option<String>,
 }
 
 /// List filters; all optional, combined with AND.
@@ -51,6 +52,7 @@ fn to_model(row: extension::Model) -> Result<Extension, StoreError> {
     };
     Ok(Extension {
         options,
+        transport: row.transport,
         id: row.id,
         number: row.number,
         name: row.name,
@@ -91,6 +93,7 @@ fn active_row(row: &ExtensionRow, now: chrono::DateTime<Utc>) -> ActiveModel {
         auth_realm: Set(row.auth.realm.clone()),
         md5_cred: Set(row.auth.md5_cred.clone()),
         options: Set(options_json(&row.options)),
+        transport: Set(row.transport.clone()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -244,6 +247,7 @@ pub async fn update(db: &impl ConnectionTrait, ext: &Extension) -> Result<Extens
         auth_realm: Set(ext.auth.realm.clone()),
         md5_cred: Set(ext.auth.md5_cred.clone()),
         options: Set(options_json(&ext.options)),
+        transport: Set(ext.transport.clone()),
         created_at: Set(ext.created_at),
         updated_at: Set(Utc::now()),
     }

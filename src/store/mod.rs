@@ -11,6 +11,7 @@ pub mod routes;
 pub mod snapshot;
 pub mod templates;
 pub mod tokens;
+pub mod transports;
 pub mod trunks;
 
 #[path = "../../migrations/mod.rs"]

@@ -32,12 +32,14 @@ pub async fn load(
         .iter()
         .map(|t| t.decrypt(secrets))
         .collect::<Result<Vec<_>, _>>()?;
+    let transports = super::transports::all(&txn).await?;
     let inbound_routes = super::routes::all_inbound(&txn).await?;
     let outbound_routes = super::routes::all_outbound(&txn).await?;
     txn.commit().await?;
     Ok(ConfigSnapshot {
         extensions,
         trunks,
+        transports,
         inbound_routes,
         outbound_routes,
     })

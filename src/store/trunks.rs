@@ -31,6 +31,7 @@ pub struct TrunkRow {
     pub match_addresses: Vec<String>,
     pub enabled: bool,
     pub options: ObjectOptions,
+    pub transport: Option<String>,
 }
 
 /// A trunk as stored: its row, id and timestamps.
@@ -60,6 +61,7 @@ impl StoredTrunk {
             match_addresses: r.match_addresses.clone(),
             enabled: r.enabled,
             options: r.options.clone(),
+            transport: r.transport.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -122,6 +124,7 @@ fn from_model(m: trunk::Model) -> Result<StoredTrunk, StoreError> {
             match_addresses,
             enabled: m.enabled,
             options,
+            transport: m.transport,
         },
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -142,6 +145,7 @@ fn active(row: &TrunkRow) -> ActiveModel {
         match_addresses: Set(serde_json::json!(row.match_addresses)),
         enabled: Set(row.enabled),
         options: Set((!row.options.is_empty()).then(|| serde_json::json!(row.options))),
+        transport: Set(row.transport.clone()),
         ..Default::default()
     }
 }

@@ -49,6 +49,7 @@ fn snapshot() -> ConfigSnapshot {
             sales,
         ],
         trunks: vec![trunk("telnyx_main", "telnyx")],
+        transports: Vec::new(),
         inbound_routes: vec![
             inbound("+15551234567", Some("telnyx_main"), "1001"),
             inbound("+15557654321", None, "1003"),

@@ -164,6 +164,7 @@ proptest! {
         let snapshot = ConfigSnapshot {
             extensions: vec![extension("1001", "basic")],
             trunks: vec![trunk("telnyx_main", "telnyx")],
+            transports: Vec::new(),
             inbound_routes: vec![InboundRoute { id: 1, did, trunk: None, extension: "1001".to_owned() }],
             outbound_routes: vec![OutboundRoute {
                 id: 1,
@@ -307,6 +308,7 @@ proptest! {
         let snapshot = ConfigSnapshot {
             extensions: vec![extension("1001", "basic")],
             trunks: vec![trunk("telnyx_main", "telnyx")],
+            transports: Vec::new(),
             inbound_routes: if inbound_ok {
                 vec![InboundRoute { id: 1, did: inbound.did.clone(), trunk: None, extension: "1001".to_owned() }]
             } else {

@@ -104,6 +104,7 @@ fn objects_appear_change_and_disappear_while_admin_text_stays() {
     let mut snapshot = ConfigSnapshot {
         extensions: vec![extension("1001", "basic"), extension("1002", "advanced")],
         trunks: vec![trunk("telnyx_main", "telnyx")],
+        transports: Vec::new(),
         inbound_routes: Vec::new(),
         outbound_routes: vec![route()],
     };

@@ -14,4 +14,5 @@ pub mod node;
 pub mod object_outcome;
 pub mod outbound_route;
 pub mod provider_template;
+pub mod transport;
 pub mod trunk;

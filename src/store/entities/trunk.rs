@@ -21,6 +21,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Per-object PJSIP option overrides (`ObjectOptions`).
     pub options: Option<Json>,
+    /// The transport its endpoint names; `None`: the default for its template.
+    pub transport: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -23,6 +23,7 @@ pub fn extension(number: &str, template: &str) -> Extension {
         enabled: true,
         auth: ExtensionAuth::from_password(number, "asterisk", "Secret-pass-1"),
         options: Default::default(),
+        transport: None,
         created_at: at,
         updated_at: at,
     }
@@ -47,6 +48,7 @@ pub fn trunk(name: &str, provider: &str) -> Trunk {
         match_addresses: Vec::new(),
         enabled: true,
         options: Default::default(),
+        transport: None,
         created_at: at,
         updated_at: at,
     }
