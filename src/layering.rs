@@ -68,7 +68,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &["service", "model", "config", "metrics"]),
     ("server", &["config"]),
     ("client", &["config", "model"]),
-    ("cli", &["client", "model", "service", "events", "config", "network"]),
+    (
+        "cli",
+        &["client", "model", "service", "events", "config", "network"],
+    ),
     (
         "daemon",
         &[

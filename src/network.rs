@@ -71,10 +71,7 @@ pub fn interface_addresses() -> std::io::Result<Vec<InterfaceAddress>> {
         let pair = match (address.as_sockaddr_in(), netmask.as_sockaddr_in()) {
             (Some(a), Some(m)) => Some((IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones())),
             _ => match (address.as_sockaddr_in6(), netmask.as_sockaddr_in6()) {
-                (Some(a), Some(m)) => Some((
-                    IpAddr::V6(a.ip()),
-                    u128::from(m.ip()).count_ones(),
-                )),
+                (Some(a), Some(m)) => Some((IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones())),
                 _ => None,
             },
         };
@@ -114,9 +111,17 @@ mod tests {
         ]);
         assert_eq!(
             s.local_net,
-            vec!["192.168.1.0/24", "10.8.0.0/16", "fe80::/64", "100.64.0.0/10"]
+            vec![
+                "192.168.1.0/24",
+                "10.8.0.0/16",
+                "fe80::/64",
+                "100.64.0.0/10"
+            ]
         );
-        assert_eq!(s.public_addresses, vec!["203.0.113.7".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            s.public_addresses,
+            vec!["203.0.113.7".parse::<IpAddr>().unwrap()]
+        );
     }
 
     #[test]

@@ -86,13 +86,11 @@ pub fn expected_endpoints(body: &str) -> Vec<ExpectedEndpoint> {
             aors: s.get("aors").map(split_list).unwrap_or_default(),
             auth: s.get("auth").map(str::to_owned),
             transport: s.get("transport").map(str::to_owned),
-            webrtc: s
-                .get("webrtc")
-                .is_some_and(|v| {
-                    crate::model::pjsip::values::BOOL_TRUE
-                        .iter()
-                        .any(|t| t.eq_ignore_ascii_case(v))
-                }),
+            webrtc: s.get("webrtc").is_some_and(|v| {
+                crate::model::pjsip::values::BOOL_TRUE
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(v))
+            }),
             name: s.name,
         })
         .collect()

@@ -80,7 +80,9 @@ pub fn parse_show_transports(lines: &[String]) -> Vec<RunningTransport> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportState {
     /// Running with every rendered value.
-    Live { detail: Option<String> },
+    Live {
+        detail: Option<String>,
+    },
     /// Some values wait for a restart (the detail names them and what runs now).
     WaitsForRestart(String),
     Failed(String),
@@ -89,7 +91,10 @@ pub enum TransportState {
 /// The ToS byte Asterisk keeps for a `tos=` value: a DSCP name shifted into
 /// place, or the number rounded down to a multiple of 4.
 fn tos_byte(value: &str) -> Option<u32> {
-    if let Some(i) = DSCP_NAMES.iter().position(|n| n.eq_ignore_ascii_case(value)) {
+    if let Some(i) = DSCP_NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(value))
+    {
         // CS0..CS7, AF11..AF43, EF, in the table's order.
         const DSCP: [u32; 21] = [
             0, 8, 16, 24, 32, 40, 48, 56, 10, 12, 14, 18, 20, 22, 26, 28, 30, 34, 36, 38, 46,
@@ -100,7 +105,10 @@ fn tos_byte(value: &str) -> Option<u32> {
 }
 
 fn same_bind(rendered: &str, running: &str) -> bool {
-    match (rendered.parse::<SocketAddr>(), running.parse::<SocketAddr>()) {
+    match (
+        rendered.parse::<SocketAddr>(),
+        running.parse::<SocketAddr>(),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         // A WebSocket transport's bind is only an address.
         _ => match (rendered.parse::<IpAddr>(), running.parse::<SocketAddr>()) {
@@ -337,11 +345,18 @@ mod tests {
         );
         match state {
             TransportState::WaitsForRestart(why) => {
-                assert!(why.contains("bind (rendered 127.0.0.1:5066, running 127.0.0.1:5060)"), "{why}")
+                assert!(
+                    why.contains("bind (rendered 127.0.0.1:5066, running 127.0.0.1:5060)"),
+                    "{why}"
+                )
             }
             other => panic!("{other:?}"),
         }
-        let live = check_transport(&udp("127.0.0.1:5060", &nat), Some(&running), Some(&detail_v2()));
+        let live = check_transport(
+            &udp("127.0.0.1:5060", &nat),
+            Some(&running),
+            Some(&detail_v2()),
+        );
         assert_eq!(live, TransportState::Live { detail: None });
     }
 
@@ -357,7 +372,10 @@ mod tests {
             Some(&running),
             Some(&detail_v2()),
         );
-        assert!(matches!(state, TransportState::Failed(ref why) if why.contains("local_net")), "{state:?}");
+        assert!(
+            matches!(state, TransportState::Failed(ref why) if why.contains("local_net")),
+            "{state:?}"
+        );
         assert!(matches!(
             check_transport(&udp("127.0.0.1:5060", &[]), None, None),
             TransportState::Failed(_)

@@ -16,12 +16,12 @@ use super::expect::{
     ExpectedEndpoint, check_endpoint, expected_endpoints, expected_extensions,
     transport_fingerprint,
 };
+use super::kamailio::{self as kamailio_stage, KamailioStage};
+use super::persisted::{self, Persisted};
 use super::transports::{
     ExpectedTransport, RunningTransport, TransportState, check_transport, expected_transports,
     parse_show_transports,
 };
-use super::kamailio::{self as kamailio_stage, KamailioStage};
-use super::persisted::{self, Persisted};
 use super::{
     ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome,
     Outcome, PlannedFile, ReloadRecord, ReloadSummary, WorkerStatus,
@@ -1232,7 +1232,11 @@ fn webrtc_problem(
         return Some(format!(
             "WebRTC endpoint {name} needs a wss transport; its transport {} is {}",
             expected.transport.as_deref().unwrap_or("(none)"),
-            if protocol.is_empty() { "missing" } else { protocol }
+            if protocol.is_empty() {
+                "missing"
+            } else {
+                protocol
+            }
         ));
     }
     context

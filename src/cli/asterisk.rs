@@ -93,7 +93,11 @@ pub async fn restart(client: &Client, out: &Output, now: bool, wait: u64) -> Cli
             out.list(
                 &answer,
                 &transports,
-                &[("TRANSPORT", "name"), ("STATUS", "status"), ("DETAIL", "detail")],
+                &[
+                    ("TRANSPORT", "name"),
+                    ("STATUS", "status"),
+                    ("DETAIL", "detail"),
+                ],
             );
         }
     }

@@ -165,7 +165,11 @@ pub async fn run(client: &Client, out: &Output, cmd: TransportCommand) -> CliRes
             Ok(())
         }
         TransportCommand::Show { name } => {
-            out.object(&client.get(&format!("/api/v1/transports/{}", encode(&name))).await?);
+            out.object(
+                &client
+                    .get(&format!("/api/v1/transports/{}", encode(&name)))
+                    .await?,
+            );
             Ok(())
         }
         TransportCommand::Update {
@@ -175,7 +179,9 @@ pub async fn run(client: &Client, out: &Output, cmd: TransportCommand) -> CliRes
         } => {
             let patch = fields.into_patch(protocol);
             if patch.is_empty() {
-                return Err(CliError::usage("nothing to change: give at least one field"));
+                return Err(CliError::usage(
+                    "nothing to change: give at least one field",
+                ));
             }
             let answer = client
                 .patch(&format!("/api/v1/transports/{}", encode(&name)), &patch)

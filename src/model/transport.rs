@@ -330,7 +330,10 @@ impl Transport {
                 out.push((name, value));
             }
         };
-        push("external_media_address", self.external_media_address.clone());
+        push(
+            "external_media_address",
+            self.external_media_address.clone(),
+        );
         push(
             "external_signaling_address",
             self.external_signaling_address.clone(),
@@ -482,10 +485,7 @@ impl Transport {
                 names.push(k);
             }
         }
-        let now: Vec<(String, String)> = now
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let now: Vec<(String, String)> = now.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         names
             .into_iter()
             .filter(|name| !RELOADABLE_OPTIONS.contains(name) && *name != "allow_reload")
@@ -547,7 +547,10 @@ mod tests {
         t.tls.cert_file = Some("/etc/asterisk/keys/a.pem".into());
         t.tls.priv_key_file = Some("relative.key".into());
         let errors = t.check().unwrap_err().to_string();
-        assert!(errors.contains("tls.priv_key_file: must be an absolute"), "{errors}");
+        assert!(
+            errors.contains("tls.priv_key_file: must be an absolute"),
+            "{errors}"
+        );
         let mut u = udp();
         u.tls.method = Some("tlsv1_2".into());
         assert!(u.check().unwrap_err().to_string().contains("only a tls"));

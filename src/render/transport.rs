@@ -23,8 +23,8 @@ pub fn render_transport(transport: &Transport) -> Result<ManagedBlock, RenderErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::transport::NewTransport;
     use crate::model::TransportProtocol;
+    use crate::model::transport::NewTransport;
 
     #[test]
     fn renders_one_section_with_nat_settings() {

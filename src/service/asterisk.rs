@@ -326,7 +326,11 @@ impl AsteriskService {
                 detail: format!(
                     "restart requested; Asterisk was not fully booted within {} s{}. rayan checks the transports as soon as it is",
                     wait.as_secs(),
-                    if now { "" } else { " (a graceful restart waits for the calls in progress to end)" }
+                    if now {
+                        ""
+                    } else {
+                        " (a graceful restart waits for the calls in progress to end)"
+                    }
                 ),
                 command: command.to_owned(),
                 booted_after_ms: None,

@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::applies::ApplyView;
 use super::inbound_layout::LayoutChange;
-use super::write::Writer;
 use super::transports::{DefaultTransports, TransportUser, check_transport_field};
+use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::config::Settings;
 use crate::model::extension::NumberPolicy;
@@ -538,8 +538,13 @@ impl ExtensionService {
         }
         if ext.transport != before.transport || ext.template != before.template {
             let mut errors = FieldErrors::new();
-            self.check_transport(&*write, &ext.template, ext.transport.as_deref(), &mut errors)
-                .await?;
+            self.check_transport(
+                &*write,
+                &ext.template,
+                ext.transport.as_deref(),
+                &mut errors,
+            )
+            .await?;
             errors.finish()?;
         }
         let password_changed = patch.password.is_some();

@@ -352,9 +352,19 @@ impl TrunkService {
                 }
             }
         }
-        if let Some(name) = trunk.transport.as_deref().filter(|_| !has_error(&errors, "transport")) {
-            check_transport_field(db, &self.transports, TransportUser::Trunk, name, &mut errors)
-                .await?;
+        if let Some(name) = trunk
+            .transport
+            .as_deref()
+            .filter(|_| !has_error(&errors, "transport"))
+        {
+            check_transport_field(
+                db,
+                &self.transports,
+                TransportUser::Trunk,
+                name,
+                &mut errors,
+            )
+            .await?;
         }
         if errors.is_empty() {
             let change = LayoutChange::Trunk {

@@ -116,19 +116,33 @@ fn syntax_error_rejects_everything_and_section_without_type_is_ignored() {
     assert_eq!(config.objects.len(), previous.objects.len());
 }
 
+/// k1: without allow_reload a reload keeps bind (and protocol, TLS, ToS, CoS) but
+/// applies external_* and local_net; with allow_reload=yes it applies everything.
 #[test]
-fn transport_keeps_its_old_values_on_reload() {
+fn transport_reload_applies_only_what_asterisk_reloads() {
     let (previous, _) = load(GOOD, &builtin_validator(), &PjsipConfig::default()).unwrap();
-    let changed = GOOD.replace("bind=127.0.0.1:5060", "bind=127.0.0.1:5070");
-    let (config, log) = load(&changed, &builtin_validator(), &previous).unwrap();
-    assert_eq!(
-        config
-            .get("transport", "transport-udp")
-            .unwrap()
-            .get("bind"),
-        Some("127.0.0.1:5060")
+    let changed = GOOD.replace(
+        "bind=127.0.0.1:5060",
+        "bind=127.0.0.1:5066\nexternal_media_address=127.0.0.2\nlocal_net=127.0.0.0/8",
     );
-    assert!(log.iter().any(|l| l.contains("not reloadable")));
+    let (config, log) = load(&changed, &builtin_validator(), &previous).unwrap();
+    let transport = config.get("transport", "transport-udp").unwrap();
+    assert_eq!(transport.get("bind"), Some("127.0.0.1:5060"));
+    assert_eq!(transport.get("external_media_address"), Some("127.0.0.2"));
+    assert_eq!(transport.get("local_net"), Some("127.0.0.0/8"));
+    assert!(
+        log.iter().any(|l| l.contains("is not fully reloadable")),
+        "{log:?}"
+    );
+
+    let reloadable = changed.replace(
+        "bind=127.0.0.1:5066",
+        "bind=127.0.0.1:5066\nallow_reload=yes",
+    );
+    let (config, log) = load(&reloadable, &builtin_validator(), &config).unwrap();
+    let transport = config.get("transport", "transport-udp").unwrap();
+    assert_eq!(transport.get("bind"), Some("127.0.0.1:5066"));
+    assert!(!log.iter().any(|l| l.contains("reloadable")), "{log:?}");
 }
 
 #[test]

@@ -1081,7 +1081,7 @@ async fn bulk_creates_all_or_nothing_in_one_apply_and_exports_csv(backend: Backe
     assert_eq!(
         lines.next(),
         Some(
-            "extension,name,template,context,codecs,max_contacts,caller_id,enabled,options,password"
+            "extension,name,template,context,codecs,max_contacts,caller_id,enabled,options,transport,password"
         )
     );
     assert_eq!(lines.clone().count(), 301);

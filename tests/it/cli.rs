@@ -334,3 +334,77 @@ async fn tables_speak_words_and_name_a_refused_login() {
     );
     d.stop().await;
 }
+
+/// Transports, network detection and a restart from the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transports_network_and_restart_from_the_command_line() {
+    let d = TestDaemon::start(Backend::Sqlite).await;
+    let home = d.state_dir.parent().unwrap().to_owned();
+    let run = |args: &[&str]| ctl(&home, &[], args);
+
+    let created = run(&[
+        "transport",
+        "create",
+        "transport-nat",
+        "--protocol",
+        "udp",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "5070",
+        "--external-media-address",
+        "203.0.113.7",
+        "--local-net",
+        "192.168.0.0/16,10.0.0.0/8",
+    ]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let listed = run(&["transport", "list"]);
+    assert!(
+        stdout(&listed).contains("transport-nat"),
+        "{}",
+        stdout(&listed)
+    );
+
+    let bad = run(&[
+        "transport",
+        "create",
+        "t2",
+        "--protocol",
+        "udp",
+        "--local-net",
+        "10.0.0.1/8",
+    ]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("local_net[0]"), "{}", stderr(&bad));
+
+    // A new port waits for a restart: the command says so and does not claim success.
+    let moved = run(&["transport", "update", "transport-nat", "--port", "5072"]);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    assert!(stderr(&moved).contains("restart"), "{}", stderr(&moved));
+
+    let detected = run(&["network", "detect"]);
+    assert!(detected.status.success(), "{}", stderr(&detected));
+    let text = stdout(&detected);
+    assert!(
+        text.contains("Interfaces:") && text.contains("127.0.0.1/8"),
+        "{text}"
+    );
+    assert!(text.contains("transport-nat"), "{text}");
+    assert!(text.contains("local_net"), "{text}");
+
+    let restarted = run(&["asterisk", "restart", "--now", "--wait", "20"]);
+    assert!(
+        restarted.status.success(),
+        "{}{}",
+        stdout(&restarted),
+        stderr(&restarted)
+    );
+    assert!(
+        stdout(&restarted).contains("verified"),
+        "{}",
+        stdout(&restarted)
+    );
+    let status = run(&["status", "--json"]);
+    let json: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert_eq!(json["restart_required"], false, "{json}");
+}

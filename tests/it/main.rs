@@ -26,6 +26,7 @@ mod api_extensions;
 mod api_failures;
 mod api_routes;
 mod api_templates;
+mod api_transports;
 mod api_trunks;
 mod apply;
 mod apply_crash;

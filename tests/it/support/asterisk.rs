@@ -147,6 +147,16 @@ struct State {
     processed_calls: u64,
     channel_seq: u64,
     last_reload: Instant,
+    /// Sockets open per transport: (name, protocol, bind). A reload opens new
+    /// transports' and keeps removed ones' until a restart (k1).
+    listeners: Vec<(String, String, String)>,
+    /// When this Asterisk process started (a restart starts a new one).
+    booted: Instant,
+    /// Until then a login is answered without `FullyBooted`, which follows (k2).
+    booting_until: Option<Instant>,
+    restarts: usize,
+    /// Whether the AMI user holds the `command` class.
+    command_allowed: bool,
 }
 
 struct Shared {
@@ -200,6 +210,11 @@ impl AsteriskDouble {
             processed_calls: 0,
             channel_seq: 0,
             last_reload: Instant::now(),
+            listeners: Vec::new(),
+            booted: Instant::now(),
+            booting_until: None,
+            restarts: 0,
+            command_allowed: true,
         };
         if let Some(path) = &config.pjsip_conf {
             actions::reload_pjsip(&config, &mut state, path);
@@ -278,6 +293,21 @@ impl AsteriskDouble {
     pub fn restart(&self) {
         let listener = bind(self.shared.addr);
         self.shared.accept_on(listener);
+    }
+
+    /// The sockets Asterisk has open: (transport, protocol, bind).
+    pub fn listeners(&self) -> Vec<(String, String, String)> {
+        lock(&self.shared.state).listeners.clone()
+    }
+
+    /// Restarts done by `core restart`.
+    pub fn restarts(&self) -> usize {
+        lock(&self.shared.state).restarts
+    }
+
+    /// Whether `Action: Command` is allowed (the `command` class).
+    pub fn set_command_allowed(&self, allowed: bool) {
+        lock(&self.shared.state).command_allowed = allowed;
     }
 
     /// Every action answer waits this long first.
@@ -457,6 +487,51 @@ impl Shared {
             }
         });
         *lock(&self.listener) = Some(task.abort_handle());
+    }
+
+    /// `core restart`: Asterisk closes every AMI connection without an answer,
+    /// refuses connections for a moment, then runs a new process that reads its
+    /// files from scratch. A login is accepted before it is fully booted;
+    /// `FullyBooted` follows with its headers in another order (k2).
+    fn restart_asterisk(self: &Arc<Self>, graceful: bool) {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            while graceful && !lock(&shared.state).channels.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            shared.stop_listening();
+            shared.drop_sessions();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            {
+                let mut state = lock(&shared.state);
+                state.pjsip = PjsipConfig::default();
+                state.listeners.clear();
+                state.channels.clear();
+                if let Some(path) = &shared.config.pjsip_conf {
+                    actions::reload_pjsip(&shared.config, &mut state, path);
+                }
+                if let Some(path) = &shared.config.extensions_conf {
+                    actions::reload_dialplan(&mut state, path);
+                }
+                state.booted = Instant::now();
+                state.booting_until = Some(Instant::now() + Duration::from_millis(150));
+                state.restarts += 1;
+            }
+            shared.accept_on(bind(shared.addr));
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let booted = {
+                let mut state = lock(&shared.state);
+                state.booting_until = None;
+                AmiEvent::new("FullyBooted", "system,all")
+                    .with("Status", "Fully Booted")
+                    .with("Uptime", state.booted.elapsed().as_secs().to_string())
+                    .with(
+                        "LastReload",
+                        state.last_reload.elapsed().as_secs().to_string(),
+                    )
+            };
+            shared.emit(&booted);
+        });
     }
 
     fn stop_listening(&self) {

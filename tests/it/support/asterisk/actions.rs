@@ -48,6 +48,51 @@ pub(super) fn reload_pjsip(config: &DoubleConfig, state: &mut State, path: &Path
         }
         Err(log) => state.log.extend(log),
     }
+    // Each transport's socket follows what it runs with; a removed one stays open.
+    let running: Vec<(String, String, String)> = state
+        .pjsip
+        .of_kind("transport")
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.get("protocol").unwrap_or("udp").to_owned(),
+                t.get("bind").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for listener in running {
+        match state.listeners.iter_mut().find(|l| l.0 == listener.0) {
+            Some(open) => *open = listener,
+            None => state.listeners.push(listener),
+        }
+    }
+}
+
+/// `pjsip show transports` as Asterisk 22 prints it (k1).
+fn show_transports(state: &State) -> Vec<String> {
+    let mut lines = vec![
+        String::new(),
+        "Transport:  <TransportId........>  <Type>  <cos>  <tos>  <BindAddress....................>"
+            .to_owned(),
+        "==========================================================================================".to_owned(),
+        String::new(),
+    ];
+    let mut count = 0;
+    for t in state.pjsip.of_kind("transport") {
+        count += 1;
+        lines.push(format!(
+            "Transport:  {:<24}  {:<5}  {:>3}  {:>7}  {}",
+            t.name,
+            t.get("protocol").unwrap_or("udp"),
+            t.get("cos").unwrap_or("0"),
+            pjsip_objects::tos_shown(t.get("tos").unwrap_or("0")),
+            t.get("bind").unwrap_or_default()
+        ));
+    }
+    lines.push(String::new());
+    lines.push(format!("Objects found: {count}"));
+    lines.push(String::new());
+    lines
 }
 
 /// Re-reads `extensions.conf`: a file that does not parse keeps the old dialplan.
@@ -115,7 +160,7 @@ impl Session {
             "corestatus" => self.core_status(id),
             "reload" => self.reload(&request, id).await,
             "moduleload" => self.module_load(&request, id).await,
-            "command" => self.command(&request, id).await,
+            "command" => return self.command(&request, id).await,
             "pjsipshowendpoint" => self.show_endpoint(&request, id),
             "pjsipshowendpoints" => self.show_endpoints(id),
             "pjsipshowcontacts" => self.show_contacts(id),
@@ -187,18 +232,17 @@ impl Session {
         }
         self.logged_in = true;
         let filter = EventFilter::from_login(request.get("Events"));
-        let booted = {
+        let (booted, booting) = {
             let state = self.state();
-            AmiEvent::new("FullyBooted", "system,all")
-                .with(
-                    "Uptime",
-                    self.shared.started.elapsed().as_secs().to_string(),
-                )
+            let booting = state.booting_until.is_some_and(|t| t > Instant::now());
+            let event = AmiEvent::new("FullyBooted", "system,all")
+                .with("Uptime", state.booted.elapsed().as_secs().to_string())
                 .with(
                     "LastReload",
                     state.last_reload.elapsed().as_secs().to_string(),
                 )
-                .with("Status", "Fully Booted")
+                .with("Status", "Fully Booted");
+            (event, booting)
         };
         let auth = AmiEvent::new("SuccessfulAuth", "security,all")
             .with("EventTV", super::event_tv())
@@ -219,7 +263,9 @@ impl Session {
             .with("SessionTV", self.started_tv.clone());
         // The answer and this session's first events leave in one write, as recorded (a1).
         let mut out = Wire::ack(id, "Authentication accepted");
-        for event in [&booted, &auth] {
+        // While booting, FullyBooted comes later, on its own (k2).
+        let first: &[&AmiEvent] = if booting { &[&auth] } else { &[&booted, &auth] };
+        for event in first {
             if filter.accepts(event) {
                 out.extend(event.render());
             }
@@ -359,11 +405,21 @@ impl Session {
         }
     }
 
-    async fn command(&self, request: &Request, id: Option<&str>) {
+    async fn command(&self, request: &Request, id: Option<&str>) -> Flow {
+        if !self.state().command_allowed {
+            self.send(Wire::error(id, "Permission denied"));
+            return Flow::Continue;
+        }
         let command = request.header("Command").trim().to_owned();
         let words: Vec<&str> = command.split_whitespace().collect();
         let mut reloaded = None;
         let output: Option<Vec<String>> = match words.as_slice() {
+            // No answer: the connection closes (k2).
+            ["core", "restart", how @ ("gracefully" | "now")] => {
+                self.shared.restart_asterisk(*how == "gracefully");
+                return Flow::Close;
+            }
+            ["pjsip", "show", "transports"] => Some(show_transports(&self.state())),
             ["module", "reload", module] => {
                 if self.reload_module(module).await {
                     reloaded = Some((*module).to_owned());
@@ -407,6 +463,7 @@ impl Session {
                 );
             }
         }
+        Flow::Continue
     }
 
     fn send_empty_list(&self, id: Option<&str>, message: &str, complete: &str) {

@@ -76,6 +76,14 @@ impl PjsipConfig {
     }
 }
 
+/// What a reload of res_pjsip changes in a transport that already exists (k1).
+pub const RELOADABLE_TRANSPORT_OPTIONS: &[&str] = &[
+    "external_media_address",
+    "external_signaling_address",
+    "external_signaling_port",
+    "local_net",
+];
+
 const KNOWN_TYPES: &[&str] = &[
     "endpoint",
     "auth",
@@ -144,17 +152,55 @@ pub fn load(
             }
             options.push((option.clone(), value.clone()));
         }
-        // A transport is not reloadable: one that already exists keeps its old values.
+        // A transport that already exists takes only its reloadable options on reload,
+        // unless its new text says allow_reload=yes (k1).
         if kind == "transport"
             && let Some(old) = previous.get("transport", &section.name)
         {
-            if old.options != options {
-                log.push(format!(
-                    "Transport '{}' is not reloadable, maintaining previous values",
-                    section.name
-                ));
+            let new = PjsipObject {
+                kind: kind.clone(),
+                name: section.name.clone(),
+                options: options.clone(),
+            };
+            if !new.get("allow_reload").is_some_and(is_true) {
+                let kept = |o: &PjsipObject| -> Vec<(String, String)> {
+                    o.options
+                        .iter()
+                        .filter(|(k, _)| !RELOADABLE_TRANSPORT_OPTIONS.contains(&k.as_str()))
+                        .cloned()
+                        .collect()
+                };
+                let fixed_old = kept(old);
+                let fixed_new: Vec<(String, String)> = kept(&new)
+                    .into_iter()
+                    .filter(|(k, _)| k != "allow_reload")
+                    .collect();
+                let fixed_old_cmp: Vec<(String, String)> = fixed_old
+                    .iter()
+                    .filter(|(k, _)| k != "allow_reload")
+                    .cloned()
+                    .collect();
+                if fixed_old_cmp != fixed_new {
+                    log.push(format!(
+                        "Transport '{}' is not fully reloadable, not reloading: protocol, bind, TLS (everything but certificate and private key if filename is unchanged), TCP, ToS, or CoS options.",
+                        section.name
+                    ));
+                }
+                let mut merged: Vec<(String, String)> = fixed_old
+                    .into_iter()
+                    .filter(|(k, _)| k != "allow_reload")
+                    .collect();
+                merged.extend(
+                    options
+                        .iter()
+                        .filter(|(k, _)| {
+                            RELOADABLE_TRANSPORT_OPTIONS.contains(&k.as_str())
+                                || k == "allow_reload"
+                        })
+                        .cloned(),
+                );
+                options = merged;
             }
-            options = old.options.clone();
         }
         config
             .objects
@@ -313,6 +359,18 @@ pub fn render(object: &PjsipObject) -> Vec<(String, String)> {
             slot.1 = allow;
         }
     }
+    if object.kind == "transport" {
+        for (field, value) in out.iter_mut() {
+            match field.as_str() {
+                "LocalNet" => *value = local_net_shown(value),
+                "Tos" => *value = tos_shown(value),
+                "VerifyClient" | "VerifyServer" | "RequireClientCert" | "AllowWildcardCerts" => {
+                    *value = if is_true(value) { "Yes" } else { "No" }.to_owned()
+                }
+                _ => {}
+            }
+        }
+    }
     if object.kind == "auth" {
         let md5 = object.get("md5_cred").unwrap_or_default();
         if let Some(slot) = out.iter_mut().find(|(k, _)| k == "PasswordDigest") {
@@ -324,6 +382,60 @@ pub fn render(object: &PjsipObject) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `local_net` as TransportDetail prints it: `127.0.0.0/255.0.0.0` (k1).
+fn local_net_shown(value: &str) -> String {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|net| {
+            let (address, prefix) = net.split_once('/').unwrap_or((net, "32"));
+            match (address.parse::<std::net::Ipv4Addr>(), prefix.parse::<u32>()) {
+                (Ok(a), Ok(p)) if p <= 32 => {
+                    let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                    format!("{a}/{}", std::net::Ipv4Addr::from(mask))
+                }
+                _ => net.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The ToS byte Asterisk keeps: DSCP names shifted into place, numbers rounded
+/// down to a multiple of 4.
+pub fn tos_shown(value: &str) -> String {
+    const NAMES: [(&str, u32); 21] = [
+        ("cs0", 0),
+        ("cs1", 8),
+        ("cs2", 16),
+        ("cs3", 24),
+        ("cs4", 32),
+        ("cs5", 40),
+        ("cs6", 48),
+        ("cs7", 56),
+        ("af11", 10),
+        ("af12", 12),
+        ("af13", 14),
+        ("af21", 18),
+        ("af22", 20),
+        ("af23", 22),
+        ("af31", 26),
+        ("af32", 28),
+        ("af33", 30),
+        ("af41", 34),
+        ("af42", 36),
+        ("af43", 38),
+        ("ef", 46),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(value))
+        .map(|(_, d)| d << 2)
+        .or_else(|| value.parse::<u32>().ok().map(|v| v & !3))
+        .map_or_else(|| value.to_owned(), |v| v.to_string())
 }
 
 fn fields_default(kind: &str, field: &str) -> &'static str {
