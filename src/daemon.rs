@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::ami::{AmiClient, AmiSettings};
 use crate::api::{CorsOrigins, Runtime};
-use crate::apply::{self, ApplyContext, EventSink, WorkerEvent};
+use crate::apply::{self, ApplyContext, ApplyHandle, EventSink, WorkerEvent};
 use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskStatus, CallTrackerConfig, EventHub, Pump};
 use crate::registrations::{Registrations, TrunkRegistrations};
@@ -187,6 +187,7 @@ fn feed_events(
     history: CallRecordSink,
     registrations: Registrations,
     trunk_registrations: TrunkRegistrations,
+    apply: ApplyHandle,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -195,7 +196,8 @@ fn feed_events(
         let mut pump = Pump::new(hub, CallTrackerConfig::default())
             .on_call_record(move |record| history.offer(record))
             .on_contact_status(move |status| contacts.apply_status(status))
-            .on_registry(move |change| trunks.apply_change(change, chrono::Utc::now()));
+            .on_registry(move |change| trunks.apply_change(change, chrono::Utc::now()))
+            .on_fully_booted(move || apply.booted());
         let messages = futures_util::stream::unfold(ami.subscribe(), move |mut events| {
             let registrations = registrations.clone();
             let trunk_registrations = trunk_registrations.clone();
@@ -334,6 +336,7 @@ impl Daemon {
                 history_sink,
                 registrations.clone(),
                 trunk_registrations.clone(),
+                apply.clone(),
                 shutdown_rx.clone(),
             ),
             trunk_registrations.track(ami.clone(), shutdown_rx.clone()),

@@ -191,6 +191,18 @@ impl AmiClient {
             message: answer,
         })
     }
+
+    /// When the running Asterisk process started (`CoreStatus`: date and time,
+    /// to the second): a new value means Asterisk restarted.
+    pub async fn startup(&self) -> Result<String, AmiError> {
+        let answer = self.send(Message::action("CoreStatus")).await?;
+        require_success("CoreStatus", &answer)?;
+        Ok(format!(
+            "{} {}",
+            answer.get("CoreStartupDate").unwrap_or_default(),
+            answer.get("CoreStartupTime").unwrap_or_default()
+        ))
+    }
 }
 
 /// Asterisk answers some empty lists with an error such as "No Contacts found".

@@ -39,6 +39,9 @@ pub use crate::model::apply::{
     ReloadRecord, ReloadSummary, WorkerStatus,
 };
 
+/// The trigger of [`ApplyHandle::booted`]'s request.
+pub(crate) const BOOTED: &str = "asterisk booted";
+
 pub(crate) struct ApplyRequest {
     pub trigger: String,
     /// When it was asked for: the gaps between requests tell a burst.
@@ -89,6 +92,18 @@ impl ApplyHandle {
             respond: Some(respond),
         });
         rx
+    }
+
+    /// Asterisk said `FullyBooted`: the worker asks when it started, and if it
+    /// is a new process, checks the transports as after a restart.
+    pub fn booted(&self) {
+        let _ = self.tx.send(ApplyRequest {
+            at: std::time::Instant::now(),
+            trigger: BOOTED.into(),
+            force: false,
+            after_restart: false,
+            respond: None,
+        });
     }
 
     /// Wakes the worker without waiting for the outcome.

@@ -18,6 +18,9 @@ pub struct Persisted {
     /// What waits for an Asterisk restart, by transport name (or `hand-written`).
     #[serde(default)]
     pub restart_waiting: BTreeMap<String, String>,
+    /// When the Asterisk last seen started (`CoreStatus`), to tell a restart.
+    #[serde(default)]
+    pub asterisk_startup: Option<String>,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {

@@ -23,8 +23,8 @@ use super::transports::{
     parse_show_transports,
 };
 use super::{
-    ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, DryRun, FileOutcome, ObjectOutcome,
-    Outcome, PlannedFile, ReloadRecord, ReloadSummary, WorkerStatus,
+    ApplyHandle, ApplyReport, ApplyRequest, ApplySummary, BOOTED, DryRun, FileOutcome,
+    ObjectOutcome, Outcome, PlannedFile, ReloadRecord, ReloadSummary, WorkerStatus,
 };
 use crate::ami::{AmiClient, AmiError, Message, ReloadOutcome};
 use crate::config::Settings;
@@ -235,6 +235,24 @@ pub fn spawn(
             while let Ok(request) = rx.try_recv() {
                 batch.push(request);
             }
+            // A FullyBooted applies nothing by itself: it tells whether Asterisk
+            // restarted, and then what waited for the restart is checked.
+            if batch.iter().any(|r| r.trigger == BOOTED) {
+                batch.retain(|r| r.trigger != BOOTED);
+                if worker.asterisk_restarted().await && !worker.persisted.restart_waiting.is_empty()
+                {
+                    batch.push(ApplyRequest {
+                        at: std::time::Instant::now(),
+                        trigger: "asterisk restarted".into(),
+                        force: false,
+                        after_restart: true,
+                        respond: None,
+                    });
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+            }
             last_request = batch.iter().map(|r| r.at).fold(last_request, std::cmp::max);
             let mut triggers: Vec<String> = Vec::new();
             for r in &batch {
@@ -429,6 +447,26 @@ enum Reloaded {
 }
 
 impl Worker {
+    /// Whether the Asterisk now connected started after the one seen before
+    /// (`CoreStatus`); remembers it either way.
+    async fn asterisk_restarted(&mut self) -> bool {
+        let startup = match self.ctx.ami.startup().await {
+            Ok(startup) => startup,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot ask Asterisk when it started");
+                return false;
+            }
+        };
+        if self.persisted.asterisk_startup.as_deref() == Some(startup.as_str()) {
+            return false;
+        }
+        let restarted = self.persisted.asterisk_startup.replace(startup).is_some();
+        if let Err(e) = persisted::save(&self.ctx.settings.state_dir, &self.persisted) {
+            tracing::warn!(error = %e, "cannot save the apply state");
+        }
+        restarted
+    }
+
     fn owes_kamailio(&self) -> bool {
         self.kamailio
             .as_ref()

@@ -24,6 +24,7 @@ use super::normalize;
 type RecordSink = Box<dyn FnMut(CallRecord) + Send>;
 type ContactSink = Box<dyn FnMut(&ContactStatus) + Send>;
 type RegistrySink = Box<dyn FnMut(&RegistryChange) -> Option<TrunkStatus> + Send>;
+type BootedSink = Box<dyn FnMut() + Send>;
 
 /// Turns a stream of AMI messages into hub events. It keeps its call state across
 /// [`Pump::run`] calls, so it can be run again on the stream of a new connection.
@@ -33,6 +34,7 @@ pub struct Pump {
     record_sink: Option<RecordSink>,
     contact_sink: Option<ContactSink>,
     registry_sink: Option<RegistrySink>,
+    booted_sink: Option<BootedSink>,
     tick_every: Duration,
 }
 
@@ -44,6 +46,7 @@ impl Pump {
             record_sink: None,
             contact_sink: None,
             registry_sink: None,
+            booted_sink: None,
             tick_every: Duration::from_millis(500),
         }
     }
@@ -70,6 +73,13 @@ impl Pump {
         self
     }
 
+    /// Who hears of `FullyBooted` (sent at every login, and once more by an
+    /// Asterisk that accepted the login before it was fully booted, k2).
+    pub fn on_fully_booted(mut self, sink: impl FnMut() + Send + 'static) -> Self {
+        self.booted_sink = Some(Box::new(sink));
+        self
+    }
+
     /// How often [`Pump::run`] lets time pass for the call tracker (default 500 ms).
     pub fn tick_every(mut self, every: Duration) -> Self {
         self.tick_every = every.max(Duration::from_millis(1));
@@ -92,6 +102,15 @@ impl Pump {
         } else if let Some(change) = normalize::registry(msg) {
             if let Some(status) = self.registry_sink.as_mut().and_then(|sink| sink(&change)) {
                 self.publish(&status, read_at);
+            }
+        } else if msg.event() == Some("FullyBooted") {
+            if let Some(sink) = &mut self.booted_sink {
+                sink();
+            }
+            if self.hub.raw_wanted() {
+                if let Some(raw) = normalize::raw(msg) {
+                    self.publish(&raw, read_at);
+                }
             }
         } else if self.hub.raw_wanted() {
             if let Some(raw) = normalize::raw(msg) {

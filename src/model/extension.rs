@@ -185,16 +185,28 @@ pub const CSV_COLUMNS: &[&str] = &[
     "password",
 ];
 
-fn check_common(
-    errors: &mut FieldErrors,
-    name: Option<&str>,
-    template: Option<&str>,
-    context: Option<&str>,
-    codecs: Option<&[String]>,
+/// The fields a new extension, a patch and a stored extension share, borrowed
+/// for validation.
+struct CommonFields<'a> {
+    name: Option<&'a str>,
+    template: Option<&'a str>,
+    context: Option<&'a str>,
+    codecs: Option<&'a [String]>,
     max_contacts: Option<u32>,
-    caller_id: Option<&str>,
-    transport: Option<&str>,
-) {
+    caller_id: Option<&'a str>,
+    transport: Option<&'a str>,
+}
+
+fn check_common(errors: &mut FieldErrors, f: CommonFields<'_>) {
+    let CommonFields {
+        name,
+        template,
+        context,
+        codecs,
+        max_contacts,
+        caller_id,
+        transport,
+    } = f;
     if let Some(transport) = transport {
         errors.identifier("transport", transport, super::transport::MAX_TRANSPORT_NAME);
     }
@@ -251,13 +263,15 @@ impl Extension {
         }
         check_common(
             &mut errors,
-            self.name.as_deref(),
-            Some(&self.template),
-            Some(&self.context),
-            self.codecs.as_deref(),
-            self.max_contacts,
-            self.caller_id.as_deref(),
-            self.transport.as_deref(),
+            CommonFields {
+                name: self.name.as_deref(),
+                template: Some(&self.template),
+                context: Some(&self.context),
+                codecs: self.codecs.as_deref(),
+                max_contacts: self.max_contacts,
+                caller_id: self.caller_id.as_deref(),
+                transport: self.transport.as_deref(),
+            },
         );
         self.options
             .check(&mut errors, "options", EXTENSION_SECTIONS);
@@ -279,13 +293,15 @@ impl NewExtension {
         }
         check_common(
             &mut errors,
-            self.name.as_deref(),
-            self.template.as_deref(),
-            self.context.as_deref(),
-            self.codecs.as_deref(),
-            self.max_contacts,
-            self.caller_id.as_deref(),
-            self.transport.as_deref(),
+            CommonFields {
+                name: self.name.as_deref(),
+                template: self.template.as_deref(),
+                context: self.context.as_deref(),
+                codecs: self.codecs.as_deref(),
+                max_contacts: self.max_contacts,
+                caller_id: self.caller_id.as_deref(),
+                transport: self.transport.as_deref(),
+            },
         );
         if let Some(options) = &self.options {
             options.check(&mut errors, "options", EXTENSION_SECTIONS);
@@ -302,13 +318,15 @@ impl ExtensionPatch {
         }
         check_common(
             &mut errors,
-            self.name.as_ref().and_then(|n| n.as_deref()),
-            self.template.as_deref(),
-            self.context.as_deref(),
-            self.codecs.as_ref().and_then(|c| c.as_deref()),
-            self.max_contacts.flatten(),
-            self.caller_id.as_ref().and_then(|c| c.as_deref()),
-            self.transport.as_ref().and_then(|t| t.as_deref()),
+            CommonFields {
+                name: self.name.as_ref().and_then(|n| n.as_deref()),
+                template: self.template.as_deref(),
+                context: self.context.as_deref(),
+                codecs: self.codecs.as_ref().and_then(|c| c.as_deref()),
+                max_contacts: self.max_contacts.flatten(),
+                caller_id: self.caller_id.as_ref().and_then(|c| c.as_deref()),
+                transport: self.transport.as_ref().and_then(|t| t.as_deref()),
+            },
         );
         if let Some(Some(options)) = &self.options {
             options.check(&mut errors, "options", EXTENSION_SECTIONS);

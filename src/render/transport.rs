@@ -24,7 +24,8 @@ pub fn render_transport(transport: &Transport) -> Result<ManagedBlock, RenderErr
 mod tests {
     use super::*;
     use crate::model::TransportProtocol;
-    use crate::model::transport::NewTransport;
+    use crate::model::transport::{NewTransport, TlsSettings};
+    use proptest::prelude::*;
 
     #[test]
     fn renders_one_section_with_nat_settings() {
@@ -54,5 +55,49 @@ mod tests {
         .into_transport(chrono::Utc::now());
         t.local_net = vec!["10.0.0.1/8".into()];
         assert!(render_transport(&t).is_err());
+    }
+
+    proptest! {
+        /// Whatever a client sends, a transport either is refused or renders as
+        /// one section Asterisk reads back as written: no extra line, section
+        /// or comment.
+        #[test]
+        fn hostile_fields_never_reach_the_file_as_more_than_values(
+            text in "\\PC{0,40}",
+            nets in prop::collection::vec("\\PC{0,24}", 0..3),
+            which in 0usize..6,
+        ) {
+            let mut t = NewTransport {
+                name: "t".into(),
+                protocol: if which == 5 { TransportProtocol::Tls } else { TransportProtocol::Udp },
+                ..Default::default()
+            }
+            .into_transport(chrono::Utc::now());
+            match which {
+                0 => t.external_media_address = Some(text.clone()),
+                1 => t.external_signaling_address = Some(text.clone()),
+                2 => t.tos = Some(text.clone()),
+                3 => t.local_net = nets.clone(),
+                4 => t.name = text.clone(),
+                _ => {
+                    t.tls = TlsSettings {
+                        cert_file: Some(format!("/{text}")),
+                        priv_key_file: Some("/k.pem".into()),
+                        method: Some(text.clone()),
+                        ..Default::default()
+                    }
+                }
+            }
+            if let Ok(block) = render_transport(&t) {
+                prop_assert_eq!(block.body.matches('[').count(), 1, "{}", &block.body);
+                prop_assert!(!block.body.contains(';'), "{}", &block.body);
+                prop_assert_eq!(
+                    block.body.lines().count(),
+                    t.options().len() + 2,
+                    "{}",
+                    &block.body
+                );
+            }
+        }
     }
 }

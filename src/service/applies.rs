@@ -138,12 +138,7 @@ impl ApplyService {
     pub async fn list(&self, paging: Paging) -> Result<Page<ApplyRecord>, ServiceError> {
         let (rows, total) =
             store::applies::list(&self.db, Some(&self.node), paging.limit, paging.offset).await?;
-        Ok(Page {
-            items: rows.into_iter().map(Into::into).collect(),
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(rows.into_iter().map(Into::into).collect(), total))
     }
 
     pub async fn get(&self, id: i64) -> Result<ApplyRecord, ServiceError> {

@@ -54,11 +54,6 @@ impl AuditService {
                 after: r.after,
             })
             .collect();
-        Ok(Page {
-            items,
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(items, total))
     }
 }

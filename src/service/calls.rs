@@ -163,12 +163,7 @@ impl CallService {
         let filter = query.filter()?;
         let (rows, total) =
             store::calls::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
-        Ok(Page {
-            items: rows.into_iter().map(CallView::from).collect(),
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(rows.into_iter().map(CallView::from).collect(), total))
     }
 }
 

@@ -481,12 +481,10 @@ impl ExtensionService {
         };
         let (items, total) =
             store::extensions::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
-        Ok(Page {
-            items: items.iter().map(|e| self.extension_view(e)).collect(),
+        Ok(paging.of(
+            items.iter().map(|e| self.extension_view(e)).collect(),
             total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        ))
     }
 
     pub async fn update(

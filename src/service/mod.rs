@@ -137,6 +137,16 @@ impl Paging {
     }
 
     /// This page of a listing held in memory.
+    /// The page of a list the store already cut: `items` of `total`.
+    pub fn of<T>(self, items: Vec<T>, total: u64) -> Page<T> {
+        Page {
+            items,
+            total,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+
     pub fn page<T>(self, items: Vec<T>) -> Page<T> {
         let total = items.len() as u64;
         let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);

@@ -140,12 +140,7 @@ fn outbound_row(route: &OutboundRoute, trunk_id: i64) -> OutboundRow {
 
 /// Paging with a filter that matches nothing (a filter naming a missing trunk).
 fn empty_page<T>(paging: Paging) -> Page<T> {
-    Page {
-        items: Vec::new(),
-        total: 0,
-        limit: paging.limit,
-        offset: paging.offset,
-    }
+    paging.of(Vec::new(), 0)
 }
 
 /// Outbound and inbound routes: the dialplan rayan writes.
@@ -233,12 +228,7 @@ impl RouteService {
         let (items, total) =
             store::routes::list_outbound(self.writer.db(), &filter, paging.limit, paging.offset)
                 .await?;
-        Ok(Page {
-            items: items.iter().map(OutboundRouteView::from).collect(),
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(items.iter().map(OutboundRouteView::from).collect(), total))
     }
 
     pub async fn update_outbound_route(
@@ -398,12 +388,7 @@ impl RouteService {
         let (items, total) =
             store::routes::list_inbound(self.writer.db(), &filter, paging.limit, paging.offset)
                 .await?;
-        Ok(Page {
-            items: items.iter().map(InboundRouteView::from).collect(),
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(items.iter().map(InboundRouteView::from).collect(), total))
     }
 
     pub async fn update_inbound_route(

@@ -219,12 +219,7 @@ impl TransportService {
     pub async fn list(&self, paging: Paging) -> Result<Page<TransportView>, ServiceError> {
         let (items, total) =
             store::transports::list(self.writer.db(), paging.limit, paging.offset).await?;
-        Ok(Page {
-            items: items.iter().map(TransportView::from).collect(),
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(items.iter().map(TransportView::from).collect(), total))
     }
 
     pub async fn update(

@@ -438,12 +438,7 @@ impl TrunkService {
         };
         let (items, total) =
             store::trunks::list(self.writer.db(), &filter, paging.limit, paging.offset).await?;
-        Ok(Page {
-            items: items.iter().map(|t| self.view(t)).collect(),
-            total,
-            limit: paging.limit,
-            offset: paging.offset,
-        })
+        Ok(paging.of(items.iter().map(|t| self.view(t)).collect(), total))
     }
 
     pub async fn update(

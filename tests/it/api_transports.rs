@@ -415,3 +415,61 @@ async fn a_missing_command_class_is_named() {
     );
     assert_eq!(d.asterisk.as_ref().unwrap().restarts(), 0);
 }
+
+/// Asterisk restarted behind rayan's back (`systemctl restart asterisk`): the
+/// new process's FullyBooted and CoreStatus tell it, and what waited for the
+/// restart is checked and cleared without anyone asking.
+#[tokio::test]
+async fn a_restart_by_someone_else_is_noticed() {
+    let d = TestDaemon::start(Backend::Sqlite).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/transports",
+            Some(json!({"name": "t1", "protocol": "tcp", "port": 5080})),
+        )
+        .await;
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
+    let moved = d
+        .admin(
+            Method::PATCH,
+            "/api/v1/transports/t1",
+            Some(json!({"port": 5082})),
+        )
+        .await;
+    assert_eq!(moved.body["apply"]["status"], "pending", "{}", moved.body);
+    let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+    assert_eq!(status.body["restart_required"], true);
+
+    // CoreStatus gives the start to the second: let the new process start in
+    // another second than the old one, as any real restart does.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    d.asterisk.as_ref().unwrap().core_restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+        if status.body["restart_required"] == false && status.body["connected"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never cleared: {}",
+            status.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let applies = d.admin(Method::GET, "/api/v1/applies", None).await;
+    assert!(
+        applies.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["trigger"] == "asterisk restarted" && a["status"] == "verified"),
+        "{}",
+        applies.body
+    );
+}

@@ -152,6 +152,8 @@ struct State {
     listeners: Vec<(String, String, String)>,
     /// When this Asterisk process started (a restart starts a new one).
     booted: Instant,
+    /// The same, as CoreStatus reports it.
+    booted_at: chrono::DateTime<chrono::Utc>,
     /// Until then a login is answered without `FullyBooted`, which follows (k2).
     booting_until: Option<Instant>,
     restarts: usize,
@@ -166,8 +168,6 @@ struct Shared {
     sessions: Mutex<HashMap<u64, SessionEntry>>,
     listener: Mutex<Option<AbortHandle>>,
     next_session: AtomicU64,
-    started: Instant,
-    started_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -212,6 +212,7 @@ impl AsteriskDouble {
             last_reload: Instant::now(),
             listeners: Vec::new(),
             booted: Instant::now(),
+            booted_at: chrono::Utc::now(),
             booting_until: None,
             restarts: 0,
             command_allowed: true,
@@ -229,8 +230,6 @@ impl AsteriskDouble {
             sessions: Mutex::new(HashMap::new()),
             listener: Mutex::new(None),
             next_session: AtomicU64::new(1),
-            started: Instant::now(),
-            started_at: chrono::Utc::now(),
         });
         shared.accept_on(listener);
         Self { shared }
@@ -298,6 +297,12 @@ impl AsteriskDouble {
     /// The sockets Asterisk has open: (transport, protocol, bind).
     pub fn listeners(&self) -> Vec<(String, String, String)> {
         lock(&self.shared.state).listeners.clone()
+    }
+
+    /// Asterisk restarted by someone else (`systemctl restart asterisk`): as
+    /// `core restart now` does it.
+    pub fn core_restart(&self) {
+        self.shared.restart_asterisk(false);
     }
 
     /// Restarts done by `core restart`.
@@ -514,6 +519,7 @@ impl Shared {
                     actions::reload_dialplan(&mut state, path);
                 }
                 state.booted = Instant::now();
+                state.booted_at = chrono::Utc::now();
                 state.booting_until = Some(Instant::now() + Duration::from_millis(150));
                 state.restarts += 1;
             }

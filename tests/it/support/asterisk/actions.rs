@@ -325,7 +325,7 @@ impl Session {
                 state.last_reload.elapsed(),
             )
         };
-        let started = self.shared.started_at;
+        let started = self.state().booted_at;
         let reloaded =
             chrono::Utc::now() - chrono::Duration::from_std(since_reload).unwrap_or_default();
         self.send(
