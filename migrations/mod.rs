@@ -7,6 +7,7 @@ mod m20261121_000001_initial;
 mod m20261206_000002_cluster;
 mod m20261206_000003_options;
 mod m20261206_000004_transports;
+mod m20261206_000005_imports;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000002_cluster::Migration),
             Box::new(m20261206_000003_options::Migration),
             Box::new(m20261206_000004_transports::Migration),
+            Box::new(m20261206_000005_imports::Migration),
         ]
     }
 }

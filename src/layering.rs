@@ -33,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("events", &["model", "ami", "metrics"]),
     ("store", &["model", "templates", "secrets", "config"]),
     ("registrations", &["model", "ami", "events"]),
+    ("import", &["model", "render", "templates"]),
     (
         "apply",
         &[
@@ -60,6 +61,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "store",
             "templates",
             "registrations",
+            "import",
             "config",
             "secrets",
             "metrics",

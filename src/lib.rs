@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod events;
+pub mod import;
 pub mod kamailio;
 pub mod lifecycle;
 pub mod logging;

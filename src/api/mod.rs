@@ -10,6 +10,7 @@ pub mod events;
 pub mod extensions;
 pub mod extract;
 pub mod health;
+pub mod import;
 pub mod kamailio;
 pub mod prefer;
 pub mod routes;
@@ -128,6 +129,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(templates::show_extension))
         .routes(routes!(extensions::verify))
         .routes(routes!(extensions::export))
+        .routes(routes!(import::import))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(extensions::bulk))

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::WorkerStatus;
 use super::worker::{ApplyContext, EXTENSIONS_CONF, PJSIP_CONF, WorkerEvent};
 use crate::events::DriftEvent;
-use crate::model::ConfigFile;
+use crate::model::{ConfigFile, ObjectRef};
 use crate::render::{ManagedFile, RenderedConfig};
 
 /// Time for an editor's write-then-rename to settle before the file is read.
@@ -78,7 +78,13 @@ pub fn watch(
                     match ManagedFile::parse(&text, ";") {
                         Ok(parsed) => drifted.extend(
                             parsed
-                                .drift_keeping(blocks, &rendered.kept(file))
+                                .drift_keeping(
+                                    blocks,
+                                    &parsed.kept_with_foreign(
+                                        &rendered.kept(file),
+                                        ObjectRef::owns_block_in(file),
+                                    ),
+                                )
                                 .into_iter()
                                 .map(|d| format!("{name}: {}", d.id)),
                         ),

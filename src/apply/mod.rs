@@ -39,6 +39,12 @@ pub use crate::model::apply::{
     ReloadRecord, ReloadSummary, WorkerStatus,
 };
 
+/// Work the worker runs just before an apply, so that nothing renders or
+/// reloads between it and that apply (an import's commit and file edits). What
+/// it reports goes back through its own channel.
+pub type Prepare =
+    Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send>;
+
 /// The trigger of [`ApplyHandle::booted`]'s request.
 pub(crate) const BOOTED: &str = "asterisk booted";
 
@@ -50,6 +56,7 @@ pub(crate) struct ApplyRequest {
     /// Asterisk has just restarted: every transport is checked again, and what
     /// waited for the restart is cleared once it runs.
     pub after_restart: bool,
+    pub prepare: Option<Prepare>,
     pub respond: Option<oneshot::Sender<Arc<ApplyReport>>>,
 }
 
@@ -75,6 +82,26 @@ impl ApplyHandle {
             trigger: trigger.into(),
             force,
             after_restart: false,
+            prepare: None,
+            respond: Some(respond),
+        });
+        rx
+    }
+
+    /// Runs `prepare` in the worker, then the apply that follows it; the
+    /// receiver yields that apply's report.
+    pub fn request_prepared(
+        &self,
+        trigger: impl Into<String>,
+        prepare: Prepare,
+    ) -> oneshot::Receiver<Arc<ApplyReport>> {
+        let (respond, rx) = oneshot::channel();
+        let _ = self.tx.send(ApplyRequest {
+            at: std::time::Instant::now(),
+            trigger: trigger.into(),
+            force: false,
+            after_restart: false,
+            prepare: Some(prepare),
             respond: Some(respond),
         });
         rx
@@ -89,6 +116,7 @@ impl ApplyHandle {
             trigger: "asterisk restarted".into(),
             force: false,
             after_restart: true,
+            prepare: None,
             respond: Some(respond),
         });
         rx
@@ -102,6 +130,7 @@ impl ApplyHandle {
             trigger: BOOTED.into(),
             force: false,
             after_restart: false,
+            prepare: None,
             respond: None,
         });
     }
@@ -113,6 +142,7 @@ impl ApplyHandle {
             trigger: trigger.into(),
             force: false,
             after_restart: false,
+            prepare: None,
             respond: None,
         });
     }

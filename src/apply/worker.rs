@@ -189,6 +189,7 @@ pub fn spawn(
             trigger: "start".into(),
             force: false,
             after_restart: false,
+            prepare: None,
             respond: None,
         }];
         loop {
@@ -202,12 +203,12 @@ pub fn spawn(
                         if changed.is_err() { break; }
                         let connected = ami_state.borrow_and_update().is_connected();
                         if connected && worker.owes_asterisk() {
-                            batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "asterisk reconnected".into(), force: false, after_restart: false, respond: None });
+                            batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "asterisk reconnected".into(), force: false, after_restart: false, prepare: None, respond: None });
                         }
                         continue;
                     }
                     _ = tokio::time::sleep(kamailio_stage::RETRY_INTERVAL), if worker.owes_kamailio() => {
-                        batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, after_restart: false, respond: None });
+                        batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, after_restart: false, prepare: None, respond: None });
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
@@ -246,6 +247,7 @@ pub fn spawn(
                         trigger: "asterisk restarted".into(),
                         force: false,
                         after_restart: true,
+                        prepare: None,
                         respond: None,
                     });
                 }
@@ -258,6 +260,11 @@ pub fn spawn(
             for r in &batch {
                 if !triggers.contains(&r.trigger) {
                     triggers.push(r.trigger.clone());
+                }
+            }
+            for request in batch.iter_mut() {
+                if let Some(prepare) = request.prepare.take() {
+                    prepare().await;
                 }
             }
             let force = batch.iter().any(|r| r.force);
@@ -320,12 +327,14 @@ fn sync_both(
             leader: render::ASTERISK_LEADER,
             blocks: &rendered.pjsip,
             keep: &kept[0],
+            owns: ObjectRef::owns_block_in(ConfigFile::Pjsip),
         },
         FileSync {
             path: &paths[1],
             leader: render::ASTERISK_LEADER,
             blocks: &rendered.extensions,
             keep: &kept[1],
+            owns: ObjectRef::owns_block_in(ConfigFile::Extensions),
         },
     ];
     render::sync_files(&files, write)
@@ -1297,7 +1306,13 @@ pub async fn dry_run(ctx: &ApplyContext) -> Result<DryRun, ApplyError> {
         ),
     ] {
         let path = ctx.file(name);
-        let plan = render::plan_file_keeping(&path, ";", blocks, &rendered.kept(file))?;
+        let plan = render::plan_file_keeping(
+            &path,
+            ";",
+            blocks,
+            &rendered.kept(file),
+            ObjectRef::owns_block_in(file),
+        )?;
         files.push(PlannedFile {
             path: path.display().to_string(),
             changed: plan.changed,

@@ -4,6 +4,7 @@ mod asterisk;
 mod calls;
 mod events;
 mod extension;
+mod import;
 mod kamailio;
 mod output;
 mod route;
@@ -48,6 +49,16 @@ pub enum Command {
     /// Create, list, show, change and delete trunks.
     #[command(subcommand)]
     Trunk(trunk::TrunkCommand),
+    /// Adopt the phones written by hand in Asterisk's pjsip.conf (and its
+    /// includes): they keep their passwords and stay registered.
+    Import {
+        /// Show the plan and the diffs; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read this pjsip.conf on rayand's host (dry runs only).
+        #[arg(long, requires = "dry_run")]
+        pjsip: Option<String>,
+    },
     /// PJSIP transports: sockets, NAT and TLS.
     #[command(subcommand)]
     Transport(transport::TransportCommand),
@@ -152,6 +163,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Extension(cmd) => extension::run(&client, &out, cmd).await,
         Command::Token(cmd) => token::run(&client, &out, cmd).await,
         Command::Trunk(cmd) => trunk::run(&client, &out, cmd).await,
+        Command::Import { dry_run, pjsip } => import::run(&client, &out, dry_run, pjsip).await,
         Command::Transport(cmd) => transport::run(&client, &out, cmd).await,
         Command::Network(NetworkCommand::Detect) => transport::detect(&client, &out).await,
         Command::Asterisk(AsteriskCommand::Restart { now, wait }) => {

@@ -191,6 +191,21 @@ impl ObjectRef {
         })
     }
 
+    /// Whether a block id of `file` is one of rayan's objects' (another tool
+    /// may write `BEGIN MANAGED` markers too; its blocks are left alone).
+    pub fn owns_block_in(file: ConfigFile) -> fn(&str) -> bool {
+        match file {
+            ConfigFile::Pjsip => |id| Self::from_block(ConfigFile::Pjsip, id).is_some(),
+            ConfigFile::Extensions => {
+                |id| Self::from_block(ConfigFile::Extensions, id).is_some()
+            }
+            ConfigFile::DispatcherList => {
+                |id| Self::from_block(ConfigFile::DispatcherList, id).is_some()
+            }
+            ConfigFile::AddressList => |id| Self::from_block(ConfigFile::AddressList, id).is_some(),
+        }
+    }
+
     /// What an apply triggered by `action` on it is called.
     pub fn trigger(&self, action: &str) -> String {
         format!("{action} {} {}", self.outcome_kind(), self.outcome_name())

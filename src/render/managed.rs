@@ -325,6 +325,20 @@ impl<'a> ManagedFile<'a> {
         })
     }
 
+    /// `keep` and the ids of the blocks `owns` does not claim: another tool's
+    /// blocks (`; BEGIN MANAGED - RayanPBX extensions`), which are the
+    /// administrator's text to rayan and must stay as they are.
+    pub fn kept_with_foreign(&self, keep: &[String], owns: fn(&str) -> bool) -> Vec<String> {
+        let mut out = keep.to_vec();
+        out.extend(
+            self.blocks()
+                .map(|(id, _)| id)
+                .filter(|id| !owns(id))
+                .map(str::to_owned),
+        );
+        out
+    }
+
     /// True once an edit changed a block; until then [`ManagedFile::render`] gives back
     /// the parsed text byte for byte.
     pub fn is_modified(&self) -> bool {

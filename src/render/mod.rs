@@ -25,7 +25,8 @@ pub use managed::{Drift, DriftKind, Malformed, MalformedKind, ManagedBlock, Mana
 pub use settings::RenderSettings;
 pub use snapshot::{ConfigSnapshot, RenderFailure, RenderedConfig, render_all, render_isolated};
 pub use sync::{
-    FileSync, SyncOutcome, SyncPlan, edit_file, plan_file, plan_file_keeping, sync_file, sync_files,
+    FileSync, SyncOutcome, SyncPlan, edit_file, owns_every_block, plan_file, plan_file_keeping,
+    sync_file, sync_files,
 };
 pub use transport::render_transport;
 pub use trunk::render_trunk;

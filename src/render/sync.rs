@@ -53,18 +53,26 @@ pub fn plan_file(
     leader: &str,
     blocks: &[ManagedBlock],
 ) -> Result<SyncPlan, RenderError> {
-    plan_file_keeping(path, leader, blocks, &[])
+    plan_file_keeping(path, leader, blocks, &[], owns_every_block)
 }
 
-/// [`plan_file`], leaving the blocks named in `keep` as they are.
+/// Claims every block of a file (one only rayan writes markers in).
+pub fn owns_every_block(_: &str) -> bool {
+    true
+}
+
+/// [`plan_file`], leaving the blocks named in `keep`, and those `owns` does not
+/// claim, as they are.
 pub fn plan_file_keeping(
     path: &Path,
     leader: &str,
     blocks: &[ManagedBlock],
     keep: &[String],
+    owns: fn(&str) -> bool,
 ) -> Result<SyncPlan, RenderError> {
     let mut edited = edit_in_memory(path, leader, |file| {
-        file.replace_blocks_keeping(blocks, keep)
+        let keep = file.kept_with_foreign(keep, owns);
+        file.replace_blocks_keeping(blocks, &keep)
     })?;
     let changed = edited.changed();
     let diff = edited.diff(path);
@@ -85,6 +93,8 @@ pub struct FileSync<'a> {
     pub blocks: &'a [ManagedBlock],
     /// Blocks to leave as they are (their objects could not be rendered).
     pub keep: &'a [String],
+    /// Which block ids are rayan's; the others (another tool's) stay as they are.
+    pub owns: fn(&str) -> bool,
 }
 
 /// A file read, parsed and edited in memory.
@@ -207,7 +217,8 @@ pub fn sync_files(
         .par_iter()
         .map(|f| {
             edit_in_memory(f.path, f.leader, |file| {
-                file.replace_blocks_keeping(f.blocks, f.keep)
+                let keep = file.kept_with_foreign(f.keep, f.owns);
+                file.replace_blocks_keeping(f.blocks, &keep)
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -232,6 +243,7 @@ pub fn sync_file(
             leader,
             blocks,
             keep: &[],
+            owns: owns_every_block,
         }],
         options,
     )

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod click_to_call;
 pub mod cluster;
 pub mod extensions;
+pub mod import;
 mod inbound_layout;
 pub mod kamailio;
 pub mod routes;
@@ -40,6 +41,7 @@ use audit::AuditService;
 use calls::CallService;
 use cluster::ClusterService;
 use extensions::ExtensionService;
+use import::ImportService;
 use kamailio::KamailioService;
 use routes::RouteService;
 use stream::StreamService;
@@ -186,6 +188,7 @@ pub struct Parts {
 pub struct Services {
     db: DatabaseConnection,
     extensions: ExtensionService,
+    import: ImportService,
     trunks: TrunkService,
     transports: TransportService,
     routes: RouteService,
@@ -215,6 +218,7 @@ impl Services {
         let writer = Writer::new(db.clone(), apply.clone(), &settings);
         Services {
             extensions: ExtensionService::new(writer.clone(), registrations, &settings),
+            import: ImportService::new(writer.clone(), ami.clone(), &settings),
             trunks: TrunkService::new(
                 writer.clone(),
                 secrets.clone(),
@@ -261,6 +265,10 @@ impl Services {
 
     pub fn extensions(&self) -> &ExtensionService {
         &self.extensions
+    }
+
+    pub fn import(&self) -> &ImportService {
+        &self.import
     }
 
     pub fn trunks(&self) -> &TrunkService {

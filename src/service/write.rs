@@ -175,39 +175,69 @@ impl Writer {
             );
         }
         match tokio::time::timeout(limit, rx).await {
-            Ok(Ok(report)) => {
-                let rank = |status: Outcome| match status {
-                    Outcome::Failed => 2,
-                    Outcome::Pending => 1,
-                    Outcome::Verified => 0,
-                };
-                let (mut status, mut detail) = (Outcome::Verified, None);
-                let mut failed = 0;
-                for object in objects {
-                    let (this, why) = report.outcome_for(object);
-                    failed += usize::from(this == Outcome::Failed);
-                    if rank(this) > rank(status) || (detail.is_none() && this == status) {
-                        (status, detail) = (this, why);
-                    }
-                }
-                if failed > 1 {
-                    detail = Some(format!(
-                        "{failed} of {} objects failed; first: {}",
-                        objects.len(),
-                        detail.unwrap_or_default()
-                    ));
-                }
-                ApplyView {
-                    id: Some(report.id),
-                    status,
-                    detail,
-                    nodes: None,
-                }
-            }
+            Ok(Ok(report)) => outcome_of(&report, objects),
             Ok(Err(_)) => ApplyView::pending(
                 "the apply worker is stopping; the change is saved and applied at the next start",
             ),
             Err(_) => ApplyView::pending("the apply is still running; see GET /api/v1/applies"),
+        }
+    }
+}
+
+/// The worst of `objects`' outcomes in `report` (failed, then pending, then
+/// verified), with the first failure's reason.
+fn outcome_of(report: &crate::apply::ApplyReport, objects: &[ObjectRef]) -> ApplyView {
+    let rank = |status: Outcome| match status {
+        Outcome::Failed => 2,
+        Outcome::Pending => 1,
+        Outcome::Verified => 0,
+    };
+    let (mut status, mut detail) = (Outcome::Verified, None);
+    let mut failed = 0;
+    for object in objects {
+        let (this, why) = report.outcome_for(object);
+        failed += usize::from(this == Outcome::Failed);
+        if rank(this) > rank(status) || (detail.is_none() && this == status) {
+            (status, detail) = (this, why);
+        }
+    }
+    if failed > 1 {
+        detail = Some(format!(
+            "{failed} of {} objects failed; first: {}",
+            objects.len(),
+            detail.unwrap_or_default()
+        ));
+    }
+    ApplyView {
+        id: Some(report.id),
+        status,
+        detail,
+        nodes: None,
+    }
+}
+
+impl Writer {
+    /// Runs `prepare` inside the apply worker, so that nothing renders or
+    /// reloads between it and the apply that follows, and waits (up to `limit`)
+    /// for that apply: its outcome for `objects`, and the whole report.
+    pub(crate) async fn apply_prepared(
+        &self,
+        trigger: String,
+        prepare: crate::apply::Prepare,
+        objects: &[ObjectRef],
+        limit: Duration,
+    ) -> (ApplyView, Option<std::sync::Arc<crate::apply::ApplyReport>>) {
+        let rx = self.apply.request_prepared(trigger, prepare);
+        match tokio::time::timeout(limit, rx).await {
+            Ok(Ok(report)) => (outcome_of(&report, objects), Some(report)),
+            Ok(Err(_)) => (
+                ApplyView::pending("the apply worker is stopping; the import is applied at the next start"),
+                None,
+            ),
+            Err(_) => (
+                ApplyView::pending("the switch-over is still running; see GET /api/v1/applies"),
+                None,
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod cluster;
 pub mod entities;
 pub mod extensions;
+pub mod imports;
 pub mod kamailio;
 pub mod routes;
 pub mod snapshot;

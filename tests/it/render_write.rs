@@ -273,12 +273,14 @@ fn asterisk_files<'a>(
             leader: ";",
             blocks: endpoints,
             keep: &[],
+            owns: rayan::render::owns_every_block,
         },
         FileSync {
             path: dialplan,
             leader: ";",
             blocks: contexts,
             keep: &[],
+            owns: rayan::render::owns_every_block,
         },
     ]
 }

@@ -7,6 +7,7 @@ pub mod call;
 pub mod cluster;
 pub mod extension;
 pub mod extension_template;
+pub mod import;
 pub mod inbound_route;
 pub mod kamailio_address;
 pub mod kamailio_dispatcher;

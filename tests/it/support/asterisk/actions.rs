@@ -32,7 +32,7 @@ const MODULES: &[&str] = &[
 /// Re-reads `pjsip.conf`: a file that does not parse leaves the loaded objects as they were.
 pub(super) fn reload_pjsip(config: &DoubleConfig, state: &mut State, path: &Path) {
     state.last_reload = Instant::now();
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::config_file::expand_includes(path) {
         Ok(text) => text,
         Err(error) => {
             state

@@ -172,3 +172,81 @@ fn strip_comments(raw: &str, in_block: &mut bool) -> String {
         }
     }
 }
+
+/// The text of `path` with every `#include` / `#tryinclude` replaced by the
+/// file it names (relative to the directory of `path`, as Asterisk resolves
+/// them against its config directory; `*` patterns expand sorted), the way
+/// Asterisk reads the files before parsing.
+pub fn expand_includes(path: &std::path::Path) -> std::io::Result<String> {
+    let dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let mut out = String::new();
+    expand_into(path, &dir, &mut out, 0)?;
+    Ok(out)
+}
+
+fn expand_into(
+    path: &std::path::Path,
+    dir: &std::path::Path,
+    out: &mut String,
+    depth: usize,
+) -> std::io::Result<()> {
+    if depth > 10 {
+        return Err(std::io::Error::other("includes nest too deep"));
+    }
+    let text = std::fs::read_to_string(path)?;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let directive = trimmed
+            .strip_prefix("#include")
+            .map(|rest| (rest, false))
+            .or_else(|| trimmed.strip_prefix("#tryinclude").map(|rest| (rest, true)));
+        let Some((target, optional)) = directive else {
+            out.push_str(line);
+            continue;
+        };
+        let target = target.trim().trim_matches(['"', '<', '>']);
+        let files: Vec<std::path::PathBuf> = match target.split_once('*') {
+            None => vec![dir.join(target)],
+            Some((prefix, suffix)) => {
+                let full = dir.join(prefix);
+                let (parent, start) = if prefix.is_empty() || prefix.ends_with('/') {
+                    (full, String::new())
+                } else {
+                    (
+                        full.parent().unwrap_or(dir).to_path_buf(),
+                        full.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    )
+                };
+                let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(&parent)
+                    .map(|d| {
+                        d.filter_map(Result::ok)
+                            .map(|e| e.path())
+                            .filter(|p| {
+                                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                                name.starts_with(&start) && name.ends_with(suffix)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                found.sort();
+                found
+            }
+        };
+        for file in files {
+            match expand_into(&file, dir, out, depth + 1) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && optional => {}
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    Ok(())
+}

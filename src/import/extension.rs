@@ -1,0 +1,448 @@
+//! Adopting a hand-written phone: an endpoint with its auth and its aor becomes
+//! an extension that renders to the same effective options.
+//!
+//! For each extension template, the phone's own fields (context, codecs,
+//! transport, caller ID, credentials, max_contacts) fill the template; every
+//! other option that differs becomes an override, and an option the template
+//! writes that the original lacks is set back to Asterisk's default. The
+//! template with the fewest overrides wins, and the result is rendered and
+//! compared with the original once more: whatever does not come out the same
+//! is left as it is, with the reason.
+
+use std::collections::BTreeMap;
+
+use super::conf::ConfTree;
+use super::{Effective, Left, normalized, section_index};
+use crate::model::extension::NumberPolicy;
+use crate::model::options::{EXTENSION_SECTIONS, ObjectOptions};
+use crate::model::{Extension, ExtensionAuth, FieldErrors};
+use crate::render::{RenderSettings, render_extension};
+
+/// Asterisk 22's default of each option an extension template writes, as
+/// `PJSIPShowEndpoint`/`PJSIPShowAors` report it for an object that does not
+/// set it (transcripts d1, h1): a template's option that the original lacks is
+/// equivalent only when it equals this.
+const DEFAULTS: &[(&str, &str, &str)] = &[
+    ("aor", "default_expiration", "3600"),
+    ("aor", "max_contacts", "0"),
+    ("aor", "maximum_expiration", "7200"),
+    ("aor", "qualify_frequency", "0"),
+    ("aor", "remove_existing", "no"),
+    ("aor", "remove_unavailable", "no"),
+    ("endpoint", "direct_media", "yes"),
+    ("endpoint", "dtls_auto_generate_cert", "no"),
+    ("endpoint", "force_rport", "yes"),
+    ("endpoint", "ice_support", "no"),
+    ("endpoint", "rewrite_contact", "no"),
+    ("endpoint", "rtp_keepalive", "0"),
+    ("endpoint", "rtp_symmetric", "no"),
+    ("endpoint", "t38_udptl", "no"),
+    ("endpoint", "t38_udptl_ec", "none"),
+    ("endpoint", "t38_udptl_nat", "no"),
+    ("endpoint", "webrtc", "no"),
+];
+
+fn default_of(section: &str, option: &str) -> Option<&'static str> {
+    DEFAULTS
+        .iter()
+        .find(|(s, o, _)| *s == section && *o == option)
+        .map(|(_, _, d)| *d)
+}
+
+/// Options compared through the extension's own fields, not one by one.
+const BY_FIELD: &[(&str, &str)] = &[
+    ("endpoint", "type"),
+    ("endpoint", "auth"),
+    ("endpoint", "aors"),
+    ("endpoint", "allow"),
+    ("endpoint", "disallow"),
+    ("auth", "type"),
+    ("auth", "auth_type"),
+    ("auth", "username"),
+    ("auth", "password"),
+    ("auth", "md5_cred"),
+    ("auth", "realm"),
+    ("aor", "type"),
+];
+
+/// What Asterisk ends with after `disallow`/`allow` lines in order, from none.
+pub(super) fn codecs(options: &[(String, String)]) -> Vec<String> {
+    let mut list: Vec<String> = Vec::new();
+    for (option, value) in options {
+        let items = value.split([',', '|']).map(str::trim).filter(|c| !c.is_empty());
+        match option.to_ascii_lowercase().as_str() {
+            "allow" => {
+                for codec in items {
+                    if codec.eq_ignore_ascii_case("all") {
+                        list.clear();
+                        list.push("all".into());
+                    } else if !list.iter().any(|c| c == codec) {
+                        list.push(codec.to_owned());
+                    }
+                }
+            }
+            "disallow" => {
+                for codec in items {
+                    if codec.eq_ignore_ascii_case("all") {
+                        list.clear();
+                    } else {
+                        list.retain(|c| c != codec);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    list
+}
+
+/// The three sections of a phone, effective options each.
+struct Phone {
+    endpoint: Effective,
+    auth: Effective,
+    aor: Effective,
+}
+
+/// What planning an endpoint found: an extension, or why not.
+pub(super) enum Adoption {
+    Extension(Box<Adopted>),
+    Left(Left),
+}
+
+/// An endpoint adopted as an extension.
+pub(super) struct Adopted {
+    pub extension: Extension,
+    /// The sections it replaces: (index in the tree).
+    pub sections: Vec<usize>,
+}
+
+/// Plans endpoint `index` of `tree` as an extension.
+pub(super) fn plan(
+    tree: &ConfTree,
+    index: usize,
+    policy: &NumberPolicy,
+    default_realm: &str,
+    render: &RenderSettings,
+) -> Adoption {
+    let section = &tree.sections[index];
+    let left = |reason: String| {
+        Adoption::Left(Left::new(section, "endpoint", reason))
+    };
+    let number = section.name.clone();
+    let mut errors = FieldErrors::new();
+    policy.check(&mut errors, "extension", &number);
+    if !errors.is_empty() {
+        return left(format!(
+            "the name is not an extension number ({}); endpoints of trunks are adopted with their trunk",
+            errors.0[0].message
+        ));
+    }
+    let endpoint = Effective::of(tree, index);
+    let Some(auth_name) = endpoint.get("auth").map(str::to_owned) else {
+        return left("it has no auth= (a phone that registers needs one)".into());
+    };
+    if auth_name.contains(',') {
+        return left(format!("it names several auths ({auth_name})"));
+    }
+    let aors = endpoint.get("aors").unwrap_or_default().to_owned();
+    if aors != number {
+        return left(format!(
+            "its aor is '{aors}'; rayan names a phone's aor after its number, and renaming it would drop its registered contacts"
+        ));
+    }
+    let (Some(auth_index), Some(aor_index)) = (
+        section_index(tree, &auth_name, "auth"),
+        section_index(tree, &aors, "aor"),
+    ) else {
+        return left(format!(
+            "its auth '{auth_name}' or aor '{aors}' is not defined (Asterisk would not load it complete)"
+        ));
+    };
+    let phone = Phone {
+        endpoint,
+        auth: Effective::of(tree, auth_index),
+        aor: Effective::of(tree, aor_index),
+    };
+    match phone.adopt(&number, default_realm, render) {
+        Ok(extension) => Adoption::Extension(Box::new(Adopted {
+            extension,
+            sections: vec![index, auth_index, aor_index],
+        })),
+        Err(reason) => left(reason),
+    }
+}
+
+impl Phone {
+    /// The effective options of `section_type` in the original.
+    fn original(&self, section_type: &str) -> &Effective {
+        match section_type {
+            "endpoint" => &self.endpoint,
+            "auth" => &self.auth,
+            _ => &self.aor,
+        }
+    }
+
+    fn adopt(
+        &self,
+        number: &str,
+        default_realm: &str,
+        render: &RenderSettings,
+    ) -> Result<Extension, String> {
+        let auth = self.credentials(number, default_realm)?;
+        let codecs = codecs(&self.endpoint.options);
+        if codecs.is_empty() {
+            return Err("it allows no codec".into());
+        }
+        let max_contacts = match self.aor.get("max_contacts").map(str::parse::<u32>) {
+            Some(Ok(n)) if (1..=crate::model::extension::MAX_CONTACTS_LIMIT).contains(&n) => n,
+            Some(Ok(0)) | None => return Err("its aor has max_contacts=0: no phone can register to it".into()),
+            Some(_) => return Err("its aor's max_contacts is outside 1 to 100".into()),
+        };
+        let (name, caller_id) = split_callerid(number, self.endpoint.get("callerid"));
+        let base = Extension {
+            id: 0,
+            number: number.to_owned(),
+            name,
+            template: String::new(),
+            context: self
+                .endpoint
+                .get("context")
+                .unwrap_or("default")
+                .to_owned(),
+            codecs: Some(codecs),
+            max_contacts: Some(max_contacts),
+            caller_id,
+            enabled: true,
+            auth,
+            options: ObjectOptions::default(),
+            transport: self.endpoint.get("transport").map(str::to_owned),
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let mut best: Option<(usize, Extension)> = None;
+        let mut why_not = Vec::new();
+        for template in crate::templates::builtin_extension_templates() {
+            let mut candidate = base.clone();
+            candidate.template = template.id.clone();
+            match self.overrides_for(&candidate, render) {
+                Ok(options) => {
+                    let count = options.0.values().map(BTreeMap::len).sum::<usize>();
+                    candidate.options = options;
+                    if best.as_ref().is_none_or(|(n, _)| count < *n) {
+                        best = Some((count, candidate));
+                    }
+                }
+                Err(e) => why_not.push(format!("{}: {e}", template.id)),
+            }
+        }
+        let Some((_, extension)) = best else {
+            return Err(format!(
+                "no template renders the same options ({})",
+                why_not.join("; ")
+            ));
+        };
+        let mut errors = FieldErrors::new();
+        extension
+            .options
+            .check(&mut errors, "options", EXTENSION_SECTIONS);
+        if let Err(e) = extension.check() {
+            errors.0.extend(e.0);
+        }
+        if !errors.is_empty() {
+            return Err(format!("rayan would refuse it: {errors}"));
+        }
+        self.same_as_rendered(&extension, render)?;
+        Ok(extension)
+    }
+
+    /// The digest credentials the phone already uses.
+    fn credentials(&self, number: &str, default_realm: &str) -> Result<ExtensionAuth, String> {
+        let username = self.auth.get("username").unwrap_or_default();
+        if username != number {
+            return Err(format!(
+                "its auth username is '{username}'; rayan's extensions authenticate as their number"
+            ));
+        }
+        let realm = self
+            .auth
+            .get("realm")
+            .filter(|r| !r.is_empty())
+            .unwrap_or(default_realm);
+        let auth_type = self.auth.get("auth_type").unwrap_or("userpass");
+        match auth_type.to_ascii_lowercase().as_str() {
+            "userpass" => {
+                let password = self
+                    .auth
+                    .get("password")
+                    .ok_or("its auth has no password")?;
+                Ok(ExtensionAuth::from_password(number, realm, password))
+            }
+            "md5" => {
+                let md5 = self.auth.get("md5_cred").ok_or("its auth has no md5_cred")?;
+                Ok(ExtensionAuth {
+                    realm: realm.to_owned(),
+                    md5_cred: md5.to_ascii_lowercase(),
+                })
+            }
+            other => Err(format!("auth_type={other} is not a password rayan can keep")),
+        }
+    }
+
+    /// The overrides that make `extension` (with its template) render the
+    /// original's options.
+    fn overrides_for(
+        &self,
+        extension: &Extension,
+        render: &RenderSettings,
+    ) -> Result<ObjectOptions, String> {
+        let rendered = rendered_sections(extension, render)?;
+        let mut options = ObjectOptions::default();
+        for (section_type, _) in EXTENSION_SECTIONS {
+            let original = self.original(section_type);
+            let from_template = rendered.get(*section_type).cloned().unwrap_or_default();
+            let owned = |option: &str| {
+                BY_FIELD.contains(&(section_type, option))
+                    || EXTENSION_SECTIONS
+                        .iter()
+                        .any(|(s, owned)| s == section_type && owned.iter().any(|(o, _)| *o == option))
+            };
+            for (option, value) in original.last_values() {
+                if owned(&option) {
+                    continue;
+                }
+                if from_template.get(&option).map(|v| normalized(v)) != Some(normalized(&value)) {
+                    options
+                        .0
+                        .entry((*section_type).to_owned())
+                        .or_default()
+                        .insert(option, value);
+                }
+            }
+            for (option, value) in from_template.last_values() {
+                if owned(&option) || original.get(&option).is_some() {
+                    continue;
+                }
+                match default_of(section_type, &option) {
+                    Some(default) if normalized(default) == normalized(&value) => {}
+                    Some(default) => {
+                        options
+                            .0
+                            .entry((*section_type).to_owned())
+                            .or_default()
+                            .insert(option, default.to_owned());
+                    }
+                    None => {
+                        return Err(format!(
+                            "it writes {section_type}.{option}={value}, which the original leaves at a default rayan does not know"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    /// Renders `extension` and compares every option with the original's.
+    fn same_as_rendered(
+        &self,
+        extension: &Extension,
+        render: &RenderSettings,
+    ) -> Result<(), String> {
+        let rendered = rendered_sections(extension, render)?;
+        for (section_type, _) in EXTENSION_SECTIONS {
+            let original = self.original(section_type);
+            let after = rendered.get(*section_type).cloned().unwrap_or_default();
+            let mut names: Vec<String> = original.names();
+            names.extend(after.names());
+            names.sort();
+            names.dedup();
+            for option in names {
+                if BY_FIELD.contains(&(section_type, option.as_str())) {
+                    continue;
+                }
+                let value = |e: &Effective| {
+                    e.get(&option)
+                        .map(|v| normalized(v))
+                        .or_else(|| default_of(section_type, &option).map(normalized))
+                };
+                if value(original) != value(&after) {
+                    return Err(format!(
+                        "{section_type}.{option} would change from {:?} to {:?}",
+                        original.get(&option),
+                        after.get(&option)
+                    ));
+                }
+            }
+        }
+        if codecs(&self.endpoint.options) != codecs(&rendered["endpoint"].options) {
+            return Err("its codecs would change".into());
+        }
+        Ok(())
+    }
+}
+
+/// `"Alice" <1001>` becomes the name Alice; any other caller ID is kept as is.
+fn split_callerid(number: &str, callerid: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(callerid) = callerid.filter(|c| !c.is_empty()) else {
+        return (None, None);
+    };
+    let quoted = callerid
+        .strip_suffix(&format!("<{number}>"))
+        .map(str::trim)
+        .and_then(|n| n.strip_prefix('"'))
+        .and_then(|n| n.strip_suffix('"'))
+        .filter(|n| !n.is_empty() && !n.contains(['"', '<', '>']));
+    match quoted {
+        Some(name) => (Some(name.to_owned()), None),
+        None => (None, Some(callerid.to_owned())),
+    }
+}
+
+/// `extension` rendered, per section type.
+fn rendered_sections(
+    extension: &Extension,
+    render: &RenderSettings,
+) -> Result<BTreeMap<String, Effective>, String> {
+    let block = render_extension(extension, render)
+        .map_err(|e| e.to_string())?
+        .ok_or("a disabled extension renders nothing")?;
+    let tree = super::conf::parse_text(std::path::Path::new("rendered"), &block.body)
+        .map_err(|e| e.to_string())?;
+    let mut out = BTreeMap::new();
+    for i in 0..tree.sections.len() {
+        let effective = Effective::of(&tree, i);
+        if let Some(kind) = effective.get("type").map(str::to_owned) {
+            out.insert(kind, effective);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_follow_disallow_and_allow_in_order() {
+        let o = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(
+            codecs(&o(&[("disallow", "all"), ("allow", "ulaw,alaw"), ("allow", "g722"), ("disallow", "alaw")])),
+            ["ulaw", "g722"]
+        );
+        assert!(codecs(&o(&[("allow", "ulaw"), ("disallow", "all")])).is_empty());
+    }
+
+    #[test]
+    fn a_quoted_name_becomes_the_name() {
+        assert_eq!(
+            split_callerid("1001", Some("\"Alice B\" <1001>")),
+            (Some("Alice B".into()), None)
+        );
+        assert_eq!(
+            split_callerid("1001", Some("Reception <200>")),
+            (None, Some("Reception <200>".into()))
+        );
+    }
+}

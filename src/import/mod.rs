@@ -1,0 +1,425 @@
+//! Taking over a running Asterisk: read its hand-written `pjsip.conf` (with its
+//! includes), find the phones in it, and plan how each becomes an extension
+//! that renders to the same effective options, keeping the credentials phones
+//! already use. What cannot be adopted is left untouched, with the reason.
+//!
+//! Planning is pure: it reads a [`conf::ConfTree`] and says what would change.
+//! The service commits the plan and has the apply worker switch over in one
+//! reload.
+
+pub mod conf;
+mod extension;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::model::extension::NumberPolicy;
+use crate::model::options::ObjectOptions;
+use crate::model::pjsip::check_option;
+use crate::model::Extension;
+use crate::render::RenderSettings;
+use conf::{ConfTree, Section};
+
+/// A section's effective options (templates first), in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Effective {
+    pub options: Vec<(String, String)>,
+}
+
+impl Effective {
+    fn of(tree: &ConfTree, index: usize) -> Self {
+        Effective {
+            options: tree.effective(index),
+        }
+    }
+
+    /// The last value of `option` (later lines win, as in Asterisk).
+    pub fn get(&self, option: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(option))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Each option once, with its last value, names in lower case.
+    fn last_values(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.options {
+            let k = k.to_ascii_lowercase();
+            match out.iter_mut().find(|(o, _)| *o == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => out.push((k, v.clone())),
+            }
+        }
+        out
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.last_values().into_iter().map(|(k, _)| k).collect()
+    }
+}
+
+/// A value as Asterisk compares it: booleans in one spelling, case ignored.
+pub(crate) fn normalized(value: &str) -> String {
+    let v = value.trim().to_ascii_lowercase();
+    if crate::model::pjsip::values::BOOL_TRUE.contains(&v.as_str()) {
+        "yes".into()
+    } else if crate::model::pjsip::values::BOOL_FALSE.contains(&v.as_str()) {
+        "no".into()
+    } else {
+        v
+    }
+}
+
+/// The hand-written section named `name` whose effective type is `section_type`.
+fn section_index(tree: &ConfTree, name: &str, section_type: &str) -> Option<usize> {
+    (0..tree.sections.len()).rev().find(|&i| {
+        let s = &tree.sections[i];
+        s.name == name
+            && !s.is_template
+            && !s.managed
+            && Effective::of(tree, i).get("type") == Some(section_type)
+    })
+}
+
+/// An object left as it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Left {
+    pub name: String,
+    /// `endpoint`, `wizard`, `registration`, …
+    pub kind: String,
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl Left {
+    fn new(section: &Section, kind: &str, reason: String) -> Self {
+        Left {
+            name: section.name.clone(),
+            kind: kind.to_owned(),
+            file: section.file.display().to_string(),
+            line: section.line,
+            reason,
+        }
+    }
+}
+
+/// Where an adopted object was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Place {
+    pub section_type: String,
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+}
+
+/// One adopted phone, as the plan shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlannedExtension {
+    pub extension: String,
+    /// The extension template that renders it with the fewest overrides.
+    pub template: String,
+    /// The options beyond the template kept as overrides.
+    #[serde(skip_serializing_if = "ObjectOptions::is_empty")]
+    pub overrides: ObjectOptions,
+    pub context: String,
+    pub transport: Option<String>,
+    /// The hand-written sections it replaces.
+    pub replaces: Vec<Place>,
+}
+
+/// A hand-written file as it is and as it would be.
+#[derive(Debug, Clone)]
+pub struct FileEdit {
+    pub path: PathBuf,
+    pub before: String,
+    pub after: String,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub extensions: Vec<PlannedExtension>,
+    /// The extensions to store, in the order of `extensions`.
+    pub adopted: Vec<Extension>,
+    pub left: Vec<Left>,
+    /// The hand-written files that lose the adopted sections.
+    pub edits: Vec<FileEdit>,
+    pub warnings: Vec<String>,
+}
+
+/// What planning needs besides the files.
+pub struct PlanInput<'a> {
+    pub tree: &'a ConfTree,
+    pub policy: NumberPolicy,
+    pub render: &'a RenderSettings,
+    /// Names rayan already manages (extension numbers, trunk and transport names).
+    pub managed: &'a HashSet<String>,
+}
+
+/// Option names a phone's three sections may hold; anything else Asterisk
+/// would refuse (and drop the object for).
+fn unknown_option(tree: &ConfTree, indexes: &[usize]) -> Option<String> {
+    for &i in indexes {
+        let effective = Effective::of(tree, i);
+        let Some(kind) = effective.get("type").map(str::to_owned) else {
+            continue;
+        };
+        for (option, value) in &effective.options {
+            if option.eq_ignore_ascii_case("type") {
+                continue;
+            }
+            if let Err(e) = check_option(&kind, &option.to_ascii_lowercase(), value) {
+                let section = &tree.sections[i];
+                return Some(format!(
+                    "{kind} option {option}={value} ({}, line {}): {e}",
+                    section.file.display(),
+                    section
+                        .options
+                        .iter()
+                        .find(|(k, _, _)| k == option)
+                        .map_or(section.line, |(_, _, l)| *l)
+                ));
+            }
+        }
+    }
+    None
+}
+
+pub fn plan(input: PlanInput<'_>) -> Plan {
+    let tree = input.tree;
+    let mut plan = Plan {
+        warnings: tree.warnings.clone(),
+        ..Plan::default()
+    };
+    // Hand-written, real (not template) sections by (type, name).
+    let mut by_key: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut additions: HashSet<String> = HashSet::new();
+    for (i, s) in tree.sections.iter().enumerate() {
+        if s.is_template || s.managed {
+            continue;
+        }
+        if s.adds {
+            additions.insert(s.name.clone());
+            continue;
+        }
+        let kind = Effective::of(tree, i).get("type").unwrap_or_default().to_owned();
+        by_key.entry((kind, s.name.clone())).or_default().push(i);
+    }
+    let default_realm = tree
+        .sections
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| !s.is_template && Effective::of(tree, *i).get("type") == Some("global"))
+        .find_map(|(i, _)| Effective::of(tree, i).get("default_realm").map(str::to_owned))
+        .unwrap_or_else(|| crate::model::extension::DEFAULT_REALM.to_owned());
+    // Who uses each auth and aor: one shared by two endpoints cannot move with one.
+    let mut users: HashMap<String, Vec<String>> = HashMap::new();
+    let mut trunk_endpoints: HashSet<String> = HashSet::new();
+    for ((kind, name), indexes) in &by_key {
+        let e = Effective::of(tree, indexes[indexes.len() - 1]);
+        match kind.as_str() {
+            "endpoint" => {
+                for r in ["auth", "outbound_auth", "aors"] {
+                    for target in e.get(r).unwrap_or_default().split(',').map(str::trim) {
+                        if !target.is_empty() {
+                            users.entry(target.to_owned()).or_default().push(name.clone());
+                        }
+                    }
+                }
+                if e.get("outbound_auth").is_some() {
+                    trunk_endpoints.insert(name.clone());
+                }
+            }
+            "registration" | "identify" => {
+                if let Some(endpoint) = e.get("endpoint") {
+                    trunk_endpoints.insert(endpoint.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut keys: Vec<&(String, String)> = by_key.keys().collect();
+    keys.sort_by_key(|(kind, name)| (by_key[&((*kind).clone(), (*name).clone())][0], kind.clone()));
+    for key in keys {
+        let (kind, name) = key;
+        let indexes = &by_key[key];
+        let section = &tree.sections[indexes[0]];
+        let left = |reason: String| Left::new(section, kind, reason);
+        match kind.as_str() {
+            "wizard" => plan.left.push(left(
+                "a pjsip_wizard object: rayan adopts endpoints written out in full".into(),
+            )),
+            "registration" => plan.left.push(left(
+                "a trunk's registration: trunks are not adopted yet; it stays as written".into(),
+            )),
+            "endpoint" if indexes.len() > 1 => plan.left.push(left(format!(
+                "endpoint {name} is defined {} times",
+                indexes.len()
+            ))),
+            "endpoint" if additions.contains(name) => plan.left.push(left(
+                "it is extended with a (+) section; adopt it after merging that by hand".into(),
+            )),
+            "endpoint" if input.managed.contains(name) => plan.left.push(left(format!(
+                "rayan already manages an object named {name}; remove one of the two"
+            ))),
+            "endpoint" if trunk_endpoints.contains(name) => plan.left.push(left(
+                "the endpoint of a trunk (outbound_auth, registration or identify): trunks are not adopted yet"
+                    .into(),
+            )),
+            "endpoint" => candidates.push(indexes[0]),
+            _ => {}
+        }
+    }
+    let planned: Vec<extension::Adoption> = candidates
+        .par_iter()
+        .map(|&i| {
+            let e = Effective::of(tree, i);
+            let mut parts = vec![i];
+            for r in ["auth", "aors"] {
+                let target = e.get(r).unwrap_or_default();
+                if let Some(j) = section_index(tree, target, if r == "auth" { "auth" } else { "aor" }) {
+                    parts.push(j);
+                    if users.get(target).is_some_and(|u| u.len() > 1) {
+                        return extension::Adoption::Left(Left::new(
+                            &tree.sections[i],
+                            "endpoint",
+                            format!(
+                                "its {r} {target} is shared with {}",
+                                users[target].join(", ")
+                            ),
+                        ));
+                    }
+                    if by_key
+                        .get(&(if r == "auth" { "auth" } else { "aor" }.to_owned(), target.to_owned()))
+                        .is_some_and(|v| v.len() > 1)
+                        || additions.contains(target)
+                    {
+                        return extension::Adoption::Left(Left::new(
+                            &tree.sections[i],
+                            "endpoint",
+                            format!("its {r} {target} is defined more than once"),
+                        ));
+                    }
+                }
+            }
+            if let Some(why) = unknown_option(tree, &parts) {
+                return extension::Adoption::Left(Left::new(&tree.sections[i], "endpoint", why));
+            }
+            extension::plan(tree, i, &input.policy, &default_realm, input.render)
+        })
+        .collect();
+    let mut removed: BTreeMap<PathBuf, Vec<std::ops::Range<usize>>> = BTreeMap::new();
+    for adoption in planned {
+        match adoption {
+            extension::Adoption::Left(left) => plan.left.push(left),
+            extension::Adoption::Extension(adopted) => {
+                let ext = adopted.extension;
+                let replaces = adopted
+                    .sections
+                    .iter()
+                    .map(|&i| {
+                        let s = &tree.sections[i];
+                        removed.entry(s.file.clone()).or_default().push(s.lines.clone());
+                        Place {
+                            section_type: Effective::of(tree, i)
+                                .get("type")
+                                .unwrap_or_default()
+                                .to_owned(),
+                            name: s.name.clone(),
+                            file: s.file.display().to_string(),
+                            line: s.line,
+                        }
+                    })
+                    .collect();
+                plan.extensions.push(PlannedExtension {
+                    extension: ext.number.clone(),
+                    template: ext.template.clone(),
+                    overrides: ext.options.clone(),
+                    context: ext.context.clone(),
+                    transport: ext.transport.clone(),
+                    replaces,
+                });
+                plan.adopted.push(ext);
+            }
+        }
+    }
+    plan.left.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    for (path, ranges) in removed {
+        let Some(before) = tree.text(&path) else {
+            continue;
+        };
+        plan.edits.push(FileEdit {
+            after: without_lines(before, &ranges),
+            before: before.to_owned(),
+            path,
+        });
+    }
+    plan
+}
+
+/// `text` without the lines in `ranges` (0-based, end exclusive).
+fn without_lines(text: &str, ranges: &[std::ops::Range<usize>]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if !ranges.iter().any(|r| r.contains(&i)) {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// A dialplan context written by hand that dials adopted phones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DialplanUse {
+    pub context: String,
+    pub file: String,
+    pub line: usize,
+    pub extensions: Vec<String>,
+}
+
+/// The hand-written contexts of an extensions.conf tree whose lines name
+/// `PJSIP/<number>` of an adopted number: dialplan is not imported, so the
+/// administrator can move these to routes.
+pub fn dialplan_uses(tree: &ConfTree, numbers: &HashSet<String>) -> Vec<DialplanUse> {
+    let mut out = Vec::new();
+    for s in tree.sections.iter().filter(|s| !s.managed) {
+        let mut found: Vec<String> = Vec::new();
+        for (_, value, _) in &s.options {
+            let mut rest = value.as_str();
+            while let Some(at) = rest.find("PJSIP/") {
+                let after = &rest[at + 6..];
+                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                if numbers.contains(&digits) && !found.contains(&digits) {
+                    found.push(digits);
+                }
+                rest = after;
+            }
+        }
+        if !found.is_empty() {
+            found.sort();
+            out.push(DialplanUse {
+                context: s.name.clone(),
+                file: s.file.display().to_string(),
+                line: s.line,
+                extensions: found,
+            });
+        }
+    }
+    out
+}
+
+/// The path shown for a file: relative to the config directory when inside it.
+pub fn shown(path: &Path, config_dir: &Path) -> String {
+    path.strip_prefix(config_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
