@@ -266,12 +266,14 @@ fn main() {
                 leader: ";",
                 blocks: &rendered.pjsip,
                 keep: &[],
+                owns: rayan::render::owns_every_block,
             },
             FileSync {
                 path: &extensions,
                 leader: ";",
                 blocks: &rendered.extensions,
                 keep: &[],
+                owns: rayan::render::owns_every_block,
             },
         ];
         let synced = sync_files(&files, &options).unwrap_or_else(|e| panic!("sync: {e}"));

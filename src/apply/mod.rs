@@ -42,8 +42,7 @@ pub use crate::model::apply::{
 /// Work the worker runs just before an apply, so that nothing renders or
 /// reloads between it and that apply (an import's commit and file edits). What
 /// it reports goes back through its own channel.
-pub type Prepare =
-    Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send>;
+pub type Prepare = Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
 /// The trigger of [`ApplyHandle::booted`]'s request.
 pub(crate) const BOOTED: &str = "asterisk booted";

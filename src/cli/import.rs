@@ -55,7 +55,12 @@ fn print_plan(out: &Output, answer: &Value) {
             let overrides: usize = e
                 .get("overrides")
                 .and_then(Value::as_object)
-                .map(|o| o.values().filter_map(Value::as_object).map(|s| s.len()).sum())
+                .map(|o| {
+                    o.values()
+                        .filter_map(Value::as_object)
+                        .map(|s| s.len())
+                        .sum()
+                })
                 .unwrap_or(0);
             let from = e
                 .get("replaces")
@@ -69,7 +74,9 @@ fn print_plan(out: &Output, answer: &Value) {
         })
         .collect();
     if adopted.is_empty() {
-        println!("Nothing to adopt: every phone is managed by rayan already, or listed below with why not.");
+        println!(
+            "Nothing to adopt: every phone is managed by rayan already, or listed below with why not."
+        );
     } else {
         println!(
             "{} {} phone(s):",
@@ -111,7 +118,11 @@ fn print_plan(out: &Output, answer: &Value) {
             cell(d.get("line")),
             d.get("extensions")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().map(|v| cell(Some(v))).collect::<Vec<_>>().join(", "))
+                .map(|a| a
+                    .iter()
+                    .map(|v| cell(Some(v)))
+                    .collect::<Vec<_>>()
+                    .join(", "))
                 .unwrap_or_default()
         );
     }

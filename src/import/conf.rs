@@ -50,7 +50,9 @@ pub enum ConfError {
         line: usize,
         target: String,
     },
-    #[error("{path}, line {line}: includes nest deeper than {MAX_DEPTH} files, or more than {MAX_FILES} files are included")]
+    #[error(
+        "{path}, line {line}: includes nest deeper than {MAX_DEPTH} files, or more than {MAX_FILES} files are included"
+    )]
     TooManyFiles { path: String, line: usize },
 }
 
@@ -221,18 +223,20 @@ fn into_text(path: &Path, bytes: Vec<u8>) -> Result<String, ConfError> {
     fn line_of(bytes: &[u8], at: usize) -> usize {
         bytes[..at].iter().filter(|b| **b == b'\n').count() + 1
     }
-    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+    // The first of a NUL byte and a byte that is not UTF-8 is reported.
+    let nul = bytes.iter().position(|b| *b == 0);
+    let not_utf8 = std::str::from_utf8(&bytes).err().map(|e| e.valid_up_to());
+    let problem = match (nul, not_utf8) {
+        (Some(n), Some(u)) if u < n => Some((u, "bytes that are not UTF-8")),
+        (Some(n), _) => Some((n, "a NUL byte")),
+        (None, Some(u)) => Some((u, "bytes that are not UTF-8")),
+        (None, None) => None,
+    };
+    if let Some((at, reason)) = problem {
         return Err(ConfError::NotText {
             path: display(path),
             line: line_of(&bytes, at),
-            reason: "a NUL byte",
-        });
-    }
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        return Err(ConfError::NotText {
-            path: display(path),
-            line: line_of(&bytes, e.valid_up_to()),
-            reason: "bytes that are not UTF-8",
+            reason,
         });
     }
     String::from_utf8(bytes).map_err(|_| ConfError::NotText {
@@ -333,7 +337,14 @@ fn parse_into(
                         return Err(syntax(number, format!("#{word} names no file")));
                     }
                     for file in expand(dir, target) {
-                        read_file(&file, dir, tree, stack, word == "tryinclude", (path, number))?;
+                        read_file(
+                            &file,
+                            dir,
+                            tree,
+                            stack,
+                            word == "tryinclude",
+                            (path, number),
+                        )?;
                     }
                 }
                 "exec" => tree.warnings.push(format!(
@@ -362,7 +373,10 @@ fn parse_into(
             let after = rest[end + 1..].trim();
             if let Some(args) = after.strip_prefix('(') {
                 let Some(args) = args.strip_suffix(')') else {
-                    return Err(syntax(number, "no closing ')' after the section name".into()));
+                    return Err(syntax(
+                        number,
+                        "no closing ')' after the section name".into(),
+                    ));
                 };
                 for arg in args.split(',').map(str::trim).filter(|a| !a.is_empty()) {
                     match arg {
@@ -506,7 +520,10 @@ mod tests {
              ; BEGIN MANAGED - Extension 1001\n[1001]\ntype=endpoint\n; END MANAGED - Extension 1001\n",
         )
         .unwrap();
-        assert!(!tree.sections[0].managed, "another tool's block is hand-written to rayan");
+        assert!(
+            !tree.sections[0].managed,
+            "another tool's block is hand-written to rayan"
+        );
         assert!(tree.sections[1].managed);
         assert_eq!(tree.sections[0].lines, 1..3);
     }
@@ -516,7 +533,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("pjsip.conf");
         std::fs::write(&root, "#include pjsip.endpoint.conf\n#tryinclude \"pjsip.missing.conf\"\n#include pjsip.d/*.conf\n").unwrap();
-        std::fs::write(dir.path().join("pjsip.endpoint.conf"), "[1001]\ntype=endpoint\n").unwrap();
+        std::fs::write(
+            dir.path().join("pjsip.endpoint.conf"),
+            "[1001]\ntype=endpoint\n",
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("pjsip.d")).unwrap();
         std::fs::write(dir.path().join("pjsip.d/b.conf"), "[b]\ntype=aor\n").unwrap();
         std::fs::write(dir.path().join("pjsip.d/a.conf"), "[a]\ntype=aor\n").unwrap();
@@ -525,11 +546,19 @@ mod tests {
         assert_eq!(names, ["1001", "a", "b"]);
         assert_eq!(tree.files.len(), 4);
 
-        std::fs::write(dir.path().join("pjsip.endpoint.conf"), "#include pjsip.conf\n").unwrap();
+        std::fs::write(
+            dir.path().join("pjsip.endpoint.conf"),
+            "#include pjsip.conf\n",
+        )
+        .unwrap();
         let e = read_tree(&root, dir.path()).unwrap_err();
         assert!(matches!(e, ConfError::IncludeLoop { line: 1, .. }), "{e}");
 
-        std::fs::write(dir.path().join("pjsip.endpoint.conf"), b"[x]\ntype=aor\n\xff\xfe\x00garbage").unwrap();
+        std::fs::write(
+            dir.path().join("pjsip.endpoint.conf"),
+            b"[x]\ntype=aor\n\xff\xfe\x00garbage",
+        )
+        .unwrap();
         let e = read_tree(&root, dir.path()).unwrap_err();
         assert!(matches!(e, ConfError::NotText { line: 3, .. }), "{e}");
         assert!(e.to_string().contains("pjsip.endpoint.conf"), "{e}");

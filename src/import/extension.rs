@@ -69,7 +69,10 @@ const BY_FIELD: &[(&str, &str)] = &[
 pub(super) fn codecs(options: &[(String, String)]) -> Vec<String> {
     let mut list: Vec<String> = Vec::new();
     for (option, value) in options {
-        let items = value.split([',', '|']).map(str::trim).filter(|c| !c.is_empty());
+        let items = value
+            .split([',', '|'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         match option.to_ascii_lowercase().as_str() {
             "allow" => {
                 for codec in items {
@@ -117,17 +120,18 @@ pub(super) struct Adopted {
 }
 
 /// Plans endpoint `index` of `tree` as an extension.
+/// `implicit_transport`: the transport Asterisk uses for an endpoint that names
+/// none, when there is exactly one UDP transport (it is then written out).
 pub(super) fn plan(
     tree: &ConfTree,
     index: usize,
     policy: &NumberPolicy,
     default_realm: &str,
     render: &RenderSettings,
+    implicit_transport: Option<&str>,
 ) -> Adoption {
     let section = &tree.sections[index];
-    let left = |reason: String| {
-        Adoption::Left(Left::new(section, "endpoint", reason))
-    };
+    let left = |reason: String| Adoption::Left(Left::new(section, "endpoint", reason));
     let number = section.name.clone();
     let mut errors = FieldErrors::new();
     policy.check(&mut errors, "extension", &number);
@@ -137,7 +141,14 @@ pub(super) fn plan(
             errors.0[0].message
         ));
     }
-    let endpoint = Effective::of(tree, index);
+    let mut endpoint = Effective::of(tree, index);
+    if endpoint.get("transport").is_none() {
+        if let Some(transport) = implicit_transport {
+            endpoint
+                .options
+                .push(("transport".into(), transport.to_owned()));
+        }
+    }
     let Some(auth_name) = endpoint.get("auth").map(str::to_owned) else {
         return left("it has no auth= (a phone that registers needs one)".into());
     };
@@ -195,7 +206,9 @@ impl Phone {
         }
         let max_contacts = match self.aor.get("max_contacts").map(str::parse::<u32>) {
             Some(Ok(n)) if (1..=crate::model::extension::MAX_CONTACTS_LIMIT).contains(&n) => n,
-            Some(Ok(0)) | None => return Err("its aor has max_contacts=0: no phone can register to it".into()),
+            Some(Ok(0)) | None => {
+                return Err("its aor has max_contacts=0: no phone can register to it".into());
+            }
             Some(_) => return Err("its aor's max_contacts is outside 1 to 100".into()),
         };
         let (name, caller_id) = split_callerid(number, self.endpoint.get("callerid"));
@@ -204,11 +217,7 @@ impl Phone {
             number: number.to_owned(),
             name,
             template: String::new(),
-            context: self
-                .endpoint
-                .get("context")
-                .unwrap_or("default")
-                .to_owned(),
+            context: self.endpoint.get("context").unwrap_or("default").to_owned(),
             codecs: Some(codecs),
             max_contacts: Some(max_contacts),
             caller_id,
@@ -278,13 +287,18 @@ impl Phone {
                 Ok(ExtensionAuth::from_password(number, realm, password))
             }
             "md5" => {
-                let md5 = self.auth.get("md5_cred").ok_or("its auth has no md5_cred")?;
+                let md5 = self
+                    .auth
+                    .get("md5_cred")
+                    .ok_or("its auth has no md5_cred")?;
                 Ok(ExtensionAuth {
                     realm: realm.to_owned(),
                     md5_cred: md5.to_ascii_lowercase(),
                 })
             }
-            other => Err(format!("auth_type={other} is not a password rayan can keep")),
+            other => Err(format!(
+                "auth_type={other} is not a password rayan can keep"
+            )),
         }
     }
 
@@ -302,15 +316,15 @@ impl Phone {
             let from_template = rendered.get(*section_type).cloned().unwrap_or_default();
             let owned = |option: &str| {
                 BY_FIELD.contains(&(section_type, option))
-                    || EXTENSION_SECTIONS
-                        .iter()
-                        .any(|(s, owned)| s == section_type && owned.iter().any(|(o, _)| *o == option))
+                    || EXTENSION_SECTIONS.iter().any(|(s, owned)| {
+                        s == section_type && owned.iter().any(|(o, _)| *o == option)
+                    })
             };
             for (option, value) in original.last_values() {
                 if owned(&option) {
                     continue;
                 }
-                if from_template.get(&option).map(|v| normalized(v)) != Some(normalized(&value)) {
+                if from_template.get(&option).map(normalized) != Some(normalized(&value)) {
                     options
                         .0
                         .entry((*section_type).to_owned())
@@ -362,7 +376,7 @@ impl Phone {
                 }
                 let value = |e: &Effective| {
                     e.get(&option)
-                        .map(|v| normalized(v))
+                        .map(normalized)
                         .or_else(|| default_of(section_type, &option).map(normalized))
                 };
                 if value(original) != value(&after) {
@@ -425,10 +439,18 @@ mod tests {
     #[test]
     fn codecs_follow_disallow_and_allow_in_order() {
         let o = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         assert_eq!(
-            codecs(&o(&[("disallow", "all"), ("allow", "ulaw,alaw"), ("allow", "g722"), ("disallow", "alaw")])),
+            codecs(&o(&[
+                ("disallow", "all"),
+                ("allow", "ulaw,alaw"),
+                ("allow", "g722"),
+                ("disallow", "alaw")
+            ])),
             ["ulaw", "g722"]
         );
         assert!(codecs(&o(&[("allow", "ulaw"), ("disallow", "all")])).is_empty());

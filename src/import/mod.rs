@@ -17,10 +17,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::model::Extension;
 use crate::model::extension::NumberPolicy;
 use crate::model::options::ObjectOptions;
 use crate::model::pjsip::check_option;
-use crate::model::Extension;
 use crate::render::RenderSettings;
 use conf::{ConfTree, Section};
 
@@ -152,6 +152,8 @@ pub struct Plan {
     /// The hand-written files that lose the adopted sections.
     pub edits: Vec<FileEdit>,
     pub warnings: Vec<String>,
+    /// The realm of an auth that sets none (`[global] default_realm`, else `asterisk`).
+    pub default_realm: String,
 }
 
 /// What planning needs besides the files.
@@ -209,7 +211,10 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             additions.insert(s.name.clone());
             continue;
         }
-        let kind = Effective::of(tree, i).get("type").unwrap_or_default().to_owned();
+        let kind = Effective::of(tree, i)
+            .get("type")
+            .unwrap_or_default()
+            .to_owned();
         by_key.entry((kind, s.name.clone())).or_default().push(i);
     }
     let default_realm = tree
@@ -217,7 +222,11 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         .iter()
         .enumerate()
         .filter(|(i, s)| !s.is_template && Effective::of(tree, *i).get("type") == Some("global"))
-        .find_map(|(i, _)| Effective::of(tree, i).get("default_realm").map(str::to_owned))
+        .find_map(|(i, _)| {
+            Effective::of(tree, i)
+                .get("default_realm")
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| crate::model::extension::DEFAULT_REALM.to_owned());
     // Who uses each auth and aor: one shared by two endpoints cannot move with one.
     let mut users: HashMap<String, Vec<String>> = HashMap::new();
@@ -227,9 +236,13 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         match kind.as_str() {
             "endpoint" => {
                 for r in ["auth", "outbound_auth", "aors"] {
+                    let kind = if r == "aors" { "aor" } else { "auth" };
                     for target in e.get(r).unwrap_or_default().split(',').map(str::trim) {
                         if !target.is_empty() {
-                            users.entry(target.to_owned()).or_default().push(name.clone());
+                            let users = users.entry(format!("{kind}:{target}")).or_default();
+                            if !users.contains(name) {
+                                users.push(name.clone());
+                            }
                         }
                     }
                 }
@@ -245,6 +258,22 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             _ => {}
         }
     }
+    plan.default_realm = default_realm.clone();
+    // An endpoint without transport= uses the only transport of its protocol.
+    let udp: Vec<&String> = by_key
+        .iter()
+        .filter(|((kind, _), _)| kind == "transport")
+        .filter(|(_, indexes)| {
+            Effective::of(tree, indexes[0])
+                .get("protocol")
+                .is_none_or(|p| p.eq_ignore_ascii_case("udp"))
+        })
+        .map(|((_, name), _)| name)
+        .collect();
+    let implicit_transport = match udp.as_slice() {
+        [only] => Some(only.as_str()),
+        _ => None,
+    };
     let mut candidates = Vec::new();
     let mut keys: Vec<&(String, String)> = by_key.keys().collect();
     keys.sort_by_key(|(kind, name)| (by_key[&((*kind).clone(), (*name).clone())][0], kind.clone()));
@@ -284,21 +313,23 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             let e = Effective::of(tree, i);
             let mut parts = vec![i];
             for r in ["auth", "aors"] {
+                let kind = if r == "auth" { "auth" } else { "aor" };
                 let target = e.get(r).unwrap_or_default();
-                if let Some(j) = section_index(tree, target, if r == "auth" { "auth" } else { "aor" }) {
+                if let Some(j) = section_index(tree, target, kind) {
                     parts.push(j);
-                    if users.get(target).is_some_and(|u| u.len() > 1) {
+                    let key = format!("{kind}:{target}");
+                    if users.get(&key).is_some_and(|u| u.len() > 1) {
                         return extension::Adoption::Left(Left::new(
                             &tree.sections[i],
                             "endpoint",
                             format!(
-                                "its {r} {target} is shared with {}",
-                                users[target].join(", ")
+                                "its {kind} {target} is shared with {}",
+                                users[&key].join(", ")
                             ),
                         ));
                     }
                     if by_key
-                        .get(&(if r == "auth" { "auth" } else { "aor" }.to_owned(), target.to_owned()))
+                        .get(&(kind.to_owned(), target.to_owned()))
                         .is_some_and(|v| v.len() > 1)
                         || additions.contains(target)
                     {
@@ -313,7 +344,14 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             if let Some(why) = unknown_option(tree, &parts) {
                 return extension::Adoption::Left(Left::new(&tree.sections[i], "endpoint", why));
             }
-            extension::plan(tree, i, &input.policy, &default_realm, input.render)
+            extension::plan(
+                tree,
+                i,
+                &input.policy,
+                &default_realm,
+                input.render,
+                implicit_transport,
+            )
         })
         .collect();
     let mut removed: BTreeMap<PathBuf, Vec<std::ops::Range<usize>>> = BTreeMap::new();
@@ -327,7 +365,10 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                     .iter()
                     .map(|&i| {
                         let s = &tree.sections[i];
-                        removed.entry(s.file.clone()).or_default().push(s.lines.clone());
+                        removed
+                            .entry(s.file.clone())
+                            .or_default()
+                            .push(s.lines.clone());
                         Place {
                             section_type: Effective::of(tree, i)
                                 .get("type")
@@ -351,7 +392,8 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             }
         }
     }
-    plan.left.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    plan.left
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     for (path, ranges) in removed {
         let Some(before) = tree.text(&path) else {
             continue;

@@ -196,9 +196,7 @@ impl ObjectRef {
     pub fn owns_block_in(file: ConfigFile) -> fn(&str) -> bool {
         match file {
             ConfigFile::Pjsip => |id| Self::from_block(ConfigFile::Pjsip, id).is_some(),
-            ConfigFile::Extensions => {
-                |id| Self::from_block(ConfigFile::Extensions, id).is_some()
-            }
+            ConfigFile::Extensions => |id| Self::from_block(ConfigFile::Extensions, id).is_some(),
             ConfigFile::DispatcherList => {
                 |id| Self::from_block(ConfigFile::DispatcherList, id).is_some()
             }

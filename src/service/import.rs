@@ -113,19 +113,24 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn of(details: &EndpointDetails) -> Self {
+    /// `default_realm` stands for an auth's empty `Realm` (Asterisk uses it then).
+    fn of(details: &EndpointDetails, default_realm: &str) -> Self {
         let field = |m: &crate::ami::Message, k: &str| m.get(k).unwrap_or_default().to_owned();
         let auth = details
             .auths
             .iter()
-            .map(|a| format!("{}@{}", field(a, "Username"), field(a, "Realm")))
+            .map(|a| {
+                let realm = field(a, "Realm");
+                let realm = if realm.is_empty() {
+                    default_realm.to_owned()
+                } else {
+                    realm
+                };
+                format!("{}@{realm}", field(a, "Username"))
+            })
             .collect::<Vec<_>>()
             .join(",");
-        let mut contacts: Vec<String> = details
-            .contacts
-            .iter()
-            .map(|c| field(c, "Uri"))
-            .collect();
+        let mut contacts: Vec<String> = details.contacts.iter().map(|c| field(c, "URI")).collect();
         contacts.sort();
         Loaded {
             context: field(&details.endpoint, "Context"),
@@ -157,7 +162,10 @@ impl Loaded {
         if !lost.is_empty() {
             out.push(format!(
                 "contact(s) no longer registered: {}",
-                lost.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                lost.iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         out
@@ -165,11 +173,7 @@ impl Loaded {
 }
 
 impl ImportService {
-    pub(super) fn new(
-        writer: Writer,
-        ami: AmiClient,
-        settings: &crate::config::Settings,
-    ) -> Self {
+    pub(super) fn new(writer: Writer, ami: AmiClient, settings: &crate::config::Settings) -> Self {
         ImportService {
             writer,
             ami,
@@ -189,8 +193,18 @@ impl ImportService {
             .into_iter()
             .map(|e| e.number)
             .collect();
-        names.extend(store::trunks::all(db).await?.into_iter().map(|t| t.row.name));
-        names.extend(store::transports::all(db).await?.into_iter().map(|t| t.name));
+        names.extend(
+            store::trunks::all(db)
+                .await?
+                .into_iter()
+                .map(|t| t.row.name),
+        );
+        names.extend(
+            store::transports::all(db)
+                .await?
+                .into_iter()
+                .map(|t| t.name),
+        );
         Ok(names)
     }
 
@@ -208,8 +222,7 @@ impl ImportService {
                 render: &render,
                 managed: &managed,
             });
-            let numbers: HashSet<String> =
-                plan.adopted.iter().map(|e| e.number.clone()).collect();
+            let numbers: HashSet<String> = plan.adopted.iter().map(|e| e.number.clone()).collect();
             let extensions_conf = config_dir.join("extensions.conf");
             let dialplan = match conf::read_tree(&extensions_conf, &config_dir) {
                 Ok(tree) => import::dialplan_uses(&tree, &numbers),
@@ -270,19 +283,21 @@ impl ImportService {
             )));
         }
         let numbers: Vec<String> = plan.adopted.iter().map(|e| e.number.clone()).collect();
-        let before = self.loaded(&numbers).await?;
+        let before = self.loaded(&numbers, &plan.default_realm).await?;
         let (import_id, apply, report) = self.switch_over(actor, &plan, &view).await?;
         view.import_id = import_id;
         view.apply = Some(apply);
         if report.is_some() {
-            let after = self.loaded(&numbers).await?;
+            let after = self.loaded(&numbers, &plan.default_realm).await?;
             view.switched_over = numbers
                 .iter()
                 .map(|n| {
                     let (status, detail) = match (before.get(n), after.get(n)) {
                         (_, None) => (
                             Outcome::Failed,
-                            Some("Asterisk does not have the endpoint after the switch-over".into()),
+                            Some(
+                                "Asterisk does not have the endpoint after the switch-over".into(),
+                            ),
                         ),
                         (None, Some(_)) => (
                             Outcome::Verified,
@@ -309,7 +324,11 @@ impl ImportService {
     }
 
     /// What Asterisk shows for each of `numbers` now (absent: not loaded).
-    async fn loaded(&self, numbers: &[String]) -> Result<BTreeMap<String, Loaded>, ServiceError> {
+    async fn loaded(
+        &self,
+        numbers: &[String],
+        default_realm: &str,
+    ) -> Result<BTreeMap<String, Loaded>, ServiceError> {
         let ami = self.ami.clone();
         let results: Vec<Result<(String, Option<Loaded>), crate::ami::AmiError>> =
             stream::iter(numbers.iter().cloned())
@@ -317,7 +336,7 @@ impl ImportService {
                     let ami = ami.clone();
                     async move {
                         let details = ami.pjsip_show_endpoint(&n).await?;
-                        Ok((n, details.as_ref().map(Loaded::of)))
+                        Ok((n, details.as_ref().map(|d| Loaded::of(d, default_realm))))
                     }
                 })
                 .buffer_unordered(COMPARE_CONCURRENCY)
@@ -367,7 +386,10 @@ impl ImportService {
                 transport: e.transport.clone(),
             })
             .collect();
-        let objects: Vec<ObjectRef> = rows.iter().map(|r| ObjectRef::extension(&r.number)).collect();
+        let objects: Vec<ObjectRef> = rows
+            .iter()
+            .map(|r| ObjectRef::extension(&r.number))
+            .collect();
         let originals: BTreeMap<String, String> = plan
             .edits
             .iter()

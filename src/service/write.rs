@@ -231,7 +231,9 @@ impl Writer {
         match tokio::time::timeout(limit, rx).await {
             Ok(Ok(report)) => (outcome_of(&report, objects), Some(report)),
             Ok(Err(_)) => (
-                ApplyView::pending("the apply worker is stopping; the import is applied at the next start"),
+                ApplyView::pending(
+                    "the apply worker is stopping; the import is applied at the next start",
+                ),
                 None,
             ),
             Err(_) => (

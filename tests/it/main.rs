@@ -37,6 +37,7 @@ mod cluster;
 mod events_hub;
 mod events_props;
 mod events_transcripts;
+mod import;
 mod kamailio_api;
 mod kamailio_dispatcher;
 mod kamailio_hostile;

@@ -227,7 +227,10 @@ fn expand_into(
                         d.filter_map(Result::ok)
                             .map(|e| e.path())
                             .filter(|p| {
-                                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                                let name = p
+                                    .file_name()
+                                    .map(|n| n.to_string_lossy().into_owned())
+                                    .unwrap_or_default();
                                 name.starts_with(&start) && name.ends_with(suffix)
                             })
                             .collect()

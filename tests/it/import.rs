@@ -1,0 +1,385 @@
+//! Importing hand-written PJSIP config against the Asterisk double, which reads
+//! the same files (includes and all) as Asterisk would.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::asterisk::{Contact, PjsipConfig, builtin_validator, pjsip_objects};
+use crate::support::daemon::{Asterisk, TestDaemon};
+use crate::support::db::Backend;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+on_both_backends!(a_freepbx_config_is_adopted_in_one_reload_and_phones_stay_registered);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name)
+}
+
+/// Copies a corpus into the config dir the double and the daemon read.
+fn install(corpus: &str, config_dir: &Path) {
+    std::fs::create_dir_all(config_dir).unwrap();
+    for entry in std::fs::read_dir(fixture(corpus)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), config_dir.join(entry.file_name())).unwrap();
+    }
+}
+
+async fn daemon_over(corpus: &'static str, backend: Backend) -> TestDaemon {
+    TestDaemon::start_with(
+        backend,
+        Asterisk::Custom(Box::new(move |config| {
+            let dir = config
+                .pjsip_conf
+                .as_ref()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_owned();
+            install(corpus, &dir);
+        })),
+        |_| {},
+    )
+    .await
+}
+
+fn strings(value: &Value, key: &str, field: &str) -> Vec<String> {
+    value[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v[field].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every file of the config dir, for "nothing changed" checks.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The "done when", on a FreePBX-style split config: a dry run shows
+/// the plan and changes nothing; the import adopts every phone in one PJSIP
+/// reload, each loads as before (context, aors, auth, transport) with its
+/// contacts still registered; a second import finds nothing.
+async fn a_freepbx_config_is_adopted_in_one_reload_and_phones_stay_registered(backend: Backend) {
+    let d = daemon_over("freepbx", backend).await;
+    let asterisk = d.asterisk.as_ref().unwrap();
+    let dir = d.config_dir();
+    for (aor, port) in [("1001", 5071), ("1002", 5072)] {
+        asterisk.add_contact(Contact::registered(aor, port));
+    }
+    let before_endpoints = asterisk.endpoints();
+    assert!(
+        before_endpoints.contains(&"1001".to_owned()),
+        "{before_endpoints:?}"
+    );
+    let files_before = snapshot(&dir);
+
+    let plan = d
+        .admin(Method::POST, "/api/v1/import?dry_run=true", None)
+        .await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.body);
+    assert_eq!(
+        strings(&plan.body, "extensions", "extension"),
+        ["1001", "1002", "1003"],
+        "{}",
+        plan.body
+    );
+    let left = strings(&plan.body, "left", "name");
+    assert!(
+        left.contains(&"telnyx".to_owned()),
+        "the trunk stays: {}",
+        plan.body
+    );
+    let dialplan = &plan.body["dialplan"][0];
+    assert_eq!(dialplan["context"], "from-internal-custom");
+    assert_eq!(
+        dialplan["extensions"],
+        serde_json::json!(["1001", "1002", "1003"])
+    );
+    let diffs = plan.body["files"].to_string();
+    assert!(diffs.contains("-[1001-auth]"), "{diffs}");
+    assert!(
+        diffs.contains("+; BEGIN MANAGED - Extension 1001"),
+        "{diffs}"
+    );
+    assert_eq!(snapshot(&dir), files_before, "a dry run writes nothing");
+    let none = d.admin(Method::GET, "/api/v1/extensions", None).await;
+    assert_eq!(none.body["total"], 0);
+
+    let reloads = asterisk.reload_count("res_pjsip");
+    let done = d.admin(Method::POST, "/api/v1/import", None).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["apply"]["status"], "verified", "{}", done.body);
+    assert_eq!(
+        asterisk.reload_count("res_pjsip"),
+        reloads + 1,
+        "one PJSIP reload"
+    );
+    for switched in done.body["switched_over"].as_array().unwrap() {
+        assert_eq!(switched["status"], "verified", "{}", done.body);
+    }
+    assert_eq!(done.body["switched_over"].as_array().unwrap().len(), 3);
+    let mut after_endpoints = asterisk.endpoints();
+    after_endpoints.sort();
+    let mut expected = before_endpoints.clone();
+    expected.sort();
+    assert_eq!(after_endpoints, expected, "no endpoint went missing");
+    assert_eq!(
+        asterisk.contacts().len(),
+        2,
+        "registered phones stay registered"
+    );
+
+    // The hand-written sections moved into managed blocks; the rest stays.
+    let endpoints_conf = std::fs::read_to_string(dir.join("pjsip.endpoint.conf")).unwrap();
+    assert!(!endpoints_conf.contains("[1001]"), "{endpoints_conf}");
+    assert!(endpoints_conf.contains("[telnyx]"), "{endpoints_conf}");
+    let block = d.pjsip_block("Extension 1001");
+    let md5 = format!("{:x}", md5::Md5::digest(b"1001:asterisk:Alice-S3cret-pw"));
+    assert!(
+        block.contains(&format!("md5_cred={md5}")),
+        "the phone keeps its password: {block}"
+    );
+    assert!(block.contains("transport=0.0.0.0-udp"), "{block}");
+    let kept = d.pjsip_block("Extension 1002");
+    assert!(
+        kept.contains("md5_cred=0cc175b9c0f1b6a831c399e269772661"),
+        "{kept}"
+    );
+    assert!(kept.contains("realm=office"), "{kept}");
+    let ext = d.admin(Method::GET, "/api/v1/extensions/1001", None).await;
+    assert_eq!(ext.body["transport"], "0.0.0.0-udp", "{}", ext.body);
+    assert_eq!(ext.body["nodes"]["test1"], "verified", "{}", ext.body);
+    assert!(
+        dir.join("pjsip.endpoint.conf.1").exists()
+            || std::fs::read_dir(&dir).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("pjsip.endpoint.conf.")),
+        "a backup of the edited file"
+    );
+
+    // Safe to repeat.
+    let files_after = snapshot(&dir);
+    let reloads = asterisk.reload_count("res_pjsip");
+    let again = d.admin(Method::POST, "/api/v1/import", None).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(
+        again.body["extensions"].as_array().unwrap().is_empty(),
+        "{}",
+        again.body
+    );
+    assert!(again.body.get("apply").is_none(), "{}", again.body);
+    assert_eq!(asterisk.reload_count("res_pjsip"), reloads);
+    assert_eq!(
+        snapshot(&dir),
+        files_after,
+        "a second import changes nothing"
+    );
+}
+
+use md5::Digest;
+
+/// Templates, inheritance, comments and another tool's markers: what can be
+/// adopted is, the rest is listed with its reason and left untouched, and the
+/// other tool's block markers survive rayan's applies.
+#[tokio::test]
+async fn a_handwritten_config_is_adopted_where_it_can_be_and_the_rest_is_explained() {
+    let d = daemon_over("handwritten", Backend::Sqlite).await;
+    let dir = d.config_dir();
+    let plan = d
+        .admin(Method::POST, "/api/v1/import?dry_run=true", None)
+        .await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.body);
+    assert_eq!(
+        strings(&plan.body, "extensions", "extension"),
+        ["2001", "2002", "3001"],
+        "{}",
+        plan.body
+    );
+    let reasons: Vec<(String, String)> = plan.body["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_owned(),
+                l["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let reason = |name: &str| {
+        reasons
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{name} is not listed: {reasons:?}"))
+    };
+    assert!(reason("2003").contains("wizard"), "{reasons:?}");
+    assert!(reason("2004").contains("defined 2 times"), "{reasons:?}");
+    assert!(reason("2005").contains("colour"), "{reasons:?}");
+    assert!(reason("2006").contains("shared"), "{reasons:?}");
+    let phone = plan.body["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["extension"] == "2002")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        phone["overrides"]["endpoint"]["dtmf_mode"], "inband",
+        "{phone}"
+    );
+    assert_eq!(
+        phone["overrides"]["aor"]["qualify_frequency"], "30",
+        "{phone}"
+    );
+
+    let done = d.admin(Method::POST, "/api/v1/import", None).await;
+    assert_eq!(done.body["apply"]["status"], "verified", "{}", done.body);
+    let text = std::fs::read_to_string(dir.join("pjsip.conf")).unwrap();
+    assert!(
+        text.contains("; BEGIN MANAGED - RayanPBX extensions"),
+        "{text}"
+    );
+    assert!(
+        text.contains("; END MANAGED - RayanPBX extensions"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[2005](phone)\nauth=2005"),
+        "left objects are untouched: {text}"
+    );
+    assert!(
+        text.contains("; ---- phone templates ----"),
+        "comments stay: {text}"
+    );
+    assert!(!text.contains("[2001](phone)"), "{text}");
+    // An unrelated write later must not take the other tool's markers away.
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(serde_json::json!({"extension": "4001", "password": "S3cret-pass-1"})),
+        )
+        .await;
+    assert_eq!(
+        created.body["apply"]["status"], "verified",
+        "{}",
+        created.body
+    );
+    let text = std::fs::read_to_string(dir.join("pjsip.conf")).unwrap();
+    assert!(
+        text.contains("; BEGIN MANAGED - RayanPBX extensions"),
+        "{text}"
+    );
+    let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+    assert_eq!(
+        status.body["drift"],
+        serde_json::json!([]),
+        "{}",
+        status.body
+    );
+}
+
+/// A file that does not parse, an include loop, a 50 MB file and binary
+/// garbage: each is refused naming the file and line, and nothing changes.
+#[tokio::test]
+async fn files_that_cannot_be_read_are_refused_with_file_and_line() {
+    let d = daemon_over("freepbx", Backend::Sqlite).await;
+    let dir = d.config_dir();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "pjsip.aor.conf",
+            b"[1001]\ntype=aor\n[1002\ntype=aor\n".to_vec(),
+            "pjsip.aor.conf, line 3: no closing ']'",
+        ),
+        (
+            "pjsip.aor.conf",
+            b"#include pjsip.conf\n".to_vec(),
+            "makes a loop",
+        ),
+        ("pjsip.aor.conf", vec![b'a'; 50 * 1024 * 1024], "limit"),
+        (
+            "pjsip.aor.conf",
+            b"[x]\ntype=aor\n\x89PNG\r\n\x1a\n\x00\x00".to_vec(),
+            "pjsip.aor.conf, line 3: not a text file",
+        ),
+    ];
+    let original = std::fs::read(dir.join("pjsip.aor.conf")).unwrap();
+    for (file, content, expected) in cases {
+        std::fs::write(dir.join(file), &content).unwrap();
+        let before = snapshot(&dir);
+        for path in ["/api/v1/import?dry_run=true", "/api/v1/import"] {
+            let answer = d.admin(Method::POST, path, None).await;
+            answer.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, Some("pjsip"));
+            assert!(
+                answer.body.to_string().contains(expected),
+                "{expected}: {}",
+                answer.body
+            );
+        }
+        assert_eq!(snapshot(&dir), before, "nothing changed");
+    }
+    std::fs::write(dir.join("pjsip.aor.conf"), original).unwrap();
+    let none = d.admin(Method::GET, "/api/v1/extensions", None).await;
+    assert_eq!(none.body["total"], 0);
+}
+
+/// The oracle is the double's own reading of the files, as Asterisk's
+/// `EndpointDetail`/`AorDetail` would show them: for every phone rayan adopts,
+/// the rendered block loads with the same effective values as the original.
+#[tokio::test]
+async fn adopted_phones_load_with_the_same_effective_options() {
+    let d = daemon_over("freepbx", Backend::Sqlite).await;
+    let before = load_dir(&d.config_dir());
+    let done = d.admin(Method::POST, "/api/v1/import", None).await;
+    assert_eq!(done.body["apply"]["status"], "verified", "{}", done.body);
+    let after = load_dir(&d.config_dir());
+    for number in ["1001", "1002", "1003"] {
+        for kind in ["endpoint", "aor"] {
+            let a = fields(&before, kind, number);
+            let b = fields(&after, kind, number);
+            let differ: Vec<String> = a
+                .iter()
+                .zip(&b)
+                .filter(|(x, y)| x != y && !["Auth", "OutboundAuth"].contains(&x.0.as_str()))
+                .map(|(x, y)| format!("{}: {} -> {}", x.0, x.1, y.1))
+                .collect();
+            assert!(differ.is_empty(), "{kind} {number}: {differ:?}");
+        }
+    }
+}
+
+fn load_dir(dir: &Path) -> PjsipConfig {
+    let text =
+        crate::support::asterisk::config_file::expand_includes(&dir.join("pjsip.conf")).unwrap();
+    pjsip_objects::load(&text, &builtin_validator(), &PjsipConfig::default())
+        .unwrap()
+        .0
+}
+
+fn fields(config: &PjsipConfig, kind: &str, name: &str) -> Vec<(String, String)> {
+    pjsip_objects::render(
+        config
+            .get(kind, name)
+            .unwrap_or_else(|| panic!("{kind} {name}")),
+    )
+}
