@@ -12,58 +12,53 @@
 use std::collections::BTreeMap;
 
 use super::conf::ConfTree;
-use super::{Effective, Left, normalized, section_index};
+use super::matching::{self, Rules, Sections};
+use super::{Effective, Left, section_index};
 use crate::model::extension::NumberPolicy;
 use crate::model::options::{EXTENSION_SECTIONS, ObjectOptions};
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
 use crate::render::{RenderSettings, render_extension};
 
-/// Asterisk 22's default of each option an extension template writes, as
-/// `PJSIPShowEndpoint`/`PJSIPShowAors` report it for an object that does not
-/// set it (transcripts d1, h1): a template's option that the original lacks is
-/// equivalent only when it equals this.
-const DEFAULTS: &[(&str, &str, &str)] = &[
-    ("aor", "default_expiration", "3600"),
-    ("aor", "max_contacts", "0"),
-    ("aor", "maximum_expiration", "7200"),
-    ("aor", "qualify_frequency", "0"),
-    ("aor", "remove_existing", "no"),
-    ("aor", "remove_unavailable", "no"),
-    ("endpoint", "direct_media", "yes"),
-    ("endpoint", "dtls_auto_generate_cert", "no"),
-    ("endpoint", "force_rport", "yes"),
-    ("endpoint", "ice_support", "no"),
-    ("endpoint", "rewrite_contact", "no"),
-    ("endpoint", "rtp_keepalive", "0"),
-    ("endpoint", "rtp_symmetric", "no"),
-    ("endpoint", "t38_udptl", "no"),
-    ("endpoint", "t38_udptl_ec", "none"),
-    ("endpoint", "t38_udptl_nat", "no"),
-    ("endpoint", "webrtc", "no"),
-];
-
-fn default_of(section: &str, option: &str) -> Option<&'static str> {
-    DEFAULTS
-        .iter()
-        .find(|(s, o, _)| *s == section && *o == option)
-        .map(|(_, _, d)| *d)
-}
-
-/// Options compared through the extension's own fields, not one by one.
-const BY_FIELD: &[(&str, &str)] = &[
-    ("endpoint", "type"),
-    ("endpoint", "auth"),
-    ("endpoint", "aors"),
-    ("endpoint", "allow"),
-    ("endpoint", "disallow"),
-    ("auth", "type"),
-    ("auth", "auth_type"),
-    ("auth", "username"),
-    ("auth", "password"),
-    ("auth", "md5_cred"),
-    ("auth", "realm"),
-    ("aor", "type"),
-];
+const RULES: Rules = Rules {
+    sections: EXTENSION_SECTIONS,
+    // Compared through the extension's own fields, not one by one.
+    by_field: &[
+        ("endpoint", "type"),
+        ("endpoint", "auth"),
+        ("endpoint", "aors"),
+        ("endpoint", "allow"),
+        ("endpoint", "disallow"),
+        ("auth", "type"),
+        ("auth", "auth_type"),
+        ("auth", "username"),
+        ("auth", "password"),
+        ("auth", "md5_cred"),
+        ("auth", "realm"),
+        ("aor", "type"),
+    ],
+    // Asterisk 22's default of each option an extension template writes, as
+    // PJSIPShowEndpoint/PJSIPShowAors report it for an object that does not
+    // set it (transcripts d1, h1).
+    defaults: &[
+        ("aor", "default_expiration", "3600"),
+        ("aor", "max_contacts", "0"),
+        ("aor", "maximum_expiration", "7200"),
+        ("aor", "qualify_frequency", "0"),
+        ("aor", "remove_existing", "no"),
+        ("aor", "remove_unavailable", "no"),
+        ("endpoint", "direct_media", "yes"),
+        ("endpoint", "dtls_auto_generate_cert", "no"),
+        ("endpoint", "force_rport", "yes"),
+        ("endpoint", "ice_support", "no"),
+        ("endpoint", "rewrite_contact", "no"),
+        ("endpoint", "rtp_keepalive", "0"),
+        ("endpoint", "rtp_symmetric", "no"),
+        ("endpoint", "t38_udptl", "no"),
+        ("endpoint", "t38_udptl_ec", "none"),
+        ("endpoint", "t38_udptl_nat", "no"),
+        ("endpoint", "webrtc", "no"),
+    ],
+};
 
 /// What Asterisk ends with after `disallow`/`allow` lines in order, from none.
 pub(super) fn codecs(options: &[(String, String)]) -> Vec<String> {
@@ -103,7 +98,7 @@ pub(super) fn codecs(options: &[(String, String)]) -> Vec<String> {
 struct Phone {
     endpoint: Effective,
     auth: Effective,
-    aor: Effective,
+    sections: Sections,
 }
 
 /// What planning an endpoint found: an extension, or why not.
@@ -169,10 +164,16 @@ pub(super) fn plan(
             "its auth '{auth_name}' or aor '{aors}' is not defined (Asterisk would not load it complete)"
         ));
     };
+    let auth = Effective::of(tree, auth_index);
+    let sections = Sections::from([
+        ("endpoint".to_owned(), endpoint.clone()),
+        ("auth".to_owned(), auth.clone()),
+        ("aor".to_owned(), Effective::of(tree, aor_index)),
+    ]);
     let phone = Phone {
         endpoint,
-        auth: Effective::of(tree, auth_index),
-        aor: Effective::of(tree, aor_index),
+        auth,
+        sections,
     };
     match phone.adopt(&number, default_realm, render) {
         Ok(extension) => Adoption::Extension(Box::new(Adopted {
@@ -184,15 +185,6 @@ pub(super) fn plan(
 }
 
 impl Phone {
-    /// The effective options of `section_type` in the original.
-    fn original(&self, section_type: &str) -> &Effective {
-        match section_type {
-            "endpoint" => &self.endpoint,
-            "auth" => &self.auth,
-            _ => &self.aor,
-        }
-    }
-
     fn adopt(
         &self,
         number: &str,
@@ -204,7 +196,10 @@ impl Phone {
         if codecs.is_empty() {
             return Err("it allows no codec".into());
         }
-        let max_contacts = match self.aor.get("max_contacts").map(str::parse::<u32>) {
+        let max_contacts = match self.sections["aor"]
+            .get("max_contacts")
+            .map(str::parse::<u32>)
+        {
             Some(Ok(n)) if (1..=crate::model::extension::MAX_CONTACTS_LIMIT).contains(&n) => n,
             Some(Ok(0)) | None => {
                 return Err("its aor has max_contacts=0: no phone can register to it".into());
@@ -309,51 +304,11 @@ impl Phone {
         extension: &Extension,
         render: &RenderSettings,
     ) -> Result<ObjectOptions, String> {
-        let rendered = rendered_sections(extension, render)?;
-        let mut options = ObjectOptions::default();
-        for (section_type, _) in EXTENSION_SECTIONS {
-            let original = self.original(section_type);
-            let from_template = rendered.get(*section_type).cloned().unwrap_or_default();
-            let owned = |option: &str| {
-                BY_FIELD.contains(&(section_type, option))
-                    || EXTENSION_SECTIONS.iter().any(|(s, owned)| {
-                        s == section_type && owned.iter().any(|(o, _)| *o == option)
-                    })
-            };
-            for (option, value) in original.last_values() {
-                if owned(&option) {
-                    continue;
-                }
-                if from_template.get(&option).map(normalized) != Some(normalized(&value)) {
-                    options
-                        .0
-                        .entry((*section_type).to_owned())
-                        .or_default()
-                        .insert(option, value);
-                }
-            }
-            for (option, value) in from_template.last_values() {
-                if owned(&option) || original.get(&option).is_some() {
-                    continue;
-                }
-                match default_of(section_type, &option) {
-                    Some(default) if normalized(default) == normalized(&value) => {}
-                    Some(default) => {
-                        options
-                            .0
-                            .entry((*section_type).to_owned())
-                            .or_default()
-                            .insert(option, default.to_owned());
-                    }
-                    None => {
-                        return Err(format!(
-                            "it writes {section_type}.{option}={value}, which the original leaves at a default rayan does not know"
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(options)
+        matching::overrides(
+            &self.sections,
+            &rendered_sections(extension, render)?,
+            &RULES,
+        )
     }
 
     /// Renders `extension` and compares every option with the original's.
@@ -363,31 +318,7 @@ impl Phone {
         render: &RenderSettings,
     ) -> Result<(), String> {
         let rendered = rendered_sections(extension, render)?;
-        for (section_type, _) in EXTENSION_SECTIONS {
-            let original = self.original(section_type);
-            let after = rendered.get(*section_type).cloned().unwrap_or_default();
-            let mut names: Vec<String> = original.names();
-            names.extend(after.names());
-            names.sort();
-            names.dedup();
-            for option in names {
-                if BY_FIELD.contains(&(section_type, option.as_str())) {
-                    continue;
-                }
-                let value = |e: &Effective| {
-                    e.get(&option)
-                        .map(normalized)
-                        .or_else(|| default_of(section_type, &option).map(normalized))
-                };
-                if value(original) != value(&after) {
-                    return Err(format!(
-                        "{section_type}.{option} would change from {:?} to {:?}",
-                        original.get(&option),
-                        after.get(&option)
-                    ));
-                }
-            }
-        }
+        matching::same(&self.sections, &rendered, &RULES)?;
         if codecs(&self.endpoint.options) != codecs(&rendered["endpoint"].options) {
             return Err("its codecs would change".into());
         }
@@ -413,23 +344,11 @@ fn split_callerid(number: &str, callerid: Option<&str>) -> (Option<String>, Opti
 }
 
 /// `extension` rendered, per section type.
-fn rendered_sections(
-    extension: &Extension,
-    render: &RenderSettings,
-) -> Result<BTreeMap<String, Effective>, String> {
+fn rendered_sections(extension: &Extension, render: &RenderSettings) -> Result<Sections, String> {
     let block = render_extension(extension, render)
         .map_err(|e| e.to_string())?
         .ok_or("a disabled extension renders nothing")?;
-    let tree = super::conf::parse_text(std::path::Path::new("rendered"), &block.body)
-        .map_err(|e| e.to_string())?;
-    let mut out = BTreeMap::new();
-    for i in 0..tree.sections.len() {
-        let effective = Effective::of(&tree, i);
-        if let Some(kind) = effective.get("type").map(str::to_owned) {
-            out.insert(kind, effective);
-        }
-    }
-    Ok(out)
+    matching::sections_of(&block.body)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 
 pub mod conf;
 mod extension;
+mod matching;
+mod trunk;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,11 +19,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model::Extension;
 use crate::model::extension::NumberPolicy;
 use crate::model::options::ObjectOptions;
 use crate::model::pjsip::check_option;
+use crate::model::{Extension, Trunk};
 use crate::render::RenderSettings;
+use crate::templates::ProviderTemplate;
 use conf::{ConfTree, Section};
 
 /// A section's effective options (templates first), in order.
@@ -134,6 +137,19 @@ pub struct PlannedExtension {
     pub replaces: Vec<Place>,
 }
 
+/// One adopted trunk, as the plan shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlannedTrunk {
+    pub name: String,
+    /// The provider template that renders it with the fewest overrides.
+    pub provider: String,
+    #[serde(skip_serializing_if = "ObjectOptions::is_empty")]
+    pub overrides: ObjectOptions,
+    pub server: Option<String>,
+    /// The hand-written sections it replaces.
+    pub replaces: Vec<Place>,
+}
+
 /// A hand-written file as it is and as it would be.
 #[derive(Debug, Clone)]
 pub struct FileEdit {
@@ -148,6 +164,9 @@ pub struct Plan {
     pub extensions: Vec<PlannedExtension>,
     /// The extensions to store, in the order of `extensions`.
     pub adopted: Vec<Extension>,
+    pub trunks: Vec<PlannedTrunk>,
+    /// The trunks to store (passwords in the clear: encrypt before storing).
+    pub adopted_trunks: Vec<Trunk>,
     pub left: Vec<Left>,
     /// The hand-written files that lose the adopted sections.
     pub edits: Vec<FileEdit>,
@@ -163,6 +182,8 @@ pub struct PlanInput<'a> {
     pub render: &'a RenderSettings,
     /// Names rayan already manages (extension numbers, trunk and transport names).
     pub managed: &'a HashSet<String>,
+    /// The provider templates a trunk may be matched to.
+    pub providers: &'a [ProviderTemplate],
 }
 
 /// Option names a phone's three sections may hold; anything else Asterisk
@@ -275,6 +296,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         _ => None,
     };
     let mut candidates = Vec::new();
+    let mut trunk_candidates = Vec::new();
     let mut keys: Vec<&(String, String)> = by_key.keys().collect();
     keys.sort_by_key(|(kind, name)| (by_key[&((*kind).clone(), (*name).clone())][0], kind.clone()));
     for key in keys {
@@ -286,9 +308,21 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             "wizard" => plan.left.push(left(
                 "a pjsip_wizard object: rayan adopts endpoints written out in full".into(),
             )),
-            "registration" => plan.left.push(left(
-                "a trunk's registration: trunks are not adopted yet; it stays as written".into(),
-            )),
+            "registration" => {
+                let e = Effective::of(tree, indexes[0]);
+                let endpoint = e.get("endpoint").unwrap_or_default();
+                if indexes.len() > 1 {
+                    plan.left.push(left(format!(
+                        "registration {name} is defined {} times",
+                        indexes.len()
+                    )));
+                } else if section_index(tree, endpoint, "endpoint").is_none() {
+                    plan.left.push(left(
+                        "a registration without an endpoint of its own: rayan's trunks have one"
+                            .into(),
+                    ));
+                }
+            }
             "endpoint" if indexes.len() > 1 => plan.left.push(left(format!(
                 "endpoint {name} is defined {} times",
                 indexes.len()
@@ -299,10 +333,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             "endpoint" if input.managed.contains(name) => plan.left.push(left(format!(
                 "rayan already manages an object named {name}; remove one of the two"
             ))),
-            "endpoint" if trunk_endpoints.contains(name) => plan.left.push(left(
-                "the endpoint of a trunk (outbound_auth, registration or identify): trunks are not adopted yet"
-                    .into(),
-            )),
+            "endpoint" if trunk_endpoints.contains(name) => trunk_candidates.push(indexes[0]),
             "endpoint" => candidates.push(indexes[0]),
             _ => {}
         }
@@ -354,32 +385,78 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             )
         })
         .collect();
+    let trunks: Vec<trunk::TrunkAdoption> = trunk_candidates
+        .par_iter()
+        .map(|&i| {
+            let e = Effective::of(tree, i);
+            if let Some(auth) = e.get("outbound_auth") {
+                let key = format!("auth:{auth}");
+                if users.get(&key).is_some_and(|u| u.len() > 1) {
+                    return trunk::TrunkAdoption::Left(Left::new(
+                        &tree.sections[i],
+                        "trunk",
+                        format!(
+                            "its outbound auth {auth} is shared with {}",
+                            users[&key].join(", ")
+                        ),
+                    ));
+                }
+            }
+            match trunk::plan(tree, i, input.providers, input.render, implicit_transport) {
+                trunk::TrunkAdoption::Trunk(t) => match unknown_option(tree, &t.sections) {
+                    Some(why) => {
+                        trunk::TrunkAdoption::Left(Left::new(&tree.sections[i], "trunk", why))
+                    }
+                    None => trunk::TrunkAdoption::Trunk(t),
+                },
+                left => left,
+            }
+        })
+        .collect();
     let mut removed: BTreeMap<PathBuf, Vec<std::ops::Range<usize>>> = BTreeMap::new();
+    let mut places = |sections: &[usize]| -> Vec<Place> {
+        sections
+            .iter()
+            .map(|&i| {
+                let s = &tree.sections[i];
+                removed
+                    .entry(s.file.clone())
+                    .or_default()
+                    .push(s.lines.clone());
+                Place {
+                    section_type: Effective::of(tree, i)
+                        .get("type")
+                        .unwrap_or_default()
+                        .to_owned(),
+                    name: s.name.clone(),
+                    file: s.file.display().to_string(),
+                    line: s.line,
+                }
+            })
+            .collect()
+    };
+    for adoption in trunks {
+        match adoption {
+            trunk::TrunkAdoption::Left(left) => plan.left.push(left),
+            trunk::TrunkAdoption::Trunk(adopted) => {
+                let t = adopted.trunk;
+                plan.trunks.push(PlannedTrunk {
+                    name: t.name.clone(),
+                    provider: t.provider.clone(),
+                    overrides: t.options.clone(),
+                    server: t.server.clone(),
+                    replaces: places(&adopted.sections),
+                });
+                plan.adopted_trunks.push(t);
+            }
+        }
+    }
     for adoption in planned {
         match adoption {
             extension::Adoption::Left(left) => plan.left.push(left),
             extension::Adoption::Extension(adopted) => {
                 let ext = adopted.extension;
-                let replaces = adopted
-                    .sections
-                    .iter()
-                    .map(|&i| {
-                        let s = &tree.sections[i];
-                        removed
-                            .entry(s.file.clone())
-                            .or_default()
-                            .push(s.lines.clone());
-                        Place {
-                            section_type: Effective::of(tree, i)
-                                .get("type")
-                                .unwrap_or_default()
-                                .to_owned(),
-                            name: s.name.clone(),
-                            file: s.file.display().to_string(),
-                            line: s.line,
-                        }
-                    })
-                    .collect();
+                let replaces = places(&adopted.sections);
                 plan.extensions.push(PlannedExtension {
                     extension: ext.number.clone(),
                     template: ext.template.clone(),

@@ -23,7 +23,7 @@ use super::applies::ApplyView;
 use super::write::{Action, Writer};
 use crate::ami::{AmiClient, EndpointDetails};
 use crate::apply::Outcome;
-use crate::import::{self, DialplanUse, Left, PlanInput, PlannedExtension, conf};
+use crate::import::{self, DialplanUse, Left, PlanInput, PlannedExtension, PlannedTrunk, conf};
 use crate::model::ObjectRef;
 use crate::model::extension::NumberPolicy;
 use crate::render::{ManagedFile, RenderSettings, WriteOptions, render_extension};
@@ -57,10 +57,12 @@ pub struct FileDiff {
     pub diff: String,
 }
 
-/// How an adopted phone came through the switch-over.
+/// How an adopted phone or trunk came through the switch-over.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SwitchedOver {
-    pub extension: String,
+    /// `extension` or `trunk`.
+    pub kind: String,
+    pub name: String,
     pub status: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -72,6 +74,8 @@ pub struct ImportView {
     pub dry_run: bool,
     /// The phones adopted (or, in a dry run, that would be).
     pub extensions: Vec<PlannedExtension>,
+    /// The trunks adopted (or that would be).
+    pub trunks: Vec<PlannedTrunk>,
     /// What stays as written, and why.
     pub left: Vec<Left>,
     /// Hand-written dialplan contexts that dial adopted phones (dialplan is not imported).
@@ -100,6 +104,8 @@ pub struct ImportService {
     policy: NumberPolicy,
     render: RenderSettings,
     keep_backups: usize,
+    /// Adopted trunks' passwords are encrypted at rest, as every trunk's.
+    secrets: crate::secrets::Secrets,
 }
 
 /// What an endpoint looked like to Asterisk, for the before/after comparison.
@@ -141,16 +147,18 @@ impl Loaded {
         }
     }
 
-    /// What changed from `before` to `self`, in words.
-    fn changes_from(&self, before: &Loaded) -> Vec<String> {
+    /// What changed from `before` to `self`, in words. A trunk's aor and auth
+    /// are renamed by design (`<name>-aor`, `<name>-auth`): only a phone's
+    /// are compared.
+    fn changes_from(&self, before: &Loaded, phone: bool) -> Vec<String> {
         let mut out = Vec::new();
-        for (what, a, b) in [
-            ("context", &before.context, &self.context),
-            ("aors", &before.aors, &self.aors),
-            ("auth", &before.auth, &self.auth),
-            ("transport", &before.transport, &self.transport),
+        for (what, a, b, compared) in [
+            ("context", &before.context, &self.context, true),
+            ("aors", &before.aors, &self.aors, phone),
+            ("auth", &before.auth, &self.auth, phone),
+            ("transport", &before.transport, &self.transport, true),
         ] {
-            if a != b {
+            if compared && a != b {
                 out.push(format!("{what} was '{a}', now '{b}'"));
             }
         }
@@ -173,8 +181,14 @@ impl Loaded {
 }
 
 impl ImportService {
-    pub(super) fn new(writer: Writer, ami: AmiClient, settings: &crate::config::Settings) -> Self {
+    pub(super) fn new(
+        writer: Writer,
+        ami: AmiClient,
+        secrets: crate::secrets::Secrets,
+        settings: &crate::config::Settings,
+    ) -> Self {
         ImportService {
+            secrets,
             writer,
             ami,
             config_dir: settings.asterisk.config_dir.clone(),
@@ -211,6 +225,7 @@ impl ImportService {
     /// Reads the files and plans (CPU work: off the async threads).
     async fn plan(&self, root: PathBuf) -> Result<(import::Plan, Vec<DialplanUse>), ServiceError> {
         let managed = self.managed_names().await?;
+        let providers = store::snapshot::provider_templates(self.writer.db()).await?;
         let config_dir = self.config_dir.clone();
         let policy = self.policy;
         let render = self.render.clone();
@@ -221,6 +236,7 @@ impl ImportService {
                 policy,
                 render: &render,
                 managed: &managed,
+                providers: &providers,
             });
             let numbers: HashSet<String> = plan.adopted.iter().map(|e| e.number.clone()).collect();
             let extensions_conf = config_dir.join("extensions.conf");
@@ -262,6 +278,7 @@ impl ImportService {
         let mut view = ImportView {
             dry_run,
             extensions: plan.extensions.clone(),
+            trunks: plan.trunks.clone(),
             left: plan.left.clone(),
             dialplan,
             warnings: plan.warnings.clone(),
@@ -271,10 +288,11 @@ impl ImportService {
             switched_over: Vec::new(),
         };
         if dry_run {
-            view.files = self.diffs(&plan, &root);
+            let providers = store::snapshot::provider_templates(self.writer.db()).await?;
+            view.files = self.diffs(&plan, &root, &providers);
             return Ok(view);
         }
-        if plan.adopted.is_empty() {
+        if plan.adopted.is_empty() && plan.adopted_trunks.is_empty() {
             return Ok(view);
         }
         if let Some(why) = self.ami.unavailable() {
@@ -282,7 +300,13 @@ impl ImportService {
                 "Asterisk is not reachable ({why}): an import compares every phone before and after, so it waits for Asterisk"
             )));
         }
-        let numbers: Vec<String> = plan.adopted.iter().map(|e| e.number.clone()).collect();
+        let phones: HashSet<String> = plan.adopted.iter().map(|e| e.number.clone()).collect();
+        let numbers: Vec<String> = plan
+            .adopted
+            .iter()
+            .map(|e| e.number.clone())
+            .chain(plan.adopted_trunks.iter().map(|t| t.name.clone()))
+            .collect();
         let before = self.loaded(&numbers, &plan.default_realm).await?;
         let (import_id, apply, report) = self.switch_over(actor, &plan, &view).await?;
         view.import_id = import_id;
@@ -304,7 +328,7 @@ impl ImportService {
                             Some("Asterisk had not loaded it before; it has now".into()),
                         ),
                         (Some(b), Some(a)) => {
-                            let changes = a.changes_from(b);
+                            let changes = a.changes_from(b, phones.contains(n));
                             if changes.is_empty() {
                                 (Outcome::Verified, None)
                             } else {
@@ -313,7 +337,13 @@ impl ImportService {
                         }
                     };
                     SwitchedOver {
-                        extension: n.clone(),
+                        kind: if phones.contains(n) {
+                            "extension"
+                        } else {
+                            "trunk"
+                        }
+                        .into(),
+                        name: n.clone(),
                         status,
                         detail,
                     }
@@ -386,9 +416,29 @@ impl ImportService {
                 transport: e.transport.clone(),
             })
             .collect();
+        let trunk_rows: Vec<store::trunks::TrunkRow> = plan
+            .adopted_trunks
+            .iter()
+            .map(|t| store::trunks::TrunkRow {
+                name: t.name.clone(),
+                provider: t.provider.clone(),
+                username: t.username.clone(),
+                secret_enc: t.password.as_deref().map(|p| self.secrets.encrypt(p)),
+                server: t.server.clone(),
+                port: t.port,
+                did: t.did.clone(),
+                context: t.context.clone(),
+                codecs: t.codecs.clone(),
+                match_addresses: t.match_addresses.clone(),
+                enabled: true,
+                options: t.options.clone(),
+                transport: t.transport.clone(),
+            })
+            .collect();
         let objects: Vec<ObjectRef> = rows
             .iter()
             .map(|r| ObjectRef::extension(&r.number))
+            .chain(trunk_rows.iter().map(|t| ObjectRef::trunk(&t.name)))
             .collect();
         let originals: BTreeMap<String, String> = plan
             .edits
@@ -402,6 +452,7 @@ impl ImportService {
             .collect();
         let plan_json = serde_json::json!({
             "extensions": view.extensions,
+            "trunks": view.trunks,
             "left": view.left,
             "dialplan": view.dialplan,
         });
@@ -415,6 +466,9 @@ impl ImportService {
                 let result = async {
                     let mut write = writer.write(&actor).await?;
                     store::extensions::insert_all(&*write, rows).await?;
+                    for row in trunk_rows {
+                        store::trunks::insert(&*write, row).await?;
+                    }
                     write
                         .audit_all(
                             Action::Create,
@@ -442,7 +496,7 @@ impl ImportService {
         let (apply, report) = self
             .writer
             .apply_prepared(
-                format!("import of {} extension(s)", objects.len()),
+                format!("import of {} object(s)", objects.len()),
                 prepare,
                 &objects,
                 SWITCH_OVER_WAIT,
@@ -460,13 +514,18 @@ impl ImportService {
     /// The unified diff of each file a dry run would change: the hand-written
     /// files without the adopted sections, and pjsip.conf with the managed
     /// blocks the adopted phones render to.
-    fn diffs(&self, plan: &import::Plan, root: &Path) -> Vec<FileDiff> {
+    fn diffs(
+        &self,
+        plan: &import::Plan,
+        root: &Path,
+        providers: &[crate::templates::ProviderTemplate],
+    ) -> Vec<FileDiff> {
         let mut texts: BTreeMap<PathBuf, (String, String)> = plan
             .edits
             .iter()
             .map(|e| (e.path.clone(), (e.before.clone(), e.after.clone())))
             .collect();
-        if !plan.adopted.is_empty() {
+        if !plan.adopted.is_empty() || !plan.adopted_trunks.is_empty() {
             let before = std::fs::read_to_string(root).unwrap_or_default();
             let base = texts
                 .get(root)
@@ -476,6 +535,14 @@ impl ImportService {
             if let Ok(mut file) = ManagedFile::parse(&base, crate::render::ASTERISK_LEADER) {
                 for ext in &plan.adopted {
                     if let Ok(Some(block)) = render_extension(ext, &self.render) {
+                        let _ = file.upsert(&block);
+                    }
+                }
+                for trunk in &plan.adopted_trunks {
+                    let provider = crate::templates::find_provider(providers, &trunk.provider);
+                    if let Some(Ok(Some(block))) =
+                        provider.map(|p| crate::render::render_trunk(trunk, p, &self.render))
+                    {
                         let _ = file.upsert(&block);
                     }
                 }

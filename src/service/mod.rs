@@ -218,7 +218,7 @@ impl Services {
         let writer = Writer::new(db.clone(), apply.clone(), &settings);
         Services {
             extensions: ExtensionService::new(writer.clone(), registrations, &settings),
-            import: ImportService::new(writer.clone(), ami.clone(), &settings),
+            import: ImportService::new(writer.clone(), ami.clone(), secrets.clone(), &settings),
             trunks: TrunkService::new(
                 writer.clone(),
                 secrets.clone(),

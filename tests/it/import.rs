@@ -100,11 +100,12 @@ async fn a_freepbx_config_is_adopted_in_one_reload_and_phones_stay_registered(ba
         "{}",
         plan.body
     );
-    let left = strings(&plan.body, "left", "name");
-    assert!(
-        left.contains(&"telnyx".to_owned()),
-        "the trunk stays: {}",
-        plan.body
+    assert_eq!(strings(&plan.body, "trunks", "name"), ["telnyx"]);
+    assert_eq!(plan.body["trunks"][0]["provider"], "custom_credential");
+    assert_eq!(
+        plan.body["left"],
+        serde_json::json!([]),
+        "everything is adopted"
     );
     let dialplan = &plan.body["dialplan"][0];
     assert_eq!(dialplan["context"], "from-internal-custom");
@@ -134,7 +135,7 @@ async fn a_freepbx_config_is_adopted_in_one_reload_and_phones_stay_registered(ba
     for switched in done.body["switched_over"].as_array().unwrap() {
         assert_eq!(switched["status"], "verified", "{}", done.body);
     }
-    assert_eq!(done.body["switched_over"].as_array().unwrap().len(), 3);
+    assert_eq!(done.body["switched_over"].as_array().unwrap().len(), 4);
     let mut after_endpoints = asterisk.endpoints();
     after_endpoints.sort();
     let mut expected = before_endpoints.clone();
@@ -149,7 +150,23 @@ async fn a_freepbx_config_is_adopted_in_one_reload_and_phones_stay_registered(ba
     // The hand-written sections moved into managed blocks; the rest stays.
     let endpoints_conf = std::fs::read_to_string(dir.join("pjsip.endpoint.conf")).unwrap();
     assert!(!endpoints_conf.contains("[1001]"), "{endpoints_conf}");
-    assert!(endpoints_conf.contains("[telnyx]"), "{endpoints_conf}");
+    assert!(!endpoints_conf.contains("[telnyx]"), "{endpoints_conf}");
+    let trunk = d.admin(Method::GET, "/api/v1/trunks/telnyx", None).await;
+    assert_eq!(trunk.body["has_password"], true, "{}", trunk.body);
+    assert_eq!(
+        trunk.body["match_addresses"],
+        serde_json::json!(["192.76.120.10"])
+    );
+    assert_eq!(trunk.body["context"], "from-pstn");
+    assert!(
+        !trunk.body.to_string().contains("Trunk-Pa55-word"),
+        "secrets are never returned"
+    );
+    let trunk_block = d.pjsip_block("Trunk telnyx");
+    assert!(
+        trunk_block.contains("client_uri=sip:rayanlab@sip.telnyx.com:5060"),
+        "{trunk_block}"
+    );
     let block = d.pjsip_block("Extension 1001");
     let md5 = format!("{:x}", md5::Md5::digest(b"1001:asterisk:Alice-S3cret-pw"));
     assert!(
@@ -366,6 +383,16 @@ async fn adopted_phones_load_with_the_same_effective_options() {
             assert!(differ.is_empty(), "{kind} {number}: {differ:?}");
         }
     }
+    // The trunk's endpoint, apart from the sections rayan renames.
+    let a = fields(&before, "endpoint", "telnyx");
+    let b = fields(&after, "endpoint", "telnyx");
+    let differ: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y && !["Aors", "OutboundAuth"].contains(&x.0.as_str()))
+        .map(|(x, y)| format!("{}: {} -> {}", x.0, x.1, y.1))
+        .collect();
+    assert!(differ.is_empty(), "trunk endpoint: {differ:?}");
 }
 
 fn load_dir(dir: &Path) -> PjsipConfig {
