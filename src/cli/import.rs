@@ -95,6 +95,23 @@ fn print_plan(out: &Output, answer: &Value) {
             ],
         );
     }
+    let trunks = items(answer, "trunks");
+    if !trunks.is_empty() {
+        println!(
+            "{} {} trunk(s):",
+            if dry_run { "Would adopt" } else { "Adopted" },
+            trunks.len()
+        );
+        out.list(
+            answer,
+            &trunks,
+            &[
+                ("NAME", "name"),
+                ("PROVIDER", "provider"),
+                ("SERVER", "server"),
+            ],
+        );
+    }
     let left = items(answer, "left");
     if !left.is_empty() {
         println!("Left as written ({}):", left.len());

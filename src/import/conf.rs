@@ -14,7 +14,7 @@
 //! without its `]`, an option before any section, an include loop. Files that
 //! are too large or not text are refused before they are read as config.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -97,6 +97,11 @@ pub struct ConfTree {
     pub sections: Vec<Section>,
     /// What was read but not imported, e.g. `#exec`.
     pub warnings: Vec<String>,
+    /// Each section's effective options, computed once the tree is read.
+    effective: Vec<Vec<(String, String)>>,
+    /// (effective type, name) → the real (not template, not rayan's, not `(+)`)
+    /// sections of that name, in order.
+    by_type: HashMap<(String, String), Vec<usize>>,
 }
 
 impl ConfTree {
@@ -109,13 +114,55 @@ impl ConfTree {
     }
 
     /// A section's options with its templates' first (recursively, in order),
-    /// then its own; `(+)` additions of the same name follow. Later lines win
-    /// for single-valued options, as in Asterisk.
+    /// then its own. Later lines win for single-valued options, as in Asterisk.
     pub fn effective(&self, index: usize) -> Vec<(String, String)> {
+        match self.effective.get(index) {
+            Some(cached) => cached.clone(),
+            None => self.compute(index),
+        }
+    }
+
+    fn compute(&self, index: usize) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         self.collect(index, &mut out, &mut seen);
         out
+    }
+
+    /// The value of `option` among a section's effective options (last wins).
+    pub fn option(&self, index: usize, option: &str) -> Option<&str> {
+        self.effective
+            .get(index)?
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(option))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The last real section named `name` whose effective type is `section_type`.
+    pub fn find(&self, name: &str, section_type: &str) -> Option<usize> {
+        self.by_type
+            .get(&(section_type.to_owned(), name.to_owned()))
+            .and_then(|v| v.last().copied())
+    }
+
+    /// Computes what lookups need, once every file is read.
+    fn finish(&mut self) {
+        self.effective = (0..self.sections.len()).map(|i| self.compute(i)).collect();
+        let mut by_type: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, s) in self.sections.iter().enumerate() {
+            if s.is_template || s.managed || s.adds {
+                continue;
+            }
+            let kind = self.effective[i]
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case("type"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            by_type.entry((kind, s.name.clone())).or_default().push(i);
+        }
+        self.by_type = by_type;
     }
 
     fn collect(&self, index: usize, out: &mut Vec<(String, String)>, seen: &mut HashSet<usize>) {
@@ -147,6 +194,7 @@ pub fn read_tree(root: &Path, config_dir: &Path) -> Result<ConfTree, ConfError> 
     let mut tree = ConfTree::default();
     let mut stack = Vec::new();
     read_file(root, config_dir, &mut tree, &mut stack, false, (root, 0))?;
+    tree.finish();
     Ok(tree)
 }
 
@@ -155,6 +203,7 @@ pub fn parse_text(path: &Path, text: &str) -> Result<ConfTree, ConfError> {
     let mut tree = ConfTree::default();
     tree.files.push((path.to_owned(), text.to_owned()));
     parse_into(path, text, None, &mut tree, &mut Vec::new())?;
+    tree.finish();
     Ok(tree)
 }
 

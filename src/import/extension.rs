@@ -124,6 +124,7 @@ pub(super) fn plan(
     default_realm: &str,
     render: &RenderSettings,
     implicit_transport: Option<&str>,
+    templates: &[(String, Sections)],
 ) -> Adoption {
     let section = &tree.sections[index];
     let left = |reason: String| Adoption::Left(Left::new(section, "endpoint", reason));
@@ -175,7 +176,7 @@ pub(super) fn plan(
         auth,
         sections,
     };
-    match phone.adopt(&number, default_realm, render) {
+    match phone.adopt(&number, default_realm, render, templates) {
         Ok(extension) => Adoption::Extension(Box::new(Adopted {
             extension,
             sections: vec![index, auth_index, aor_index],
@@ -190,6 +191,7 @@ impl Phone {
         number: &str,
         default_realm: &str,
         render: &RenderSettings,
+        templates: &[(String, Sections)],
     ) -> Result<Extension, String> {
         let auth = self.credentials(number, default_realm)?;
         let codecs = codecs(&self.endpoint.options);
@@ -225,10 +227,10 @@ impl Phone {
         };
         let mut best: Option<(usize, Extension)> = None;
         let mut why_not = Vec::new();
-        for template in crate::templates::builtin_extension_templates() {
+        for (template, written) in templates {
             let mut candidate = base.clone();
-            candidate.template = template.id.clone();
-            match self.overrides_for(&candidate, render) {
+            candidate.template = template.clone();
+            match matching::overrides(&self.sections, written, &RULES) {
                 Ok(options) => {
                     let count = options.0.values().map(BTreeMap::len).sum::<usize>();
                     candidate.options = options;
@@ -236,7 +238,7 @@ impl Phone {
                         best = Some((count, candidate));
                     }
                 }
-                Err(e) => why_not.push(format!("{}: {e}", template.id)),
+                Err(e) => why_not.push(format!("{template}: {e}")),
             }
         }
         let Some((_, extension)) = best else {
@@ -297,20 +299,6 @@ impl Phone {
         }
     }
 
-    /// The overrides that make `extension` (with its template) render the
-    /// original's options.
-    fn overrides_for(
-        &self,
-        extension: &Extension,
-        render: &RenderSettings,
-    ) -> Result<ObjectOptions, String> {
-        matching::overrides(
-            &self.sections,
-            &rendered_sections(extension, render)?,
-            &RULES,
-        )
-    }
-
     /// Renders `extension` and compares every option with the original's.
     fn same_as_rendered(
         &self,
@@ -341,6 +329,41 @@ fn split_callerid(number: &str, callerid: Option<&str>) -> (Option<String>, Opti
         Some(name) => (Some(name.to_owned()), None),
         None => (None, Some(callerid.to_owned())),
     }
+}
+
+/// What each extension template writes, per section type: the options that do
+/// not come from the extension's own fields are the same for every extension,
+/// so one rendering of a probe tells them (the final comparison renders the
+/// real one).
+pub(super) fn template_sections(render: &RenderSettings) -> Vec<(String, Sections)> {
+    let probe = Extension {
+        id: 0,
+        number: "1000".into(),
+        name: None,
+        template: String::new(),
+        context: "default".into(),
+        codecs: Some(vec!["ulaw".into()]),
+        max_contacts: Some(1),
+        caller_id: None,
+        enabled: true,
+        auth: ExtensionAuth::from_password("1000", "asterisk", "probe"),
+        options: ObjectOptions::default(),
+        transport: None,
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+    };
+    crate::templates::builtin_extension_templates()
+        .into_iter()
+        .filter_map(|t| {
+            let extension = Extension {
+                template: t.id.clone(),
+                ..probe.clone()
+            };
+            rendered_sections(&extension, render)
+                .ok()
+                .map(|sections| (t.id, sections))
+        })
+        .collect()
 }
 
 /// `extension` rendered, per section type.

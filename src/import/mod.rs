@@ -81,13 +81,7 @@ pub(crate) fn normalized(value: &str) -> String {
 
 /// The hand-written section named `name` whose effective type is `section_type`.
 fn section_index(tree: &ConfTree, name: &str, section_type: &str) -> Option<usize> {
-    (0..tree.sections.len()).rev().find(|&i| {
-        let s = &tree.sections[i];
-        s.name == name
-            && !s.is_template
-            && !s.managed
-            && Effective::of(tree, i).get("type") == Some(section_type)
-    })
+    tree.find(name, section_type)
 }
 
 /// An object left as it is, and why.
@@ -338,6 +332,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             _ => {}
         }
     }
+    let templates = extension::template_sections(input.render);
     let planned: Vec<extension::Adoption> = candidates
         .par_iter()
         .map(|&i| {
@@ -382,6 +377,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
                 &default_realm,
                 input.render,
                 implicit_transport,
+                &templates,
             )
         })
         .collect();

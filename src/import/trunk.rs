@@ -123,10 +123,10 @@ pub(super) fn plan(
         (0..tree.sections.len())
             .filter(|&i| {
                 let s = &tree.sections[i];
-                !s.is_template && !s.managed && {
-                    let e = Effective::of(tree, i);
-                    e.get("type") == Some(kind) && pred(&e)
-                }
+                !s.is_template
+                    && !s.managed
+                    && tree.option(i, "type") == Some(kind)
+                    && pred(&Effective::of(tree, i))
             })
             .collect()
     };

@@ -408,3 +408,66 @@ async fn transports_network_and_restart_from_the_command_line() {
     let json: Value = serde_json::from_slice(&status.stdout).expect("JSON");
     assert_eq!(json["restart_required"], false, "{json}");
 }
+
+/// `rayan-ctl import --dry-run` prints the plan and the diffs and changes
+/// nothing; `rayan-ctl import` switches over and succeeds only when every
+/// phone came through as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_from_the_command_line() {
+    let d = TestDaemon::start_with(
+        Backend::Sqlite,
+        Asterisk::Custom(Box::new(|config| {
+            let dir = config
+                .pjsip_conf
+                .as_ref()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_owned();
+            std::fs::create_dir_all(&dir).unwrap();
+            let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/import/freepbx");
+            for entry in std::fs::read_dir(fixtures).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
+        })),
+        |_| {},
+    )
+    .await;
+    let home = d.state_dir.parent().unwrap().to_owned();
+    let run = |args: &[&str]| ctl(&home, &[], args);
+    let before = std::fs::read(d.config_dir().join("pjsip.endpoint.conf")).unwrap();
+
+    let plan = run(&["import", "--dry-run"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let text = stdout(&plan);
+    assert!(text.contains("Would adopt 3 phone(s)"), "{text}");
+    assert!(text.contains("from-internal-custom"), "{text}");
+    assert!(text.contains("-[1001-auth]"), "the diff is printed: {text}");
+    assert!(
+        !text.contains("Alice-S3cret-pw"),
+        "passwords are masked: {text}"
+    );
+    assert_eq!(
+        std::fs::read(d.config_dir().join("pjsip.endpoint.conf")).unwrap(),
+        before
+    );
+
+    let done = run(&["import"]);
+    assert!(done.status.success(), "{}{}", stdout(&done), stderr(&done));
+    assert!(
+        stdout(&done).contains("Adopted 3 phone(s)"),
+        "{}",
+        stdout(&done)
+    );
+    let listed = run(&["extension", "list"]);
+    assert!(stdout(&listed).contains("1003"), "{}", stdout(&listed));
+    let again = run(&["import"]);
+    assert!(again.status.success());
+    assert!(
+        stdout(&again).contains("Nothing to adopt"),
+        "{}",
+        stdout(&again)
+    );
+}

@@ -410,3 +410,121 @@ fn fields(config: &PjsipConfig, kind: &str, name: &str) -> Vec<(String, String)>
             .unwrap_or_else(|| panic!("{kind} {name}")),
     )
 }
+
+mod properties {
+    use super::{fields, pjsip_objects};
+    use crate::support::asterisk::{PjsipConfig, builtin_validator};
+    use proptest::prelude::*;
+    use rayan::import::{self, PlanInput, conf};
+    use rayan::render::{RenderSettings, render_extension};
+    use std::collections::HashSet;
+
+    /// Options a hand-written phone may carry, each with values Asterisk takes.
+    const ENDPOINT_OPTIONS: &[(&str, &[&str])] = &[
+        ("direct_media", &["yes", "no"]),
+        ("rtp_symmetric", &["yes", "no"]),
+        ("force_rport", &["yes", "no"]),
+        ("rewrite_contact", &["yes", "no"]),
+        ("dtmf_mode", &["rfc4733", "info", "inband", "auto"]),
+        ("ice_support", &["yes", "no"]),
+        ("language", &["en", "fr"]),
+        ("trust_id_inbound", &["yes", "no"]),
+        ("send_pai", &["yes", "no"]),
+        ("timers", &["yes", "no", "always"]),
+        ("rtp_timeout", &["0", "30"]),
+        ("tos_audio", &["ef", "cs3"]),
+        ("callerid", &["Front Desk <100>", "\"Ann\" <N>"]),
+    ];
+    const AOR_OPTIONS: &[(&str, &[&str])] = &[
+        ("remove_existing", &["yes", "no"]),
+        ("qualify_frequency", &["0", "30", "60"]),
+        ("maximum_expiration", &["3600", "7200"]),
+        ("minimum_expiration", &["60"]),
+    ];
+
+    fn options(
+        pool: &'static [(&'static str, &'static [&'static str])],
+    ) -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::vec((0..pool.len(), 0usize..4), 0..pool.len()).prop_map(move |picks| {
+            picks
+                .into_iter()
+                .map(|(i, v)| {
+                    let (name, values) = pool[i];
+                    (name.to_owned(), values[v % values.len()].to_owned())
+                })
+                .collect()
+        })
+    }
+
+    fn phone_text(
+        number: u32,
+        endpoint: &[(String, String)],
+        aor: &[(String, String)],
+        codecs: &str,
+        max_contacts: u8,
+    ) -> String {
+        let mut text = format!(
+            "[{number}]\ntype=endpoint\ncontext=from-internal\nallow={codecs}\nauth={number}-auth\naors={number}\ntransport=transport-udp\n"
+        );
+        for (k, v) in endpoint {
+            text.push_str(&format!("{k}={}\n", v.replace('N', &number.to_string())));
+        }
+        text.push_str(&format!(
+            "[{number}-auth]\ntype=auth\nusername={number}\npassword=Pass-{number}-word\n"
+        ));
+        text.push_str(&format!(
+            "[{number}]\ntype=aor\nmax_contacts={max_contacts}\n"
+        ));
+        for (k, v) in aor {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// parse → import → render: every phone rayan adopts loads (as the
+        /// double reads it, with Asterisk's defaults) with the same endpoint and
+        /// aor values as the original; a phone it does not adopt says why.
+        #[test]
+        fn adopted_phones_render_to_the_same_effective_options(
+            endpoint in options(ENDPOINT_OPTIONS),
+            aor in options(AOR_OPTIONS),
+            codecs in prop::sample::select(vec!["ulaw", "ulaw,alaw", "g722,ulaw"]),
+            max_contacts in 1u8..4,
+        ) {
+            let original = format!(
+                "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n{}",
+                phone_text(1001, &endpoint, &aor, codecs, max_contacts)
+            );
+            let tree = conf::parse_text(std::path::Path::new("pjsip.conf"), &original).unwrap();
+            let render = RenderSettings::default();
+            let plan = import::plan(PlanInput {
+                tree: &tree,
+                policy: Default::default(),
+                render: &render,
+                managed: &HashSet::new(),
+                providers: &[],
+            });
+            if plan.adopted.is_empty() {
+                prop_assert!(!plan.left.is_empty() && !plan.left[0].reason.is_empty());
+                return Ok(());
+            }
+            let block = render_extension(&plan.adopted[0], &render).unwrap().unwrap();
+            let rendered = format!(
+                "[transport-udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n{}",
+                block.body
+            );
+            let load = |text: &str| pjsip_objects::load(text, &builtin_validator(), &PjsipConfig::default()).unwrap().0;
+            let (before, after) = (load(&original), load(&rendered));
+            for kind in ["endpoint", "aor"] {
+                let a = fields(&before, kind, "1001");
+                let b = fields(&after, kind, "1001");
+                for (x, y) in a.iter().zip(&b) {
+                    if x.0 == "Auth" { continue; }
+                    prop_assert_eq!(x, y, "{}\n---\n{}", original, rendered);
+                }
+            }
+        }
+    }
+}
