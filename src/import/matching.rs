@@ -61,25 +61,25 @@ pub(super) fn overrides(
                 .insert(option, value);
         };
         for (option, value) in original.last_values() {
-            if rules.owned(section, &option) {
+            if rules.owned(section, option) {
                 continue;
             }
             // What rayan leaves unset counts as Asterisk's default.
             let rendered = from_rayan
-                .get(&option)
+                .get(option)
                 .map(normalized)
-                .or_else(|| rules.default_of(section, &option).map(normalized));
-            if rendered != Some(normalized(&value)) {
-                set(option, value);
+                .or_else(|| rules.default_of(section, option).map(normalized));
+            if rendered != Some(normalized(value)) {
+                set(option.clone(), value.clone());
             }
         }
         for (option, value) in from_rayan.last_values() {
-            if rules.owned(section, &option) || original.get(&option).is_some() {
+            if rules.owned(section, option) || original.get(option).is_some() {
                 continue;
             }
-            match rules.default_of(section, &option) {
-                Some(default) if normalized(default) == normalized(&value) => {}
-                Some(default) => set(option, default.to_owned()),
+            match rules.default_of(section, option) {
+                Some(default) if normalized(default) == normalized(value) => {}
+                Some(default) => set(option.clone(), default.to_owned()),
                 None => {
                     return Err(format!(
                         "it writes {section}.{option}={value}, which the original leaves at a default rayan does not know"

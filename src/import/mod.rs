@@ -31,13 +31,27 @@ use conf::{ConfTree, Section};
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Effective {
     pub options: Vec<(String, String)>,
+    /// Each option once, with its last value, names in lower case.
+    last: Vec<(String, String)>,
 }
 
 impl Effective {
     fn of(tree: &ConfTree, index: usize) -> Self {
-        Effective {
-            options: tree.effective(index),
+        let mut effective = Effective::default();
+        for (k, v) in tree.effective(index) {
+            effective.push(k, v);
         }
+        effective
+    }
+
+    /// Adds an option after the others (it wins over an earlier one).
+    fn push(&mut self, option: String, value: String) {
+        let key = option.to_ascii_lowercase();
+        match self.last.iter_mut().find(|(o, _)| *o == key) {
+            Some(slot) => slot.1.clone_from(&value),
+            None => self.last.push((key, value.clone())),
+        }
+        self.options.push((option, value));
     }
 
     /// The last value of `option` (later lines win, as in Asterisk).
@@ -50,20 +64,12 @@ impl Effective {
     }
 
     /// Each option once, with its last value, names in lower case.
-    fn last_values(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (k, v) in &self.options {
-            let k = k.to_ascii_lowercase();
-            match out.iter_mut().find(|(o, _)| *o == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => out.push((k, v.clone())),
-            }
-        }
-        out
+    fn last_values(&self) -> &[(String, String)] {
+        &self.last
     }
 
     fn names(&self) -> Vec<String> {
-        self.last_values().into_iter().map(|(k, _)| k).collect()
+        self.last.iter().map(|(k, _)| k.clone()).collect()
     }
 }
 
@@ -226,27 +232,20 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             additions.insert(s.name.clone());
             continue;
         }
-        let kind = Effective::of(tree, i)
-            .get("type")
-            .unwrap_or_default()
-            .to_owned();
+        let kind = tree.option(i, "type").unwrap_or_default().to_owned();
         by_key.entry((kind, s.name.clone())).or_default().push(i);
     }
-    let default_realm = tree
-        .sections
-        .iter()
-        .enumerate()
-        .filter(|(i, s)| !s.is_template && Effective::of(tree, *i).get("type") == Some("global"))
-        .find_map(|(i, _)| {
-            Effective::of(tree, i)
-                .get("default_realm")
-                .map(str::to_owned)
-        })
+    let default_realm = (0..tree.sections.len())
+        .filter(|&i| !tree.sections[i].is_template && tree.option(i, "type") == Some("global"))
+        .find_map(|i| tree.option(i, "default_realm").map(str::to_owned))
         .unwrap_or_else(|| crate::model::extension::DEFAULT_REALM.to_owned());
     // Who uses each auth and aor: one shared by two endpoints cannot move with one.
     let mut users: HashMap<String, Vec<String>> = HashMap::new();
     let mut trunk_endpoints: HashSet<String> = HashSet::new();
     for ((kind, name), indexes) in &by_key {
+        if !matches!(kind.as_str(), "endpoint" | "registration" | "identify") {
+            continue;
+        }
         let e = Effective::of(tree, indexes[indexes.len() - 1]);
         match kind.as_str() {
             "endpoint" => {
@@ -292,7 +291,7 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
     let mut candidates = Vec::new();
     let mut trunk_candidates = Vec::new();
     let mut keys: Vec<&(String, String)> = by_key.keys().collect();
-    keys.sort_by_key(|(kind, name)| (by_key[&((*kind).clone(), (*name).clone())][0], kind.clone()));
+    keys.sort_by_key(|key| (by_key[*key][0], key.0.as_str()));
     for key in keys {
         let (kind, name) = key;
         let indexes = &by_key[key];

@@ -112,9 +112,7 @@ pub(super) fn plan(
     let mut endpoint = Effective::of(tree, index);
     if endpoint.get("transport").is_none() {
         if let Some(transport) = implicit_transport {
-            endpoint
-                .options
-                .push(("transport".into(), transport.to_owned()));
+            endpoint.push("transport".into(), transport.to_owned());
         }
     }
     let mut original = Sections::new();
