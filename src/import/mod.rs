@@ -481,9 +481,16 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
 
 /// `text` without the lines in `ranges` (0-based, end exclusive).
 fn without_lines(text: &str, ranges: &[std::ops::Range<usize>]) -> String {
+    let lines = text.split_inclusive('\n').count();
+    let mut dropped = vec![false; lines];
+    for range in ranges {
+        for flag in dropped.iter_mut().take(range.end).skip(range.start) {
+            *flag = true;
+        }
+    }
     let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        if !ranges.iter().any(|r| r.contains(&i)) {
+    for (line, dropped) in text.split_inclusive('\n').zip(dropped) {
+        if !dropped {
             out.push_str(line);
         }
     }
