@@ -2,7 +2,7 @@
 //! overrides that make them equal, and the final comparison. Shared by phones
 //! and trunks; each brings its own rules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Effective, normalized};
 use crate::model::options::{ObjectOptions, OwnedOptions};
@@ -30,12 +30,19 @@ impl Rules {
             .map(|(_, _, d)| *d)
     }
 
-    fn owned(&self, section: &str, option: &str) -> bool {
-        self.by_field.contains(&(section, option))
-            || self
-                .sections
-                .iter()
-                .any(|(s, owned)| *s == section && owned.iter().any(|(o, _)| *o == option))
+    /// The options of `section` compared through fields or written from them.
+    fn owned_in(&self, section: &str) -> HashSet<&'static str> {
+        self.by_field
+            .iter()
+            .filter(|(s, _)| *s == section)
+            .map(|(_, o)| *o)
+            .chain(
+                self.sections
+                    .iter()
+                    .filter(|(s, _)| *s == section)
+                    .flat_map(|(_, owned)| owned.iter().map(|(o, _)| *o)),
+            )
+            .collect()
     }
 }
 
@@ -51,35 +58,37 @@ pub(super) fn overrides(
     let empty = Effective::default();
     let mut options = ObjectOptions::default();
     for (section, _) in rules.sections {
+        let owned = rules.owned_in(section);
         let original = original.get(*section).unwrap_or(&empty);
-        let from_rayan = rendered.get(*section).unwrap_or(&empty);
-        let mut set = |option: String, value: String| {
+        let from_rayan = values(rendered.get(*section).unwrap_or(&empty));
+        let mut set = |option: &str, value: &str| {
             options
                 .0
                 .entry((*section).to_owned())
                 .or_default()
-                .insert(option, value);
+                .insert(option.to_owned(), value.to_owned());
         };
         for (option, value) in original.last_values() {
-            if rules.owned(section, option) {
+            if owned.contains(option.as_str()) {
                 continue;
             }
             // What rayan leaves unset counts as Asterisk's default.
             let rendered = from_rayan
-                .get(option)
-                .map(normalized)
-                .or_else(|| rules.default_of(section, option).map(normalized));
-            if rendered != Some(normalized(value)) {
-                set(option.clone(), value.clone());
+                .get(option.as_str())
+                .copied()
+                .or_else(|| rules.default_of(section, option));
+            if rendered.map(normalized) != Some(normalized(value)) {
+                set(option, value);
             }
         }
-        for (option, value) in from_rayan.last_values() {
-            if rules.owned(section, option) || original.get(option).is_some() {
+        let original = values(original);
+        for (option, value) in &from_rayan {
+            if owned.contains(option) || original.contains_key(option) {
                 continue;
             }
             match rules.default_of(section, option) {
                 Some(default) if normalized(default) == normalized(value) => {}
-                Some(default) => set(option.clone(), default.to_owned()),
+                Some(default) => set(option, default),
                 None => {
                     return Err(format!(
                         "it writes {section}.{option}={value}, which the original leaves at a default rayan does not know"
@@ -89,6 +98,15 @@ pub(super) fn overrides(
         }
     }
     Ok(options)
+}
+
+/// A section's last values by (lower-case) option name.
+fn values(effective: &Effective) -> HashMap<&str, &str> {
+    effective
+        .last_values()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// `Ok` when every option compared one by one has the same effective value
@@ -104,26 +122,26 @@ pub(super) fn same(original: &Sections, rendered: &Sections, rules: &Rules) -> R
             (false, true) => return Err(format!("a {section} would be added")),
             _ => {}
         }
-        let before = original.get(*section).unwrap_or(&empty);
-        let after = rendered.get(*section).unwrap_or(&empty);
-        let mut names = before.names();
-        names.extend(after.names());
-        names.sort();
+        let before = values(original.get(*section).unwrap_or(&empty));
+        let after = values(rendered.get(*section).unwrap_or(&empty));
+        // In order, so that the difference reported is always the same one.
+        let mut names: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
+        names.sort_unstable();
         names.dedup();
         for option in names {
-            if rules.by_field.contains(&(section, option.as_str())) {
+            if rules.by_field.contains(&(section, option)) {
                 continue;
             }
-            let value = |e: &Effective| {
-                e.get(&option)
-                    .map(normalized)
-                    .or_else(|| rules.default_of(section, &option).map(normalized))
+            let value = |v: &HashMap<&str, &str>| {
+                v.get(option)
+                    .map(|v| normalized(v))
+                    .or_else(|| rules.default_of(section, option).map(normalized))
             };
-            if value(before) != value(after) {
+            if value(&before) != value(&after) {
                 return Err(format!(
                     "{section}.{option} would change from {:?} to {:?}",
-                    before.get(&option),
-                    after.get(&option)
+                    before.get(option),
+                    after.get(option)
                 ));
             }
         }

@@ -67,10 +67,6 @@ impl Effective {
     fn last_values(&self) -> &[(String, String)] {
         &self.last
     }
-
-    fn names(&self) -> Vec<String> {
-        self.last.iter().map(|(k, _)| k.clone()).collect()
-    }
 }
 
 /// A value as Asterisk compares it: booleans in one spelling, case ignored.

@@ -169,13 +169,13 @@ impl ObjectOptions {
                 continue;
             }
             for (option, value) in options {
-                let at = format!("{field}.{section}.{}", option.escape_debug());
+                let at = || format!("{field}.{section}.{}", option.escape_debug());
                 if let Some((_, instead)) = owned.iter().find(|(o, _)| o == option) {
-                    errors.push(at, format!("is written by rayan from {instead}"));
+                    errors.push(at(), format!("is written by rayan from {instead}"));
                 } else if let Err(e) = check_config_value(value) {
-                    errors.push(at, format!("value {e}"));
+                    errors.push(at(), format!("value {e}"));
                 } else if let Err(e) = check_option(section, option, value) {
-                    errors.push(at, e);
+                    errors.push(at(), e);
                 }
             }
         }
