@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use rayan::import::{self, PlanInput, conf};
 use rayan::render::RenderSettings;
-use support::daemon::{Asterisk, TestDaemon};
+use support::daemon::TestDaemon;
 use support::db::Backend;
 
 const PHONES: usize = 5_000;
@@ -106,19 +106,9 @@ fn plan_only() {
 }
 
 async fn switch_over() {
-    let d = TestDaemon::start_with(
+    let d = TestDaemon::start_over(
         Backend::Postgres,
-        Asterisk::Custom(Box::new(|config| {
-            let dir = config
-                .pjsip_conf
-                .as_ref()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .to_owned();
-            std::fs::create_dir_all(&dir).unwrap();
-            write_freepbx(&dir, PHONES);
-        })),
+        |dir| write_freepbx(dir, PHONES),
         |settings| settings.apply.wait_ms = 300_000,
     )
     .await;

@@ -194,6 +194,7 @@ pub fn spawn(
         }];
         loop {
             if batch.is_empty() {
+                let mut reconnected = false;
                 tokio::select! {
                     request = rx.recv() => match request {
                         Some(request) => batch.push(request),
@@ -201,16 +202,41 @@ pub fn spawn(
                     },
                     changed = ami_state.changed() => {
                         if changed.is_err() { break; }
-                        let connected = ami_state.borrow_and_update().is_connected();
-                        if connected && worker.owes_asterisk() {
-                            batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "asterisk reconnected".into(), force: false, after_restart: false, prepare: None, respond: None });
+                        reconnected = ami_state.borrow_and_update().is_connected();
+                        if !reconnected {
+                            continue;
                         }
-                        continue;
                     }
                     _ = tokio::time::sleep(kamailio_stage::RETRY_INTERVAL), if worker.owes_kamailio() => {
                         batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, after_restart: false, prepare: None, respond: None });
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+                if reconnected {
+                    // FullyBooted may arrive before this connection is back:
+                    // whichever comes last tells a restart.
+                    if worker.asterisk_restarted().await
+                        && !worker.persisted.restart_waiting.is_empty()
+                    {
+                        batch.push(ApplyRequest {
+                            at: std::time::Instant::now(),
+                            trigger: "asterisk restarted".into(),
+                            force: false,
+                            after_restart: true,
+                            prepare: None,
+                            respond: None,
+                        });
+                    } else if worker.owes_asterisk() {
+                        batch.push(ApplyRequest {
+                            at: std::time::Instant::now(),
+                            trigger: "asterisk reconnected".into(),
+                            force: false,
+                            after_restart: false,
+                            prepare: None,
+                            respond: None,
+                        });
+                    }
+                    continue;
                 }
                 // A change on an idle system goes at once; whatever arrives
                 // meanwhile is taken by the next apply. A change asked for
@@ -672,8 +698,9 @@ impl Worker {
         rendered: RenderedConfig,
         force: bool,
     ) -> Result<Outcomes, ApplyError> {
-        if self.after_restart {
-            // What waited for the restart is live now, unless the checks below say otherwise.
+        // What waited for the restart is live now, unless the checks below say
+        // otherwise; they need Asterisk, so without it nothing is cleared.
+        if self.after_restart && self.ctx.ami.unavailable().is_none() {
             self.persisted.restart_waiting.clear();
             for block in rendered.pjsip.iter() {
                 if let Some(object) = ObjectRef::from_block(ConfigFile::Pjsip, &block.id)

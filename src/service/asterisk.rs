@@ -248,6 +248,7 @@ impl AsteriskService {
         let mut events = self.ami.subscribe();
         let sent = tokio::time::Instant::now();
         let apply = self.apply.clone();
+        let ami = self.ami.clone();
         // Runs to the end even when the caller stops waiting, so that the
         // transports are checked whenever Asterisk is back.
         let back = tokio::spawn(async move {
@@ -267,6 +268,10 @@ impl AsteriskService {
                 }
             }
             let booted = sent.elapsed();
+            // The events' connection hears FullyBooted; the checks need the
+            // actions' connection, which may still be reconnecting.
+            let mut state = ami.state();
+            state.wait_for(|s| s.is_connected()).await.ok()?;
             let report = apply.after_restart().await.ok()?;
             Some((booted, report))
         });
@@ -294,7 +299,7 @@ impl AsteriskService {
                 let failed = transports.iter().any(|o| o.status == Outcome::Failed);
                 let status = if failed || report.status == Outcome::Failed {
                     Outcome::Failed
-                } else if report.restart_required {
+                } else if report.restart_required || report.status == Outcome::Pending {
                     Outcome::Pending
                 } else {
                     Outcome::Verified

@@ -556,12 +556,18 @@ async fn every_operation_answers_as_its_openapi_document_says() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     // Revoking tokens would revoke the one the run uses: that operation goes last,
-    // with a token of its own.
+    // with a token of its own. Restarting Asterisk takes it away for a moment, and
+    // every answer that needs it is then a documented 503: its own tests cover it.
     fuzz(
         &st,
         &d,
         &d.admin_token,
-        &["--exclude-operation-id", "revoke_token"],
+        &[
+            "--exclude-operation-id",
+            "revoke_token",
+            "--exclude-operation-id",
+            "asterisk_restart",
+        ],
         seconds,
     )
     .await;

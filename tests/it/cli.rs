@@ -414,24 +414,9 @@ async fn transports_network_and_restart_from_the_command_line() {
 /// phone came through as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_from_the_command_line() {
-    let d = TestDaemon::start_with(
+    let d = TestDaemon::start_over(
         Backend::Sqlite,
-        Asterisk::Custom(Box::new(|config| {
-            let dir = config
-                .pjsip_conf
-                .as_ref()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .to_owned();
-            std::fs::create_dir_all(&dir).unwrap();
-            let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/import/freepbx");
-            for entry in std::fs::read_dir(fixtures).unwrap() {
-                let entry = entry.unwrap();
-                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-            }
-        })),
+        |dir| crate::support::daemon::install_corpus("freepbx", dir),
         |_| {},
     )
     .await;

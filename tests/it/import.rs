@@ -1,47 +1,18 @@
 //! Importing hand-written PJSIP config against the Asterisk double, which reads
 //! the same files (includes and all) as Asterisk would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::asterisk::{Contact, PjsipConfig, builtin_validator, pjsip_objects};
-use crate::support::daemon::{Asterisk, TestDaemon};
+use crate::support::daemon::{TestDaemon, install_corpus};
 use crate::support::db::Backend;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 on_both_backends!(a_freepbx_config_is_adopted_in_one_reload_and_phones_stay_registered);
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/import")
-        .join(name)
-}
-
-/// Copies a corpus into the config dir the double and the daemon read.
-fn install(corpus: &str, config_dir: &Path) {
-    std::fs::create_dir_all(config_dir).unwrap();
-    for entry in std::fs::read_dir(fixture(corpus)).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), config_dir.join(entry.file_name())).unwrap();
-    }
-}
-
 async fn daemon_over(corpus: &'static str, backend: Backend) -> TestDaemon {
-    TestDaemon::start_with(
-        backend,
-        Asterisk::Custom(Box::new(move |config| {
-            let dir = config
-                .pjsip_conf
-                .as_ref()
-                .unwrap()
-                .parent()
-                .unwrap()
-                .to_owned();
-            install(corpus, &dir);
-        })),
-        |_| {},
-    )
-    .await
+    TestDaemon::start_over(backend, move |dir| install_corpus(corpus, dir), |_| {}).await
 }
 
 fn strings(value: &Value, key: &str, field: &str) -> Vec<String> {

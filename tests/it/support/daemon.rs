@@ -56,6 +56,17 @@ pub struct TestDaemon {
 }
 
 /// Settings for a test daemon: loopback port 0, a temp state dir, the given database.
+/// Copies the import corpus `name` (`tests/fixtures/import/<name>`) into `dir`.
+pub fn install_corpus(name: &str, dir: &std::path::Path) {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(name);
+    for entry in std::fs::read_dir(corpus).expect("corpus") {
+        let entry = entry.expect("corpus entry");
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+}
+
 pub fn test_settings(dir: &std::path::Path, db_url: &str) -> Settings {
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
@@ -139,6 +150,30 @@ impl TestDaemon {
             d.wait_until_settled().await;
         }
         d
+    }
+
+    /// A daemon beside a double whose config directory `fill` writes first
+    /// (the double reads it at start, as Asterisk would), with `adjust`ed settings.
+    pub async fn start_over(
+        backend: Backend,
+        fill: impl FnOnce(&std::path::Path) + Send + 'static,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestDaemon {
+        Self::start_with(
+            backend,
+            Asterisk::Custom(Box::new(move |config| {
+                let dir = config
+                    .pjsip_conf
+                    .as_ref()
+                    .and_then(|p| p.parent())
+                    .expect("the double reads a pjsip.conf")
+                    .to_owned();
+                std::fs::create_dir_all(&dir).expect("config dir");
+                fill(&dir);
+            })),
+            adjust,
+        )
+        .await
     }
 
     /// Waits until AMI is connected and no apply is pending.
