@@ -59,6 +59,38 @@ pub(crate) struct ApplyRequest {
     pub respond: Option<oneshot::Sender<Arc<ApplyReport>>>,
 }
 
+/// The trigger of the apply that checks the transports after a restart.
+pub(crate) const RESTARTED: &str = "asterisk restarted";
+
+impl ApplyRequest {
+    /// A plain request for an apply, asked for now, answered to nobody.
+    pub(crate) fn new(trigger: impl Into<String>) -> Self {
+        ApplyRequest {
+            trigger: trigger.into(),
+            at: std::time::Instant::now(),
+            force: false,
+            after_restart: false,
+            prepare: None,
+            respond: None,
+        }
+    }
+
+    /// The apply after a restart: every transport checked again.
+    pub(crate) fn after_restart() -> Self {
+        ApplyRequest {
+            after_restart: true,
+            ..Self::new(RESTARTED)
+        }
+    }
+
+    /// Answered with the report of the apply that includes it.
+    fn answered(mut self) -> (Self, oneshot::Receiver<Arc<ApplyReport>>) {
+        let (respond, rx) = oneshot::channel();
+        self.respond = Some(respond);
+        (self, rx)
+    }
+}
+
 /// The way into the worker. Cheap to clone.
 #[derive(Clone)]
 pub struct ApplyHandle {
@@ -75,15 +107,12 @@ impl ApplyHandle {
         trigger: impl Into<String>,
         force: bool,
     ) -> oneshot::Receiver<Arc<ApplyReport>> {
-        let (respond, rx) = oneshot::channel();
-        let _ = self.tx.send(ApplyRequest {
-            at: std::time::Instant::now(),
-            trigger: trigger.into(),
+        let (request, rx) = ApplyRequest {
             force,
-            after_restart: false,
-            prepare: None,
-            respond: Some(respond),
-        });
+            ..ApplyRequest::new(trigger)
+        }
+        .answered();
+        let _ = self.tx.send(request);
         rx
     }
 
@@ -94,56 +123,32 @@ impl ApplyHandle {
         trigger: impl Into<String>,
         prepare: Prepare,
     ) -> oneshot::Receiver<Arc<ApplyReport>> {
-        let (respond, rx) = oneshot::channel();
-        let _ = self.tx.send(ApplyRequest {
-            at: std::time::Instant::now(),
-            trigger: trigger.into(),
-            force: false,
-            after_restart: false,
+        let (request, rx) = ApplyRequest {
             prepare: Some(prepare),
-            respond: Some(respond),
-        });
+            ..ApplyRequest::new(trigger)
+        }
+        .answered();
+        let _ = self.tx.send(request);
         rx
     }
 
     /// After Asterisk restarted: checks every transport again and clears what
     /// waited for the restart; the receiver yields the report.
     pub fn after_restart(&self) -> oneshot::Receiver<Arc<ApplyReport>> {
-        let (respond, rx) = oneshot::channel();
-        let _ = self.tx.send(ApplyRequest {
-            at: std::time::Instant::now(),
-            trigger: "asterisk restarted".into(),
-            force: false,
-            after_restart: true,
-            prepare: None,
-            respond: Some(respond),
-        });
+        let (request, rx) = ApplyRequest::after_restart().answered();
+        let _ = self.tx.send(request);
         rx
     }
 
     /// Asterisk said `FullyBooted`: the worker asks when it started, and if it
     /// is a new process, checks the transports as after a restart.
     pub fn booted(&self) {
-        let _ = self.tx.send(ApplyRequest {
-            at: std::time::Instant::now(),
-            trigger: BOOTED.into(),
-            force: false,
-            after_restart: false,
-            prepare: None,
-            respond: None,
-        });
+        let _ = self.tx.send(ApplyRequest::new(BOOTED));
     }
 
     /// Wakes the worker without waiting for the outcome.
     pub fn nudge(&self, trigger: impl Into<String>) {
-        let _ = self.tx.send(ApplyRequest {
-            at: std::time::Instant::now(),
-            trigger: trigger.into(),
-            force: false,
-            after_restart: false,
-            prepare: None,
-            respond: None,
-        });
+        let _ = self.tx.send(ApplyRequest::new(trigger));
     }
 
     pub fn status(&self) -> WorkerStatus {

@@ -184,14 +184,7 @@ pub fn spawn(
         // Whether the last apply answered writes that waited for it: their
         // clients are likely to send the next ones at once.
         let mut answered_waiters = false;
-        let mut batch: Vec<ApplyRequest> = vec![ApplyRequest {
-            at: std::time::Instant::now(),
-            trigger: "start".into(),
-            force: false,
-            after_restart: false,
-            prepare: None,
-            respond: None,
-        }];
+        let mut batch: Vec<ApplyRequest> = vec![ApplyRequest::new("start")];
         loop {
             if batch.is_empty() {
                 let mut reconnected = false;
@@ -208,33 +201,17 @@ pub fn spawn(
                         }
                     }
                     _ = tokio::time::sleep(kamailio_stage::RETRY_INTERVAL), if worker.owes_kamailio() => {
-                        batch.push(ApplyRequest { at: std::time::Instant::now(), trigger: "kamailio retry".into(), force: false, after_restart: false, prepare: None, respond: None });
+                        batch.push(ApplyRequest::new("kamailio retry"));
                     }
                     _ = shutdown.wait_for(|stop| *stop) => break,
                 }
                 if reconnected {
                     // FullyBooted may arrive before this connection is back:
                     // whichever comes last tells a restart.
-                    if worker.asterisk_restarted().await
-                        && !worker.persisted.restart_waiting.is_empty()
-                    {
-                        batch.push(ApplyRequest {
-                            at: std::time::Instant::now(),
-                            trigger: "asterisk restarted".into(),
-                            force: false,
-                            after_restart: true,
-                            prepare: None,
-                            respond: None,
-                        });
+                    if let Some(request) = worker.restart_check().await {
+                        batch.push(request);
                     } else if worker.owes_asterisk() {
-                        batch.push(ApplyRequest {
-                            at: std::time::Instant::now(),
-                            trigger: "asterisk reconnected".into(),
-                            force: false,
-                            after_restart: false,
-                            prepare: None,
-                            respond: None,
-                        });
+                        batch.push(ApplyRequest::new("asterisk reconnected"));
                     }
                     continue;
                 }
@@ -266,16 +243,8 @@ pub fn spawn(
             // restarted, and then what waited for the restart is checked.
             if batch.iter().any(|r| r.trigger == BOOTED) {
                 batch.retain(|r| r.trigger != BOOTED);
-                if worker.asterisk_restarted().await && !worker.persisted.restart_waiting.is_empty()
-                {
-                    batch.push(ApplyRequest {
-                        at: std::time::Instant::now(),
-                        trigger: "asterisk restarted".into(),
-                        force: false,
-                        after_restart: true,
-                        prepare: None,
-                        respond: None,
-                    });
+                if let Some(request) = worker.restart_check().await {
+                    batch.push(request);
                 }
                 if batch.is_empty() {
                     continue;
@@ -482,6 +451,13 @@ enum Reloaded {
 }
 
 impl Worker {
+    /// The apply that checks the transports, when Asterisk restarted and
+    /// something waited for it.
+    async fn restart_check(&mut self) -> Option<ApplyRequest> {
+        (self.asterisk_restarted().await && !self.persisted.restart_waiting.is_empty())
+            .then(ApplyRequest::after_restart)
+    }
+
     /// Whether the Asterisk now connected started after the one seen before
     /// (`CoreStatus`); remembers it either way.
     async fn asterisk_restarted(&mut self) -> bool {
