@@ -13,10 +13,9 @@ use utoipa::ToSchema;
 use super::applies::ApplyView;
 use super::write::{Action, Writer};
 use super::{Page, Paging, ServiceError};
-use crate::apply::expect::sections;
 use crate::model::transport::{NewTransport, TlsSettings, TransportPatch};
 use crate::model::{FieldErrors, ObjectRef, Transport, TransportProtocol};
-use crate::render::{ManagedFile, RenderSettings};
+use crate::render::RenderSettings;
 use crate::store;
 use crate::store::audit::Actor;
 
@@ -321,28 +320,25 @@ impl TransportService {
     }
 }
 
-/// The `type=transport` sections of pjsip.conf outside rayan's managed blocks,
-/// as far as they can be read (protocol and bind; the rest is not needed here).
+/// The `type=transport` sections written by hand in pjsip.conf and the files
+/// it includes (rayan's reader of the Asterisk dialect, as the import uses),
+/// as far as they matter here: name, protocol and bind.
 fn hand_written_transports(path: &Path) -> Vec<Transport> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let config_dir = path.parent().unwrap_or(Path::new("."));
+    let Ok(tree) = crate::import::conf::read_tree(path, config_dir) else {
         return Vec::new();
     };
-    let Ok(mut file) = ManagedFile::parse(&text, crate::render::ASTERISK_LEADER) else {
-        return Vec::new();
-    };
-    let ids: Vec<String> = file.blocks().map(|(id, _)| id.to_owned()).collect();
-    for id in ids {
-        file.remove(&id);
-    }
-    sections(&file.render())
-        .into_iter()
-        .filter(|s| s.get("type") == Some("transport"))
-        .map(|s| {
-            let protocol = s
-                .get("protocol")
+    (0..tree.sections.len())
+        .filter(|&i| {
+            let s = &tree.sections[i];
+            !s.is_template && !s.managed && tree.option(i, "type") == Some("transport")
+        })
+        .map(|i| {
+            let protocol = tree
+                .option(i, "protocol")
                 .and_then(TransportProtocol::parse)
                 .unwrap_or_default();
-            let bind = s.get("bind").unwrap_or("0.0.0.0");
+            let bind = tree.option(i, "bind").unwrap_or("0.0.0.0");
             let (bind, port) = match bind.parse::<SocketAddr>() {
                 Ok(a) => (a.ip(), Some(a.port())),
                 Err(_) => (
@@ -352,7 +348,7 @@ fn hand_written_transports(path: &Path) -> Vec<Transport> {
                 ),
             };
             let mut t = NewTransport {
-                name: s.name.clone(),
+                name: tree.sections[i].name.clone(),
                 protocol,
                 bind: Some(bind),
                 ..NewTransport::default()
