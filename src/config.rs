@@ -71,6 +71,47 @@ pub struct Settings {
     pub asterisk: AsteriskSettings,
     pub kamailio: Option<KamailioSettings>,
     pub cluster: ClusterSettings,
+    pub security: SecuritySettings,
+}
+
+/// What rayan does with Asterisk's security events: it always counts failed
+/// attempts per source address; with `blocking` it also blocks a source that
+/// fails `max_failures` times within `window_secs`, for `block_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    /// Off by default: a wrongly typed password on a phone behind the office's
+    /// NAT would otherwise lock the whole office out.
+    pub blocking: bool,
+    pub max_failures: u32,
+    pub window_secs: u64,
+    /// How long a block lasts; 0 keeps it until an admin lifts it.
+    pub block_secs: u64,
+    /// Addresses and networks never blocked, besides 127.0.0.1, ::1 and the
+    /// host's own addresses.
+    pub never_block: Vec<ipnet::IpNet>,
+    /// Source addresses counted at once; the least recently seen is forgotten
+    /// first, so memory stays bounded under a distributed attack.
+    pub max_tracked_sources: usize,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            blocking: false,
+            max_failures: 10,
+            window_secs: 300,
+            block_secs: 3_600,
+            never_block: Vec::new(),
+            max_tracked_sources: 10_000,
+        }
+    }
+}
+
+impl SecuritySettings {
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
 }
 
 /// Several nodes on one PostgreSQL: how they keep track of each other.
@@ -231,6 +272,7 @@ impl Default for Settings {
             cluster: ClusterSettings::default(),
             events: EventSettings::default(),
             kamailio: None,
+            security: SecuritySettings::default(),
         }
     }
 }
@@ -385,6 +427,25 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "node",
                 "must be 1 to 63 letters, digits, '_', '-', '.'",
+            ));
+        }
+        let security = &self.security;
+        if security.max_failures == 0 || security.max_failures > 10_000 {
+            return Err(ConfigError::invalid(
+                "security.max_failures",
+                "must be 1 to 10000",
+            ));
+        }
+        if !(1..=86_400).contains(&security.window_secs) {
+            return Err(ConfigError::invalid(
+                "security.window_secs",
+                "must be 1 to 86400",
+            ));
+        }
+        if !(100..=10_000_000).contains(&security.max_tracked_sources) {
+            return Err(ConfigError::invalid(
+                "security.max_tracked_sources",
+                "must be 100 to 10000000",
             ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {

@@ -19,7 +19,7 @@ use crate::api::{CorsOrigins, Runtime};
 use crate::apply::{self, ApplyContext, ApplyHandle, EventSink, WorkerEvent};
 use crate::config::{ConfigError, Settings};
 use crate::events::{AsteriskStatus, CallTrackerConfig, EventHub, Pump};
-use crate::registrations::{Registrations, TrunkRegistrations};
+use crate::live::{LiveState, SecurityWatch};
 use crate::secrets::{SecretError, Secrets};
 use crate::service::calls::{CallRecordSink, spawn_history_writer};
 use crate::service::status::StatusBoard;
@@ -185,22 +185,24 @@ fn feed_events(
     ami: AmiClient,
     hub: EventHub,
     history: CallRecordSink,
-    registrations: Registrations,
-    trunk_registrations: TrunkRegistrations,
+    live: LiveState,
+    security: SecurityWatch,
     apply: ApplyHandle,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let contacts = registrations.clone();
-        let trunks = trunk_registrations.clone();
+        let contacts = live.registrations.clone();
+        let trunks = live.trunks.clone();
+        let presence = live.presence.clone();
         let mut pump = Pump::new(hub, CallTrackerConfig::default())
             .on_call_record(move |record| history.offer(record))
             .on_contact_status(move |status| contacts.apply_status(status))
             .on_registry(move |change| trunks.apply_change(change, chrono::Utc::now()))
+            .on_hint_state(move |hint| presence.apply(hint, chrono::Utc::now()))
+            .on_security(move |event| security.observe(event))
             .on_fully_booted(move || apply.booted());
         let messages = futures_util::stream::unfold(ami.subscribe(), move |mut events| {
-            let registrations = registrations.clone();
-            let trunk_registrations = trunk_registrations.clone();
+            let live = live.clone();
             async move {
                 loop {
                     match events.next().await? {
@@ -210,8 +212,7 @@ fn feed_events(
                                 missed = lagged.0,
                                 "the event pump fell behind the AMI reader"
                             );
-                            registrations.resync();
-                            trunk_registrations.resync();
+                            live.resync();
                         }
                     }
                 }
@@ -296,14 +297,17 @@ impl Daemon {
         let status = StatusBoard::default();
         let sink_hub = hub.clone();
         let sink_status = status.clone();
-        let trunk_registrations = TrunkRegistrations::default();
-        let sink_trunks = trunk_registrations.clone();
+        let own_addresses: Vec<std::net::IpAddr> = crate::network::interface_addresses()
+            .map(|found| found.into_iter().map(|a| a.address).collect())
+            .unwrap_or_default();
+        let live = LiveState::new(settings.security.clone(), &own_addresses);
+        let sink_live = live.clone();
         let events: EventSink = Arc::new(move |event| match event {
             WorkerEvent::Applied(applied) => {
                 sink_status.set_last_apply(applied.status, std::time::Instant::now());
                 // A trunk written may have gained or lost its registration.
                 if applied.objects.iter().any(|o| o.kind == "trunk") {
-                    sink_trunks.resync();
+                    sink_live.trunks.resync();
                 }
                 sink_hub.publish_payload(&applied);
             }
@@ -324,36 +328,34 @@ impl Daemon {
         );
         let alive = apply.clone();
         status.watch_apply_worker(move || alive.is_alive());
-        let registrations = Registrations::default();
         let (history_sink, history) =
             spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
         let apply_handle = apply.clone();
-        let mut background = vec![
-            registrations.track(ami.clone(), shutdown_rx.clone()),
+        let (security_watch, _block_requests) = SecurityWatch::new(live.security.clone());
+        let mut background = live.track(&ami, &shutdown_rx);
+        background.extend([
             feed_events(
                 ami.clone(),
                 hub.clone(),
                 history_sink,
-                registrations.clone(),
-                trunk_registrations.clone(),
+                live.clone(),
+                security_watch,
                 apply.clone(),
                 shutdown_rx.clone(),
             ),
-            trunk_registrations.track(ami.clone(), shutdown_rx.clone()),
             announce_asterisk(
                 ami.clone(),
                 hub.clone(),
                 status.clone(),
                 shutdown_rx.clone(),
             ),
-        ];
+        ]);
         let services = Services::new(Parts {
             db: db.clone(),
             settings: settings.clone(),
             ami: ami.clone(),
             apply,
-            registrations,
-            trunk_registrations,
+            live,
             events: hub,
             secrets: secrets.clone(),
         });

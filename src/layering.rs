@@ -6,7 +6,7 @@
 //! bin, cli, client, daemon, lifecycle     wiring and the command line
 //!   api, server                           HTTP: only the service layer (and model)
 //!     service                             use cases, the one write path
-//!       apply, registrations              the worker and live state
+//!       apply, live                       the worker and live state
 //!         store, render, kamailio, events the parts, side by side: none uses another
 //!           ami, templates                the AMI protocol, provider/extension data
 //!             config, secrets, metrics, logging, systemd
@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kamailio", &["model", "render", "config", "metrics"]),
     ("events", &["model", "ami", "metrics"]),
     ("store", &["model", "templates", "secrets", "config"]),
-    ("registrations", &["model", "ami", "events"]),
+    ("live", &["model", "ami", "events", "config"]),
     ("import", &["model", "render", "templates"]),
     (
         "apply",
@@ -60,7 +60,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "events",
             "store",
             "templates",
-            "registrations",
+            "live",
             "import",
             "config",
             "secrets",
@@ -78,10 +78,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "daemon",
         &[
             "api",
+            "network",
             "server",
             "service",
             "apply",
-            "registrations",
+            "live",
             "store",
             "render",
             "kamailio",

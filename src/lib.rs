@@ -15,11 +15,12 @@ pub mod events;
 pub mod import;
 pub mod kamailio;
 pub mod lifecycle;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod network;
-pub mod registrations;
+
 pub mod render;
 pub mod report;
 pub mod secrets;

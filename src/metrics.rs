@@ -167,7 +167,7 @@ const DELIVERY_BOUNDS_US: [u64; 16] = [
 ];
 const DELIVERY_BUCKETS: usize = DELIVERY_BOUNDS_US.len() + 1;
 /// Event types counted apart in `rayan_events_out_total`, at most.
-const MAX_EVENT_TYPES: usize = 8;
+const MAX_EVENT_TYPES: usize = 16;
 /// Slots the delivery counters are spread over, one per thread (threads beyond
 /// share): far more than the runtime's worker threads.
 const STRIPES: usize = 8;
@@ -222,7 +222,7 @@ static DELIVERIES: [DeliveryStripe; STRIPES] = [const { DeliveryStripe::new() };
 static EVENT_TYPES: OnceLock<Vec<&'static str>> = OnceLock::new();
 
 /// Names the event types that writes count by index (the first call wins; the
-/// daemon has one list). Types beyond the first eight are not counted apart.
+/// daemon has one list). Types beyond the first sixteen are not counted apart.
 pub fn name_event_types(types: &[&'static str]) {
     EVENT_TYPES.get_or_init(|| types.iter().copied().take(MAX_EVENT_TYPES).collect());
 }

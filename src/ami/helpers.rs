@@ -20,6 +20,18 @@ pub enum ReloadOutcome {
     },
 }
 
+/// One dialplan priority for [`AmiClient::dialplan_extension_add`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialplanLine<'a> {
+    pub context: &'a str,
+    pub extension: &'a str,
+    /// `hint` or a number.
+    pub priority: &'a str,
+    pub application: &'a str,
+    pub data: &'a str,
+    pub replace: bool,
+}
+
 /// The answer to `CoreSettings`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreSettings {
@@ -99,6 +111,84 @@ impl AmiClient {
             "OutboundRegistrationDetail",
         )
         .await
+    }
+
+    /// `ExtensionStateList`: one `ExtensionStatus` per hint (j3, n3).
+    pub async fn extension_state_list(&self) -> Result<Vec<Message>, AmiError> {
+        self.list_of("ExtensionStateList", "ExtensionStatus").await
+    }
+
+    /// `DialplanExtensionAdd`: one priority (`hint` or a number) of an extension,
+    /// created with its context if need be; `replace` overwrites an existing one
+    /// (o1). Asterisk's refusal is an `ActionFailed` with its message.
+    pub async fn dialplan_extension_add(&self, line: &DialplanLine<'_>) -> Result<(), AmiError> {
+        let mut action = Message::action("DialplanExtensionAdd")
+            .with("Context", line.context)
+            .with("Extension", line.extension)
+            .with("Priority", line.priority)
+            .with("Application", line.application);
+        if !line.data.is_empty() {
+            action = action.with("ApplicationData", line.data);
+        }
+        if line.replace {
+            action = action.with("Replace", "yes");
+        }
+        let answer = self.send(action).await?;
+        require_success("DialplanExtensionAdd", &answer)
+    }
+
+    /// `DialplanExtensionRemove`: one priority, or the whole extension when
+    /// `priority` is `None` (o1).
+    pub async fn dialplan_extension_remove(
+        &self,
+        context: &str,
+        extension: &str,
+        priority: Option<&str>,
+    ) -> Result<(), AmiError> {
+        let mut action = Message::action("DialplanExtensionRemove")
+            .with("Context", context)
+            .with("Extension", extension);
+        if let Some(priority) = priority {
+            action = action.with("Priority", priority);
+        }
+        let answer = self.send(action).await?;
+        require_success("DialplanExtensionRemove", &answer)
+    }
+
+    /// `ShowDialPlan` of one extension in one context: its priorities as
+    /// (priority, application, data), e.g. `("hint", "PJSIP/2001", "")`; empty
+    /// when Asterisk has no such extension. Lines of included contexts and
+    /// patterns that merely match are left out.
+    pub async fn show_dialplan_extension(
+        &self,
+        context: &str,
+        extension: &str,
+    ) -> Result<Vec<(String, String, String)>, AmiError> {
+        let list = self
+            .send_list(
+                Message::action("ShowDialPlan")
+                    .with("Context", context)
+                    .with("Extension", extension),
+            )
+            .await?;
+        if !list.is_success() {
+            return Ok(Vec::new());
+        }
+        Ok(list
+            .events_named("ListDialplan")
+            .filter(|e| {
+                e.get("Context") == Some(context)
+                    && e.get("Extension") == Some(extension)
+                    && e.get("IncludeContext").is_none()
+            })
+            .map(|e| {
+                (
+                    e.get("Priority").unwrap_or_default().to_owned(),
+                    e.get("Application").unwrap_or_default().to_owned(),
+                    e.get("AppData").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect())
     }
 
     async fn list_of(&self, action: &str, event: &str) -> Result<Vec<Message>, AmiError> {

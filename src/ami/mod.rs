@@ -36,7 +36,7 @@ pub use codec::{AmiCodec, CodecLimits, Frame};
 pub use endpoint::EndpointDetails;
 pub use error::AmiError;
 pub use events::{EventStream, Lagged};
-pub use helpers::{CoreSettings, ReloadOutcome};
+pub use helpers::{CoreSettings, DialplanLine, ReloadOutcome};
 pub use list::{ListResponse, Response};
 pub use message::{Masked, Message};
 pub use originate::{OriginateRequest, OriginateTarget, Originated};

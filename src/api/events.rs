@@ -73,7 +73,8 @@ pub const CLOSE_TOO_BIG: u16 = 1009;
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Comma-separated event types: contact_status, hangup, call, apply, asterisk,
-    /// drift, raw (admin only). Default: all but raw.
+    /// drift, trunk_status, presence, raw and security (both admin only).
+    /// Default: all but raw and security.
     #[param(example = "contact_status,hangup")]
     pub types: Option<String>,
     /// Comma-separated endpoints; events about other endpoints are left out.
@@ -121,7 +122,7 @@ pub async fn stream(
     let filter = stream::build_filter(caller.role, types.as_deref(), endpoints.as_deref(), false)
         .map_err(|e| match e {
         FilterError::Invalid(errors) => ApiError::Validation(errors),
-        FilterError::RawNeedsAdmin => ApiError::Forbidden(Role::Admin),
+        FilterError::AdminOnly => ApiError::Forbidden(Role::Admin),
     })?;
     if !hyper_tungstenite::is_upgrade_request(&request) {
         return Ok(upgrade_required(

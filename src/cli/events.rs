@@ -298,6 +298,25 @@ pub fn describe(event: &EventFrame) -> String {
             None => text("state").to_owned(),
         },
         EventKind::TrunkStatus => format!("{} {}", text("trunk"), text("state")),
+        EventKind::Presence => format!(
+            "{} {} ({}@{})",
+            text("endpoint"),
+            text("state"),
+            text("extension"),
+            text("context")
+        ),
+        EventKind::Security => {
+            let failures = data
+                .get("recent_failures")
+                .map(|n| format!(" ({n} recent failures)"))
+                .unwrap_or_default();
+            format!(
+                "{} from {} account {}{failures}",
+                text("event"),
+                text("address"),
+                text("account")
+            )
+        }
         EventKind::Apply | EventKind::Drift | EventKind::Raw => data.to_string(),
     };
     format!(

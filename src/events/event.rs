@@ -38,10 +38,15 @@ pub enum EventKind {
     Raw,
     /// A trunk's outbound registration changed state (AMI `Registry`).
     TrunkStatus,
+    /// A phone's hint changed state: idle, ringing, in use… (AMI `ExtensionStatus`).
+    Presence,
+    /// Asterisk reported a failed (or successful) authentication or a refused
+    /// request (AMI security class; admins only).
+    Security,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::ContactStatus,
         EventKind::Hangup,
         EventKind::Call,
@@ -50,6 +55,8 @@ impl EventKind {
         EventKind::Drift,
         EventKind::Raw,
         EventKind::TrunkStatus,
+        EventKind::Presence,
+        EventKind::Security,
     ];
 
     /// The kind's position in [`EventKind::ALL`], which lists kinds in declaration order.
@@ -67,7 +74,14 @@ impl EventKind {
             EventKind::Drift => "drift",
             EventKind::Raw => "raw",
             EventKind::TrunkStatus => "trunk_status",
+            EventKind::Presence => "presence",
+            EventKind::Security => "security",
         }
+    }
+
+    /// Only admins may receive these, and only when they ask for them by name.
+    pub fn is_admin_only(self) -> bool {
+        matches!(self, EventKind::Raw | EventKind::Security)
     }
 
     /// Events of these types always concern endpoints: an endpoint filter lets one
@@ -76,17 +90,17 @@ impl EventKind {
     pub fn is_endpoint_scoped(self) -> bool {
         matches!(
             self,
-            EventKind::ContactStatus | EventKind::Hangup | EventKind::Call
+            EventKind::ContactStatus | EventKind::Hangup | EventKind::Call | EventKind::Presence
         )
     }
 
     /// The data fields that name endpoints, for filtering.
     pub(crate) fn endpoint_fields(self) -> &'static [&'static str] {
         match self {
-            EventKind::ContactStatus => &["endpoint"],
+            EventKind::ContactStatus | EventKind::Presence => &["endpoint"],
             EventKind::Hangup => &["endpoint", "caller", "connected"],
             EventKind::Call => &["from", "to"],
-            EventKind::Raw | EventKind::TrunkStatus => &[],
+            EventKind::Raw | EventKind::TrunkStatus | EventKind::Security => &[],
             EventKind::Apply | EventKind::Asterisk | EventKind::Drift => &["endpoint"],
         }
     }
@@ -294,6 +308,160 @@ pub struct TrunkStatus {
 
 impl EventPayload for TrunkStatus {
     const KIND: EventKind = EventKind::TrunkStatus;
+}
+
+/// An AMI `ExtensionStatus` (an event, or an item of `ExtensionStateList`): a
+/// hint's state as Asterisk 22 reports it (transcripts j3, o1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HintState {
+    pub exten: String,
+    pub context: String,
+    /// `PJSIP/2001`; empty in the events a dialplan reload sends (j3).
+    pub hint: Option<String>,
+    pub state: PresenceState,
+}
+
+/// `presence` data: a phone's hint as it now stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// The PJSIP endpoint the hint watches (the extension's number for rayan's hints).
+    pub endpoint: String,
+    pub extension: String,
+    pub context: String,
+    pub state: PresenceState,
+    pub since: DateTime<Utc>,
+}
+
+impl EventPayload for Presence {
+    const KIND: EventKind = EventKind::Presence;
+}
+
+/// A hint's state, lower case on the wire. Asterisk's `Status` is a bit set
+/// (1 in use, 2 busy, 4 unavailable, 8 ringing, 16 on hold); a phone ringing
+/// while on a call reads as ringing, as a BLF lamp shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Idle,
+    Ringing,
+    InUse,
+    Busy,
+    OnHold,
+    Unavailable,
+    /// The hint is gone (`Status: -1` or `-2`).
+    Removed,
+}
+
+impl PresenceState {
+    /// From `Status:`; `None` when it is not a number.
+    pub fn from_status(status: &str) -> Option<Self> {
+        let code: i32 = status.trim().parse().ok()?;
+        Some(match code {
+            c if c < 0 => Self::Removed,
+            0 => Self::Idle,
+            c if c & 8 != 0 => Self::Ringing,
+            c if c & 16 != 0 => Self::OnHold,
+            c if c & 2 != 0 => Self::Busy,
+            c if c & 1 != 0 => Self::InUse,
+            _ => Self::Unavailable,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Ringing => "ringing",
+            Self::InUse => "in_use",
+            Self::Busy => "busy",
+            Self::OnHold => "on_hold",
+            Self::Unavailable => "unavailable",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+/// What an AMI security event reports (`Event:` in the `security` class).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityKind {
+    /// A wrong password, or an unknown user's answer to the fake challenge (j2).
+    ChallengeResponseFailed,
+    InvalidAccountId,
+    FailedAcl,
+    RequestBadFormat,
+    InvalidPassword,
+    ChallengeSent,
+    SuccessfulAuth,
+}
+
+impl SecurityKind {
+    pub fn from_event(name: &str) -> Option<Self> {
+        const KNOWN: [(&str, SecurityKind); 7] = [
+            (
+                "ChallengeResponseFailed",
+                SecurityKind::ChallengeResponseFailed,
+            ),
+            ("InvalidAccountID", SecurityKind::InvalidAccountId),
+            ("FailedACL", SecurityKind::FailedAcl),
+            ("RequestBadFormat", SecurityKind::RequestBadFormat),
+            ("InvalidPassword", SecurityKind::InvalidPassword),
+            ("ChallengeSent", SecurityKind::ChallengeSent),
+            ("SuccessfulAuth", SecurityKind::SuccessfulAuth),
+        ];
+        KNOWN
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
+            .map(|(_, kind)| *kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ChallengeResponseFailed => "challenge_response_failed",
+            Self::InvalidAccountId => "invalid_account_id",
+            Self::FailedAcl => "failed_acl",
+            Self::RequestBadFormat => "request_bad_format",
+            Self::InvalidPassword => "invalid_password",
+            Self::ChallengeSent => "challenge_sent",
+            Self::SuccessfulAuth => "successful_auth",
+        }
+    }
+
+    /// One failed attempt counts once: an unknown user and an endpoint ACL
+    /// refusal also end in `ChallengeResponseFailed` (j2), so `InvalidAccountID`
+    /// and an endpoint's `FailedACL` are reported but not counted. The
+    /// registrar's `FailedACL`s (too many contacts…) come from phones that did
+    /// authenticate, and are not counted either.
+    pub fn counts_as_failure(self) -> bool {
+        matches!(
+            self,
+            Self::ChallengeResponseFailed | Self::RequestBadFormat | Self::InvalidPassword
+        )
+    }
+}
+
+/// `security` data: one AMI security event, with the remote address parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    pub event: SecurityKind,
+    /// `PJSIP`, `AMI`…
+    pub service: Option<String>,
+    /// The account tried; `None` for Asterisk's `<unknown>`.
+    pub account: Option<String>,
+    /// The source address, from `RemoteAddress: IPV4/UDP/203.0.113.9/5060`.
+    pub address: Option<std::net::IpAddr>,
+    pub port: Option<u16>,
+    pub transport: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl_name: Option<String>,
+    /// Whether this counts as a failed attempt against the source.
+    pub failure: bool,
+    /// Failed attempts counted from this source in the current window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_failures: Option<u32>,
+}
+
+impl EventPayload for SecurityEvent {
+    const KIND: EventKind = EventKind::Security;
 }
 
 /// Where a trunk's outbound registration stands, lower case on the wire.

@@ -44,24 +44,25 @@ impl FromIterator<EventKind> for KindSet {
     }
 }
 
-/// A subscriber's choice of events. The default receives every type except `raw`.
+/// A subscriber's choice of events. The default receives every type except the
+/// admin-only ones (`raw`, `security`).
 ///
 /// - `types`: only these types (`None`: all).
 /// - `endpoints`: only events about these endpoints (`None`: all). `contact_status`,
 ///   `hangup` and `call` pass only when they name a wanted endpoint (a hangup or call
 ///   by its channel's endpoint, caller or connected party). Node-wide events
 ///   (`asterisk`, and `apply`/`drift` that name no endpoint) still pass.
-/// - `raw`: receive `raw` AMI events. Only the API decides who may set it (admins);
-///   `types` still applies, so `types` without `raw` excludes them.
+/// - `privileged`: receive the admin-only types (`raw`, `security`) named in
+///   `types`. Only the API decides who may set it (admins).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub types: Option<KindSet>,
     pub endpoints: Option<EndpointSet>,
-    pub raw: bool,
+    pub privileged: bool,
 }
 
 impl Filter {
-    /// Every type, every endpoint, no raw events.
+    /// Every type, every endpoint, no admin-only events.
     pub fn all() -> Self {
         Self::default()
     }
@@ -76,8 +77,8 @@ impl Filter {
         self
     }
 
-    pub fn with_raw(mut self, raw: bool) -> Self {
-        self.raw = raw;
+    pub fn with_privileged(mut self, privileged: bool) -> Self {
+        self.privileged = privileged;
         self
     }
 
@@ -87,8 +88,8 @@ impl Filter {
 
     /// Whether events of this type can pass at all.
     pub fn wants_kind(&self, kind: EventKind) -> bool {
-        if kind == EventKind::Raw && !self.raw {
-            return false;
+        if kind.is_admin_only() {
+            return self.privileged && self.types.is_none_or(|t| t.contains(kind));
         }
         self.types.is_none_or(|t| t.contains(kind))
     }
@@ -155,14 +156,16 @@ mod tests {
         assert!(!f.matches(&event(EventKind::Raw, json!({"event": "VarSet"}))));
         assert!(
             f.clone()
-                .with_raw(true)
+                .with_privileged(true)
                 .matches(&event(EventKind::Raw, json!({"event": "VarSet"})))
         );
     }
 
     #[test]
     fn types_restrict_raw_too() {
-        let f = Filter::all().types([EventKind::Hangup]).with_raw(true);
+        let f = Filter::all()
+            .types([EventKind::Hangup])
+            .with_privileged(true);
         assert!(!f.matches(&event(EventKind::Raw, json!({}))));
         assert!(!f.matches(&event(EventKind::Call, json!({"from": "1001"}))));
         assert!(f.matches(&event(EventKind::Hangup, json!({"caller": "1001"}))));

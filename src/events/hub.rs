@@ -750,12 +750,16 @@ mod tests {
     fn raw_wanted_follows_subscribers() {
         let hub = EventHub::new("n", 10, 10);
         assert!(!hub.raw_wanted());
-        let mut admin = hub.subscribe(Filter::all().with_raw(true), None);
+        let mut admin = hub.subscribe(Filter::all().with_privileged(true), None);
         let mut viewer = hub.subscribe(Filter::all(), None);
         assert!(hub.raw_wanted());
-        admin.set_filter(Filter::all().types([EventKind::Hangup]).with_raw(true));
+        admin.set_filter(
+            Filter::all()
+                .types([EventKind::Hangup])
+                .with_privileged(true),
+        );
         assert!(!hub.raw_wanted());
-        viewer.set_filter(Filter::all().with_raw(true));
+        viewer.set_filter(Filter::all().with_privileged(true));
         assert!(hub.raw_wanted());
         drop(viewer);
         assert!(!hub.raw_wanted());

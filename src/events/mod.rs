@@ -19,7 +19,8 @@ pub use call_record::{CallRecord, CallState, CallUpdate, Disposition, RecordOrig
 pub use calls::{CallOutput, CallTracker, CallTrackerConfig, RecordSource};
 pub use event::{
     ApplyEvent, AsteriskStatus, ContactState, ContactStatus, DriftEvent, Event, EventKind,
-    EventPayload, Hangup, RawAmi, RegistryChange, TrunkRegistrationState, TrunkStatus,
+    EventPayload, Hangup, HintState, Presence, PresenceState, RawAmi, RegistryChange,
+    SecurityEvent, SecurityKind, TrunkRegistrationState, TrunkStatus,
 };
 pub use filter::Filter;
 pub use frame::{Control, EventFrame, Frame};
@@ -31,7 +32,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EventsError {
     #[error(
-        "unknown event type '{0}': expected contact_status, hangup, call, apply, asterisk, drift or raw"
+        "unknown event type '{0}': expected contact_status, hangup, call, apply, asterisk, drift, raw, trunk_status, presence or security"
     )]
     UnknownType(String),
 }

@@ -4,7 +4,10 @@
 
 use crate::ami::Message;
 
-use super::event::{ContactState, ContactStatus, Hangup, RawAmi, RegistryChange};
+use super::event::{
+    ContactState, ContactStatus, Hangup, HintState, PresenceState, RawAmi, RegistryChange,
+    SecurityEvent, SecurityKind,
+};
 
 /// `ContactStatus` → `contact_status`. `None` for any other message, or one that
 /// names neither an AOR nor a URI.
@@ -74,6 +77,68 @@ pub fn registry(msg: &Message) -> Option<RegistryChange> {
     })
 }
 
+/// `ExtensionStatus` (an event, or an `ExtensionStateList` item) → the hint's
+/// state. `None` for any other message or one without `Exten`, `Context` or a
+/// numeric `Status`.
+pub fn hint_state(msg: &Message) -> Option<HintState> {
+    if !is_event(msg, "ExtensionStatus") {
+        return None;
+    }
+    Some(HintState {
+        exten: text(msg, "Exten")?,
+        context: text(msg, "Context")?,
+        hint: text(msg, "Hint"),
+        state: PresenceState::from_status(msg.get("Status")?)?,
+    })
+}
+
+/// A security-class event (j2: `ChallengeResponseFailed`, `InvalidAccountID`,
+/// `FailedACL`, …) → `security`. `None` for other messages. `AccountID:
+/// <unknown>` is no account; `RemoteAddress: IPV4/UDP/203.0.113.9/5060` gives the
+/// address, port and transport.
+pub fn security(msg: &Message) -> Option<SecurityEvent> {
+    let event = SecurityKind::from_event(msg.event()?)?;
+    if !msg.get("Privilege").is_some_and(|p| {
+        p.split(',')
+            .any(|c| c.trim().eq_ignore_ascii_case("security"))
+    }) {
+        return None;
+    }
+    let (address, port, transport) = msg
+        .get("RemoteAddress")
+        .and_then(remote_address)
+        .map_or((None, None, None), |(a, p, t)| (Some(a), p, Some(t)));
+    Some(SecurityEvent {
+        event,
+        service: text(msg, "Service"),
+        account: party(msg, "AccountID"),
+        address,
+        port,
+        transport,
+        acl_name: text(msg, "ACLName"),
+        failure: event.counts_as_failure(),
+        recent_failures: None,
+    })
+}
+
+/// `IPV4/UDP/203.0.113.9/5060` or `IPV6/TCP/2001:db8::1/5061` → (address, port,
+/// `udp`). `None` unless the address parses.
+pub fn remote_address(value: &str) -> Option<(std::net::IpAddr, Option<u16>, String)> {
+    let mut parts = value.trim().splitn(3, '/');
+    let family = parts.next()?;
+    if !family.eq_ignore_ascii_case("IPV4") && !family.eq_ignore_ascii_case("IPV6") {
+        return None;
+    }
+    let transport = parts.next()?.to_ascii_lowercase();
+    let rest = parts.next()?;
+    let (address, port) = match rest.rsplit_once('/') {
+        Some((address, port)) => (address, port.parse().ok()),
+        None => (rest, None),
+    };
+    let address = address.trim_start_matches('[').trim_end_matches(']');
+    Some((address.parse().ok()?, port, transport))
+}
+
 /// Any event → `raw`, headers verbatim and in order. `None` for responses.
 pub fn raw(msg: &Message) -> Option<RawAmi> {
     let event = msg.event()?.to_owned();
@@ -135,6 +200,99 @@ mod tests {
             .with("AOR", "1001")
             .with("EndpointName", "1001")
             .with("RoundtripUsec", rtt)
+    }
+
+    /// Headers as a block of an AMI session reads them (`Name: value` lines).
+    fn block(text: &str) -> Message {
+        Message::from_headers(
+            text.lines()
+                .filter_map(|l| {
+                    l.split_once(": ")
+                        .or_else(|| l.strip_suffix(':').map(|n| (n, "")))
+                })
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn extension_status_as_j3_shows_it() {
+        let ringing = block(
+            "Event: ExtensionStatus\nPrivilege: call,all\nExten: 2001\nContext: from-internal\nHint: PJSIP/2001\nStatus: 8\nStatusText: Ringing",
+        );
+        let hint = hint_state(&ringing).expect("a hint state");
+        assert_eq!(
+            (
+                hint.exten.as_str(),
+                hint.context.as_str(),
+                hint.hint.as_deref(),
+                hint.state
+            ),
+            (
+                "2001",
+                "from-internal",
+                Some("PJSIP/2001"),
+                PresenceState::Ringing
+            )
+        );
+        // After a dialplan reload the hint is empty (j3).
+        let reloaded = block(
+            "Event: ExtensionStatus\nPrivilege: call,all\nExten: 2002\nContext: from-internal\nHint: \nStatus: 4\nStatusText: Unavailable",
+        );
+        let hint = hint_state(&reloaded).expect("a hint state");
+        assert_eq!((hint.hint, hint.state), (None, PresenceState::Unavailable));
+        for (status, state) in [
+            ("0", PresenceState::Idle),
+            ("1", PresenceState::InUse),
+            ("2", PresenceState::Busy),
+            ("9", PresenceState::Ringing),
+            ("16", PresenceState::OnHold),
+            ("17", PresenceState::OnHold),
+            ("-1", PresenceState::Removed),
+        ] {
+            assert_eq!(PresenceState::from_status(status), Some(state), "{status}");
+        }
+        assert_eq!(PresenceState::from_status("Idle"), None);
+    }
+
+    #[test]
+    fn security_events_as_j2_shows_them() {
+        let failed = block(
+            "Event: ChallengeResponseFailed\nPrivilege: security,all\nEventTV: 2026-12-06T05:20:01.123+0000\nSeverity: Error\nService: PJSIP\nEventVersion: 1\nAccountID: <unknown>\nSessionID: 1-2@127.0.0.1\nLocalAddress: IPV4/UDP/127.0.0.1/5060\nRemoteAddress: IPV4/UDP/127.0.0.1/5081\nChallenge: 1\nResponse: 2\nExpectedResponse: ",
+        );
+        let event = security(&failed).expect("a security event");
+        assert_eq!(event.event, SecurityKind::ChallengeResponseFailed);
+        assert_eq!(event.account, None, "<unknown> is no account");
+        assert_eq!(event.address, Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(
+            (event.port, event.transport.as_deref()),
+            (Some(5081), Some("udp"))
+        );
+        assert!(event.failure);
+        let acl = block(
+            "Event: FailedACL\nPrivilege: security,all\nService: PJSIP\nAccountID: 2003\nRemoteAddress: IPV4/UDP/203.0.113.9/5060\nACLName: not_match_endpoint_acl",
+        );
+        let event = security(&acl).expect("a security event");
+        assert_eq!(event.account.as_deref(), Some("2003"));
+        assert_eq!(event.acl_name.as_deref(), Some("not_match_endpoint_acl"));
+        assert!(
+            !event.failure,
+            "the ChallengeResponseFailed after it counts"
+        );
+        // The same name in another class is not a security event.
+        let other = block("Event: FailedACL\nPrivilege: system,all");
+        assert!(security(&other).is_none());
+        assert_eq!(
+            remote_address("IPV6/TCP/2001:db8::1/5061"),
+            Some((
+                "2001:db8::1".parse().expect("ip"),
+                Some(5061),
+                "tcp".to_owned()
+            ))
+        );
+        for bad in ["IPV4/UDP/999.1.1.1/5060", "UNIX/x", "", "IPV4/UDP"] {
+            assert_eq!(remote_address(bad), None, "{bad}");
+        }
     }
 
     #[test]

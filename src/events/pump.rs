@@ -17,7 +17,9 @@ use crate::ami::Message;
 
 use super::call_record::CallRecord;
 use super::calls::{CallOutput, CallTracker, CallTrackerConfig};
-use super::event::{ContactStatus, EventPayload, RegistryChange, TrunkStatus};
+use super::event::{
+    ContactStatus, EventPayload, HintState, Presence, RegistryChange, SecurityEvent, TrunkStatus,
+};
 use super::hub::EventHub;
 use super::normalize;
 
@@ -25,6 +27,8 @@ type RecordSink = Box<dyn FnMut(CallRecord) + Send>;
 type ContactSink = Box<dyn FnMut(&ContactStatus) + Send>;
 type RegistrySink = Box<dyn FnMut(&RegistryChange) -> Option<TrunkStatus> + Send>;
 type BootedSink = Box<dyn FnMut() + Send>;
+type HintSink = Box<dyn FnMut(&HintState) -> Option<Presence> + Send>;
+type SecuritySink = Box<dyn FnMut(&mut SecurityEvent) + Send>;
 
 /// Turns a stream of AMI messages into hub events. It keeps its call state across
 /// [`Pump::run`] calls, so it can be run again on the stream of a new connection.
@@ -35,6 +39,8 @@ pub struct Pump {
     contact_sink: Option<ContactSink>,
     registry_sink: Option<RegistrySink>,
     booted_sink: Option<BootedSink>,
+    hint_sink: Option<HintSink>,
+    security_sink: Option<SecuritySink>,
     tick_every: Duration,
 }
 
@@ -47,6 +53,8 @@ impl Pump {
             contact_sink: None,
             registry_sink: None,
             booted_sink: None,
+            hint_sink: None,
+            security_sink: None,
             tick_every: Duration::from_millis(500),
         }
     }
@@ -80,6 +88,23 @@ impl Pump {
         self
     }
 
+    /// Where hint changes go (the presence map); what it answers is published
+    /// as `presence`.
+    pub fn on_hint_state(
+        mut self,
+        sink: impl FnMut(&HintState) -> Option<Presence> + Send + 'static,
+    ) -> Self {
+        self.hint_sink = Some(Box::new(sink));
+        self
+    }
+
+    /// Who counts security events before they are published (it may fill in
+    /// `recent_failures`).
+    pub fn on_security(mut self, sink: impl FnMut(&mut SecurityEvent) + Send + 'static) -> Self {
+        self.security_sink = Some(Box::new(sink));
+        self
+    }
+
     /// How often [`Pump::run`] lets time pass for the call tracker (default 500 ms).
     pub fn tick_every(mut self, every: Duration) -> Self {
         self.tick_every = every.max(Duration::from_millis(1));
@@ -103,6 +128,15 @@ impl Pump {
             if let Some(status) = self.registry_sink.as_mut().and_then(|sink| sink(&change)) {
                 self.publish(&status, read_at);
             }
+        } else if let Some(hint) = normalize::hint_state(msg) {
+            if let Some(presence) = self.hint_sink.as_mut().and_then(|sink| sink(&hint)) {
+                self.publish(&presence, read_at);
+            }
+        } else if let Some(mut security) = normalize::security(msg) {
+            if let Some(sink) = &mut self.security_sink {
+                sink(&mut security);
+            }
+            self.publish(&security, read_at);
         } else if msg.event() == Some("FullyBooted") {
             if let Some(sink) = &mut self.booted_sink {
                 sink();

@@ -12,14 +12,14 @@ use super::transports::{DefaultTransports, TransportUser, check_transport_field}
 use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::config::Settings;
+use crate::live::Registration;
+use crate::live::{HintPresence, PresenceMap, Registrations};
 use crate::model::extension::NumberPolicy;
 use crate::model::extension::{
     CSV_COLUMNS, DEFAULT_CONTEXT, DEFAULT_TEMPLATE, ExtensionPatch, NewExtension, generate_password,
 };
 use crate::model::options::ObjectOptions;
 use crate::model::{Extension, ExtensionAuth, FieldErrors};
-use crate::registrations::Registration;
-use crate::registrations::Registrations;
 use crate::store::audit::Actor;
 use crate::store::extensions::{ExtensionFilter, ExtensionRow};
 use crate::store::{self};
@@ -49,6 +49,10 @@ pub struct ExtensionView {
     /// Only in the answer to a create without a password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Live hint state (BLF), from memory; `null` while Asterisk has no hint
+    /// for the extension (it is disabled, or presence is unavailable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence: Option<HintPresence>,
     /// Live registration state, from memory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<Registration>,
@@ -77,6 +81,7 @@ impl From<&Extension> for ExtensionView {
             updated_at: e.updated_at,
             password: None,
             registration: None,
+            presence: None,
             apply: None,
             nodes: None,
         }
@@ -134,6 +139,7 @@ fn audit_image(e: &Extension, password_changed: bool) -> serde_json::Value {
 pub struct ExtensionService {
     writer: Writer,
     registrations: Registrations,
+    presence: PresenceMap,
     number_policy: NumberPolicy,
     /// The digest realm new passwords are hashed with.
     realm: String,
@@ -141,10 +147,16 @@ pub struct ExtensionService {
 }
 
 impl ExtensionService {
-    pub(super) fn new(writer: Writer, registrations: Registrations, settings: &Settings) -> Self {
+    pub(super) fn new(
+        writer: Writer,
+        registrations: Registrations,
+        presence: PresenceMap,
+        settings: &Settings,
+    ) -> Self {
         ExtensionService {
             writer,
             registrations,
+            presence,
             number_policy: settings.number_policy(),
             realm: settings.extensions.realm.clone(),
             transports: DefaultTransports::from(&crate::render::RenderSettings::from(settings)),
@@ -601,6 +613,7 @@ impl ExtensionService {
     fn extension_view(&self, ext: &Extension) -> ExtensionView {
         let mut view = ExtensionView::from(ext);
         view.registration = Some(self.registrations.get(&ext.number));
+        view.presence = self.presence.get(&ext.context, &ext.number);
         view
     }
 }

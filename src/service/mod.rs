@@ -30,8 +30,8 @@ use crate::ami::AmiClient;
 use crate::apply::ApplyHandle;
 use crate::config::Settings;
 use crate::events::EventHub;
+use crate::live::LiveState;
 use crate::model::FieldErrors;
-use crate::registrations::{Registrations, TrunkRegistrations};
 use crate::render::RenderSettings;
 use crate::secrets::Secrets;
 use crate::store::StoreError;
@@ -175,8 +175,8 @@ pub struct Parts {
     pub settings: std::sync::Arc<Settings>,
     pub ami: AmiClient,
     pub apply: ApplyHandle,
-    pub registrations: Registrations,
-    pub trunk_registrations: TrunkRegistrations,
+    /// What is kept live from Asterisk's events.
+    pub live: LiveState,
     pub events: EventHub,
     /// Encrypts trunk passwords at rest (`<state_dir>/secret.key`).
     pub secrets: Secrets,
@@ -210,19 +210,23 @@ impl Services {
             settings,
             ami,
             apply,
-            registrations,
-            trunk_registrations,
+            live,
             events,
             secrets,
         } = parts;
         let writer = Writer::new(db.clone(), apply.clone(), &settings);
         Services {
-            extensions: ExtensionService::new(writer.clone(), registrations, &settings),
+            extensions: ExtensionService::new(
+                writer.clone(),
+                live.registrations.clone(),
+                live.presence.clone(),
+                &settings,
+            ),
             import: ImportService::new(writer.clone(), ami.clone(), secrets.clone(), &settings),
             trunks: TrunkService::new(
                 writer.clone(),
                 secrets.clone(),
-                trunk_registrations,
+                live.trunks.clone(),
                 ami.clone(),
                 transports::DefaultTransports::from(&RenderSettings::from(&*settings)),
             ),

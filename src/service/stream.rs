@@ -134,15 +134,15 @@ impl Notice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FilterError {
     Invalid(FieldErrors),
-    /// `raw` asked for without the admin role.
-    RawNeedsAdmin,
+    /// `raw` or `security` asked for without the admin role.
+    AdminOnly,
 }
 
 impl FilterError {
     pub fn message(&self) -> String {
         match self {
             FilterError::Invalid(errors) => errors.to_string(),
-            FilterError::RawNeedsAdmin => "raw events need the admin role".into(),
+            FilterError::AdminOnly => "raw and security events need the admin role".into(),
         }
     }
 }
@@ -184,7 +184,7 @@ pub fn build_filter(
             }
         }
         filter = filter
-            .with_raw(kinds.contains(&EventKind::Raw))
+            .with_privileged(kinds.iter().any(|k| k.is_admin_only()))
             .types(kinds);
     }
     if let Some(endpoints) = endpoints {
@@ -202,8 +202,8 @@ pub fn build_filter(
         filter = filter.endpoints(endpoints.iter().cloned());
     }
     errors.finish().map_err(FilterError::Invalid)?;
-    if filter.raw && !role.allows(Role::Admin) {
-        return Err(FilterError::RawNeedsAdmin);
+    if filter.privileged && !role.allows(Role::Admin) {
+        return Err(FilterError::AdminOnly);
     }
     Ok(filter)
 }
@@ -252,7 +252,7 @@ mod tests {
         )
         .expect("valid");
         assert!(f.wants_kind(EventKind::Hangup) && f.wants_kind(EventKind::Call));
-        assert!(!f.wants_kind(EventKind::ContactStatus) && !f.raw);
+        assert!(!f.wants_kind(EventKind::ContactStatus) && !f.privileged);
         assert_eq!(
             Notice::subscribed(&f).to_json(),
             r#"{"type":"subscribed","types":["hangup","call"],"endpoints":["1001"]}"#
@@ -284,14 +284,14 @@ mod tests {
         let raw = list(&["raw"]);
         assert_eq!(
             build_filter(Role::Operator, Some(&raw), None, false),
-            Err(FilterError::RawNeedsAdmin)
+            Err(FilterError::AdminOnly)
         );
         let f = build_filter(Role::Admin, Some(&raw), None, false).expect("admin may");
-        assert!(f.raw && f.wants_kind(EventKind::Raw) && !f.wants_kind(EventKind::Hangup));
+        assert!(f.privileged && f.wants_kind(EventKind::Raw) && !f.wants_kind(EventKind::Hangup));
         assert!(
             !build_filter(Role::Admin, None, None, false)
                 .expect("valid")
-                .raw,
+                .privileged,
             "raw only when asked for"
         );
     }
@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(
             handle_op(Role::Viewer, r#"{"op":"subscribe","types":["raw"]}"#),
             Err(Notice::Error {
-                message: "raw events need the admin role".into()
+                message: "raw and security events need the admin role".into()
             })
         );
     }

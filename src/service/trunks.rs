@@ -14,11 +14,11 @@ use super::transports::{DefaultTransports, TransportUser, check_transport_field}
 use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::ami::AmiClient;
+use crate::live::{TrunkRegistration, TrunkRegistrations};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::model::options::ObjectOptions;
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
 use crate::model::{FieldErrors, Trunk};
-use crate::registrations::{TrunkRegistration, TrunkRegistrations};
 use crate::render::{RenderError, RenderSettings, render_trunk};
 use crate::secrets::Secrets;
 use crate::store::audit::Actor;

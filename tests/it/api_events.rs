@@ -468,7 +468,7 @@ async fn subscribe_ops_replace_the_filter(backend: Backend) {
     for (op, message) in [
         (
             r#"{"op":"subscribe","types":["raw"]}"#,
-            "raw events need the admin role",
+            "raw and security events need the admin role",
         ),
         (r#"{"op":"subscribe","types":["bogus"]}"#, "types[0]"),
         (r#"{"op":"unsubscribe"}"#, "expected"),

@@ -154,7 +154,7 @@ fn f2_endpoint_filters_pick_calls_by_their_parties() {
 fn f2_raw_events_for_admins_are_verbatim() {
     let (_run, mut subs) = run(
         "f2-call-1001-to-1002.txt",
-        vec![Filter::all().types([EventKind::Raw]).with_raw(true)],
+        vec![Filter::all().types([EventKind::Raw]).with_privileged(true)],
     );
     let raw: Vec<serde_json::Value> = std::iter::from_fn(|| subs[0].try_next())
         .map(|d| match d {

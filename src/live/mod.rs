@@ -1,0 +1,103 @@
+//! Live state kept in memory from Asterisk's events, each part snapshotted after
+//! every AMI (re)connect and kept current by the event pump in between:
+//! who is registered and trunks' registrations ([`registrations`]), phones'
+//! hints ([`presence`]), and who fails to authenticate ([`security`]).
+
+pub mod presence;
+pub mod registrations;
+pub mod security;
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::ami::{AmiClient, AmiError};
+
+pub use crate::config::SecuritySettings;
+pub use presence::{HintPresence, PresenceMap};
+pub use registrations::{
+    Contact, Registration, RegistrationState, Registrations, TrunkRegistration, TrunkRegistrations,
+};
+pub use security::{BlockCandidate, SecurityMonitor, SecurityWatch, SourceReport};
+
+/// Runs `take_snapshot` once both AMI connections are up, again after every
+/// reconnect and whenever `resync` is notified (events were lost), until
+/// `shutdown`. Events in between keep the cache current.
+pub(crate) fn keep_in_step<F, Fut>(
+    ami: AmiClient,
+    resync: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    mut take_snapshot: F,
+) -> JoinHandle<()>
+where
+    F: FnMut(AmiClient) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), AmiError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut events = ami.event_state();
+        let mut actions = ami.state();
+        let mut snapshot_due = true;
+        loop {
+            if snapshot_due && events.borrow().is_connected() && actions.borrow().is_connected() {
+                match take_snapshot(ami.clone()).await {
+                    Ok(()) => snapshot_due = false,
+                    Err(e) => {
+                        tracing::debug!(error = %e, what, "snapshot failed; retrying at the next connect")
+                    }
+                }
+            }
+            tokio::select! {
+                () = resync.notified() => snapshot_due = true,
+                changed = events.changed() => {
+                    if changed.is_err() { break }
+                    if events.borrow_and_update().is_connected() { snapshot_due = true }
+                }
+                changed = actions.changed() => {
+                    if changed.is_err() { break }
+                    if actions.borrow_and_update().is_connected() { snapshot_due = true }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+    })
+}
+
+/// Everything kept live, built once by the daemon and shared by the pump (which
+/// keeps it current) and the services (which read it). Cheap to clone.
+#[derive(Clone)]
+pub struct LiveState {
+    pub registrations: Registrations,
+    pub trunks: TrunkRegistrations,
+    pub presence: PresenceMap,
+    pub security: SecurityMonitor,
+}
+
+impl LiveState {
+    /// `own_addresses`: the host's addresses, which are never blocked.
+    pub fn new(security: SecuritySettings, own_addresses: &[std::net::IpAddr]) -> Self {
+        Self {
+            registrations: Registrations::default(),
+            trunks: TrunkRegistrations::default(),
+            presence: PresenceMap::default(),
+            security: SecurityMonitor::new(security, own_addresses),
+        }
+    }
+
+    /// Keeps each part in step with Asterisk: a snapshot after every connect.
+    pub fn track(&self, ami: &AmiClient, shutdown: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        vec![
+            self.registrations.track(ami.clone(), shutdown.clone()),
+            self.trunks.track(ami.clone(), shutdown.clone()),
+            self.presence.track(ami.clone(), shutdown.clone()),
+        ]
+    }
+
+    /// Events were lost: every part takes a fresh snapshot.
+    pub fn resync(&self) {
+        self.registrations.resync();
+        self.trunks.resync();
+        self.presence.resync();
+    }
+}
