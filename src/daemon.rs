@@ -309,6 +309,10 @@ impl Daemon {
                 if applied.objects.iter().any(|o| o.kind == "trunk") {
                     sink_live.trunks.resync();
                 }
+                // Asterisk says nothing of hints removed (j3, o1): ask again.
+                if applied.objects.iter().any(|o| o.kind == "dialplan") {
+                    sink_live.presence.resync();
+                }
                 sink_hub.publish_payload(&applied);
             }
             WorkerEvent::Drift(drift) => {

@@ -9,6 +9,7 @@
 mod drift;
 pub mod expect;
 mod kamailio;
+pub mod live_dialplan;
 mod persisted;
 pub mod transports;
 mod worker;

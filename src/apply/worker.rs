@@ -17,6 +17,7 @@ use super::expect::{
     transport_fingerprint,
 };
 use super::kamailio::{self as kamailio_stage, KamailioStage};
+use super::live_dialplan;
 use super::persisted::{self, Persisted};
 use super::transports::{
     ExpectedTransport, RunningTransport, TransportState, check_transport, expected_transports,
@@ -105,6 +106,8 @@ enum Pending {
         context: String,
         extensions: Vec<String>,
     },
+    /// Extensions changed live: each compared priority by priority.
+    DialplanLines(Vec<live_dialplan::Check>),
     Transport(ExpectedTransport),
     /// A transport taken out of pjsip.conf: Asterisk forgets it on reload but
     /// keeps its socket open until it restarts (k1).
@@ -426,6 +429,14 @@ struct Written {
     transports: Vec<String>,
     /// A hand-written transport changed since Asterisk last reloaded pjsip.conf.
     hand_written_changed: bool,
+    /// The dialplan change, made live instead of reloading extensions.conf.
+    live: Option<LiveDialplan>,
+}
+
+struct LiveDialplan {
+    plan: live_dialplan::LivePlan,
+    /// extensions.conf's digest, remembered once the edits are made.
+    digest: String,
 }
 
 struct OwedReload {
@@ -433,6 +444,17 @@ struct OwedReload {
     module: &'static str,
     /// The file's content digest, remembered once the module is reloaded.
     digest: String,
+}
+
+/// What the reload records call a dialplan change made live.
+const LIVE_DIALPLAN: &str = "dialplan (live)";
+
+/// Why a live dialplan change did not happen.
+enum LiveFailed {
+    /// The connection went away: the change stays pending.
+    Lost(String),
+    /// Asterisk refused an edit: the dialplan is reloaded instead.
+    Refused(OwedReload),
 }
 
 /// How the reload stage ended.
@@ -689,16 +711,27 @@ impl Worker {
                 }
             }
         }
-        let written = self.write_files(rendered, force).await?;
-        if written.owed.is_empty() && self.pending.is_empty() {
+        let mut written = self.write_files(rendered, force).await?;
+        if written.owed.is_empty() && self.pending.is_empty() && written.live.is_none() {
             self.set_pending(false);
             return Ok(Outcomes::nothing_changed(written.files));
         }
         if let Some(why) = self.ctx.ami.unavailable() {
             return Ok(self.pending_outcome(written.files, &why));
         }
+        let mut live_records = Vec::new();
+        if let Some(live) = written.live.take() {
+            match self.edit_dialplan_live(live).await {
+                Ok(record) => live_records.push(record),
+                Err(LiveFailed::Lost(why)) => return Ok(self.pending_outcome(written.files, &why)),
+                Err(LiveFailed::Refused(owed)) => written.owed.push(owed),
+            }
+        }
         let reloads = match self.reload(&written).await {
-            Reloaded::All(reloads) => reloads,
+            Reloaded::All(mut reloads) => {
+                reloads.splice(0..0, live_records);
+                reloads
+            }
             Reloaded::Refused { reloads, message } => {
                 let objects = self.fail_pending(&message);
                 return Ok(Outcomes::reload_failed(
@@ -744,18 +777,20 @@ impl Worker {
         // File I/O (and its fsyncs) off the async threads. The drift watcher compares
         // the files with `desired` under the same lock, so it never sees our own write
         // beside the previous rendering.
-        let (rendered, synced) = {
+        let (rendered, synced, previous_dialplan) = {
             let paths = paths.clone();
             let desired = self.desired.clone();
             tokio::task::spawn_blocking(move || {
                 let mut desired = desired
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // What Asterisk runs, if it is what the file said at its last reload.
+                let previous_dialplan = std::fs::read_to_string(&paths[1]).ok();
                 let synced = sync_both(&paths, &rendered, &write);
                 if synced.is_ok() {
                     *desired = Some(rendered.clone());
                 }
-                (rendered, synced)
+                (rendered, synced, previous_dialplan)
             })
             .await
             .map_err(|e| ApplyError::Io(e.to_string()))?
@@ -781,7 +816,23 @@ impl Worker {
         {
             self.note_changes(file, &outcome, blocks);
             let digest = persisted::digest(&outcome.content);
-            if force || self.persisted.reloaded.get(name) != Some(&digest) {
+            let running = self.persisted.reloaded.get(name);
+            if !force && running != Some(&digest) && name == EXTENSIONS_CONF {
+                let live = previous_dialplan
+                    .as_deref()
+                    .filter(|p| running == Some(&persisted::digest(p)))
+                    .and_then(|p| live_dialplan::plan(p, &outcome.content));
+                if let Some(plan) = live {
+                    written.live = Some(LiveDialplan { plan, digest });
+                    written.files.push(FileOutcome {
+                        path: path.display().to_string(),
+                        changed: outcome.changed,
+                        backup: outcome.backup.map(|b| b.display().to_string()),
+                    });
+                    continue;
+                }
+            }
+            if force || running != Some(&digest) {
                 written.owed.push(OwedReload {
                     file: name,
                     module,
@@ -871,6 +922,80 @@ impl Worker {
         }
         self.record_reloads(&reloads);
         Reloaded::All(reloads)
+    }
+
+    /// Makes a dialplan change live, then remembers the file as what Asterisk
+    /// runs. A refused edit falls back to the reload (which also drops every
+    /// line added live, o1); a lost connection leaves the change pending.
+    async fn edit_dialplan_live(&mut self, live: LiveDialplan) -> Result<ReloadRecord, LiveFailed> {
+        let clock = Instant::now();
+        let ami = self.ctx.ami.clone();
+        for edit in &live.plan.edits {
+            let result = match edit {
+                live_dialplan::Edit::Add {
+                    context,
+                    extension,
+                    priority,
+                    replace,
+                } => {
+                    ami.dialplan_extension_add(&crate::ami::DialplanLine {
+                        context,
+                        extension,
+                        priority: &priority.0,
+                        application: &priority.1,
+                        data: &priority.2,
+                        replace: *replace,
+                    })
+                    .await
+                }
+                live_dialplan::Edit::Remove {
+                    context,
+                    extension,
+                    priority,
+                } => {
+                    ami.dialplan_extension_remove(context, extension, priority.as_deref())
+                        .await
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.is_connection_error() => {
+                    return Err(LiveFailed::Lost(format!(
+                        "Asterisk went away during a live dialplan edit: {e}"
+                    )));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a live dialplan edit was refused; reloading the dialplan instead");
+                    return Err(LiveFailed::Refused(OwedReload {
+                        file: EXTENSIONS_CONF,
+                        module: DIALPLAN_MODULE,
+                        digest: live.digest,
+                    }));
+                }
+            }
+        }
+        self.persisted
+            .reloaded
+            .insert(EXTENSIONS_CONF.to_owned(), live.digest);
+        if let Err(e) = persisted::save(&self.ctx.settings.state_dir, &self.persisted) {
+            tracing::warn!(error = %e, "cannot save the apply state");
+        }
+        let mut by_block: BTreeMap<ObjectRef, Vec<live_dialplan::Check>> = BTreeMap::new();
+        for check in live.plan.checks {
+            if let Some(object) = ObjectRef::from_block(ConfigFile::Extensions, &check.block) {
+                by_block.entry(object).or_default().push(check);
+            }
+        }
+        for (object, checks) in by_block {
+            self.pending.insert(object, Pending::DialplanLines(checks));
+        }
+        let record = ReloadRecord {
+            module: LIVE_DIALPLAN.into(),
+            duration_ms: clock.elapsed().as_secs_f64() * 1e3,
+            result: format!("{} live edit(s), no reload", live.plan.edits.len()),
+        };
+        self.record_reloads(std::slice::from_ref(&record));
+        Ok(record)
     }
 
     /// Adds every changed or removed block to what must be verified.
@@ -1225,6 +1350,18 @@ async fn verify_one(
                     missing.join(", ")
                 )
             })))
+        }
+        Pending::DialplanLines(checks) => {
+            let mut problems = Vec::new();
+            for check in checks {
+                let listed = ami
+                    .show_dialplan_extension(&check.context, &check.extension)
+                    .await?;
+                problems.extend(live_dialplan::compare(check, listed));
+            }
+            Ok(verified_if_none(
+                (!problems.is_empty()).then(|| problems.join("; ")),
+            ))
         }
         Pending::Transport(expected) => {
             let running = match &context.running {

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! [from-internal]
+//! exten => 1001,hint,PJSIP/1001
 //! exten => 1001,1,Dial(PJSIP/1001,30)
 //!  same => n,Hangup()
 //! include => rayan-out-us_local
@@ -185,8 +186,13 @@ pub fn render_dialplan(
         body.push_str(context);
         body.push_str("]\n");
         for extension in &lines.extensions {
+            // The hint lets phones and panels subscribe to the line's state (BLF).
             for piece in [
                 "exten => ",
+                &extension.number,
+                ",hint,PJSIP/",
+                &extension.number,
+                "\nexten => ",
                 &extension.number,
                 ",1,Dial(PJSIP/",
                 &extension.number,
