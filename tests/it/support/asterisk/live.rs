@@ -565,8 +565,7 @@ fn allowed(rules: &[Rule], ip: IpAddr) -> bool {
     let ip = u32::from(ip);
     rules
         .iter()
-        .filter(|r| ip & r.mask == r.network)
-        .last()
+        .rfind(|r| ip & r.mask == r.network)
         .is_none_or(|r| r.permit)
 }
 
