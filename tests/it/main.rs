@@ -20,6 +20,7 @@ mod ami_client_resilience;
 mod ami_codec;
 mod ami_double;
 mod ami_double_fidelity;
+mod ami_double_live;
 mod api_calls;
 mod api_events;
 mod api_extensions;

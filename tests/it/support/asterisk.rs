@@ -10,6 +10,7 @@ mod actions;
 pub mod config_file;
 pub mod dialplan;
 pub mod events;
+pub mod live;
 pub mod pjsip_objects;
 pub mod runtime;
 pub mod wire;
@@ -28,6 +29,7 @@ use tokio::task::AbortHandle;
 
 pub use dialplan::Dialplan;
 pub use events::{AmiEvent, ChannelSnapshot, call_sequence};
+pub use live::{Call, RegisterAttempt};
 pub use pjsip_objects::{OptionValidator, PjsipConfig, PjsipObject, builtin_validator};
 pub use runtime::{Channel, Contact};
 
@@ -48,6 +50,14 @@ pub struct DoubleConfig {
     pub option_validator: OptionValidator,
     /// Fixed MD5 challenge; random digits when `None`.
     pub challenge: Option<String>,
+    /// The AMI user's `read=` classes (`None`: all). A session receives only events
+    /// all of whose classes it may read (manager.c checks `readperm & category`).
+    pub read_classes: Option<Vec<String>>,
+    /// The AMI user's `write=` classes (`None`: all). manager.c runs an action only when
+    /// `writeperm` shares a class with the action's registration, else `Permission
+    /// denied` (ExtensionState/ExtensionStateList: call,reporting; ShowDialPlan:
+    /// config,reporting; DialplanExtensionAdd/Remove: system, per pbx_config.c).
+    pub write_classes: Option<Vec<String>>,
 }
 
 impl Default for DoubleConfig {
@@ -60,6 +70,8 @@ impl Default for DoubleConfig {
             login_failure_delay: Duration::from_secs(1),
             option_validator: builtin_validator(),
             challenge: None,
+            read_classes: None,
+            write_classes: None,
         }
     }
 }
@@ -159,6 +171,15 @@ struct State {
     restarts: usize,
     /// Whether the AMI user holds the `command` class.
     command_allowed: bool,
+    /// Last published state per device (`PJSIP/2001` -> `NOT_INUSE`).
+    device_states: HashMap<String, String>,
+    /// Last published extension state per hint (context, exten).
+    hint_states: HashMap<(String, String), i32>,
+    register_seq: u64,
+    /// DialplanExtensionAdd and DialplanExtensionRemove actions run.
+    dialplan_actions: usize,
+    /// Events a reload produced, sent after its answer.
+    deferred: Vec<AmiEvent>,
 }
 
 struct Shared {
@@ -216,6 +237,11 @@ impl AsteriskDouble {
             booting_until: None,
             restarts: 0,
             command_allowed: true,
+            device_states: HashMap::new(),
+            hint_states: HashMap::new(),
+            register_seq: 0,
+            dialplan_actions: 0,
+            deferred: Vec::new(),
         };
         if let Some(path) = &config.pjsip_conf {
             actions::reload_pjsip(&config, &mut state, path);
@@ -223,6 +249,7 @@ impl AsteriskDouble {
         if let Some(path) = &config.extensions_conf {
             actions::reload_dialplan(&mut state, path);
         }
+        state.deferred.clear();
         let shared = Arc::new(Shared {
             config,
             addr,
@@ -374,20 +401,14 @@ impl AsteriskDouble {
         lock(&self.shared.sessions).len()
     }
 
-    /// Registers a contact and emits `ContactStatus` with its status.
+    /// Registers a contact: `PeerStatus` when it is the endpoint's first,
+    /// `DeviceStateChange` and `ExtensionStatus` when states move, then `ContactStatus`
+    /// with its status (order of j2/j3).
     pub fn add_contact(&self, contact: Contact) {
-        let event = AmiEvent::contact_status(
-            &contact.aor,
-            &contact.uri,
-            &contact.status,
-            contact.roundtrip_usec.unwrap_or(0),
-        );
-        {
-            let mut state = lock(&self.shared.state);
-            state.contacts.retain(|c| c.uri != contact.uri);
-            state.contacts.push(contact);
+        let events = live::add_contact_events(&mut lock(&self.shared.state), contact);
+        for event in &events {
+            self.emit(event);
         }
-        self.emit(&event);
     }
 
     /// Sets an outbound registration's status and emits `Registry` as Asterisk 22
@@ -431,8 +452,17 @@ impl AsteriskDouble {
             .unwrap_or_else(|| "Unregistered".into())
     }
 
-    /// Changes a contact's status and emits `ContactStatus`; `Removed` unregisters it.
+    /// Changes a contact's status and emits `ContactStatus`; `Removed` unregisters it
+    /// (an unregistration or an expiry) with the events of j3: `PeerStatus`,
+    /// `ExtensionStatus`, `DeviceStateChange`, `ContactStatus`.
     pub fn set_contact_status(&self, uri: &str, status: &str, roundtrip_usec: Option<u64>) {
+        if status == "Removed" {
+            let events = live::remove_contact_events(&mut lock(&self.shared.state), uri);
+            for event in &events {
+                self.emit(event);
+            }
+            return;
+        }
         let event = {
             let mut state = lock(&self.shared.state);
             let Some(contact) = state.contacts.iter_mut().find(|c| c.uri == uri) else {
@@ -464,6 +494,34 @@ impl AsteriskDouble {
 
     pub fn set_dialplan(&self, dialplan: Dialplan) {
         lock(&self.shared.state).dialplan = dialplan;
+    }
+
+    /// The live dialplan's lines of `exten@context`: (label, application, data), the
+    /// label `hint` or the priority number; `None` when there is no such extension.
+    pub fn dialplan_priorities(
+        &self,
+        context: &str,
+        exten: &str,
+    ) -> Option<Vec<(String, String, String)>> {
+        let state = lock(&self.shared.state);
+        let extension = state
+            .dialplan
+            .context(context)?
+            .extensions
+            .iter()
+            .find(|e| e.name == exten)?;
+        Some(
+            extension
+                .priorities
+                .iter()
+                .map(|p| (p.label(), p.application.clone(), p.data.clone()))
+                .collect(),
+        )
+    }
+
+    /// DialplanExtensionAdd and DialplanExtensionRemove actions run so far.
+    pub fn dialplan_action_count(&self) -> usize {
+        lock(&self.shared.state).dialplan_actions
     }
 }
 
@@ -518,6 +576,7 @@ impl Shared {
                 if let Some(path) = &shared.config.extensions_conf {
                     actions::reload_dialplan(&mut state, path);
                 }
+                state.deferred.clear();
                 state.booted = Instant::now();
                 state.booted_at = chrono::Utc::now();
                 state.booting_until = Some(Instant::now() + Duration::from_millis(150));
@@ -559,9 +618,36 @@ impl Shared {
         self.emit_except(event, 0);
     }
 
+    /// Whether the AMI user's `read=` classes cover every class of `event`.
+    fn may_read(&self, event: &AmiEvent) -> bool {
+        match &self.config.read_classes {
+            None => true,
+            Some(read) => {
+                read.iter().any(|c| c.eq_ignore_ascii_case("all"))
+                    || event
+                        .classes()
+                        .iter()
+                        .all(|c| read.iter().any(|r| r.eq_ignore_ascii_case(c)))
+            }
+        }
+    }
+
+    /// Whether the AMI user's `write=` classes allow an action registered with `classes`.
+    fn may_run(&self, classes: &[&str]) -> bool {
+        match &self.config.write_classes {
+            None => true,
+            Some(write) => write.iter().any(|w| {
+                w.eq_ignore_ascii_case("all") || classes.iter().any(|c| w.eq_ignore_ascii_case(c))
+            }),
+        }
+    }
+
     /// Sends `event` to every accepting session but `skip` (session ids start at 1).
     fn emit_except(&self, event: &AmiEvent, skip: u64) {
         let bytes = event.render();
+        if !self.may_read(event) {
+            return;
+        }
         for (id, entry) in lock(&self.sessions).iter() {
             if *id != skip && entry.filter.as_ref().is_some_and(|f| f.accepts(event)) {
                 let _ = entry.out.send(bytes.clone());

@@ -102,7 +102,28 @@ pub(super) fn reload_dialplan(state: &mut State, path: &Path) {
         .ok()
         .and_then(|text| Dialplan::from_extensions_conf(&text))
     {
-        Some(dialplan) => state.dialplan = dialplan,
+        Some(dialplan) => {
+            let before = state.dialplan.hints();
+            state.dialplan = state.dialplan.reloaded_from(dialplan);
+            // A hint the reload creates reports its state at once, with an empty
+            // `Hint:` (j3 [5], o1 part 3); removed hints report nothing (j3).
+            for (context, exten, devices) in state.dialplan.hints() {
+                if before
+                    .iter()
+                    .any(|(c, e, d)| *c == context && *e == exten && *d == devices)
+                {
+                    continue;
+                }
+                let status = state.publish_hint(&context, &exten, &devices);
+                state
+                    .deferred
+                    .push(super::live::extension_status(&context, &exten, "", status));
+            }
+            let hints = state.dialplan.hints();
+            state
+                .hint_states
+                .retain(|(c, e), _| hints.iter().any(|(hc, he, _)| hc == c && he == e));
+        }
         None => state
             .log
             .push("Unable to load config file 'extensions.conf'".to_owned()),
@@ -180,7 +201,26 @@ impl Session {
             "coreshowchannels" => self.show_channels(id),
             "originate" => self.originate(&request, id),
             "hangup" => self.hangup(&request, id),
-            "showdialplan" => self.show_dialplan(&request, id),
+            "showdialplan" if self.allowed(&["config", "reporting"], &action, id) => {
+                self.show_dialplan(&request, id)
+            }
+            "dialplanextensionadd" if self.allowed(&["system"], &action, id) => {
+                self.dialplan_extension_add(&request, id)
+            }
+            "dialplanextensionremove" if self.allowed(&["system"], &action, id) => {
+                self.dialplan_extension_remove(&request, id)
+            }
+            "extensionstatelist" if self.allowed(&["call", "reporting"], &action, id) => {
+                self.extension_state_list(id)
+            }
+            "extensionstate" if self.allowed(&["call", "reporting"], &action, id) => {
+                self.extension_state(&request, id)
+            }
+            "showdialplan"
+            | "dialplanextensionadd"
+            | "dialplanextensionremove"
+            | "extensionstatelist"
+            | "extensionstate" => {}
             _ => self.unknown(&action, id),
         }
         Flow::Continue
@@ -266,7 +306,7 @@ impl Session {
         // While booting, FullyBooted comes later, on its own (k2).
         let first: &[&AmiEvent] = if booting { &[&auth] } else { &[&booted, &auth] };
         for event in first {
-            if filter.accepts(event) {
+            if filter.accepts(event) && self.shared.may_read(event) {
                 out.extend(event.render());
             }
         }
@@ -382,6 +422,7 @@ impl Session {
         let module = request.header("Module").to_owned();
         if self.reload_module(&module).await {
             self.send(Wire::ack(id, "Module Reloaded"));
+            self.flush_deferred();
             if !module.is_empty() {
                 self.shared.emit(&AmiEvent::reload(&module, 0));
             }
@@ -399,6 +440,7 @@ impl Session {
         }
         if self.reload_module(&module).await {
             self.send(Wire::ack(id, "Module reloaded."));
+            self.flush_deferred();
             self.shared.emit(&AmiEvent::reload(&module, 0));
         } else {
             self.send(Wire::error(id, "No such module."));
@@ -444,6 +486,7 @@ impl Session {
                     wire.line("Output", line);
                 }
                 self.send(wire.finish());
+                self.flush_deferred();
                 if let Some(module) = reloaded {
                     self.shared.emit(&AmiEvent::reload(&module, 0));
                 }
@@ -1018,13 +1061,29 @@ impl Session {
 
     fn show_dialplan(&self, request: &Request, id: Option<&str>) {
         let wanted = request.get("Context").filter(|c| !c.is_empty());
+        let wanted_exten = request.get("Extension").filter(|e| !e.is_empty());
         let state = self.state();
         let contexts: Vec<_> = state
             .dialplan
             .contexts
             .iter()
             .filter(|c| wanted.is_none_or(|w| w == c.name))
+            .filter(|c| {
+                wanted_exten.is_none_or(|x| c.extensions.iter().any(|e| e.name == x))
+                    || wanted_exten.is_none()
+            })
             .collect();
+        if let Some(exten) = wanted_exten
+            && contexts.is_empty()
+        {
+            drop(state);
+            let message = match wanted {
+                Some(context) => format!("Did not find extension {exten}@{context}"),
+                None => format!("Did not find extension {exten}"),
+            };
+            self.send(Wire::error(id, &message));
+            return;
+        }
         if let Some(wanted) = wanted
             && contexts.is_empty()
         {
@@ -1035,20 +1094,24 @@ impl Session {
         let mut out = Wire::list_start(id, "DialPlan list will follow");
         let (mut priorities, mut extensions) = (0, 0);
         for context in &contexts {
-            for extension in &context.extensions {
+            for extension in context
+                .extensions
+                .iter()
+                .filter(|e| wanted_exten.is_none_or(|x| x == e.name))
+            {
                 extensions += 1;
                 for p in &extension.priorities {
                     priorities += 1;
-                    out.extend(
-                        Wire::list_event("ListDialplan", id)
-                            .with("Context", &context.name)
-                            .with("Extension", &extension.name)
-                            .with("Priority", &p.number.to_string())
-                            .with("Application", &p.application)
-                            .with("AppData", &p.data)
-                            .with("Registrar", "pbx_config")
-                            .finish(),
-                    );
+                    let mut event = Wire::list_event("ListDialplan", id)
+                        .with("Context", &context.name)
+                        .with("Extension", &extension.name)
+                        .with("Priority", &p.label())
+                        .with("Application", &p.application);
+                    // manager_show_dialplan_helper: a hint has no AppData line (o1).
+                    if !p.is_hint() {
+                        event.line("AppData", &p.data);
+                    }
+                    out.extend(event.with("Registrar", "pbx_config").finish());
                 }
             }
         }
@@ -1062,6 +1125,219 @@ impl Session {
         drop(state);
         self.send(out);
     }
+
+    /// Sends what a reload left to say after its answer (ExtensionStatus of new hints).
+    fn flush_deferred(&self) {
+        let events = std::mem::take(&mut self.state().deferred);
+        for event in &events {
+            self.shared.emit(event);
+        }
+    }
+
+    /// manager.c: an action whose classes the user's `write=` lacks answers
+    /// `Permission denied` and reports `RequestNotAllowed` (report_req_not_allowed;
+    /// header order from security_events.c, not recorded).
+    fn allowed(&self, classes: &[&str], action: &str, id: Option<&str>) -> bool {
+        if self.shared.may_run(classes) {
+            return true;
+        }
+        self.send(Wire::error(id, "Permission denied"));
+        let event = AmiEvent::new("RequestNotAllowed", "security,all")
+            .with("EventTV", super::event_tv())
+            .with("Severity", "Error")
+            .with("Service", "AMI")
+            .with("EventVersion", "1")
+            .with("AccountID", self.shared.config.username.clone())
+            .with("SessionID", self.session_id())
+            .with(
+                "LocalAddress",
+                format!("IPV4/TCP/{}/{}", self.local.ip(), self.local.port()),
+            )
+            .with(
+                "RemoteAddress",
+                format!("IPV4/TCP/{}/{}", self.peer.ip(), self.peer.port()),
+            )
+            .with("RequestType", format!("Action: {action}"))
+            .with("SessionTV", self.started_tv.clone());
+        self.shared.emit(&event);
+        false
+    }
+
+    /// DialplanExtensionAdd as o1 records it; the texts of the other refusals follow
+    /// pbx_config.c (manager_dialplan_extension_add), not a recording.
+    fn dialplan_extension_add(&self, request: &Request, id: Option<&str>) {
+        let context = request.header("Context");
+        let exten = request.header("Extension");
+        let priority = request.header("Priority");
+        let application = request.header("Application");
+        let data = request.header("ApplicationData");
+        self.state().dialplan_actions += 1;
+        if context.is_empty() || exten.is_empty() || priority.is_empty() || application.is_empty() {
+            self.send(Wire::error(
+                id,
+                "Context, Extension, Priority, and Application must be defined for DialplanExtensionAdd.",
+            ));
+            return;
+        }
+        let number = if priority == "hint" {
+            super::dialplan::HINT
+        } else {
+            match leading_int(priority) {
+                Some(n) if n >= 0 => n as u32,
+                _ => {
+                    self.send(Wire::error(id, "The priority specified was invalid."));
+                    return;
+                }
+            }
+        };
+        let replace = is_true(request.header("Replace"));
+        let event = {
+            let mut state = self.state();
+            let outcome =
+                state
+                    .dialplan
+                    .add_live(context, exten, number, application, data, replace);
+            if outcome == super::dialplan::AddOutcome::Exists {
+                drop(state);
+                self.send(Wire::error(
+                    id,
+                    "That extension and priority already exist at that context",
+                ));
+                return;
+            }
+            (number == super::dialplan::HINT).then(|| {
+                let status = state.publish_hint(context, exten, application);
+                super::live::extension_status(context, exten, application, status)
+            })
+        };
+        self.send(Wire::ack(id, "Added requested extension"));
+        if let Some(event) = event {
+            self.shared.emit(&event);
+        }
+    }
+
+    /// DialplanExtensionRemove as o1 records it; removing a hint emits nothing.
+    fn dialplan_extension_remove(&self, request: &Request, id: Option<&str>) {
+        let context = request.header("Context");
+        let exten = request.header("Extension");
+        let priority = request.header("Priority");
+        self.state().dialplan_actions += 1;
+        if context.is_empty() || exten.is_empty() {
+            self.send(Wire::error(
+                id,
+                "Context and Extension must be provided for DialplanExtensionRemove",
+            ));
+            return;
+        }
+        let number = if priority.is_empty() {
+            None
+        } else if priority == "hint" {
+            Some(super::dialplan::HINT)
+        } else {
+            match leading_int(priority) {
+                Some(n) if n > 0 => Some(n as u32),
+                _ => {
+                    self.send(Wire::error(id, "The priority specified was invalid."));
+                    return;
+                }
+            }
+        };
+        let outcome = {
+            let mut state = self.state();
+            let outcome = state.dialplan.remove_live(context, exten, number);
+            if state.dialplan.hint(context, exten).is_none() {
+                state
+                    .hint_states
+                    .remove(&(context.to_owned(), exten.to_owned()));
+            }
+            outcome
+        };
+        match outcome {
+            super::dialplan::RemoveOutcome::RemovedPriority => self.send(Wire::ack(
+                id,
+                "Removed the requested priority from the extension",
+            )),
+            super::dialplan::RemoveOutcome::RemovedExtension => {
+                self.send(Wire::ack(id, "Removed the requested extension"))
+            }
+            super::dialplan::RemoveOutcome::Failed => {
+                self.send(Wire::error(id, "Failed to remove requested extension"))
+            }
+        }
+    }
+
+    /// ExtensionStateList (j3, o1). Asterisk walks its hint container, whose order is
+    /// a hash order (j3 lists 2002 before 2001); the double lists the newest hint first.
+    fn extension_state_list(&self, id: Option<&str>) {
+        let state = self.state();
+        let hints = state.dialplan.hints();
+        let mut out = Wire::list_start(id, "Extension Statuses will follow");
+        for (context, exten, devices) in hints.iter().rev() {
+            let status = state.current_hint_state(devices);
+            out.extend(
+                Wire::list_event("ExtensionStatus", id)
+                    .with("Exten", exten)
+                    .with("Context", context)
+                    .with("Hint", devices)
+                    .with("Status", &status.to_string())
+                    .with("StatusText", super::live::extension_state_text(status))
+                    .finish(),
+            );
+        }
+        out.extend(Wire::list_complete("ExtensionStateListComplete", id, hints.len()).finish());
+        drop(state);
+        self.send(out);
+    }
+
+    /// ExtensionState (j3, n3). For an extension without a hint Asterisk answers
+    /// Success with `Status: -1` and an empty Hint (manager.c action_extensionstate).
+    fn extension_state(&self, request: &Request, id: Option<&str>) {
+        let exten = request.header("Exten");
+        if exten.is_empty() {
+            self.send(Wire::error(id, "Extension not specified"));
+            return;
+        }
+        let context = match request.header("Context") {
+            "" => "default",
+            c => c,
+        };
+        let state = self.state();
+        let (hint, status) = match state.dialplan.hint(context, exten) {
+            Some(devices) => {
+                let status = state.current_hint_state(&devices);
+                (devices, status)
+            }
+            None => (String::new(), -1),
+        };
+        drop(state);
+        self.send(
+            Wire::response("Success", id)
+                .with("Message", "Extension Status")
+                .with("Exten", exten)
+                .with("Context", context)
+                .with("Hint", &hint)
+                .with("Status", &status.to_string())
+                .with("StatusText", super::live::extension_state_text(status))
+                .finish(),
+        );
+    }
+}
+
+/// `sscanf("%30d")`: the leading integer of `text`.
+fn leading_int(text: &str) -> Option<i64> {
+    let text = text.trim_start();
+    let end = text
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))))
+        .map_or(text.len(), |(i, _)| i);
+    text[..end].parse().ok()
+}
+
+/// Asterisk's `ast_true`.
+fn is_true(value: &str) -> bool {
+    ["yes", "true", "y", "t", "1", "on"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(value.trim()))
 }
 
 fn non_empty_or_unknown(value: &str) -> String {

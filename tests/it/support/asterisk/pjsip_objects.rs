@@ -145,6 +145,13 @@ pub fn load(
                 log.push(could_not_create(&kind, &section.name));
                 continue 'sections;
             }
+            if kind == "acl"
+                && let Some(lines) = super::live::acl_value_log(option, value, *line)
+            {
+                log.extend(lines);
+                log.push(could_not_create(&kind, &section.name));
+                continue 'sections;
+            }
             if let Err(()) = check_value(&kind, option, value) {
                 log.push(format!("Error parsing {option}={value} at line {line} of "));
                 log.push(could_not_create(&kind, &section.name));
