@@ -209,6 +209,7 @@ fn snapshot(providers: &[ProviderTemplate]) -> ConfigSnapshot {
         })
         .collect();
     ConfigSnapshot {
+        blocked: Vec::new(),
         extensions,
         trunks,
         transports: Vec::new(),
@@ -231,6 +232,7 @@ fn main() {
         }
     };
     let settings = RenderSettings {
+        blocklist_in_asterisk: true,
         wss_transport: Some("transport-wss".to_owned()),
         ..RenderSettings::default()
     };

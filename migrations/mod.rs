@@ -8,6 +8,7 @@ mod m20261206_000002_cluster;
 mod m20261206_000003_options;
 mod m20261206_000004_transports;
 mod m20261206_000005_imports;
+mod m20261206_000006_blocked_addresses;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000003_options::Migration),
             Box::new(m20261206_000004_transports::Migration),
             Box::new(m20261206_000005_imports::Migration),
+            Box::new(m20261206_000006_blocked_addresses::Migration),
         ]
     }
 }

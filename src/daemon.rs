@@ -335,7 +335,7 @@ impl Daemon {
         let (history_sink, history) =
             spawn_history_writer(db.clone(), settings.node.clone(), HISTORY_QUEUE);
         let apply_handle = apply.clone();
-        let (security_watch, _block_requests) = SecurityWatch::new(live.security.clone());
+        let (security_watch, block_requests) = SecurityWatch::new(live.security.clone());
         let mut background = live.track(&ami, &shutdown_rx);
         background.extend([
             feed_events(
@@ -374,6 +374,12 @@ impl Daemon {
                 held: held_lock,
             }
             .spawn(shutdown_rx.clone()),
+        );
+        background.push(
+            services
+                .security()
+                .clone()
+                .run(block_requests, shutdown_rx.clone()),
         );
         services.templates().sync_builtin_templates().await?;
         if let Some(path) = services.tokens().bootstrap_admin_token().await? {

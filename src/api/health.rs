@@ -61,11 +61,10 @@ pub async fn readyz(
 /// Prometheus text exposition of the daemon's metrics.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, body = String, content_type = "text/plain"), (status = 401, body = Problem)))]
-pub async fn metrics(_caller: Authed<Viewer>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        crate::metrics::render(),
-    )
+pub async fn metrics(State(state): State<AppState>, _caller: Authed<Viewer>) -> impl IntoResponse {
+    let mut text = crate::metrics::render();
+    state.services.security().render_metrics(&mut text);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text)
 }
 
 pub async fn openapi_json(

@@ -14,6 +14,7 @@ pub mod import;
 pub mod kamailio;
 pub mod prefer;
 pub mod routes;
+pub mod security;
 pub mod templates;
 pub mod tokens;
 pub mod transports;
@@ -61,6 +62,7 @@ pub struct Runtime {
         (name = "extensions", description = "Phones: endpoint, auth and aor"),
         (name = "trunks", description = "Connections to SIP providers"),
         (name = "transports", description = "PJSIP transports: sockets, NAT and TLS"),
+        (name = "security", description = "Failed authentications and blocked addresses"),
         (name = "routes", description = "Inbound (DID to extension) and outbound (pattern to trunk) routes"),
         (name = "templates", description = "Extension and provider templates"),
         (name = "tokens", description = "API tokens and roles"),
@@ -99,6 +101,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(trunks::list, trunks::create))
         .routes(routes!(trunks::show, trunks::update, trunks::remove))
         .routes(routes!(trunks::check))
+        .routes(routes!(security::list_blocked, security::block))
+        .routes(routes!(security::unblock))
+        .routes(routes!(security::sources))
         .routes(routes!(transports::list, transports::create))
         .routes(routes!(
             transports::show,

@@ -8,6 +8,7 @@ mod import;
 mod kamailio;
 mod output;
 mod route;
+mod security;
 mod template;
 mod token;
 mod transport;
@@ -96,6 +97,9 @@ pub enum Command {
     /// The Asterisk nodes rayan knows.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Failed authentications and blocked addresses.
+    #[command(subcommand)]
+    Security(security::SecurityCommand),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +181,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Calls(cmd) => calls::run(&client, &out, cmd).await,
         Command::Call { from, to } => calls::call(&client, &out, from, to).await,
         Command::Kamailio(cmd) => kamailio::run(&client, &out, cmd).await,
+        Command::Security(cmd) => security::run(&client, &out, cmd).await,
         Command::Node(NodeCommand::List) => kamailio::list_nodes(&client, &out).await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod apply;
+pub mod blocked;
 pub mod call;
 pub mod dial_pattern;
 pub mod extension;
@@ -19,6 +20,7 @@ pub mod transport;
 pub mod trunk;
 pub mod validate;
 
+pub use blocked::BlockedAddress;
 pub use extension::{Extension, ExtensionAuth};
 pub use link::LinkState;
 pub use object::{ConfigFile, ObjectKind, ObjectRef};

@@ -31,6 +31,10 @@ pub enum ObjectKind {
     ProviderTemplate,
     Token,
     Call,
+    /// The ACL of blocked source addresses in pjsip.conf (one, key `sip`).
+    Blocklist,
+    /// One blocked address (audit and API identity; rendered in the blocklist).
+    BlockedAddress,
 }
 
 impl ObjectKind {
@@ -50,6 +54,8 @@ impl ObjectKind {
             ObjectKind::ProviderTemplate => "provider_template",
             ObjectKind::Token => "token",
             ObjectKind::Call => "call",
+            ObjectKind::Blocklist => "blocklist",
+            ObjectKind::BlockedAddress => "blocked_address",
         }
     }
 }
@@ -114,6 +120,15 @@ impl ObjectRef {
         Self::new(ObjectKind::AddressGroup, group.to_string())
     }
 
+    /// The ACL section of blocked addresses in pjsip.conf.
+    pub fn blocklist() -> Self {
+        Self::new(ObjectKind::Blocklist, "sip")
+    }
+
+    pub fn blocked_address(address: std::net::IpAddr) -> Self {
+        Self::new(ObjectKind::BlockedAddress, address.to_string())
+    }
+
     pub fn kind(&self) -> ObjectKind {
         self.kind
     }
@@ -153,6 +168,7 @@ impl ObjectRef {
             ObjectKind::Extension => (ConfigFile::Pjsip, "Extension"),
             ObjectKind::Trunk => (ConfigFile::Pjsip, "Trunk"),
             ObjectKind::Transport => (ConfigFile::Pjsip, "Transport"),
+            ObjectKind::Blocklist => (ConfigFile::Pjsip, "Blocklist"),
             ObjectKind::OutboundRoute => (ConfigFile::Extensions, "Route outbound"),
             ObjectKind::Dialplan => (ConfigFile::Extensions, "Dialplan"),
             ObjectKind::DispatcherSet => (ConfigFile::DispatcherList, "Dispatcher set"),
@@ -176,6 +192,7 @@ impl ObjectRef {
                 ("Extension ", ObjectKind::Extension),
                 ("Trunk ", ObjectKind::Trunk),
                 ("Transport ", ObjectKind::Transport),
+                ("Blocklist ", ObjectKind::Blocklist),
             ],
             ConfigFile::Extensions => &[
                 ("Route outbound ", ObjectKind::OutboundRoute),

@@ -10,4 +10,6 @@ pub struct ConfigSnapshot {
     pub transports: Vec<Transport>,
     pub inbound_routes: Vec<InboundRoute>,
     pub outbound_routes: Vec<OutboundRoute>,
+    /// Source addresses refused by Asterisk's SIP service.
+    pub blocked: Vec<std::net::IpAddr>,
 }

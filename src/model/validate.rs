@@ -22,6 +22,13 @@ impl FieldErrors {
         Self::default()
     }
 
+    /// One error on one field.
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.push(field, message);
+        errors
+    }
+
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError {
             field: field.into(),

@@ -5,6 +5,7 @@
 //! `extensions.conf` with [`RenderedConfig::extensions`], both with the `;` comment
 //! leader. Kamailio's lists use the same editor with `#`.
 
+pub mod blocklist;
 pub mod dialplan;
 pub mod diff;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod transport;
 pub mod trunk;
 pub mod write;
 
+pub use blocklist::{BLOCKLIST_SECTION, render_blocklist};
 pub use dialplan::{check_dial_pattern, check_strip_prepend};
 pub use error::RenderError;
 pub use extension::render_extension;

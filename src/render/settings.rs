@@ -15,6 +15,9 @@ pub struct RenderSettings {
     pub wss_transport: Option<String>,
     /// Ring time of an internal call, the `30` in `Dial(PJSIP/1001,30)`.
     pub dial_timeout_secs: u32,
+    /// Blocked addresses go into pjsip.conf as an ACL; with Kamailio in front
+    /// they go into Kamailio's address list instead.
+    pub blocklist_in_asterisk: bool,
 }
 
 impl Default for RenderSettings {
@@ -23,6 +26,7 @@ impl Default for RenderSettings {
             udp_transport: Some("transport-udp".to_owned()),
             wss_transport: None,
             dial_timeout_secs: 30,
+            blocklist_in_asterisk: true,
         }
     }
 }
@@ -35,6 +39,7 @@ impl From<&crate::config::Settings> for RenderSettings {
             udp_transport: a.udp_transport.clone().filter(|t| !t.is_empty()),
             wss_transport: a.wss_transport.clone().filter(|t| !t.is_empty()),
             dial_timeout_secs: a.dial_timeout_secs,
+            blocklist_in_asterisk: settings.kamailio.is_none(),
         }
     }
 }

@@ -168,6 +168,9 @@ fn render_pjsip(
             )),
         }
     }
+    if settings.blocklist_in_asterisk {
+        pjsip.extend(super::blocklist::render_blocklist(&snapshot.blocked));
+    }
     // Sections are unique per (type, name): an endpoint `1001` from an extension and one
     // from a trunk named `1001` would collide.
     let mut endpoint_names: HashSet<&str> = HashSet::with_capacity(pjsip.capacity());

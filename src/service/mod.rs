@@ -13,6 +13,7 @@ pub mod import;
 mod inbound_layout;
 pub mod kamailio;
 pub mod routes;
+pub mod security;
 pub mod status;
 pub mod stream;
 pub mod templates;
@@ -201,6 +202,7 @@ pub struct Services {
     audit: AuditService,
     streams: StreamService,
     cluster: ClusterService,
+    security: security::SecurityService,
 }
 
 impl Services {
@@ -245,6 +247,11 @@ impl Services {
                 writer.clone(),
                 ami.clone(),
                 settings.asterisk.dial_timeout_secs,
+            ),
+            security: security::SecurityService::new(
+                writer.clone(),
+                live.security.clone(),
+                settings.kamailio.is_some(),
             ),
             kamailio: KamailioService::new(writer, settings.kamailio.clone()),
             asterisk: AsteriskService::new(
@@ -321,6 +328,10 @@ impl Services {
 
     pub fn cluster(&self) -> &ClusterService {
         &self.cluster
+    }
+
+    pub fn security(&self) -> &security::SecurityService {
+        &self.security
     }
 }
 

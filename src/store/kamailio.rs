@@ -345,6 +345,11 @@ pub async fn lists(
             addresses.push(address);
         }
     }
+    for blocked in super::blocks::all(db).await? {
+        let mut address = TrustedAddress::host(BLOCKED_GROUP, blocked.address);
+        address.tag = Some("blocked".to_owned());
+        addresses.push(address);
+    }
     Ok(KamailioLists {
         destinations,
         addresses,
@@ -353,6 +358,10 @@ pub async fn lists(
 
 /// The permissions group the addresses of IP-authenticated trunks go in.
 pub const TRUNK_GROUP: u32 = 1;
+
+/// The permissions group of blocked addresses: the shipped kamailio.cfg answers
+/// their requests with a 403 (`allow_source_address("99")`).
+pub const BLOCKED_GROUP: u32 = 99;
 
 /// The match addresses of every enabled trunk whose provider template
 /// authenticates by IP, tagged with the trunk's name. An address that is not

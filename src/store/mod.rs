@@ -2,6 +2,7 @@
 
 pub mod applies;
 pub mod audit;
+pub mod blocks;
 pub mod calls;
 pub mod cluster;
 pub mod entities;

@@ -35,6 +35,11 @@ pub async fn load(
     let transports = super::transports::all(&txn).await?;
     let inbound_routes = super::routes::all_inbound(&txn).await?;
     let outbound_routes = super::routes::all_outbound(&txn).await?;
+    let blocked = super::blocks::all(&txn)
+        .await?
+        .into_iter()
+        .map(|b| b.address)
+        .collect();
     txn.commit().await?;
     Ok(ConfigSnapshot {
         extensions,
@@ -42,6 +47,7 @@ pub async fn load(
         transports,
         inbound_routes,
         outbound_routes,
+        blocked,
     })
 }
 

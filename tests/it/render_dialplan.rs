@@ -42,6 +42,7 @@ fn snapshot() -> ConfigSnapshot {
     let mut sales = extension("2001", "basic");
     sales.context = "sales".to_owned();
     ConfigSnapshot {
+        blocked: Vec::new(),
         extensions: vec![
             extension("1002", "basic"),
             extension("1001", "advanced"),

@@ -11,6 +11,7 @@ type ExtensionMutation = Box<dyn Fn(&mut rayan::model::Extension)>;
 
 fn settings() -> RenderSettings {
     RenderSettings {
+        blocklist_in_asterisk: true,
         wss_transport: Some("transport-wss".to_owned()),
         ..RenderSettings::default()
     }
@@ -228,6 +229,7 @@ fn extension_fields_override_template_defaults() {
 
     ext.name = None;
     let no_transport = RenderSettings {
+        blocklist_in_asterisk: true,
         udp_transport: None,
         ..settings()
     };

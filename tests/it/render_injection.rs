@@ -162,6 +162,7 @@ proptest! {
         strip in 0u32..3,
     ) {
         let snapshot = ConfigSnapshot {
+            blocked: Vec::new(),
             extensions: vec![extension("1001", "basic")],
             trunks: vec![trunk("telnyx_main", "telnyx")],
             transports: Vec::new(),
@@ -306,6 +307,7 @@ proptest! {
         rayan::model::routes::check_did(&mut errors, "did", &inbound.did);
         let inbound_ok = inbound.validate().is_ok() && errors.is_empty();
         let snapshot = ConfigSnapshot {
+            blocked: Vec::new(),
             extensions: vec![extension("1001", "basic")],
             trunks: vec![trunk("telnyx_main", "telnyx")],
             transports: Vec::new(),

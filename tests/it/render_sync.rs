@@ -102,6 +102,7 @@ fn objects_appear_change_and_disappear_while_admin_text_stays() {
 
     // Create.
     let mut snapshot = ConfigSnapshot {
+        blocked: Vec::new(),
         extensions: vec![extension("1001", "basic"), extension("1002", "advanced")],
         trunks: vec![trunk("telnyx_main", "telnyx")],
         transports: Vec::new(),
@@ -176,6 +177,7 @@ fn objects_appear_change_and_disappear_while_admin_text_stays() {
 fn dry_run_reports_drift_and_diff_without_writing() {
     let dir = tempfile::tempdir().unwrap();
     let snapshot = ConfigSnapshot {
+        blocked: Vec::new(),
         extensions: vec![extension("1001", "basic")],
         trunks: vec![trunk("telnyx_main", "telnyx")],
         ..ConfigSnapshot::default()

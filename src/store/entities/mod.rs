@@ -3,6 +3,7 @@
 pub mod api_token;
 pub mod applies;
 pub mod audit_log;
+pub mod blocked_address;
 pub mod call;
 pub mod cluster;
 pub mod extension;
