@@ -53,6 +53,7 @@ mod render_managed;
 mod render_sync;
 mod render_trunks;
 mod render_write;
+mod security_blocking;
 mod service_process;
 mod shutdown_during_apply;
 mod systemd_unit;

@@ -21,7 +21,21 @@ pub fn double_config(config_dir: &std::path::Path) -> DoubleConfig {
         pjsip_conf: Some(config_dir.join("pjsip.conf")),
         extensions_conf: Some(config_dir.join("extensions.conf")),
         login_failure_delay: std::time::Duration::from_millis(50),
-        option_validator: std::sync::Arc::new(rayan::templates::is_valid_option),
+        // rayan's option catalog, plus res_pjsip_acl's `type=acl` options
+        // (res_pjsip_acl.c registers exactly these).
+        option_validator: std::sync::Arc::new(|kind: &str, option: &str| {
+            (kind == "acl"
+                && [
+                    "permit",
+                    "deny",
+                    "acl",
+                    "contact_permit",
+                    "contact_deny",
+                    "contact_acl",
+                ]
+                .contains(&option))
+                || rayan::templates::is_valid_option(kind, option)
+        }),
         ..DoubleConfig::default()
     }
 }

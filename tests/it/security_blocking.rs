@@ -1,0 +1,196 @@
+//! Blocking a source that keeps failing to authenticate: counted from the
+//! security events Asterisk sends (j2), blocked with a `type=acl` section of
+//! pjsip.conf that res_pjsip_acl enforces, kept across a restart of rayand,
+//! and lifted on request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::asterisk::RegisterAttempt;
+use crate::support::daemon::{Asterisk, TestDaemon};
+use crate::support::db::Backend;
+
+fn source(ip: &str) -> SocketAddr {
+    format!("{ip}:5081").parse().expect("a socket address")
+}
+
+async fn blocked(d: &TestDaemon) -> Vec<String> {
+    let listed = d.admin(Method::GET, "/api/v1/security/blocked", None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    listed
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|b| b["address"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn wait_for_block(d: &TestDaemon, address: &str) {
+    for _ in 0..100 {
+        if blocked(d).await.iter().any(|a| a == address) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{address} was not blocked");
+}
+
+#[tokio::test]
+async fn a_password_guesser_is_blocked_and_unblocked() {
+    let mut d = TestDaemon::start_with(Backend::Postgres, Asterisk::Double, |s| {
+        s.security.blocking = true;
+        s.security.max_failures = 3;
+    })
+    .await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "2001", "name": "Alice", "password": "S3cret-pass"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let double = d.asterisk.as_ref().expect("a double");
+    // Two failures: counted, not blocked.
+    for _ in 0..2 {
+        assert!(matches!(
+            double.register_attempt(source("127.0.0.5"), "2001", "guess"),
+            RegisterAttempt::Refused { .. }
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(blocked(&d).await.is_empty());
+    // The guesser's own address and the host's are never blocked.
+    for _ in 0..5 {
+        double.register_attempt(source("127.0.0.1"), "2001", "guess");
+    }
+    // The third failure from 127.0.0.5 blocks it.
+    double.register_attempt(source("127.0.0.5"), "2001", "guess");
+    wait_for_block(&d, "127.0.0.5").await;
+    d.wait_until_settled().await;
+    assert_eq!(
+        blocked(&d).await,
+        ["127.0.0.5"],
+        "127.0.0.1 is never blocked"
+    );
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    assert!(pjsip.contains("[rayan-blocklist]\ntype=acl\ndeny=127.0.0.5/32\n"));
+    let double = d.asterisk.as_ref().expect("a double");
+    assert_eq!(
+        double.acl_sections(),
+        ["rayan-blocklist"],
+        "{:?}",
+        double.log()
+    );
+    // Live: even the right password from there is refused; others register.
+    assert!(matches!(
+        double.register_attempt(source("127.0.0.5"), "2001", "S3cret-pass"),
+        RegisterAttempt::Refused { .. }
+    ));
+    assert_eq!(
+        double.register_attempt(source("127.0.0.6"), "2001", "S3cret-pass"),
+        RegisterAttempt::Registered
+    );
+    // The busiest sources, for admins only; counted in /metrics.
+    let sources = d.admin(Method::GET, "/api/v1/security/sources", None).await;
+    assert_eq!(sources.body[0]["address"], "127.0.0.1");
+    assert_eq!(sources.body[0]["failures"], 5);
+    let operator = d.token("operator").await;
+    let refused = d
+        .call(
+            Method::GET,
+            "/api/v1/security/blocked",
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    // Right after a restart of rayand, the block list is known.
+    d.restart().await;
+    assert_eq!(blocked(&d).await, ["127.0.0.5"]);
+
+    // Rayan's own address cannot be blocked by hand either.
+    let own = d
+        .admin(
+            Method::POST,
+            "/api/v1/security/blocked",
+            Some(json!({"address": "127.0.0.1"})),
+        )
+        .await;
+    own.assert_problem(reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some("address"));
+    let network = d
+        .admin(
+            Method::POST,
+            "/api/v1/security/blocked",
+            Some(json!({"address": "203.0.113.0/24"})),
+        )
+        .await;
+    network.assert_problem(reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some("address"));
+
+    let lifted = d
+        .admin(Method::DELETE, "/api/v1/security/blocked/127.0.0.5", None)
+        .await;
+    assert_eq!(lifted.status, 200, "{}", lifted.body);
+    assert_eq!(lifted.body["apply"]["status"], "verified");
+    assert!(blocked(&d).await.is_empty());
+    let double = d.asterisk.as_ref().expect("a double");
+    assert!(double.acl_sections().is_empty());
+    assert_eq!(
+        double.register_attempt(source("127.0.0.5"), "2001", "S3cret-pass"),
+        RegisterAttempt::Registered
+    );
+    let again = d
+        .admin(Method::DELETE, "/api/v1/security/blocked/127.0.0.5", None)
+        .await;
+    assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
+async fn an_admin_blocks_by_hand_and_blocking_is_off_by_default() {
+    let d = TestDaemon::start(Backend::Sqlite).await;
+    let created = d
+        .admin(
+            Method::POST,
+            "/api/v1/extensions",
+            Some(json!({"extension": "2002", "name": "Bob", "password": "S3cret-pass"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let double = d.asterisk.as_ref().expect("a double");
+    for _ in 0..20 {
+        double.register_attempt(source("127.0.0.7"), "9999", "guess");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(blocked(&d).await.is_empty(), "blocking is off by default");
+    let made = d
+        .admin(
+            Method::POST,
+            "/api/v1/security/blocked",
+            Some(json!({"address": "127.0.0.7", "reason": "scanner", "duration_secs": 600})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["enforced_by"], "asterisk");
+    assert!(made.body["expires_at"].is_string());
+    d.wait_until_settled().await;
+    let double = d.asterisk.as_ref().expect("a double");
+    assert!(matches!(
+        double.register_attempt(source("127.0.0.7"), "2002", "S3cret-pass"),
+        RegisterAttempt::Refused { .. }
+    ));
+    assert_eq!(
+        double.register_attempt(source("127.0.0.8"), "2002", "S3cret-pass"),
+        RegisterAttempt::Registered
+    );
+    let metrics = d.admin(Method::GET, "/metrics", None).await;
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("rayan_security_source_failures{address=\"127.0.0.7\"} 20"),
+        "{text}"
+    );
+}
