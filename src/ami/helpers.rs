@@ -219,6 +219,15 @@ impl AmiClient {
         }
     }
 
+    /// `PJSIPQualify`: asks Asterisk to qualify the endpoint's contacts now; the
+    /// outcome comes later, as `ContactStatus` (f1).
+    pub async fn pjsip_qualify(&self, endpoint: &str) -> Result<(), AmiError> {
+        let answer = self
+            .send(Message::action("PJSIPQualify").with("Endpoint", endpoint))
+            .await?;
+        require_success("PJSIPQualify", &answer)
+    }
+
     /// `Action: Command`: runs a CLI command and returns its output lines.
     pub async fn command(&self, command: &str) -> Result<Vec<String>, AmiError> {
         let answer = self

@@ -64,6 +64,9 @@ where
     })
 }
 
+/// How long after a login the own `SuccessfulAuth` must have arrived.
+const CLASS_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Everything kept live, built once by the daemon and shared by the pump (which
 /// keeps it current) and the services (which read it). Cheap to clone.
 #[derive(Clone)]
@@ -91,7 +94,18 @@ impl LiveState {
             self.registrations.track(ami.clone(), shutdown.clone()),
             self.trunks.track(ami.clone(), shutdown.clone()),
             self.presence.track(ami.clone(), shutdown.clone()),
+            self.security
+                .check_class(ami.clone(), CLASS_CHECK_WAIT, shutdown.clone()),
         ]
+    }
+
+    /// What cannot be known because the AMI user lacks a class, each naming it.
+    pub fn unavailable(&self) -> Vec<String> {
+        self.presence
+            .unavailable()
+            .into_iter()
+            .chain(self.security.unavailable())
+            .collect()
     }
 
     /// Events were lost: every part takes a fresh snapshot.

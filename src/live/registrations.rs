@@ -31,6 +31,18 @@ fn contact_of(status: ContactStatus) -> Contact {
     }
 }
 
+/// Contacts without an endpoint are kept under their AOR, prefixed so that
+/// no endpoint name can collide (endpoint names have no `:`).
+const AOR_KEY: &str = "aor:";
+
+fn contact_key(endpoint: Option<&str>, aor: Option<&str>) -> Option<String> {
+    match (endpoint, aor) {
+        (Some(endpoint), _) => Some(endpoint.to_owned()),
+        (None, Some(aor)) => Some(format!("{AOR_KEY}{aor}")),
+        (None, None) => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Contact {
     pub uri: String,
@@ -89,7 +101,13 @@ impl Registrations {
     pub fn replace_with_snapshot(&self, contacts: &[Message]) {
         let mut map: HashMap<String, Vec<Contact>> = HashMap::new();
         for c in contacts {
-            let (Some(endpoint), Some(uri)) = (c.get("Endpoint"), c.get("Uri")) else {
+            let Some(uri) = c.get("Uri") else {
+                continue;
+            };
+            let Some(endpoint) = contact_key(
+                c.get("Endpoint").filter(|e| !e.is_empty()),
+                c.get("Aor").filter(|a| !a.is_empty()),
+            ) else {
                 continue;
             };
             // A listed contact reads like a ContactStatus event of its own.
@@ -97,11 +115,11 @@ impl Registrations {
                 .with("Event", "ContactStatus")
                 .with("URI", uri)
                 .with("ContactStatus", c.get("Status").unwrap_or("Unknown"))
-                .with("EndpointName", endpoint)
+                .with("EndpointName", c.get("Endpoint").unwrap_or(""))
                 .with("RoundtripUsec", c.get("RoundtripUsec").unwrap_or(""))
                 .with("UserAgent", c.get("UserAgent").unwrap_or(""));
             if let Some(contact) = normalize::contact_status(&as_event).map(contact_of) {
-                map.entry(endpoint.to_owned()).or_default().push(contact);
+                map.entry(endpoint).or_default().push(contact);
             }
         }
         if let Ok(mut inner) = self.inner.write() {
@@ -112,7 +130,7 @@ impl Registrations {
     /// Applies one normalised `contact_status` event.
     pub fn apply_status(&self, status: &ContactStatus) {
         let status = status.clone();
-        let Some(endpoint) = status.endpoint.clone() else {
+        let Some(endpoint) = contact_key(status.endpoint.as_deref(), status.aor.as_deref()) else {
             return;
         };
         let removed = status.status == ContactState::Removed;
@@ -137,6 +155,16 @@ impl Registrations {
         if contacts.is_empty() {
             inner.remove(&endpoint);
         }
+    }
+
+    /// The contacts of an AOR that no endpoint registered: a trunk's static
+    /// contact, whose qualify state Asterisk reports without an endpoint.
+    pub fn aor_contacts(&self, aor: &str) -> Vec<Contact> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|m| m.get(&format!("{AOR_KEY}{aor}")).cloned())
+            .unwrap_or_default()
     }
 
     /// Events were lost between Asterisk and the map: take a fresh snapshot.
@@ -433,6 +461,26 @@ mod tests {
         // The permit stored by notify_one makes the next wait return at once.
         assert!(
             notified.as_mut().enable() || futures_util::FutureExt::now_or_never(notified).is_some()
+        );
+    }
+
+    #[test]
+    fn a_static_contact_is_kept_under_its_aor() {
+        let regs = Registrations::default();
+        let event = Message::new()
+            .with("Event", "ContactStatus")
+            .with("URI", "sip:203.0.113.5:5060")
+            .with("ContactStatus", "Reachable")
+            .with("AOR", "telnyx-aor")
+            .with("EndpointName", "")
+            .with("RoundtripUsec", "12000");
+        regs.apply_status(&normalize::contact_status(&event).expect("a contact"));
+        let contacts = regs.aor_contacts("telnyx-aor");
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(contacts[0].rtt_ms, Some(12.0));
+        assert!(
+            regs.get("telnyx-aor").contacts.is_empty(),
+            "not an endpoint"
         );
     }
 

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,10 @@ struct Counts {
 #[derive(Clone)]
 pub struct SecurityMonitor {
     inner: Arc<Mutex<Counts>>,
+    /// Security events seen, to tell whether the AMI user may read them.
+    seen: Arc<AtomicU64>,
+    /// Why security events cannot be read, when rayan found out.
+    unavailable: Arc<Mutex<Option<String>>>,
     settings: Arc<SecuritySettings>,
     /// Never blocked: loopback, the host's own addresses, `never_block`.
     protected: Arc<Vec<IpNet>>,
@@ -120,7 +125,52 @@ impl SecurityMonitor {
             })),
             settings: Arc::new(settings),
             protected: Arc::new(protected),
+            seen: Arc::new(AtomicU64::new(0)),
+            unavailable: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Why security events are not received, if they are not.
+    pub fn unavailable(&self) -> Option<String> {
+        self.unavailable.lock().ok().and_then(|u| u.clone())
+    }
+
+    /// After every login of the events connection, Asterisk sends that session
+    /// the `SuccessfulAuth` of its own login (o1, j2, j3) if the user may read
+    /// the `security` class. When none came within `wait`, the class is missing:
+    /// said in the status and the log, since nothing else would show it.
+    pub fn check_class(
+        &self,
+        ami: crate::ami::AmiClient,
+        wait: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut events = ami.event_state();
+            loop {
+                if events.borrow_and_update().is_connected() {
+                    let before = me.seen.load(Ordering::Relaxed);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    }
+                    if events.borrow().is_connected() && me.seen.load(Ordering::Relaxed) == before {
+                        let why = format!(
+                            "security events are unavailable: the AMI user needs the `{SECURITY_CLASS}` read class"
+                        );
+                        tracing::warn!("{why}");
+                        if let Ok(mut unavailable) = me.unavailable.lock() {
+                            *unavailable = Some(why);
+                        }
+                    }
+                }
+                tokio::select! {
+                    changed = events.changed() => if changed.is_err() { break },
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+            }
+        })
     }
 
     pub fn settings(&self) -> &SecuritySettings {
@@ -136,6 +186,11 @@ impl SecurityMonitor {
     /// Counts one event (filling in `recent_failures`) and answers the block to
     /// make when blocking is on and the source just reached the limit.
     pub fn observe(&self, event: &mut SecurityEvent, now: Instant) -> Option<BlockCandidate> {
+        if self.seen.fetch_add(1, Ordering::Relaxed) == 0 || self.unavailable().is_some() {
+            if let Ok(mut unavailable) = self.unavailable.lock() {
+                *unavailable = None;
+            }
+        }
         let mut counts = self.inner.lock().ok()?;
         counts.by_event[kind_index(event.event)] += 1;
         let address = canonical(event.address?);

@@ -24,6 +24,9 @@ pub struct AsteriskStatus {
     pub ami: String,
     pub events_connected: bool,
     pub version: Option<String>,
+    /// Live features Asterisk does not let rayan see, each naming the AMI class
+    /// its user lacks (empty when everything works).
+    pub unavailable: Vec<String>,
     #[serde(flatten)]
     pub apply: WorkerStatus,
 }
@@ -64,6 +67,7 @@ pub struct AsteriskService {
     apply: ApplyHandle,
     secrets: Secrets,
     render: render::RenderSettings,
+    live: crate::live::LiveState,
 }
 
 impl AsteriskService {
@@ -73,6 +77,7 @@ impl AsteriskService {
         apply: ApplyHandle,
         secrets: Secrets,
         render: render::RenderSettings,
+        live: crate::live::LiveState,
     ) -> Self {
         AsteriskService {
             db,
@@ -80,6 +85,7 @@ impl AsteriskService {
             apply,
             secrets,
             render,
+            live,
         }
     }
 }
@@ -96,6 +102,7 @@ impl AsteriskService {
             ami: state.to_string(),
             events_connected: self.ami.event_state().borrow().is_connected(),
             version,
+            unavailable: self.live.unavailable(),
             apply: self.apply.status(),
         }
     }

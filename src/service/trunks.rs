@@ -14,7 +14,7 @@ use super::transports::{DefaultTransports, TransportUser, check_transport_field}
 use super::write::Writer;
 use super::{Page, Paging, ServiceError, inbound_layout};
 use crate::ami::AmiClient;
-use crate::live::{TrunkRegistration, TrunkRegistrations};
+use crate::live::{Contact, Registrations, TrunkRegistration, TrunkRegistrations};
 use crate::model::address::{is_did, is_host, is_match_address, is_sip_user};
 use crate::model::options::ObjectOptions;
 use crate::model::trunk::{DEFAULT_TRUNK_CONTEXT, NewTrunk, TrunkPatch};
@@ -60,6 +60,10 @@ pub struct TrunkView {
     /// Its outbound registration, live from Asterisk (`state: none` without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<TrunkRegistration>,
+    /// The provider's contacts as Asterisk's qualify sees them (reachable and
+    /// round trip); only for trunks that qualify.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
 }
 
 impl From<&StoredTrunk> for TrunkView {
@@ -84,6 +88,7 @@ impl From<&StoredTrunk> for TrunkView {
             apply: None,
             nodes: None,
             registration: None,
+            contacts: Vec::new(),
         }
     }
 }
@@ -219,6 +224,7 @@ pub struct TrunkService {
     writer: Writer,
     secrets: Secrets,
     registrations: TrunkRegistrations,
+    contacts: Registrations,
     /// For re-registering a trunk on request.
     ami: AmiClient,
     transports: DefaultTransports,
@@ -229,6 +235,8 @@ pub struct TrunkService {
 pub struct TrunkCheck {
     pub trunk: String,
     pub registration: TrunkRegistration,
+    /// The provider's contacts after the qualify this check asked for.
+    pub contacts: Vec<Contact>,
     /// What happened, in words.
     pub detail: String,
 }
@@ -241,6 +249,7 @@ impl TrunkService {
         writer: Writer,
         secrets: Secrets,
         registrations: TrunkRegistrations,
+        contacts: Registrations,
         ami: AmiClient,
         transports: DefaultTransports,
     ) -> Self {
@@ -248,6 +257,7 @@ impl TrunkService {
             writer,
             secrets,
             registrations,
+            contacts,
             ami,
             transports,
         }
@@ -257,11 +267,16 @@ impl TrunkService {
     /// the registrar answers.
     pub async fn check(&self, name: &str) -> Result<TrunkCheck, ServiceError> {
         store::trunks::get(self.writer.db(), name).await?;
+        // Qualify answers later, as ContactStatus; its outcome is in `contacts`.
+        if let Err(e) = self.ami.pjsip_qualify(name).await {
+            tracing::debug!(trunk = name, error = %e, "qualify not sent");
+        }
         let current = self.registrations.get(name);
         let Some(registration) = current.registration.clone() else {
             return Ok(TrunkCheck {
                 trunk: name.to_owned(),
                 registration: current,
+                contacts: self.trunk_contacts(name),
                 detail: "this trunk does not register (IP authentication), or Asterisk has not loaded its registration".into(),
             });
         };
@@ -284,6 +299,7 @@ impl TrunkService {
                 return Ok(TrunkCheck {
                     trunk: name.to_owned(),
                     registration: answered,
+                    contacts: self.trunk_contacts(name),
                     detail,
                 });
             }
@@ -291,6 +307,7 @@ impl TrunkService {
                 return Ok(TrunkCheck {
                     trunk: name.to_owned(),
                     registration: self.registrations.get(name),
+                    contacts: self.trunk_contacts(name),
                     detail: format!(
                         "no answer from the registrar within {} s; Asterisk keeps trying",
                         CHECK_WAIT.as_secs()
@@ -305,7 +322,16 @@ impl TrunkService {
     fn view(&self, trunk: &StoredTrunk) -> TrunkView {
         let mut view = TrunkView::from(trunk);
         view.registration = Some(self.registrations.get(&trunk.row.name));
+        view.contacts = self.trunk_contacts(&trunk.row.name);
         view
+    }
+
+    /// The contacts of the trunk's aor (`<name>-aor`), under its endpoint's
+    /// name or, for a static contact, under the aor's.
+    fn trunk_contacts(&self, name: &str) -> Vec<Contact> {
+        let mut contacts = self.contacts.get(name).contacts;
+        contacts.extend(self.contacts.aor_contacts(&format!("{name}-aor")));
+        contacts
     }
 }
 
