@@ -56,6 +56,13 @@ pub struct SourceReport {
     pub last_account: Option<String>,
 }
 
+/// Security events Asterisk still sent about a blocked source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leak {
+    pub attempts: u64,
+    pub last: Option<DateTime<Utc>>,
+}
+
 /// A source that reached the limit: block it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockCandidate {
@@ -78,6 +85,9 @@ pub struct SecurityMonitor {
     seen: Arc<AtomicU64>,
     /// Why security events cannot be read, when rayan found out.
     unavailable: Arc<Mutex<Option<String>>>,
+    /// Blocks in force → attempts Asterisk still reported from them (a live
+    /// block lets none through: res_pjsip_acl refuses before any event).
+    enforced: Arc<Mutex<std::collections::HashMap<IpAddr, Leak>>>,
     settings: Arc<SecuritySettings>,
     /// Never blocked: loopback, the host's own addresses, `never_block`.
     protected: Arc<Vec<IpNet>>,
@@ -127,7 +137,24 @@ impl SecurityMonitor {
             protected: Arc::new(protected),
             seen: Arc::new(AtomicU64::new(0)),
             unavailable: Arc::new(Mutex::new(None)),
+            enforced: Arc::new(Mutex::new(std::collections::HashMap::new())),
         }
+    }
+
+    /// The block of `address` is in Asterisk's (or Kamailio's) files and was
+    /// reloaded: from now on any event from it means it is not live.
+    pub fn block_enforced(&self, address: IpAddr) {
+        if let Ok(mut enforced) = self.enforced.lock() {
+            enforced.entry(canonical(address)).or_default();
+        }
+    }
+
+    /// What got through a block since it was enforced (`None`: not enforced).
+    pub fn leak(&self, address: IpAddr) -> Option<Leak> {
+        self.enforced
+            .lock()
+            .ok()
+            .and_then(|e| e.get(&canonical(address)).cloned())
     }
 
     /// Why security events are not received, if they are not.
@@ -191,9 +218,15 @@ impl SecurityMonitor {
                 *unavailable = None;
             }
         }
+        let address = canonical(event.address?);
+        if let Ok(mut enforced) = self.enforced.lock() {
+            if let Some(leak) = enforced.get_mut(&address) {
+                leak.attempts += 1;
+                leak.last = Some(Utc::now());
+            }
+        }
         let mut counts = self.inner.lock().ok()?;
         counts.by_event[kind_index(event.event)] += 1;
-        let address = canonical(event.address?);
         if !event.failure {
             return None;
         }
@@ -255,6 +288,9 @@ impl SecurityMonitor {
     /// A block was lifted (or failed): the source may be blocked again, after
     /// `max_failures` new failures.
     pub fn unblocked(&self, address: IpAddr) {
+        if let Ok(mut enforced) = self.enforced.lock() {
+            enforced.remove(&canonical(address));
+        }
         if let Ok(mut counts) = self.inner.lock() {
             if let Some(source) = counts.sources.peek_mut(&canonical(address)) {
                 source.blocked = false;

@@ -42,6 +42,12 @@ pub struct BlockedView {
     /// Where the block is enforced: `asterisk` (a `type=acl` section of
     /// pjsip.conf) or `kamailio` (address group 99).
     pub enforced_by: &'static str,
+    /// True once the block was applied and no attempt from the address has
+    /// reached Asterisk since (a refused request raises no security event).
+    pub live: bool,
+    /// Attempts Asterisk still reported from it after the block was applied.
+    pub attempts_since_block: u64,
+    pub last_attempt_since_block: Option<DateTime<Utc>>,
     /// In answers to writes: what Asterisk (or Kamailio) applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyView>,
@@ -75,7 +81,11 @@ impl SecurityService {
     }
 
     fn view(&self, block: &BlockedAddress) -> BlockedView {
+        let leak = self.monitor.leak(block.address);
         BlockedView {
+            live: leak.as_ref().is_some_and(|l| l.attempts == 0),
+            attempts_since_block: leak.as_ref().map_or(0, |l| l.attempts),
+            last_attempt_since_block: leak.and_then(|l| l.last),
             address: block.address.to_string(),
             reason: block.reason.clone(),
             failures: block.failures,
@@ -175,8 +185,12 @@ impl SecurityService {
                 Some(audit_image(&block)),
             )
             .await?;
+        let apply = write.commit_and_apply(&ObjectRef::blocklist()).await?;
+        if apply.status == crate::apply::Outcome::Verified {
+            self.monitor.block_enforced(block.address);
+        }
         let mut view = self.view(&block);
-        view.apply = Some(write.commit_and_apply(&ObjectRef::blocklist()).await?);
+        view.apply = Some(apply);
         Ok(view)
     }
 
@@ -213,6 +227,13 @@ impl SecurityService {
         mut shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
+            // Blocks kept from before a restart are in the files already.
+            match store::blocks::all(self.writer.db()).await {
+                Ok(blocks) => blocks
+                    .iter()
+                    .for_each(|b| self.monitor.block_enforced(b.address)),
+                Err(e) => tracing::warn!(error = %e, "cannot read the blocks"),
+            }
             let mut expiry = tokio::time::interval(EXPIRY_CHECK);
             loop {
                 let candidate = tokio::select! {

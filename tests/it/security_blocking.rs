@@ -77,6 +77,11 @@ async fn a_password_guesser_is_blocked_and_unblocked() {
         ["127.0.0.5"],
         "127.0.0.1 is never blocked"
     );
+    let listed = d.admin(Method::GET, "/api/v1/security/blocked", None).await;
+    assert_eq!(listed.body[0]["blocked_by"], "security");
+    assert_eq!(listed.body[0]["failures"], 3);
+    assert_eq!(listed.body[0]["live"], true, "{}", listed.body);
+    assert_eq!(listed.body[0]["attempts_since_block"], 0);
     let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
     assert!(pjsip.contains("[rayan-blocklist]\ntype=acl\ndeny=127.0.0.5/32\n"));
     let double = d.asterisk.as_ref().expect("a double");
@@ -193,4 +198,50 @@ async fn an_admin_blocks_by_hand_and_blocking_is_off_by_default() {
         text.contains("rayan_security_source_failures{address=\"127.0.0.7\"} 20"),
         "{text}"
     );
+}
+
+fn ctl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rayan-ctl"));
+    cmd.current_dir(dir).args(args);
+    for var in ["RAYAN_URL", "RAYAN_TOKEN", "RAYAN_STATE_DIR"] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("run rayan-ctl")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rayan_ctl_blocks_lists_and_unblocks() {
+    let d = TestDaemon::start(Backend::Postgres).await;
+    let home = d.state_dir.parent().expect("a parent").to_owned();
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let made = ctl(
+        &home,
+        &["security", "block", "192.0.2.44", "--reason", "scanner"],
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    let listed = ctl(&home, &["security", "blocked"]);
+    let table = text(&listed);
+    assert!(
+        table.contains("192.0.2.44") && table.contains("scanner") && table.contains("asterisk"),
+        "{table}"
+    );
+    let refused = ctl(&home, &["security", "block", "127.0.0.1"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("never blocked"),
+        "{}",
+        text(&refused)
+    );
+    let lifted = ctl(&home, &["security", "unblock", "192.0.2.44"]);
+    assert!(lifted.status.success(), "{}", text(&lifted));
+    let again = ctl(&home, &["security", "blocked", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "[]");
+    let sources = ctl(&home, &["security", "sources"]);
+    assert!(sources.status.success(), "{}", text(&sources));
 }
