@@ -34,8 +34,9 @@ struct Entry {
     since: DateTime<Utc>,
 }
 
-/// The AMI class the snapshot needs, named when Asterisk refuses it.
-pub const PRESENCE_CLASS: &str = "call";
+/// The AMI class `ExtensionStateList` needs (or `call`), named when Asterisk
+/// refuses it.
+pub const PRESENCE_CLASS: &str = "reporting";
 
 #[derive(Default)]
 struct Hints {
@@ -185,7 +186,7 @@ impl PresenceMap {
                         if message.eq_ignore_ascii_case("Permission denied") =>
                     {
                         let why = format!(
-                            "presence is unavailable: the AMI user needs the `{PRESENCE_CLASS}` read class"
+                            "presence is unavailable: the AMI user needs the `{PRESENCE_CLASS}` (or `call`) write class"
                         );
                         tracing::warn!("{why}");
                         me.set_unavailable(why);
