@@ -11,7 +11,6 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,8 @@ use crate::events::{SecurityEvent, SecurityKind};
 pub const SECURITY_CLASS: &str = "security";
 /// Longest account name kept per source (attackers send long ones).
 const MAX_ACCOUNT_LEN: usize = 64;
+/// How long before the link counts as up its login's `SuccessfulAuth` may come.
+const OWN_LOGIN_SLACK: Duration = Duration::from_secs(5);
 /// Sources listed in `/metrics`, the ones with the most recent failures.
 const METRICS_TOP: usize = 20;
 
@@ -81,8 +82,9 @@ struct Counts {
 #[derive(Clone)]
 pub struct SecurityMonitor {
     inner: Arc<Mutex<Counts>>,
-    /// Security events seen, to tell whether the AMI user may read them.
-    seen: Arc<AtomicU64>,
+    /// When the last security event came, to tell whether the AMI user may
+    /// read them.
+    last_event: Arc<Mutex<Option<Instant>>>,
     /// Why security events cannot be read, when rayan found out.
     unavailable: Arc<Mutex<Option<String>>>,
     /// Blocks in force → attempts Asterisk still reported from them (a live
@@ -135,7 +137,7 @@ impl SecurityMonitor {
             })),
             settings: Arc::new(settings),
             protected: Arc::new(protected),
-            seen: Arc::new(AtomicU64::new(0)),
+            last_event: Arc::new(Mutex::new(None)),
             unavailable: Arc::new(Mutex::new(None)),
             enforced: Arc::new(Mutex::new(std::collections::HashMap::new())),
         }
@@ -177,12 +179,20 @@ impl SecurityMonitor {
             let mut events = ami.event_state();
             loop {
                 if events.borrow_and_update().is_connected() {
-                    let before = me.seen.load(Ordering::Relaxed);
+                    // The login's own event may be read before the link says
+                    // it is up: allow for it.
+                    let since = Instant::now().checked_sub(OWN_LOGIN_SLACK);
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         _ = shutdown.wait_for(|stop| *stop) => break,
                     }
-                    if events.borrow().is_connected() && me.seen.load(Ordering::Relaxed) == before {
+                    let last = me.last_event.lock().ok().and_then(|l| *l);
+                    let heard = match (last, since) {
+                        (Some(last), Some(since)) => last >= since,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    };
+                    if events.borrow().is_connected() && !heard {
                         let why = format!(
                             "security events are unavailable: the AMI user needs the `{SECURITY_CLASS}` read class"
                         );
@@ -213,7 +223,10 @@ impl SecurityMonitor {
     /// Counts one event (filling in `recent_failures`) and answers the block to
     /// make when blocking is on and the source just reached the limit.
     pub fn observe(&self, event: &mut SecurityEvent, now: Instant) -> Option<BlockCandidate> {
-        if self.seen.fetch_add(1, Ordering::Relaxed) == 0 || self.unavailable().is_some() {
+        if let Ok(mut last) = self.last_event.lock() {
+            *last = Some(now);
+        }
+        if self.unavailable().is_some() {
             if let Ok(mut unavailable) = self.unavailable.lock() {
                 *unavailable = None;
             }

@@ -245,3 +245,48 @@ async fn rayan_ctl_blocks_lists_and_unblocks() {
     let sources = ctl(&home, &["security", "sources"]);
     assert!(sources.status.success(), "{}", text(&sources));
 }
+
+/// An AMI user without the `security` read class, or without a class
+/// `ExtensionStateList` needs: the status names each missing class.
+#[tokio::test]
+async fn missing_classes_are_named() {
+    let d = TestDaemon::start_with(
+        Backend::Sqlite,
+        Asterisk::Custom(Box::new(|config| {
+            config.read_classes = Some(vec!["system".into(), "call".into()]);
+            config.write_classes = Some(vec!["system".into(), "originate".into()]);
+        })),
+        |_| {},
+    )
+    .await;
+    let mut unavailable = Vec::new();
+    for _ in 0..100 {
+        let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+        unavailable = status.body["unavailable"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if unavailable.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = serde_json::to_string(&unavailable).expect("json");
+    assert!(
+        text.contains("presence is unavailable") && text.contains("`reporting`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("security events are unavailable") && text.contains("`security` read class"),
+        "{text}"
+    );
+}
+
+/// With every class, nothing is reported unavailable.
+#[tokio::test]
+async fn nothing_is_unavailable_with_every_class() {
+    let d = TestDaemon::start(Backend::Sqlite).await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
+    assert_eq!(status.body["unavailable"], json!([]), "{}", status.body);
+}
