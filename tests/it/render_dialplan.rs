@@ -99,7 +99,9 @@ fn renders_contexts_then_routes() {
     assert_eq!(
         body("Dialplan from-internal"),
         "[from-internal]\n\
+         exten => 1001,hint,PJSIP/1001\n\
          exten => 1001,1,Dial(PJSIP/1001,30)\n same => n,Hangup()\n\
+         exten => 1002,hint,PJSIP/1002\n\
          exten => 1002,1,Dial(PJSIP/1002,30)\n same => n,Hangup()\n\
          include => rayan-out-emergency\n\
          include => rayan-out-us_local\n\
@@ -113,7 +115,7 @@ fn renders_contexts_then_routes() {
     );
     assert_eq!(
         body("Dialplan sales"),
-        "[sales]\nexten => 2001,1,Dial(PJSIP/2001,30)\n same => n,Hangup()\n"
+        "[sales]\nexten => 2001,hint,PJSIP/2001\nexten => 2001,1,Dial(PJSIP/2001,30)\n same => n,Hangup()\n"
     );
     assert_eq!(
         body("Route outbound us_local"),

@@ -26,6 +26,12 @@ fn hostile() -> impl Strategy<Value = String> {
 /// `[<extension>,]<priority>,<App>(<args>)` with one known application and nothing after
 /// its closing parenthesis: no smuggled application or argument list.
 fn one_application(value: &str, with_extension: bool) -> bool {
+    // A hint watches exactly its own extension's endpoint: `1001,hint,PJSIP/1001`.
+    if let [exten, "hint", device] = value.split(',').collect::<Vec<_>>()[..] {
+        return with_extension
+            && device.strip_prefix("PJSIP/") == Some(exten)
+            && !exten.contains(['(', ')', '&', ' ']);
+    }
     let fields = if with_extension { 3 } else { 2 };
     let Some(app) = value.splitn(fields, ',').nth(fields - 1) else {
         return false;
