@@ -719,34 +719,32 @@ impl Worker {
         if let Some(why) = self.ctx.ami.unavailable() {
             return Ok(self.pending_outcome(written.files, &why));
         }
-        let mut live_records = Vec::new();
-        if let Some(live) = written.live.take() {
+        // PJSIP first, so that a hint or Dial added live finds its endpoint.
+        let live = written.live.take();
+        let mut reloads = match self.reload(&written).await {
+            Reloaded::All(reloads) => reloads,
+            stopped => return Ok(self.reload_stopped(written.files, stopped)),
+        };
+        if let Some(live) = live {
             match self.edit_dialplan_live(live).await {
-                Ok(record) => live_records.push(record),
-                Err(LiveFailed::Lost(why)) => return Ok(self.pending_outcome(written.files, &why)),
-                Err(LiveFailed::Refused(owed)) => written.owed.push(owed),
+                Ok(record) => reloads.push(record),
+                Err(LiveFailed::Lost(why)) => {
+                    let mut outcomes = self.pending_outcome(written.files, &why);
+                    outcomes.reloads = reloads;
+                    return Ok(outcomes);
+                }
+                Err(LiveFailed::Refused(owed)) => {
+                    let fallback = Written {
+                        owed: vec![owed],
+                        ..Written::default()
+                    };
+                    match self.reload(&fallback).await {
+                        Reloaded::All(more) => reloads.extend(more),
+                        stopped => return Ok(self.reload_stopped(written.files, stopped)),
+                    }
+                }
             }
         }
-        let reloads = match self.reload(&written).await {
-            Reloaded::All(mut reloads) => {
-                reloads.splice(0..0, live_records);
-                reloads
-            }
-            Reloaded::Refused { reloads, message } => {
-                let objects = self.fail_pending(&message);
-                return Ok(Outcomes::reload_failed(
-                    written.files,
-                    reloads,
-                    objects,
-                    message,
-                ));
-            }
-            Reloaded::Lost { reloads, why } => {
-                let mut outcomes = self.pending_outcome(written.files, &why);
-                outcomes.reloads = reloads;
-                return Ok(outcomes);
-            }
-        };
         let objects = match self.verify().await {
             Ok(objects) => objects,
             Err(e) => {
@@ -759,6 +757,22 @@ impl Worker {
         self.set_pending(false);
         self.note_transport_outcomes(&objects);
         Ok(Outcomes::verified(written.files, reloads, objects))
+    }
+
+    /// The outcome of a reload stage that did not reload everything.
+    fn reload_stopped(&mut self, files: Vec<FileOutcome>, stopped: Reloaded) -> Outcomes {
+        match stopped {
+            Reloaded::Refused { reloads, message } => {
+                let objects = self.fail_pending(&message);
+                Outcomes::reload_failed(files, reloads, objects, message)
+            }
+            Reloaded::Lost { reloads, why } => {
+                let mut outcomes = self.pending_outcome(files, &why);
+                outcomes.reloads = reloads;
+                outcomes
+            }
+            Reloaded::All(reloads) => Outcomes::verified(files, reloads, Vec::new()),
+        }
     }
 
     /// The write stage: brings both files in line with the rendering, notes what

@@ -46,6 +46,7 @@ mod kamailio_permissions;
 mod kamailio_rate_limit;
 mod kamailio_unreachable;
 mod packaging;
+mod presence;
 mod render_dialplan;
 mod render_extensions;
 mod render_injection;
