@@ -691,6 +691,33 @@ async fn registration_state_is_live_and_known_after_a_restart(backend: Backend) 
     d.admin(Method::POST, "/api/v1/trunks/nope/check", None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, None);
+    // The check qualified too; a static contact's state comes without an
+    // endpoint, under the trunk's aor.
+    assert!(
+        asterisk
+            .received()
+            .iter()
+            .any(|r| r.action() == "PJSIPQualify" && r.get("Endpoint") == Some("office")),
+        "a check qualifies"
+    );
+    asterisk.emit(
+        &crate::support::asterisk::AmiEvent::new("ContactStatus", "system,all")
+            .with("URI", "sip:192.0.2.50:5060")
+            .with("ContactStatus", "Reachable")
+            .with("AOR", "office-aor")
+            .with("EndpointName", "")
+            .with("RoundtripUsec", "12000"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let office = d.admin(Method::GET, "/api/v1/trunks/office", None).await;
+        if office.body["contacts"][0]["status"] == "reachable" {
+            assert_eq!(office.body["contacts"][0]["rtt_ms"], 12.0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", office.body);
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
 
     // A restarted rayand knows the state at once, from its snapshot, with no new event.
     d.restart().await;
