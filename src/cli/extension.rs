@@ -189,6 +189,7 @@ const COLUMNS: &[(&str, &str)] = &[
     ("TEMPLATE", "template"),
     ("CONTEXT", "context"),
     ("ENABLED", "enabled"),
+    ("PRESENCE", "presence"),
 ];
 
 /// The write was saved; a failed apply still makes the command fail, loudly.
