@@ -3,7 +3,7 @@
 //! 1. Throughput: a producer thread plays the AMI reader and hands 10,000
 //!    messages per second to the pump, wired to the live state as the daemon
 //!    wires it: a third `Registry` (100 trunks), a third `ExtensionStatus`
-//!    (10,000 hints), a third `ChallengeResponseFailed` (from 100,000 distinct
+//!    (10,000 hints), a third `InvalidAccountID` (from 100,000 distinct
 //!    addresses). Each becomes one `trunk_status`, `presence` or `security`
 //!    event. 100 subscribers read them: 50 with the default filter, 40 admins
 //!    asking for all three types, 10 following 10 phones. Printed: events lost
@@ -137,7 +137,7 @@ fn message(i: u64) -> Message {
             hint(1_000 + n % HINTS, if pass % 2 == 0 { "8" } else { "0" })
         }
         _ => Message::new()
-            .with("Event", "ChallengeResponseFailed")
+            .with("Event", "InvalidAccountID")
             .with("Privilege", "security,all")
             .with("Severity", "Error")
             .with("Service", "PJSIP")

@@ -426,16 +426,20 @@ impl SecurityKind {
         }
     }
 
-    /// One failed attempt counts once: an unknown user and an endpoint ACL
-    /// refusal also end in `ChallengeResponseFailed` (j2), so `InvalidAccountID`
-    /// and an endpoint's `FailedACL` are reported but not counted. The
-    /// registrar's `FailedACL`s (too many contacts…) come from phones that did
-    /// authenticate, and are not counted either.
-    pub fn counts_as_failure(self) -> bool {
-        matches!(
-            self,
-            Self::ChallengeResponseFailed | Self::RequestBadFormat | Self::InvalidPassword
-        )
+    /// Whether the event is one failed request. Per j2, a wrong password for a
+    /// real account is one `ChallengeResponseFailed` naming it; each request for
+    /// an unknown user is one `InvalidAccountID` (its `ChallengeResponseFailed`
+    /// then names `<unknown>` and is not counted again), which also catches
+    /// scanners that never answer the challenge; each request an endpoint's ACL
+    /// refuses is one `FailedACL`. The registrar's `FailedACL`s (too many
+    /// contacts…) come from phones that did authenticate: not counted.
+    pub fn counts_as_failure(self, account_known: bool, acl_name: Option<&str>) -> bool {
+        match self {
+            Self::ChallengeResponseFailed => account_known,
+            Self::InvalidAccountId | Self::RequestBadFormat | Self::InvalidPassword => true,
+            Self::FailedAcl => !acl_name.is_some_and(|n| n.starts_with("registrar_")),
+            Self::ChallengeSent | Self::SuccessfulAuth => false,
+        }
     }
 }
 

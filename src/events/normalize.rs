@@ -108,15 +108,17 @@ pub fn security(msg: &Message) -> Option<SecurityEvent> {
         .get("RemoteAddress")
         .and_then(remote_address)
         .map_or((None, None, None), |(a, p, t)| (Some(a), p, Some(t)));
+    let account = party(msg, "AccountID");
+    let acl_name = text(msg, "ACLName");
     Some(SecurityEvent {
         event,
         service: text(msg, "Service"),
-        account: party(msg, "AccountID"),
+        failure: event.counts_as_failure(account.is_some(), acl_name.as_deref()),
+        account,
         address,
         port,
         transport,
-        acl_name: text(msg, "ACLName"),
-        failure: event.counts_as_failure(),
+        acl_name,
         recent_failures: None,
     })
 }
@@ -268,16 +270,27 @@ mod tests {
             (event.port, event.transport.as_deref()),
             (Some(5081), Some("udp"))
         );
-        assert!(event.failure);
+        assert!(!event.failure, "its InvalidAccountIDs counted already");
         let acl = block(
             "Event: FailedACL\nPrivilege: security,all\nService: PJSIP\nAccountID: 2003\nRemoteAddress: IPV4/UDP/203.0.113.9/5060\nACLName: not_match_endpoint_acl",
         );
         let event = security(&acl).expect("a security event");
         assert_eq!(event.account.as_deref(), Some("2003"));
         assert_eq!(event.acl_name.as_deref(), Some("not_match_endpoint_acl"));
+        assert!(event.failure, "one refused request");
+        let registrar = block(
+            "Event: FailedACL\nPrivilege: security,all\nService: PJSIP\nAccountID: 2005\nRemoteAddress: IPV4/UDP/127.0.0.1/5081\nACLName: registrar_attempt_exceeds_maximum_configured_contacts",
+        );
         assert!(
-            !event.failure,
-            "the ChallengeResponseFailed after it counts"
+            !security(&registrar).expect("an event").failure,
+            "an authenticated phone"
+        );
+        let wrong = block(
+            "Event: ChallengeResponseFailed\nPrivilege: security,all\nService: PJSIP\nAccountID: 2001\nRemoteAddress: IPV4/UDP/127.0.0.1/5081",
+        );
+        assert!(
+            security(&wrong).expect("an event").failure,
+            "a wrong password"
         );
         // The same name in another class is not a security event.
         let other = block("Event: FailedACL\nPrivilege: system,all");

@@ -1,10 +1,9 @@
 //! Who fails to authenticate: failed attempts counted per source address from
 //! Asterisk's security events (transcript j2), in bounded memory.
 //!
-//! PJSIP reports a wrong password, an unknown user and an endpoint ACL refusal
-//! alike with one `ChallengeResponseFailed` per attempt, so that is what counts
-//! (with `RequestBadFormat` and `InvalidPassword`); `InvalidAccountID` and
-//! `FailedACL` are reported but not counted twice. At most
+//! Each failed request counts once (see `SecurityKind::counts_as_failure`): a
+//! wrong password, each request for an unknown user (scanners that never
+//! answer the challenge included), each request an endpoint's ACL refuses. At most
 //! `max_tracked_sources` addresses are kept; the least recently seen is
 //! forgotten first, so a distributed attack cannot grow the daemon.
 

@@ -195,7 +195,8 @@ async fn an_admin_blocks_by_hand_and_blocking_is_off_by_default() {
     let metrics = d.admin(Method::GET, "/metrics", None).await;
     let text = metrics.body.as_str().unwrap_or_default().to_owned();
     assert!(
-        text.contains("rayan_security_source_failures{address=\"127.0.0.7\"} 20"),
+        // Two requests per attempt for an unknown account, each an InvalidAccountID (j2).
+        text.contains("rayan_security_source_failures{address=\"127.0.0.7\"} 40"),
         "{text}"
     );
 }
