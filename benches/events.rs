@@ -14,6 +14,10 @@
 
 #[path = "support/latency.rs"]
 mod latency;
+#[path = "support/paced.rs"]
+mod paced;
+
+use paced::status_kb;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -154,39 +158,16 @@ fn run(seconds: u64, stalled_count: usize) -> Outcome {
         })
     };
 
-    let producer = {
-        let produced_at = Arc::clone(&produced_at);
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let interval = Duration::from_nanos(1_000_000_000 / RATE);
-            for i in 0..total {
-                let deadline = started + interval * i as u32;
-                if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let msg = Arc::new(contact_status(i));
-                produced_at[i as usize]
-                    .store(clock.elapsed().as_micros() as u64, Ordering::Release);
-                if tx.send(msg).is_err() {
-                    break;
-                }
-            }
-            started.elapsed()
-        })
-    };
+    let producer = paced::produce(total, RATE, clock, Arc::clone(&produced_at), tx, |i| {
+        Arc::new(contact_status(i))
+    });
     let elapsed = producer.join().expect("producer thread");
     runtime.block_on(async {
         pump.await.expect("pump task");
         tokio::time::sleep(Duration::from_millis(500)).await;
     });
     hub.close();
-    let keepers = runtime.block_on(async {
-        let mut done = Vec::new();
-        for keeper in keepers {
-            done.push(keeper.await.expect("subscriber task"));
-        }
-        done
-    });
+    let keepers = paced::join_all(&runtime, keepers);
     let stalled = stalled
         .into_iter()
         .map(|mut sub| std::iter::from_fn(|| sub.try_next()).collect())
@@ -274,17 +255,6 @@ fn publish_cost() -> (f64, u64) {
         started.elapsed().as_secs_f64() * 1e6 / rounds as f64,
         worst.as_micros() as u64,
     )
-}
-
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn main() {

@@ -18,6 +18,10 @@
 
 #[path = "support/latency.rs"]
 mod latency;
+#[path = "support/paced.rs"]
+mod paced;
+
+use paced::status_kb;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,17 +43,6 @@ const ATTACKERS: u64 = 100_000;
 const FOLLOWED: [&str; 10] = [
     "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009",
 ];
-
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn rss_kb() -> u64 {
     status_kb("VmRSS:")
@@ -260,38 +253,16 @@ fn throughput(seconds: u64) {
                 .await;
         })
     };
-    let messages: Vec<Arc<Message>> = (0..total).map(|i| Arc::new(message(i))).collect();
-    let producer = {
-        let produced_at = Arc::clone(&produced_at);
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            let interval = Duration::from_nanos(1_000_000_000 / RATE);
-            for (i, msg) in messages.into_iter().enumerate() {
-                let deadline = started + interval * i as u32;
-                if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                produced_at[i].store(clock.elapsed().as_micros() as u64, Ordering::Release);
-                if tx.send(msg).is_err() {
-                    break;
-                }
-            }
-            started.elapsed()
-        })
-    };
+    let producer = paced::produce(total, RATE, clock, Arc::clone(&produced_at), tx, |i| {
+        Arc::new(message(i))
+    });
     let elapsed = producer.join().expect("producer");
     runtime.block_on(async {
         pump.await.expect("pump");
         tokio::time::sleep(Duration::from_millis(500)).await;
     });
     hub.close();
-    let results = runtime.block_on(async {
-        let mut done = Vec::new();
-        for task in tasks {
-            done.push(task.await.expect("subscriber"));
-        }
-        done
-    });
+    let results = paced::join_all(&runtime, tasks);
     println!(
         "throughput: {total} AMI messages in {:.2} s ({:.0}/s), {} events published",
         elapsed.as_secs_f64(),

@@ -12,18 +12,6 @@ use crate::support::daemon::TestDaemon;
 use crate::support::db::Backend;
 use crate::support::ws::Ws;
 
-async fn create(d: &TestDaemon, number: &str) -> Value {
-    let created = d
-        .admin(
-            Method::POST,
-            "/api/v1/extensions",
-            Some(json!({"extension": number, "name": format!("Phone {number}"), "password": "S3cret-pass"})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    created.body
-}
-
 /// The modules the apply reloaded (or `dialplan (live)`).
 async fn reloads(d: &TestDaemon, answer: &Value) -> Vec<String> {
     let id = answer["apply"]["id"].as_i64().expect("an apply id");
@@ -40,12 +28,13 @@ async fn reloads(d: &TestDaemon, answer: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn priorities(rows: &[(&str, &str, &str)]) -> Option<Vec<(String, String, String)>> {
-    Some(
-        rows.iter()
-            .map(|(p, a, d)| (p.to_string(), a.to_string(), d.to_string()))
-            .collect(),
-    )
+/// What ShowDialPlan lists for a phone rayan renders: its hint, Dial, Hangup.
+fn phone_lines(number: &str) -> Option<Vec<(String, String, String)>> {
+    Some(vec![
+        ("hint".into(), format!("PJSIP/{number}"), String::new()),
+        ("1".into(), "Dial".into(), format!("PJSIP/{number},30")),
+        ("2".into(), "Hangup".into(), String::new()),
+    ])
 }
 
 #[tokio::test]
@@ -53,10 +42,10 @@ async fn extensions_change_live_without_a_dialplan_reload() {
     let d = TestDaemon::start(Backend::Postgres).await;
     let double = d.asterisk.as_ref().expect("a double");
     // The first extension's context is new to the file Asterisk last read.
-    let first = create(&d, "1001").await;
+    let first = d.create_extension("1001").await;
     assert_eq!(first["apply"]["status"], "verified", "{first}");
     let reloads_before = double.reload_count("pbx_config");
-    let second = create(&d, "1002").await;
+    let second = d.create_extension("1002").await;
     assert_eq!(
         reloads(&d, &second).await,
         ["res_pjsip.so", "dialplan (live)"]
@@ -68,11 +57,7 @@ async fn extensions_change_live_without_a_dialplan_reload() {
     );
     assert_eq!(
         double.dialplan_priorities("from-internal", "1002"),
-        priorities(&[
-            ("hint", "PJSIP/1002", ""),
-            ("1", "Dial", "PJSIP/1002,30"),
-            ("2", "Hangup", ""),
-        ])
+        phone_lines("1002")
     );
     let file = std::fs::read_to_string(d.config_dir().join("extensions.conf")).expect("file");
     assert!(file.contains("exten => 1002,hint,PJSIP/1002\n"), "{file}");
@@ -87,23 +72,10 @@ async fn extensions_change_live_without_a_dialplan_reload() {
     assert_eq!(double.reload_count("pbx_config"), reloads_before);
 
     // A disabled extension loses its lines (and its hint) the same way.
-    let disabled = d
-        .admin(
-            Method::PATCH,
-            "/api/v1/extensions/1002",
-            Some(json!({"enabled": false})),
-        )
-        .await;
-    assert_eq!(disabled.status, 200, "{}", disabled.body);
-    create(&d, "1003").await;
-    let again = d
-        .admin(
-            Method::PATCH,
-            "/api/v1/extensions/1002",
-            Some(json!({"enabled": true})),
-        )
-        .await;
-    assert_eq!(again.body["apply"]["status"], "verified", "{}", again.body);
+    d.set_enabled("1002", false).await;
+    d.create_extension("1003").await;
+    let again = d.set_enabled("1002", true).await;
+    assert_eq!(again["apply"]["status"], "verified", "{again}");
     assert!(
         double
             .dialplan_priorities("from-internal", "1002")
@@ -133,11 +105,7 @@ async fn extensions_change_live_without_a_dialplan_reload() {
     // After the reload the live lines are the file's (the double re-read it).
     assert_eq!(
         double.dialplan_priorities("from-internal", "1003"),
-        priorities(&[
-            ("hint", "PJSIP/1003", ""),
-            ("1", "Dial", "PJSIP/1003,30"),
-            ("2", "Hangup", ""),
-        ])
+        phone_lines("1003")
     );
 }
 
@@ -164,8 +132,8 @@ async fn wait_for_presence(d: &TestDaemon, number: &str, state: &str) {
 #[tokio::test]
 async fn presence_follows_registrations_and_calls() {
     let mut d = TestDaemon::start(Backend::Sqlite).await;
-    create(&d, "2001").await;
-    create(&d, "2002").await;
+    d.create_extension("2001").await;
+    d.create_extension("2002").await;
     wait_for_presence(&d, "2001", "unavailable").await;
     let viewer = d.token("viewer").await;
     let (mut ws, _) = Ws::connect(&d.url, &viewer, "types=presence&endpoints=2001").await;
@@ -226,10 +194,10 @@ async fn a_refused_live_edit_falls_back_to_the_reload() {
         |_| {},
     )
     .await;
-    create(&d, "1001").await;
+    d.create_extension("1001").await;
     let double = d.asterisk.as_ref().expect("a double");
     let before = double.reload_count("pbx_config");
-    let second = create(&d, "1002").await;
+    let second = d.create_extension("1002").await;
     let modules = reloads(&d, &second).await;
     assert!(modules.contains(&"pbx_config.so".to_owned()), "{modules:?}");
     assert!(
@@ -239,10 +207,6 @@ async fn a_refused_live_edit_falls_back_to_the_reload() {
     assert_eq!(double.reload_count("pbx_config"), before + 1);
     assert_eq!(
         double.dialplan_priorities("from-internal", "1002"),
-        priorities(&[
-            ("hint", "PJSIP/1002", ""),
-            ("1", "Dial", "PJSIP/1002,30"),
-            ("2", "Hangup", ""),
-        ])
+        phone_lines("1002")
     );
 }

@@ -46,14 +46,7 @@ async fn a_password_guesser_is_blocked_and_unblocked() {
         s.security.max_failures = 3;
     })
     .await;
-    let created = d
-        .admin(
-            Method::POST,
-            "/api/v1/extensions",
-            Some(json!({"extension": "2001", "name": "Alice", "password": "S3cret-pass"})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    d.create_extension("2001").await;
     let double = d.asterisk.as_ref().expect("a double");
     // Two failures: counted, not blocked.
     for _ in 0..2 {
@@ -158,14 +151,7 @@ async fn a_password_guesser_is_blocked_and_unblocked() {
 #[tokio::test]
 async fn an_admin_blocks_by_hand_and_blocking_is_off_by_default() {
     let d = TestDaemon::start(Backend::Sqlite).await;
-    let created = d
-        .admin(
-            Method::POST,
-            "/api/v1/extensions",
-            Some(json!({"extension": "2002", "name": "Bob", "password": "S3cret-pass"})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    d.create_extension("2002").await;
     let double = d.asterisk.as_ref().expect("a double");
     for _ in 0..20 {
         double.register_attempt(source("127.0.0.7"), "9999", "guess");
@@ -297,14 +283,7 @@ async fn nothing_is_unavailable_with_every_class() {
 #[tokio::test]
 async fn security_events_are_for_admins_who_ask() {
     let d = TestDaemon::start(Backend::Sqlite).await;
-    let created = d
-        .admin(
-            Method::POST,
-            "/api/v1/extensions",
-            Some(json!({"extension": "2001", "name": "Alice", "password": "S3cret-pass"})),
-        )
-        .await;
-    assert_eq!(created.status, 201);
+    d.create_extension("2001").await;
     let admin = d.admin_token.clone();
     let operator = d.token("operator").await;
     let refused =

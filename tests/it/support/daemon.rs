@@ -253,6 +253,33 @@ impl TestDaemon {
             .await
     }
 
+    /// Creates extension `number` (password `S3cret-pass`) and answers the
+    /// created view, failing the test unless it was created.
+    pub async fn create_extension(&self, number: &str) -> Value {
+        let created = self
+            .admin(
+                Method::POST,
+                "/api/v1/extensions",
+                Some(serde_json::json!({"extension": number, "name": format!("Phone {number}"), "password": "S3cret-pass"})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.body
+    }
+
+    /// Enables or disables extension `number`; answers the view.
+    pub async fn set_enabled(&self, number: &str, enabled: bool) -> Value {
+        let changed = self
+            .admin(
+                Method::PATCH,
+                &format!("/api/v1/extensions/{number}"),
+                Some(serde_json::json!({"enabled": enabled})),
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        changed.body
+    }
+
     /// Creates a token with `role` and returns it.
     pub async fn token(&self, role: &str) -> String {
         let resp = self

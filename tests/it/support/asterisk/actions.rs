@@ -130,6 +130,11 @@ pub(super) fn reload_dialplan(state: &mut State, path: &Path) {
     }
 }
 
+/// A TCP address as AMI security events name it (`IPV4/TCP/127.0.0.1/5038`).
+fn ami_address(address: std::net::SocketAddr) -> String {
+    format!("IPV4/TCP/{}/{}", address.ip(), address.port())
+}
+
 fn now_timestamp() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -239,14 +244,8 @@ impl Session {
             .with("Service", "AMI")
             .with("EventVersion", "1")
             .with("SessionID", self.session_id())
-            .with(
-                "LocalAddress",
-                format!("IPV4/TCP/{}/{}", self.local.ip(), self.local.port()),
-            )
-            .with(
-                "RemoteAddress",
-                format!("IPV4/TCP/{}/{}", self.peer.ip(), self.peer.port()),
-            )
+            .with("LocalAddress", ami_address(self.local))
+            .with("RemoteAddress", ami_address(self.peer))
             .with("RequestType", format!("Action: {action}"))
             .with("SessionTV", self.started_tv.clone())
             .with("AccountID", self.shared.config.username.clone());
@@ -291,14 +290,8 @@ impl Session {
             .with("EventVersion", "1")
             .with("AccountID", config.username.clone())
             .with("SessionID", self.session_id())
-            .with(
-                "LocalAddress",
-                format!("IPV4/TCP/{}/{}", self.local.ip(), self.local.port()),
-            )
-            .with(
-                "RemoteAddress",
-                format!("IPV4/TCP/{}/{}", self.peer.ip(), self.peer.port()),
-            )
+            .with("LocalAddress", ami_address(self.local))
+            .with("RemoteAddress", ami_address(self.peer))
             .with("UsingPassword", "0")
             .with("SessionTV", self.started_tv.clone());
         // The answer and this session's first events leave in one write, as recorded (a1).
@@ -1149,14 +1142,8 @@ impl Session {
             .with("EventVersion", "1")
             .with("AccountID", self.shared.config.username.clone())
             .with("SessionID", self.session_id())
-            .with(
-                "LocalAddress",
-                format!("IPV4/TCP/{}/{}", self.local.ip(), self.local.port()),
-            )
-            .with(
-                "RemoteAddress",
-                format!("IPV4/TCP/{}/{}", self.peer.ip(), self.peer.port()),
-            )
+            .with("LocalAddress", ami_address(self.local))
+            .with("RemoteAddress", ami_address(self.peer))
             .with("RequestType", format!("Action: {action}"))
             .with("SessionTV", self.started_tv.clone());
         self.shared.emit(&event);
