@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
-use super::keep_in_step;
+use super::in_step::keep_in_step;
 use crate::ami::{AmiClient, AmiError, Message};
 use crate::events::{HintState, Presence, PresenceState, normalize};
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 
-use super::keep_in_step;
+use super::in_step::keep_in_step;
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 

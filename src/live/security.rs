@@ -19,7 +19,7 @@ use lru::LruCache;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::SecuritySettings;
+use crate::config::SecuritySettings;
 use crate::events::{SecurityEvent, SecurityKind};
 
 /// The AMI read class security events need.
