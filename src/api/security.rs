@@ -12,8 +12,8 @@ use super::error::{ApiResult, Problem};
 use super::extensions::DeleteView;
 use super::extract::{Admin, Authed, Json, Path, Query};
 use super::routes::{deleted, status};
-use crate::live::SourceReport;
-use crate::service::security::{BlockedView, NewBlock};
+
+use crate::service::security::{BlockedView, NewBlock, SourceReport};
 
 #[utoipa::path(operation_id = "list_blocked", get, path = "/api/v1/security/blocked", tag = "security",
     responses((status = 200, body = Vec<BlockedView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
