@@ -195,6 +195,8 @@ pub struct TrunkRegistration {
     /// The registration object in Asterisk, e.g. `telnyx_main-reg`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<String>,
+    /// What the state means for this trunk, in words.
+    pub detail: String,
 }
 
 impl TrunkRegistration {
@@ -203,6 +205,16 @@ impl TrunkRegistration {
             state: TrunkRegistrationState::None,
             since: None,
             registration: None,
+            detail: "Asterisk has no outbound registration for this trunk (it authenticates by IP, or Asterisk has not loaded it)".to_owned(),
+        }
+    }
+
+    fn of(entry: &TrunkEntry) -> Self {
+        TrunkRegistration {
+            state: entry.state,
+            since: Some(entry.since),
+            registration: Some(entry.registration.clone()),
+            detail: entry.detail(),
         }
     }
 }
@@ -214,6 +226,34 @@ struct TrunkEntry {
     since: DateTime<Utc>,
     /// When Asterisk last said anything about it (an event or a snapshot).
     heard: DateTime<Utc>,
+    /// `ServerUri` of the registration.
+    server: String,
+    /// `RetryInterval` in seconds, as the snapshot says.
+    retry_secs: Option<u32>,
+}
+
+impl TrunkEntry {
+    fn detail(&self) -> String {
+        let retry = self
+            .retry_secs
+            .map(|s| format!("; Asterisk tries again every {s} s"))
+            .unwrap_or_default();
+        match self.state {
+            TrunkRegistrationState::Registered => format!("registered with {}", self.server),
+            TrunkRegistrationState::Rejected => format!(
+                "{} refused the registration or did not answer{retry}",
+                self.server
+            ),
+            TrunkRegistrationState::Failed => format!(
+                "Asterisk gave up registering with {} (too many failures, or a refusal it treats as permanent); `trunk check` tries again",
+                self.server
+            ),
+            TrunkRegistrationState::Unregistered => {
+                format!("not registered with {} yet{retry}", self.server)
+            }
+            TrunkRegistrationState::None => TrunkRegistration::none().detail,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -238,13 +278,7 @@ impl TrunkRegistrations {
         self.inner
             .read()
             .ok()
-            .and_then(|m| {
-                m.by_trunk.get(trunk).map(|e| TrunkRegistration {
-                    state: e.state,
-                    since: Some(e.since),
-                    registration: Some(e.registration.clone()),
-                })
-            })
+            .and_then(|m| m.by_trunk.get(trunk).map(TrunkRegistration::of))
             .unwrap_or_else(TrunkRegistration::none)
     }
 
@@ -252,11 +286,7 @@ impl TrunkRegistrations {
     pub fn heard_since(&self, trunk: &str, after: DateTime<Utc>) -> Option<TrunkRegistration> {
         let inner = self.inner.read().ok()?;
         let entry = inner.by_trunk.get(trunk).filter(|e| e.heard >= after)?;
-        Some(TrunkRegistration {
-            state: entry.state,
-            since: Some(entry.since),
-            registration: Some(entry.registration.clone()),
-        })
+        Some(TrunkRegistration::of(entry))
     }
 
     /// Replaces everything with `OutboundRegistrationDetail` events. A state
@@ -299,6 +329,12 @@ impl TrunkRegistrations {
                     state,
                     since,
                     heard: now,
+                    server: detail
+                        .get("ServerUri")
+                        .map_or_else(|| "the registrar".to_owned(), |s| s.trim().to_owned()),
+                    retry_secs: detail
+                        .get("RetryInterval")
+                        .and_then(|r| r.trim().parse().ok()),
                 },
             );
         }
@@ -445,6 +481,16 @@ mod tests {
         assert_eq!(
             trunks.get("reg-lab").state,
             TrunkRegistrationState::Unregistered
+        );
+        assert_eq!(
+            trunks.get("reg-lab").detail,
+            "not registered with sip:127.0.0.1:5999 yet"
+        );
+        assert!(
+            trunks
+                .get("nothing")
+                .detail
+                .contains("no outbound registration")
         );
     }
 

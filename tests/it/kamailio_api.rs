@@ -775,3 +775,41 @@ fn the_node_sip_uri_setting_takes_an_ip_literal_only() {
         }
     }
 }
+
+/// With Kamailio in front, a block goes into its address group 99, verified by
+/// `permissions.addressDump`, and the shipped cfg answers the source with a 403.
+#[tokio::test]
+async fn a_block_is_enforced_by_kamailio() {
+    let lab = Kamailio::start(1, BASELINE_DISPATCHER, BASELINE_ADDRESSES).await;
+    let d = daemon_beside(&lab).await;
+    let port = lab.sip_port;
+    assert!(crate::kamailio_support::options_from("127.0.0.5", port).starts_with("SIP/2.0 200"));
+    let made = d
+        .admin(
+            Method::POST,
+            "/api/v1/security/blocked",
+            Some(json!({"address": "127.0.0.5", "reason": "scanner"})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert_eq!(made.body["enforced_by"], "kamailio");
+    assert_eq!(made.body["apply"]["status"], "verified", "{}", made.body);
+    let list = std::fs::read_to_string(lab.address_path()).expect("address.list");
+    assert!(list.contains("99 127.0.0.5 32 0 blocked"), "{list}");
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    assert!(
+        !pjsip.contains("rayan-blocklist"),
+        "not in Asterisk as well"
+    );
+    assert!(
+        crate::kamailio_support::options_from("127.0.0.5", port).starts_with("SIP/2.0 403"),
+        "{}",
+        lab.log_tail()
+    );
+    assert!(crate::kamailio_support::options_from("127.0.0.6", port).starts_with("SIP/2.0 200"));
+    let lifted = d
+        .admin(Method::DELETE, "/api/v1/security/blocked/127.0.0.5", None)
+        .await;
+    assert_eq!(lifted.status, StatusCode::OK, "{}", lifted.body);
+    assert!(crate::kamailio_support::options_from("127.0.0.5", port).starts_with("SIP/2.0 200"));
+}

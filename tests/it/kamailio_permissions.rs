@@ -130,36 +130,13 @@ async fn trunk_addresses_appear_in_address_and_subnet_dumps() {
     assert_eq!(checks[0].outcome.label(), "state mismatch", "{checks:#?}");
 }
 
-/// Sends `OPTIONS sip:<kamailio>` from `source` and answers the status line.
-fn options_from(source: &str, kamailio_port: u16) -> String {
-    let socket = std::net::UdpSocket::bind((source, 0)).expect("bind the source address");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
-    let local = socket.local_addr().expect("local");
-    let request = format!(
-        "OPTIONS sip:127.0.0.1:{kamailio_port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{port}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@{source}>;tag=1\r\nTo: <sip:127.0.0.1:{kamailio_port}>\r\nCall-ID: block-{port}@{source}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-        port = local.port()
-    );
-    socket
-        .send_to(request.as_bytes(), ("127.0.0.1", kamailio_port))
-        .expect("send");
-    let mut buf = [0u8; 2048];
-    let (n, _) = socket.recv_from(&mut buf).expect("an answer");
-    String::from_utf8_lossy(&buf[..n])
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// The shipped kamailio.cfg refuses sources in rayan's blocked group (99) with
 /// a 403 before anything else, and answers everyone else as before.
 #[tokio::test]
 async fn the_shipped_cfg_refuses_blocked_sources() {
     let lab = Kamailio::start(1, &dispatcher_list(), &render_address_list(&[]).unwrap()).await;
     let port = lab.sip_port;
-    assert!(options_from("127.0.0.5", port).starts_with("SIP/2.0 200"));
+    assert!(crate::kamailio_support::options_from("127.0.0.5", port).starts_with("SIP/2.0 200"));
     let blocked = TrustedAddress::host(
         rayan::store::kamailio::BLOCKED_GROUP,
         "127.0.0.5".parse().unwrap(),
@@ -170,12 +147,12 @@ async fn the_shipped_cfg_refuses_blocked_sources() {
         [("99 127.0.0.5/32".to_owned(), "verified")]
     );
     assert!(
-        options_from("127.0.0.5", port).starts_with("SIP/2.0 403"),
+        crate::kamailio_support::options_from("127.0.0.5", port).starts_with("SIP/2.0 403"),
         "{}",
         lab.log_tail()
     );
-    assert!(options_from("127.0.0.6", port).starts_with("SIP/2.0 200"));
+    assert!(crate::kamailio_support::options_from("127.0.0.6", port).starts_with("SIP/2.0 200"));
     // Lifted: answered again.
     apply(&lab, &[]).await;
-    assert!(options_from("127.0.0.5", port).starts_with("SIP/2.0 200"));
+    assert!(crate::kamailio_support::options_from("127.0.0.5", port).starts_with("SIP/2.0 200"));
 }

@@ -236,3 +236,26 @@ pub fn free_udp_port() -> u16 {
         .expect("free udp port")
         .port()
 }
+
+/// Sends `OPTIONS sip:<kamailio>` from `source` and answers the status line.
+pub fn options_from(source: &str, kamailio_port: u16) -> String {
+    let socket = std::net::UdpSocket::bind((source, 0)).expect("bind the source address");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .expect("timeout");
+    let local = socket.local_addr().expect("local");
+    let request = format!(
+        "OPTIONS sip:127.0.0.1:{kamailio_port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{port}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@{source}>;tag=1\r\nTo: <sip:127.0.0.1:{kamailio_port}>\r\nCall-ID: block-{port}@{source}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        port = local.port()
+    );
+    socket
+        .send_to(request.as_bytes(), ("127.0.0.1", kamailio_port))
+        .expect("send");
+    let mut buf = [0u8; 2048];
+    let (n, _) = socket.recv_from(&mut buf).expect("an answer");
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
