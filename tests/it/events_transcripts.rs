@@ -261,3 +261,107 @@ fn f6_contact_lifecycle() {
     );
     assert_eq!(run.contacts.lock().expect("lock").len(), 4);
 }
+
+/// j2 through the pump and the security monitor: each failed request counts
+/// once (wrong password 1; unknown account 2; endpoint deny 2; contact deny 2;
+/// the registrar's too-many-contacts refusal of an authenticated phone 0).
+#[test]
+fn j2_failed_requests_are_counted_once_each() {
+    let hub = EventHub::new("pbx1", 1000, 10_000);
+    let mut security = hub.subscribe(
+        Filter::all()
+            .types([EventKind::Security])
+            .with_privileged(true),
+        None,
+    );
+    let monitor =
+        rayan::live::SecurityMonitor::new(rayan::config::SecuritySettings::default(), &[]);
+    let (watch, _blocks) = rayan::live::SecurityWatch::new(monitor.clone());
+    let mut pump = Pump::new(hub.clone(), CallTrackerConfig::default())
+        .on_security(move |event| watch.observe(event));
+    for (time, msg) in timed_events("j2-security-events-register.txt") {
+        pump.handle(&msg, time);
+    }
+    let events: Vec<serde_json::Value> = std::iter::from_fn(|| security.try_next())
+        .map(|d| match d {
+            Delivery::Event(e) => e.data.clone(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .filter(|e| e["service"] == "PJSIP")
+        .collect();
+    let failures: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["failure"] == true)
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or_default(),
+                e["account"].as_str().unwrap_or("<unknown>"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            ("challenge_response_failed", "2001"),
+            ("invalid_account_id", "2999"),
+            ("invalid_account_id", "2999"),
+            ("failed_acl", "2003"),
+            ("failed_acl", "2003"),
+            ("failed_acl", "2004"),
+            ("failed_acl", "2004"),
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["address"] == "127.0.0.1" && e["transport"] == "udp")
+    );
+    let sources = monitor.top_sources(10);
+    assert_eq!(sources.len(), 1);
+    assert_eq!((sources[0].failures, sources[0].recent_failures), (7, 7));
+}
+
+/// j3 through the pump and the presence map: the callee registers, rings, is in
+/// use, is idle again and unregisters; the unregistered caller goes in use and
+/// back to unavailable.
+#[test]
+fn j3_presence_follows_the_call() {
+    let hub = EventHub::new("pbx1", 1000, 10_000);
+    let mut presence = hub.subscribe(Filter::all().types([EventKind::Presence]), None);
+    let map = rayan::live::PresenceMap::default();
+    let sink = map.clone();
+    let mut pump = Pump::new(hub.clone(), CallTrackerConfig::default())
+        .on_hint_state(move |hint| sink.apply(hint, Utc::now()));
+    for (time, msg) in timed_events("j3-hints-extensionstatus-call.txt") {
+        pump.handle(&msg, time);
+    }
+    let all: Vec<serde_json::Value> = std::iter::from_fn(|| presence.try_next())
+        .filter_map(|d| match d {
+            Delivery::Event(e) => Some(e.data.clone()),
+            _ => None,
+        })
+        .collect();
+    let of = |endpoint: &str| -> Vec<&str> {
+        all.iter()
+            .filter(|e| e["endpoint"] == endpoint)
+            .map(|e| e["state"].as_str().unwrap_or_default())
+            .collect()
+    };
+    // ... and unregisters at the end (REGISTER with Expires 0).
+    assert_eq!(
+        of("2001"),
+        [
+            "unavailable",
+            "idle",
+            "ringing",
+            "in_use",
+            "idle",
+            "unavailable"
+        ]
+    );
+    assert_eq!(of("2002"), ["unavailable", "in_use", "unavailable"]);
+    assert_eq!(
+        map.get("from-internal", "2001").map(|p| p.state),
+        Some(rayan::events::PresenceState::Unavailable)
+    );
+}
