@@ -109,7 +109,7 @@ then events `{\"seq\",\"time\",\"node\",\"type\",\"data\"}`, `{\"type\":\"gap\",
 Send `{\"op\":\"subscribe\",\"types\":[…],\"endpoints\":[…]}` to replace the filter. Close codes: 1001 shutdown, 1003 binary message, \
 1008 idle or unresponsive client, 1009 message too large.",
     responses((status = 101, description = "Switching protocols: the event stream"),
-        (status = 401, body = Problem), (status = 403, body = Problem, description = "`raw` needs the admin role"),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "`raw` and `security` need the admin role"),
         (status = 422, body = Problem), (status = 426, body = Problem, description = "Not a WebSocket upgrade")))]
 pub async fn stream(
     State(state): State<AppState>,

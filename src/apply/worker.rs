@@ -799,7 +799,12 @@ impl Worker {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 // What Asterisk runs, if it is what the file said at its last reload.
-                let previous_dialplan = std::fs::read_to_string(&paths[1]).ok();
+                // A file never written reads as empty, as it was to Asterisk.
+                let previous_dialplan = match std::fs::read_to_string(&paths[1]) {
+                    Ok(text) => Some(text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(String::new()),
+                    Err(_) => None,
+                };
                 let synced = sync_both(&paths, &rendered, &write);
                 if synced.is_ok() {
                     *desired = Some(rendered.clone());

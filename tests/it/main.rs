@@ -45,8 +45,9 @@ mod kamailio_hostile;
 mod kamailio_permissions;
 mod kamailio_rate_limit;
 mod kamailio_unreachable;
+mod live_status;
 mod packaging;
-mod presence;
+
 mod render_dialplan;
 mod render_extensions;
 mod render_injection;

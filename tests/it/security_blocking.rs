@@ -277,38 +277,3 @@ async fn nothing_is_unavailable_with_every_class() {
     let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
     assert_eq!(status.body["unavailable"], json!([]), "{}", status.body);
 }
-
-/// Security events reach admins who ask for them, with the source parsed, and
-/// nobody else.
-#[tokio::test]
-async fn security_events_are_for_admins_who_ask() {
-    let d = TestDaemon::start(Backend::Sqlite).await;
-    d.create_extension("2001").await;
-    let admin = d.admin_token.clone();
-    let operator = d.token("operator").await;
-    let refused =
-        crate::support::ws::Ws::try_connect(&d.url, Some(&operator), "types=security").await;
-    assert!(
-        refused.is_err(),
-        "an operator may not ask for security events"
-    );
-    let (mut security, _) = crate::support::ws::Ws::connect(&d.url, &admin, "types=security").await;
-    let (mut everything, _) = crate::support::ws::Ws::connect(&d.url, &admin, "").await;
-    let double = d.asterisk.as_ref().expect("a double");
-    double.register_attempt(source("127.0.0.5"), "2001", "guess");
-    let sent = security.json().await;
-    assert_eq!(sent["data"]["event"], "challenge_sent", "{sent}");
-    let failed = security.json().await;
-    assert_eq!(failed["type"], "security");
-    assert_eq!(
-        failed["data"]["event"], "challenge_response_failed",
-        "{failed}"
-    );
-    assert_eq!(failed["data"]["address"], "127.0.0.5");
-    assert_eq!(failed["data"]["port"], 5081);
-    assert_eq!(failed["data"]["transport"], "udp");
-    assert_eq!(failed["data"]["failure"], true);
-    assert_eq!(failed["data"]["recent_failures"], 1);
-    // The default subscription has no security events.
-    everything.assert_quiet(Duration::from_millis(300)).await;
-}
