@@ -22,8 +22,8 @@ on_both_backends!(
 /// What the reload records call a dialplan change made live.
 const LIVE: &str = "dialplan (live)";
 const PBX_CONFIG: &str = "pbx_config.so";
-/// Every test phone's password.
-const PASSWORD: &str = "S3cret-pass-word";
+/// Every test phone's password (as `TestDaemon::create_extension` sets it).
+const PASSWORD: &str = "S3cret-pass";
 
 fn asterisk(d: &TestDaemon) -> &AsteriskDouble {
     d.asterisk.as_ref().expect("an Asterisk double")
@@ -92,18 +92,6 @@ fn assert_live(record: &Value, edits: usize, context: &str) {
     );
 }
 
-async fn create_extension(d: &TestDaemon, number: &str) -> Value {
-    let created = d
-        .admin(
-            Method::POST,
-            "/api/v1/extensions",
-            Some(json!({"extension": number, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    created.body
-}
-
 /// extensions.conf as the administrator left it, before rayan adds its blocks.
 const HAND_WRITTEN_DIALPLAN: &str = "[general]\nstatic=yes\nwriteprotect=no\n\n; written by the administrator\n[handwritten]\nexten => 9000,1,Answer()\n same => n,Hangup()\n";
 
@@ -123,7 +111,7 @@ async fn extension_changes_edit_the_running_dialplan(backend: Backend) {
     let actions = double.dialplan_action_count();
 
     // The first extension creates its context: hint, Dial and Hangup added live.
-    let created = create_extension(&d, "1001").await;
+    let created = d.create_extension("1001").await;
     let record = apply_record(&d, &created).await;
     assert_live(&record, 3, "from-internal");
     assert!(
@@ -146,7 +134,7 @@ async fn extension_changes_edit_the_running_dialplan(backend: Backend) {
     assert!(conf.starts_with(HAND_WRITTEN_DIALPLAN), "{conf}");
 
     for number in ["1002", "1003"] {
-        let created = create_extension(&d, number).await;
+        let created = d.create_extension(number).await;
         assert_live(&apply_record(&d, &created).await, 3, "from-internal");
     }
     assert_eq!(
@@ -229,7 +217,7 @@ async fn extension_changes_edit_the_running_dialplan(backend: Backend) {
     );
 
     // After the reload Asterisk runs the file again: the next change is live again.
-    let created = create_extension(&d, "1004").await;
+    let created = d.create_extension("1004").await;
     assert_live(&apply_record(&d, &created).await, 3, "from-internal");
     assert_eq!(double.reload_count(PBX_CONFIG), reloads + 1);
     assert_eq!(
@@ -310,8 +298,8 @@ async fn expect_presence(ws: &mut Ws, number: &str, state: &str) -> Value {
 
 async fn presence_follows_registration_and_a_call(backend: Backend) {
     let mut d = TestDaemon::start(backend).await;
-    create_extension(&d, "1001").await;
-    create_extension(&d, "1002").await;
+    d.create_extension("1001").await;
+    d.create_extension("1002").await;
     // A hint without a registered phone.
     wait_presence(&d, "1001", "unavailable").await;
     wait_presence(&d, "1002", "unavailable").await;
@@ -415,7 +403,7 @@ async fn presence_follows_registration_and_a_call(backend: Backend) {
 
 async fn security_events_reach_admins_who_ask(backend: Backend) {
     let d = TestDaemon::start(backend).await;
-    create_extension(&d, "1001").await;
+    d.create_extension("1001").await;
     let operator = d.token("operator").await;
     let refused = Ws::try_connect(&d.url, Some(&operator), "types=security")
         .await
@@ -547,10 +535,10 @@ async fn a_refused_live_edit_falls_back_to_the_reload() {
         |_| {},
     )
     .await;
-    create_extension(&d, "1001").await;
+    d.create_extension("1001").await;
     let double = d.asterisk.as_ref().expect("a double");
     let before = double.reload_count("pbx_config");
-    let second = create_extension(&d, "1002").await;
+    let second = d.create_extension("1002").await;
     let modules = modules(&apply_record(&d, &second).await);
     assert!(modules.contains(&"pbx_config.so".to_owned()), "{modules:?}");
     assert!(
@@ -570,7 +558,7 @@ async fn a_refused_live_edit_falls_back_to_the_reload() {
 async fn the_first_extension_of_a_fresh_install_is_live() {
     let d = TestDaemon::start(Backend::Sqlite).await;
     assert!(!d.config_dir().join("extensions.conf").exists());
-    let created = create_extension(&d, "1001").await;
+    let created = d.create_extension("1001").await;
     assert_live(&apply_record(&d, &created).await, 3, "from-internal");
     assert_eq!(
         asterisk(&d).dialplan_priorities("from-internal", "1001"),
