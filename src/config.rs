@@ -93,6 +93,10 @@ pub struct SecuritySettings {
     /// Source addresses counted at once; the least recently seen is forgotten
     /// first, so memory stays bounded under a distributed attack.
     pub max_tracked_sources: usize,
+    /// Automatic blocks in force at most: every one is a line Asterisk (or
+    /// Kamailio) checks for each request, and a reload. Beyond it sources are
+    /// still counted and reported, not blocked. Admins' own blocks are not capped.
+    pub max_blocked: usize,
 }
 
 impl Default for SecuritySettings {
@@ -104,6 +108,7 @@ impl Default for SecuritySettings {
             block_secs: 3_600,
             never_block: Vec::new(),
             max_tracked_sources: 10_000,
+            max_blocked: 1_000,
         }
     }
 }

@@ -255,6 +255,23 @@ impl SecurityService {
 
     async fn block_automatically(&self, candidate: BlockCandidate) {
         let settings = self.monitor.settings();
+        match store::blocks::count_by(self.writer.db(), AUTOMATIC).await {
+            Ok(count) if count >= settings.max_blocked as u64 => {
+                tracing::warn!(
+                    address = %candidate.address,
+                    blocked = count,
+                    "not blocking: security.max_blocked automatic blocks are in force already"
+                );
+                self.monitor.unblocked(candidate.address);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the blocks");
+                self.monitor.unblocked(candidate.address);
+                return;
+            }
+        }
         let now = Utc::now();
         let reason = format!(
             "{} failed attempts within {} s{}",

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::StoreError;
 use super::entities::blocked_address::{ActiveModel, Column, Entity, Model};
@@ -78,6 +80,14 @@ pub async fn all<C: ConnectionTrait>(db: &C) -> Result<Vec<BlockedAddress>, Stor
         .into_iter()
         .map(to_model)
         .collect()
+}
+
+/// How many blocks `blocked_by` made.
+pub async fn count_by<C: ConnectionTrait>(db: &C, blocked_by: &str) -> Result<u64, StoreError> {
+    Ok(Entity::find()
+        .filter(Column::BlockedBy.eq(blocked_by))
+        .count(db)
+        .await?)
 }
 
 /// Blocks whose time is up at `now`.

@@ -44,6 +44,7 @@ async fn a_password_guesser_is_blocked_and_unblocked() {
     let mut d = TestDaemon::start_with(Backend::Postgres, Asterisk::Double, |s| {
         s.security.blocking = true;
         s.security.max_failures = 3;
+        s.security.max_blocked = 1;
     })
     .await;
     d.create_extension("2001").await;
@@ -107,6 +108,25 @@ async fn a_password_guesser_is_blocked_and_unblocked() {
         )
         .await;
     assert_eq!(refused.status, 403);
+
+    // At security.max_blocked automatic blocks, another guesser is counted, not blocked.
+    let double = d.asterisk.as_ref().expect("a double");
+    for _ in 0..4 {
+        double.register_attempt(source("127.0.0.9"), "2001", "guess");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(blocked(&d).await, ["127.0.0.5"]);
+    let sources = d.admin(Method::GET, "/api/v1/security/sources", None).await;
+    assert!(
+        sources
+            .body
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|s| s["address"] == "127.0.0.9" && s["failures"] == 4),
+        "{}",
+        sources.body
+    );
 
     // Right after a restart of rayand, the block list is known.
     d.restart().await;
