@@ -791,25 +791,18 @@ impl Worker {
         // File I/O (and its fsyncs) off the async threads. The drift watcher compares
         // the files with `desired` under the same lock, so it never sees our own write
         // beside the previous rendering.
-        let (rendered, synced, previous_dialplan) = {
+        let (rendered, synced) = {
             let paths = paths.clone();
             let desired = self.desired.clone();
             tokio::task::spawn_blocking(move || {
                 let mut desired = desired
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // What Asterisk runs, if it is what the file said at its last reload.
-                // A file never written reads as empty, as it was to Asterisk.
-                let previous_dialplan = match std::fs::read_to_string(&paths[1]) {
-                    Ok(text) => Some(text),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(String::new()),
-                    Err(_) => None,
-                };
                 let synced = sync_both(&paths, &rendered, &write);
                 if synced.is_ok() {
                     *desired = Some(rendered.clone());
                 }
-                (rendered, synced, previous_dialplan)
+                (rendered, synced)
             })
             .await
             .map_err(|e| ApplyError::Io(e.to_string()))?
@@ -837,7 +830,10 @@ impl Worker {
             let digest = persisted::digest(&outcome.content);
             let running = self.persisted.reloaded.get(name);
             if !force && running != Some(&digest) && name == EXTENSIONS_CONF {
-                let live = previous_dialplan
+                // What Asterisk runs, if the file before this write is what it
+                // last read (a missing file reads as empty, as it did to Asterisk).
+                let live = outcome
+                    .previous
                     .as_deref()
                     .filter(|p| running == Some(&persisted::digest(p)))
                     .and_then(|p| live_dialplan::plan(p, &outcome.content));

@@ -35,6 +35,8 @@ pub struct SyncOutcome {
     pub backup: Option<std::path::PathBuf>,
     /// The file's content after the sync.
     pub content: String,
+    /// Its content before, when the sync changed it (a missing file was empty).
+    pub previous: Option<String>,
     /// The blocks the sync removed, with the bodies they had (empty for `edit_file`).
     pub removed: Vec<ManagedBlock>,
 }
@@ -193,13 +195,21 @@ fn write_edited(
             } else {
                 tracing::debug!(path = %path.display(), "config file unchanged");
             }
+            let changed = e.changed();
+            let drift = std::mem::take(&mut e.drift);
+            let removed = std::mem::take(&mut e.removed);
+            let (content, previous) = match e.rendered {
+                Some(rendered) if changed => (rendered, Some(e.current.unwrap_or_default())),
+                rendered => (rendered.or(e.current).unwrap_or_default(), None),
+            };
             SyncOutcome {
                 changed: written.changed,
                 diff,
-                drift: std::mem::take(&mut e.drift),
-                removed: std::mem::take(&mut e.removed),
+                drift,
+                removed,
                 backup: written.backup,
-                content: e.into_content(),
+                content,
+                previous,
             }
         })
         .collect())
