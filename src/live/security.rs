@@ -75,20 +75,21 @@ struct Counts {
     sources: LruCache<IpAddr, Source>,
     by_event: [u64; 7],
     forgotten: u64,
+    /// When the last security event came, to tell whether the AMI user may
+    /// read them.
+    last_event: Option<Instant>,
+    /// Why security events cannot be read, when rayan found out.
+    unavailable: Option<String>,
+    /// Blocks in force → attempts Asterisk still reported from them (a live
+    /// block lets none through: res_pjsip_acl refuses before any event).
+    enforced: std::collections::HashMap<IpAddr, Leak>,
 }
 
 /// Counts failed attempts per source; cheap to clone.
 #[derive(Clone)]
 pub struct SecurityMonitor {
     inner: Arc<Mutex<Counts>>,
-    /// When the last security event came, to tell whether the AMI user may
-    /// read them.
-    last_event: Arc<Mutex<Option<Instant>>>,
-    /// Why security events cannot be read, when rayan found out.
-    unavailable: Arc<Mutex<Option<String>>>,
-    /// Blocks in force → attempts Asterisk still reported from them (a live
-    /// block lets none through: res_pjsip_acl refuses before any event).
-    enforced: Arc<Mutex<std::collections::HashMap<IpAddr, Leak>>>,
+
     settings: Arc<SecuritySettings>,
     /// Never blocked: loopback, the host's own addresses, `never_block`.
     protected: Arc<Vec<IpNet>>,
@@ -133,34 +134,34 @@ impl SecurityMonitor {
                 sources: LruCache::new(capacity),
                 by_event: [0; 7],
                 forgotten: 0,
+                last_event: None,
+                unavailable: None,
+                enforced: std::collections::HashMap::new(),
             })),
             settings: Arc::new(settings),
             protected: Arc::new(protected),
-            last_event: Arc::new(Mutex::new(None)),
-            unavailable: Arc::new(Mutex::new(None)),
-            enforced: Arc::new(Mutex::new(std::collections::HashMap::new())),
         }
     }
 
     /// The block of `address` is in Asterisk's (or Kamailio's) files and was
     /// reloaded: from now on any event from it means it is not live.
     pub fn block_enforced(&self, address: IpAddr) {
-        if let Ok(mut enforced) = self.enforced.lock() {
-            enforced.entry(canonical(address)).or_default();
+        if let Ok(mut counts) = self.inner.lock() {
+            counts.enforced.entry(canonical(address)).or_default();
         }
     }
 
     /// What got through a block since it was enforced (`None`: not enforced).
     pub fn leak(&self, address: IpAddr) -> Option<Leak> {
-        self.enforced
+        self.inner
             .lock()
             .ok()
-            .and_then(|e| e.get(&canonical(address)).cloned())
+            .and_then(|c| c.enforced.get(&canonical(address)).cloned())
     }
 
     /// Why security events are not received, if they are not.
     pub fn unavailable(&self) -> Option<String> {
-        self.unavailable.lock().ok().and_then(|u| u.clone())
+        self.inner.lock().ok().and_then(|c| c.unavailable.clone())
     }
 
     /// After every login of the events connection, Asterisk sends that session
@@ -185,7 +186,7 @@ impl SecurityMonitor {
                         () = tokio::time::sleep(wait) => {}
                         _ = shutdown.wait_for(|stop| *stop) => break,
                     }
-                    let last = me.last_event.lock().ok().and_then(|l| *l);
+                    let last = me.inner.lock().ok().and_then(|c| c.last_event);
                     let heard = match (last, since) {
                         (Some(last), Some(since)) => last >= since,
                         (Some(_), None) => true,
@@ -196,8 +197,8 @@ impl SecurityMonitor {
                             "security events are unavailable: the AMI user needs the `{SECURITY_CLASS}` read class"
                         );
                         tracing::warn!("{why}");
-                        if let Ok(mut unavailable) = me.unavailable.lock() {
-                            *unavailable = Some(why);
+                        if let Ok(mut counts) = me.inner.lock() {
+                            counts.unavailable = Some(why);
                         }
                     }
                 }
@@ -222,23 +223,15 @@ impl SecurityMonitor {
     /// Counts one event (filling in `recent_failures`) and answers the block to
     /// make when blocking is on and the source just reached the limit.
     pub fn observe(&self, event: &mut SecurityEvent, now: Instant) -> Option<BlockCandidate> {
-        if let Ok(mut last) = self.last_event.lock() {
-            *last = Some(now);
-        }
-        if self.unavailable().is_some() {
-            if let Ok(mut unavailable) = self.unavailable.lock() {
-                *unavailable = None;
-            }
-        }
-        let address = canonical(event.address?);
-        if let Ok(mut enforced) = self.enforced.lock() {
-            if let Some(leak) = enforced.get_mut(&address) {
-                leak.attempts += 1;
-                leak.last = Some(Utc::now());
-            }
-        }
         let mut counts = self.inner.lock().ok()?;
+        counts.last_event = Some(now);
+        counts.unavailable = None;
         counts.by_event[kind_index(event.event)] += 1;
+        let address = canonical(event.address?);
+        if let Some(leak) = counts.enforced.get_mut(&address) {
+            leak.attempts += 1;
+            leak.last = Some(Utc::now());
+        }
         if !event.failure {
             return None;
         }
@@ -300,10 +293,8 @@ impl SecurityMonitor {
     /// A block was lifted (or failed): the source may be blocked again, after
     /// `max_failures` new failures.
     pub fn unblocked(&self, address: IpAddr) {
-        if let Ok(mut enforced) = self.enforced.lock() {
-            enforced.remove(&canonical(address));
-        }
         if let Ok(mut counts) = self.inner.lock() {
+            counts.enforced.remove(&canonical(address));
             if let Some(source) = counts.sources.peek_mut(&canonical(address)) {
                 source.blocked = false;
                 source.recent.clear();
