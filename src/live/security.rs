@@ -370,18 +370,6 @@ impl SecurityMonitor {
             );
         }
     }
-
-    /// Forgets everything (tests and benches measure from empty).
-    pub fn clear(&self) {
-        if let Ok(mut counts) = self.inner.lock() {
-            counts.sources.clear();
-        }
-    }
-
-    /// The window counted for blocking.
-    pub fn window(&self) -> Duration {
-        self.settings.window()
-    }
 }
 
 /// What the event pump holds: counts each security event and hands the blocks

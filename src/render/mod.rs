@@ -19,7 +19,6 @@ pub mod transport;
 pub mod trunk;
 pub mod write;
 
-pub use blocklist::{BLOCKLIST_SECTION, render_blocklist};
 pub use dialplan::{check_dial_pattern, check_strip_prepend};
 pub use error::RenderError;
 pub use extension::render_extension;
