@@ -297,3 +297,32 @@ async fn nothing_is_unavailable_with_every_class() {
     let status = d.admin(Method::GET, "/api/v1/asterisk/status", None).await;
     assert_eq!(status.body["unavailable"], json!([]), "{}", status.body);
 }
+
+on_both_backends!(concurrent_blocks_all_land_once);
+
+/// Admins blocking at once, some the same address: every block lands once, in
+/// the database and in the ACL Asterisk loaded.
+async fn concurrent_blocks_all_land_once(backend: Backend) {
+    let d = TestDaemon::start(backend).await;
+    let addresses: Vec<String> = (1..=5).map(|n| format!("127.0.3.{n}")).collect();
+    let requests = addresses.iter().chain(addresses.iter()).map(|address| {
+        d.admin(
+            Method::POST,
+            "/api/v1/security/blocked",
+            Some(json!({"address": address})),
+        )
+    });
+    for answer in futures_util::future::join_all(requests).await {
+        assert!(answer.status.is_success(), "{}", answer.body);
+    }
+    d.wait_until_settled().await;
+    let mut listed = blocked(&d).await;
+    listed.sort();
+    assert_eq!(listed, addresses);
+    let pjsip = std::fs::read_to_string(d.config_dir().join("pjsip.conf")).expect("pjsip.conf");
+    assert_eq!(pjsip.matches("deny=127.0.3.").count(), 5, "{pjsip}");
+    assert_eq!(
+        d.asterisk.as_ref().expect("a double").acl_sections(),
+        ["rayan-blocklist"]
+    );
+}
